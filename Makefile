@@ -1,0 +1,57 @@
+# tfgit: Terraform HTTP state backend on git. `make` builds, `make test` proves, `make run` serves.
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wformat=2
+PKGS     = libgit2 json-c libcrypto
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+BUILD   ?= build
+PORT    ?= 8080
+STATE_DIR ?= /var/tmp/tfgit
+
+CORE_SRC = core/cache.c core/errors.c core/lock.c core/lockinfo.c core/op.c core/remote.c \
+           core/state.c core/validate.c
+FCGI_SRC = fcgi/query.c fcgi/request.c fcgi/response.c fcgi/route.c fcgi/settings.c
+CORE_OBJ = $(CORE_SRC:%.c=$(BUILD)/%.o)
+FCGI_OBJ = $(FCGI_SRC:%.c=$(BUILD)/%.o)
+UNIT     = $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(wildcard tests/unit/test_*.c))
+
+.PHONY: all deps test unit run clean sanitize valgrind
+all: $(BUILD)/tfgit.fcgi
+
+deps:
+	@scripts/deps.sh
+
+$(BUILD)/%.o: %.c core/*.h fcgi/*.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
+
+$(BUILD)/tfgit.fcgi: $(BUILD)/fcgi/main.o $(FCGI_OBJ) $(CORE_OBJ)
+	$(CC) $(CFLAGS) -o $@ $^ -lfcgi $(PKG_LIBS) $(LDFLAGS)
+
+$(BUILD)/unit/%: tests/unit/%.c $(FCGI_OBJ) $(CORE_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $^ -lcmocka -lfcgi $(PKG_LIBS) $(LDFLAGS)
+
+unit: $(UNIT)
+
+# Installs what is missing, builds, runs every test; the last line is "N passed, N failed".
+test:
+	@$(MAKE) --no-print-directory deps
+	@$(MAKE) --no-print-directory all unit
+	@BUILD=$(BUILD) tests/run.sh
+
+# Builds and serves on 127.0.0.1:$(PORT) in the foreground until Ctrl-C.
+run:
+	@$(MAKE) --no-print-directory deps
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) PORT=$(PORT) STATE_DIR=$(STATE_DIR) scripts/run.sh
+
+# The same tests with AddressSanitizer and UBSan in the binary.
+sanitize:
+	@$(MAKE) --no-print-directory deps
+	@$(MAKE) --no-print-directory BUILD=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" all unit
+	@BUILD=build-asan ASAN_OPTIONS=detect_leaks=1 tests/run.sh
+
+clean:
+	rm -rf build build-asan

@@ -1,0 +1,132 @@
+/* The core's return codes: mapping libgit2 failures to them, messages, the log, set-up. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <git2.h>
+
+#include "internal.h"
+
+void core_log(const char *fmt, ...)
+{
+	char line[2048];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "tfgit[%ld]: %s\n", (long)getpid(), line);
+}
+
+void result_message(tfgit_result *r, const char *fmt, ...)
+{
+	va_list ap;
+	if (!r)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(r->message, sizeof(r->message), fmt, ap);
+	va_end(ap);
+}
+
+/* Replaces user:password@ in every URL inside a message. */
+static void redact_urls(char *msg)
+{
+	char *p = msg;
+	while ((p = strstr(p, "://")) != NULL) {
+		char *host = p + 3;
+		char *end = host + strcspn(host, "/ \t'\"");
+		char *at = NULL;
+		for (char *c = host; c < end; c++)
+			if (*c == '@')
+				at = c;
+		if (at) {
+			memcpy(host, "***", 3);
+			memmove(host + 3, at, strlen(at) + 1);
+		}
+		p = host;
+	}
+}
+
+static int contains(const char *hay, const char *needle)
+{
+	return hay && strcasestr(hay, needle) != NULL;
+}
+
+int git_failure(tfgit_result *r, int giterr, const char *what)
+{
+	const git_error *e = git_error_last();
+	char reason[400];
+	snprintf(reason, sizeof(reason), "%s", e && e->message ? e->message : "unknown error");
+	redact_urls(reason);
+	int code = TFGIT_ERROR;
+	if (giterr == GIT_EAUTH || contains(reason, "authentication") || contains(reason, "401") ||
+	    contains(reason, "403") || contains(reason, "credentials"))
+		code = TFGIT_EDENIED;
+	else if (contains(reason, "not found") || contains(reason, "404") ||
+		 contains(reason, "not appear to be a git repository") ||
+		 contains(reason, "could not find repository"))
+		code = TFGIT_EDENIED;
+	else if (contains(reason, "timed out"))
+		code = TFGIT_ETIMEOUT;
+	else if (contains(reason, "no space left"))
+		code = TFGIT_ENOSPACE;
+	else if (contains(reason, "failed to connect") || contains(reason, "connection refused") ||
+		 contains(reason, "failed to resolve") || contains(reason, "unreachable") ||
+		 contains(reason, "failed to send") || contains(reason, "early EOF") ||
+		 contains(reason, "connection reset"))
+		code = TFGIT_EUNREACHABLE;
+	result_message(r, "%s failed: %s", what, reason);
+	core_log("%s failed: %s (libgit2 %d, class %d)", what, reason, giterr, e ? e->klass : 0);
+	git_error_clear();
+	return code;
+}
+
+const char *tfgit_strerror(int code)
+{
+	switch (code) {
+	case TFGIT_OK: return "ok";
+	case TFGIT_ENOTFOUND: return "not found";
+	case TFGIT_ELOCKED: return "locked by another ID";
+	case TFGIT_ENOLOCK: return "not locked";
+	case TFGIT_EINVALID: return "invalid input";
+	case TFGIT_EDENIED: return "the repository refused the request";
+	case TFGIT_EUNREACHABLE: return "the repository could not be reached";
+	case TFGIT_ETIMEOUT: return "the repository did not answer in time";
+	case TFGIT_ECONFLICT: return "the branch kept moving; gave up";
+	case TFGIT_ENOSPACE: return "the cache filesystem is full";
+	case TFGIT_EFORBIDDEN: return "not allowed";
+	default: return "internal error";
+	}
+}
+
+int tfgit_init(void)
+{
+	if (git_libgit2_init() < 0)
+		return TFGIT_ERROR;
+	/* repositories are named by the operator's allowlist, and may belong to the git user */
+	git_libgit2_opts(GIT_OPT_SET_OWNER_VALIDATION, 0);
+	return 0;
+}
+
+void tfgit_shutdown(void)
+{
+	git_libgit2_shutdown();
+}
+
+void tfgit_buf_free(tfgit_buf *b)
+{
+	if (!b)
+		return;
+	free(b->ptr);
+	b->ptr = NULL;
+	b->size = 0;
+}
+
+void tfgit_result_free(tfgit_result *r)
+{
+	if (!r)
+		return;
+	tfgit_buf_free(&r->content);
+	tfgit_buf_free(&r->holder);
+}

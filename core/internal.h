@@ -1,0 +1,17 @@
+/* Helpers shared by the core's files; not part of the public API. */
+#ifndef TFGIT_INTERNAL_H
+#define TFGIT_INTERNAL_H
+
+#include "tfgit.h"
+
+/* Formats a message into r->message (r may be NULL). */
+void result_message(tfgit_result *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Maps the last libgit2 error after a failed call to a tfgit code, writes an actionable
+ * message (what failed, libgit2's reason with URL credentials redacted) into r, and logs it. */
+int git_failure(tfgit_result *r, int giterr, const char *what);
+
+/* Logs one line to stderr, prefixed with the process id. */
+void core_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif

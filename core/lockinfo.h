@@ -1,0 +1,24 @@
+/* Terraform lock info JSON: the fields tfgit reads from it, and a bounded JSON check of bodies. */
+#ifndef TFGIT_LOCKINFO_H
+#define TFGIT_LOCKINFO_H
+
+#include <stddef.h>
+
+#define LOCKINFO_ID_MAX 256
+#define LOCKINFO_FIELD_MAX 256
+#define JSON_DEPTH_MAX 64
+
+typedef struct {
+	char id[LOCKINFO_ID_MAX + 1];             /* empty when the body has no ID */
+	char who[LOCKINFO_FIELD_MAX + 1];         /* control characters replaced by ' ' */
+	char operation[LOCKINFO_FIELD_MAX + 1];
+} lockinfo;
+
+/* 0 when body is a JSON object (ID may be absent or empty); TFGIT_EINVALID otherwise,
+ * including an ID that is not a string or is longer than LOCKINFO_ID_MAX. */
+int lockinfo_parse(lockinfo *out, const char *body, size_t len);
+
+/* 0 when body is one JSON object nesting at most JSON_DEPTH_MAX deep; TFGIT_EINVALID otherwise. */
+int json_object_check(const char *body, size_t len);
+
+#endif

@@ -1,0 +1,69 @@
+/* One core operation on one repository: the flock-held cache, a session with the remote, and
+ * the reads and commit building that state.c and lock.c share. */
+#ifndef TFGIT_OP_H
+#define TFGIT_OP_H
+
+#include <git2.h>
+
+#include "cache.h"
+#include "lockinfo.h"
+#include "remote.h"
+#include "tfgit.h"
+
+#define OP_MAX_ATTEMPTS 10
+
+typedef struct {
+	const tfgit_store *store;
+	const tfgit_target *t;
+	tfgit_result *r;
+	int for_push;
+	cache *cache;
+	session *sess;
+	git_signature *sig;
+	char ref[1100];      /* refs/heads/<ref> */
+	char lockref[1100];  /* refs/heads/locks/<state> */
+	char lockpath[1100]; /* <state>.lock */
+} op;
+
+/* The lock read from the lock branch, as the session saw it. */
+typedef struct {
+	int held;
+	git_oid commit; /* tip of the lock branch */
+	lockinfo info;
+	tfgit_buf raw;  /* the lock file's bytes */
+} lock_state;
+
+/* One attempt of an operation: 0 when done, TFGIT_ECONFLICT to be tried again on a fresh
+ * session, another code to stop. */
+typedef int (*op_attempt_fn)(op *o, void *ctx);
+
+/* Opens the cache (flock held) and a session, then runs fn until it stops asking for another
+ * attempt, at most OP_MAX_ATTEMPTS times; releases everything. */
+int op_run(tfgit_result *r, const tfgit_store *store, const tfgit_target *t, int for_push,
+	   op_attempt_fn fn, void *ctx);
+
+/* Reads the lock branch; ls->raw is owned by the caller (lock_state_free). */
+int op_read_lock(lock_state *ls, op *o);
+void lock_state_free(lock_state *ls);
+
+/* The branch tip; *tip is NULL when the branch does not exist. Caller frees *tip. */
+int op_read_tip(git_commit **tip, git_oid *tip_id, op *o);
+
+/* Gives a writer holding lock_id the right to change the state. ELOCKED (r->holder filled)
+ * when another ID holds the lock, ENOLOCK when none does and one is required or lock_id was
+ * given. ls is filled with the lock read. */
+int op_check_writer(lock_state *ls, op *o, const char *lock_id, int required);
+
+/* Builds a commit with base's tree (or an empty one) changed by updates: a child of parent,
+ * or a replacement of parent when amend, or a root commit when parent is NULL. */
+int op_commit(git_oid *out, op *o, git_commit *parent, int amend, git_tree *base,
+	      const git_tree_update *updates, size_t n, const char *message);
+
+/* Appends "Subject\n\nLock-ID: …\nWho: …\nOperation: …\n" (known fields only) to out. */
+void op_message(char *out, size_t outlen, const char *subject, const char *state,
+		const lockinfo *info, const char *lock_id);
+
+/* Copies a blob's bytes into a new buffer. */
+int op_blob_bytes(tfgit_buf *out, git_repository *repo, const git_oid *id);
+
+#endif

@@ -1,0 +1,338 @@
+/* One connection to a remote for one operation: the refs it advertised, object transfer into
+ * the cache, and compare-and-swap ref updates.
+ *
+ * Smart transports (HTTP(S), SSH, git://) are compare-and-swap by protocol: receive-pack applies
+ * "old new ref" only while the ref still holds old. libgit2's local transport is not (it
+ * force-updates and deletes without checking), so local remotes are opened as repositories:
+ * objects are copied into them and their refs updated with libgit2's matching updates, which
+ * check the old value under the ref's lock file, exactly as receive-pack does. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "remote.h"
+
+#define PUSH_SRC_REF "refs/tfgit/push"
+#define MEMO_MAX 8
+
+struct session {
+	git_repository *cache;
+	char *url;
+	int for_push;
+	/* local remotes */
+	git_repository *local;
+	struct {
+		char *name;
+		git_oid oid;
+		int found;
+	} memo[MEMO_MAX];
+	size_t nmemo;
+	/* smart remotes */
+	git_remote *remote;
+	const git_remote_head **heads;
+	size_t nheads;
+	char rejected[256]; /* push_update_reference status of a refused ref */
+};
+
+static const char *local_path(const char *url)
+{
+	if (url[0] == '/')
+		return url;
+	if (strncmp(url, "file://", 7) == 0)
+		return url + 7;
+	return NULL;
+}
+
+static int push_update_reference(const char *refname, const char *status, void *payload)
+{
+	session *s = payload;
+	if (status)
+		snprintf(s->rejected, sizeof(s->rejected), "%s: %s", refname, status);
+	return 0;
+}
+
+static void init_callbacks(git_remote_callbacks *cb, session *s)
+{
+	git_remote_init_callbacks(cb, GIT_REMOTE_CALLBACKS_VERSION);
+	cb->push_update_reference = push_update_reference;
+	cb->payload = s;
+}
+
+int session_open(session **out, git_repository *cache, const char *url, int for_push,
+		 tfgit_result *r)
+{
+	int err;
+	git_remote_callbacks cb;
+	session *s = calloc(1, sizeof(*s));
+	*out = NULL;
+	if (!s || !(s->url = strdup(url))) {
+		free(s);
+		return TFGIT_ERROR;
+	}
+	s->cache = cache;
+	s->for_push = for_push;
+	const char *path = local_path(url);
+	if (path) {
+		err = git_repository_open_ext(&s->local, path, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL);
+		if (err < 0) {
+			result_message(r, "repository %s was not found or is not a git repository", url);
+			core_log("%s", r ? r->message : "repository not found");
+			session_free(s);
+			return TFGIT_EDENIED;
+		}
+		*out = s;
+		return 0;
+	}
+	init_callbacks(&cb, s);
+	if ((err = git_remote_create_anonymous(&s->remote, cache, url)) < 0 ||
+	    (err = git_remote_connect(s->remote, for_push ? GIT_DIRECTION_PUSH : GIT_DIRECTION_FETCH,
+				      &cb, NULL, NULL)) < 0 ||
+	    (err = git_remote_ls(&s->heads, &s->nheads, s->remote)) < 0) {
+		err = git_failure(r, err, "connecting to the repository");
+		session_free(s);
+		return err;
+	}
+	*out = s;
+	return 0;
+}
+
+int session_ref(git_oid *out, session *s, const char *refname)
+{
+	if (s->remote) {
+		for (size_t i = 0; i < s->nheads; i++) {
+			if (strcmp(s->heads[i]->name, refname) == 0) {
+				git_oid_cpy(out, &s->heads[i]->oid);
+				return 0;
+			}
+		}
+		return GIT_ENOTFOUND;
+	}
+	for (size_t i = 0; i < s->nmemo; i++) {
+		if (strcmp(s->memo[i].name, refname) == 0) {
+			git_oid_cpy(out, &s->memo[i].oid);
+			return s->memo[i].found ? 0 : GIT_ENOTFOUND;
+		}
+	}
+	git_oid oid;
+	int err = git_reference_name_to_id(&oid, s->local, refname);
+	if (err < 0 && err != GIT_ENOTFOUND)
+		return err;
+	if (s->nmemo < MEMO_MAX && (s->memo[s->nmemo].name = strdup(refname))) {
+		s->memo[s->nmemo].found = err == 0;
+		git_oid_cpy(&s->memo[s->nmemo].oid, &oid);
+		s->nmemo++;
+	}
+	git_oid_cpy(out, &oid);
+	return err;
+}
+
+/* Object copy between two repositories, children before parents: a tree that exists in dst
+ * is therefore complete, even if a worker was killed in the middle of a copy. */
+static int copy_raw(git_odb *dst, git_odb *src, const git_oid *id)
+{
+	git_odb_object *obj = NULL;
+	git_oid written;
+	if (git_odb_exists(dst, id))
+		return 0;
+	int err = git_odb_read(&obj, src, id);
+	if (err == 0)
+		err = git_odb_write(&written, dst, git_odb_object_data(obj), git_odb_object_size(obj),
+				    git_odb_object_type(obj));
+	git_odb_object_free(obj);
+	return err;
+}
+
+static int copy_tree(git_odb *dst, git_repository *src, git_odb *srcodb, const git_oid *id)
+{
+	git_tree *tree = NULL;
+	if (git_odb_exists(dst, id))
+		return 0;
+	int err = git_tree_lookup(&tree, src, id);
+	for (size_t i = 0, n = tree ? git_tree_entrycount(tree) : 0; err == 0 && i < n; i++) {
+		const git_tree_entry *e = git_tree_entry_byindex(tree, i);
+		if (git_tree_entry_type(e) == GIT_OBJECT_TREE)
+			err = copy_tree(dst, src, srcodb, git_tree_entry_id(e));
+		else if (git_tree_entry_type(e) == GIT_OBJECT_BLOB)
+			err = copy_raw(dst, srcodb, git_tree_entry_id(e));
+	}
+	if (err == 0)
+		err = copy_raw(dst, srcodb, id);
+	git_tree_free(tree);
+	return err;
+}
+
+/* Copies a commit and its whole tree (not its ancestors) from src into dst. */
+static int copy_commit(git_repository *dst, git_repository *src, const git_oid *id)
+{
+	git_odb *dodb = NULL, *sodb = NULL;
+	git_commit *c = NULL;
+	int err;
+	if ((err = git_repository_odb(&dodb, dst)) < 0 || (err = git_repository_odb(&sodb, src)) < 0)
+		goto done;
+	if (git_commit_lookup(&c, dst, id) == 0 && git_odb_exists(dodb, git_commit_tree_id(c)))
+		goto done;
+	git_commit_free(c);
+	c = NULL;
+	if ((err = git_commit_lookup(&c, src, id)) < 0 ||
+	    (err = copy_tree(dodb, src, sodb, git_commit_tree_id(c))) < 0)
+		goto done;
+	err = copy_raw(dodb, sodb, id);
+done:
+	git_commit_free(c);
+	git_odb_free(sodb);
+	git_odb_free(dodb);
+	return err;
+}
+
+static int commit_present(git_repository *repo, const git_oid *id)
+{
+	git_commit *c = NULL;
+	git_odb *odb = NULL;
+	int ok = git_commit_lookup(&c, repo, id) == 0 && git_repository_odb(&odb, repo) == 0 &&
+		 git_odb_exists(odb, git_commit_tree_id(c));
+	git_odb_free(odb);
+	git_commit_free(c);
+	return ok;
+}
+
+static int smart_fetch(session *s, const char *refname, tfgit_result *r)
+{
+	char spec[2048];
+	char *specs[] = {spec};
+	git_strarray refspecs = {specs, 1};
+	git_fetch_options opts;
+	git_remote *fetcher = NULL;
+	int err;
+	/* keep what was fetched reachable from a tracking ref, so no gc can take it */
+	snprintf(spec, sizeof(spec), "+%s:refs/remotes/origin/%s", refname,
+		 refname + strlen("refs/heads/"));
+	git_fetch_options_init(&opts, GIT_FETCH_OPTIONS_VERSION);
+	init_callbacks(&opts.callbacks, s);
+	opts.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
+	opts.update_fetchhead = 0;
+	if (!s->for_push) {
+		/* same connection: the advertisement is already here */
+		err = git_remote_download(s->remote, &refspecs, &opts);
+		if (err == 0)
+			err = git_remote_update_tips(s->remote, &opts.callbacks, 0,
+						     GIT_REMOTE_DOWNLOAD_TAGS_NONE, NULL);
+	} else {
+		err = git_remote_create_anonymous(&fetcher, s->cache, s->url);
+		if (err == 0)
+			err = git_remote_fetch(fetcher, &refspecs, &opts, NULL);
+		git_remote_free(fetcher);
+	}
+	if (err < 0)
+		return git_failure(r, err, "fetching from the repository");
+	return 0;
+}
+
+int session_fetch(session *s, const char *refname, tfgit_result *r)
+{
+	git_oid want;
+	int err = session_ref(&want, s, refname);
+	if (err < 0)
+		return err == GIT_ENOTFOUND ? TFGIT_ENOTFOUND : git_failure(r, err, "reading a ref");
+	if (commit_present(s->cache, &want))
+		return 0;
+	if (s->local)
+		err = copy_commit(s->cache, s->local, &want);
+	else
+		err = smart_fetch(s, refname, r);
+	if (err < 0)
+		return s->local ? git_failure(r, err, "copying from the repository") : err;
+	return commit_present(s->cache, &want) ? 0 : TFGIT_ECONFLICT;
+}
+
+static int local_push(session *s, const char *refname, const git_oid *old, const git_oid *new,
+		      tfgit_result *r)
+{
+	git_reference *ref = NULL;
+	int err = 0;
+	if (new && (err = copy_commit(s->local, s->cache, new)) < 0)
+		return git_failure(r, err, "writing objects into the repository");
+	if (!old) {
+		err = git_reference_create(&ref, s->local, refname, new, 0, "tfgit");
+	} else if (!new) {
+		err = git_reference_lookup(&ref, s->local, refname);
+		if (err == 0 && !git_oid_equal(git_reference_target(ref), old))
+			err = GIT_EMODIFIED;
+		if (err == 0)
+			err = git_reference_delete(ref); /* checks the old value under the ref lock */
+	} else {
+		err = git_reference_create_matching(&ref, s->local, refname, new, 1, old, "tfgit");
+	}
+	git_reference_free(ref);
+	if (err == GIT_EEXISTS || err == GIT_EMODIFIED || err == GIT_ENOTFOUND ||
+	    err == GIT_ELOCKED) {
+		git_error_clear();
+		return TFGIT_ECONFLICT;
+	}
+	return err < 0 ? git_failure(r, err, "updating the repository's branch") : 0;
+}
+
+static int smart_push(session *s, const char *refname, const git_oid *new, int force,
+		      tfgit_result *r)
+{
+	char spec[2048];
+	char *specs[] = {spec};
+	git_strarray refspecs = {specs, 1};
+	git_push_options opts;
+	git_reference *src = NULL;
+	int err;
+	if (new) {
+		err = git_reference_create(&src, s->cache, PUSH_SRC_REF, new, 1, NULL);
+		git_reference_free(src);
+		if (err < 0)
+			return git_failure(r, err, "preparing the push");
+		snprintf(spec, sizeof(spec), "%s%s:%s", force ? "+" : "", PUSH_SRC_REF, refname);
+	} else {
+		snprintf(spec, sizeof(spec), ":%s", refname);
+	}
+	git_push_options_init(&opts, GIT_PUSH_OPTIONS_VERSION);
+	init_callbacks(&opts.callbacks, s);
+	s->rejected[0] = '\0';
+	/* the connection is already open for push: old values are the advertised ones */
+	err = git_remote_upload(s->remote, &refspecs, &opts);
+	if (err == GIT_ENONFASTFORWARD) {
+		git_error_clear();
+		return TFGIT_ECONFLICT;
+	}
+	if (err < 0)
+		return git_failure(r, err, "pushing to the repository");
+	if (s->rejected[0]) {
+		/* libgit2 reports a refused ref only here, never as an error code */
+		if (strstr(s->rejected, "hook") || strstr(s->rejected, "denied") ||
+		    strstr(s->rejected, "protected")) {
+			result_message(r, "the repository refused the push (%s)", s->rejected);
+			core_log("%s", r ? r->message : s->rejected);
+			return TFGIT_EDENIED;
+		}
+		return TFGIT_ECONFLICT;
+	}
+	return 0;
+}
+
+int session_push(session *s, const char *refname, const git_oid *old, const git_oid *new,
+		 int force, tfgit_result *r)
+{
+	if (s->local)
+		return local_push(s, refname, old, new, r);
+	return smart_push(s, refname, new, force, r);
+}
+
+void session_free(session *s)
+{
+	if (!s)
+		return;
+	if (s->remote) {
+		git_remote_disconnect(s->remote);
+		git_remote_free(s->remote);
+	}
+	git_repository_free(s->local);
+	for (size_t i = 0; i < s->nmemo; i++)
+		free(s->memo[i].name);
+	free(s->url);
+	free(s);
+}

@@ -1,0 +1,32 @@
+/* One connection to a remote for one operation: the refs it advertised, object transfer into
+ * the cache, and compare-and-swap ref updates. */
+#ifndef TFGIT_REMOTE_H
+#define TFGIT_REMOTE_H
+
+#include <git2.h>
+
+#include "tfgit.h"
+
+typedef struct session session;
+
+/* Connects to url (for_push: a receive-pack advertisement, else upload-pack) and records the
+ * advertised refs. Local paths and file:// open the remote repository instead. */
+int session_open(session **out, git_repository *cache, const char *url, int for_push,
+		 tfgit_result *r);
+
+/* The value refname (full name) had when the session opened: 0, or GIT_ENOTFOUND. */
+int session_ref(git_oid *out, session *s, const char *refname);
+
+/* Makes the advertised commit of refname, with its whole tree, present in the cache.
+ * TFGIT_ECONFLICT when the remote moved on meanwhile (open a new session and retry). */
+int session_fetch(session *s, const char *refname, tfgit_result *r);
+
+/* Sets refname on the remote from old (NULL: it must not exist) to new (NULL: delete),
+ * only if it still holds old. 0, TFGIT_ECONFLICT when it did not, or another code. */
+int session_push(session *s, const char *refname, const git_oid *old, const git_oid *new,
+		 int force, tfgit_result *r);
+
+/* Accepts NULL. */
+void session_free(session *s);
+
+#endif

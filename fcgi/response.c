@@ -1,0 +1,96 @@
+/* Writing responses: the one mapping of core codes to HTTP statuses, JSON error bodies. */
+#include <stdio.h>
+#include <string.h>
+
+#include <json-c/json.h>
+#include <openssl/evp.h>
+
+#include "response.h"
+
+int status_for(int code)
+{
+	switch (code) {
+	case TFGIT_OK: return 200;
+	case TFGIT_ENOTFOUND: return 204;
+	case TFGIT_ELOCKED: return 409;
+	case TFGIT_ENOLOCK: return 428;
+	case TFGIT_EINVALID: return 400;
+	case TFGIT_EFORBIDDEN: return 403;
+	case TFGIT_EDENIED: return 502;
+	case TFGIT_EUNREACHABLE: return 503;
+	case TFGIT_ECONFLICT: return 503;
+	case TFGIT_ETIMEOUT: return 504;
+	case TFGIT_ENOSPACE: return 507;
+	default: return 500;
+	}
+}
+
+static const char *reason(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 204: return "No Content";
+	case 400: return "Bad Request";
+	case 403: return "Forbidden";
+	case 405: return "Method Not Allowed";
+	case 409: return "Conflict";
+	case 413: return "Payload Too Large";
+	case 428: return "Precondition Required";
+	case 502: return "Bad Gateway";
+	case 503: return "Service Unavailable";
+	case 504: return "Gateway Timeout";
+	case 507: return "Insufficient Storage";
+	default: return "Internal Server Error";
+	}
+}
+
+void respond(struct request *req, int status, const char *headers, const char *ctype,
+	     const char *body, size_t len)
+{
+	FCGX_Stream *out = req->fcgi->out;
+	req->status = status;
+	FCGX_FPrintF(out, "Status: %d %s\r\n", status, reason(status));
+	if (headers)
+		FCGX_PutS(headers, out);
+	if (status == 503)
+		FCGX_PutS("Retry-After: 5\r\n", out);
+	if (status != 204) {
+		FCGX_FPrintF(out, "Content-Type: %s\r\nContent-Length: %zu\r\n", ctype ? ctype : "application/json", len);
+	}
+	FCGX_PutS("Cache-Control: no-store\r\n\r\n", out);
+	if (status != 204 && len)
+		FCGX_PutStr(body, (int)len, out);
+}
+
+void respond_error(struct request *req, int status, const char *message)
+{
+	json_object *obj = json_object_new_object();
+	json_object_object_add(obj, "error", json_object_new_string(message ? message : reason(status)));
+	size_t len = 0;
+	const char *text = json_object_to_json_string_length(obj, JSON_C_TO_STRING_PLAIN, &len);
+	respond(req, status, NULL, "application/json", text, len);
+	json_object_put(obj);
+}
+
+void respond_result(struct request *req, int code)
+{
+	tfgit_result *r = &req->result;
+	int status = status_for(code);
+	if (code == TFGIT_ELOCKED && r->holder.ptr) {
+		/* Terraform parses a conflict body as lock info and prints its ID */
+		respond(req, 409, NULL, "application/json", r->holder.ptr, r->holder.size);
+	} else if (code == TFGIT_OK || code == TFGIT_ENOTFOUND) {
+		respond(req, status, NULL, NULL, "", 0);
+	} else {
+		respond_error(req, status, r->message[0] ? r->message : tfgit_strerror(code));
+	}
+}
+
+void content_md5(char *out, const char *data, size_t len)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	out[0] = '\0';
+	if (EVP_Digest(data, len, md, &mdlen, EVP_md5(), NULL))
+		EVP_EncodeBlock((unsigned char *)out, md, (int)mdlen);
+}

@@ -1,0 +1,72 @@
+/* Server settings, read once from TFGIT_* environment variables at start. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "settings.h"
+
+static const char *env_or(const char *name, const char *fallback)
+{
+	const char *v = getenv(name);
+	return v && *v ? v : fallback;
+}
+
+static int env_flag(const char *name, int fallback, int *out)
+{
+	const char *v = getenv(name);
+	if (!v || !*v)
+		*out = fallback;
+	else if (!strcmp(v, "1") || !strcasecmp(v, "true") || !strcasecmp(v, "yes") || !strcasecmp(v, "on"))
+		*out = 1;
+	else if (!strcmp(v, "0") || !strcasecmp(v, "false") || !strcasecmp(v, "no") || !strcasecmp(v, "off"))
+		*out = 0;
+	else {
+		fprintf(stderr, "tfgit: %s=%s is not a boolean (use 1 or 0)\n", name, v);
+		return -1;
+	}
+	return 0;
+}
+
+int settings_load(struct settings *s)
+{
+	char host[256] = "localhost";
+	memset(s, 0, sizeof(*s));
+	s->default_repository = env_or("TFGIT_DEFAULT_REPOSITORY", NULL);
+	s->default_ref = env_or("TFGIT_DEFAULT_REF", "master");
+	s->allowed_repos = env_or("TFGIT_ALLOWED_REPOS", NULL);
+	s->store.cache_dir = env_or("TFGIT_CACHE_DIR", "/dev/shm/tfgit");
+	s->store.author_name = env_or("TFGIT_AUTHOR_NAME", "tfgit");
+	gethostname(host, sizeof(host) - 1);
+	snprintf(s->email, sizeof(s->email), "tfgit@%s", host);
+	s->store.author_email = env_or("TFGIT_AUTHOR_EMAIL", s->email);
+	if (env_flag("TFGIT_REQUIRE_LOCK", 1, &s->store.require_lock) < 0 ||
+	    env_flag("TFGIT_FORCE_UNLOCK", 1, &s->store.allow_force_unlock) < 0)
+		return -1;
+	const char *max = env_or("TFGIT_MAX_BODY", "67108864");
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(max, &end, 10);
+	if (errno || *end || v == 0) {
+		fprintf(stderr, "tfgit: TFGIT_MAX_BODY=%s is not a positive number of bytes\n", max);
+		return -1;
+	}
+	s->max_body = (size_t)v;
+	if (s->default_repository && tfgit_repository_check(s->default_repository) < 0) {
+		fprintf(stderr, "tfgit: TFGIT_DEFAULT_REPOSITORY is not an absolute path or git URL\n");
+		return -1;
+	}
+	if (tfgit_ref_check(s->default_ref, NULL) < 0) {
+		fprintf(stderr, "tfgit: TFGIT_DEFAULT_REF=%s is not a valid branch name\n", s->default_ref);
+		return -1;
+	}
+	return 0;
+}
+
+int settings_repository_allowed(const struct settings *s, const char *url)
+{
+	if (s->default_repository && strcmp(url, s->default_repository) == 0)
+		return 1;
+	return s->allowed_repos && tfgit_repository_allowed(url, s->allowed_repos);
+}

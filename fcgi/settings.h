@@ -1,0 +1,24 @@
+/* Server settings, read once from TFGIT_* environment variables at start. */
+#ifndef TFGIT_SETTINGS_H
+#define TFGIT_SETTINGS_H
+
+#include <stddef.h>
+
+#include "../core/tfgit.h"
+
+struct settings {
+	const char *default_repository; /* NULL when unset */
+	const char *default_ref;
+	const char *allowed_repos;      /* glob patterns; NULL: only the default repository */
+	size_t max_body;
+	tfgit_store store;
+	char email[320];
+};
+
+/* Fills s from the environment; -1 with a message on stderr when a value is unusable. */
+int settings_load(struct settings *s);
+
+/* 1 when the request may use this repository. */
+int settings_repository_allowed(const struct settings *s, const char *url);
+
+#endif
