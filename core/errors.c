@@ -106,6 +106,11 @@ int tfgit_init(void)
 		return TFGIT_ERROR;
 	/* repositories are named by the operator's allowlist, and may belong to the git user */
 	git_libgit2_opts(GIT_OPT_SET_OWNER_VALIDATION, 0);
+	/* a server reads no user's or system git configuration: only the repositories' own */
+	static const int levels[] = {GIT_CONFIG_LEVEL_SYSTEM, GIT_CONFIG_LEVEL_XDG,
+				     GIT_CONFIG_LEVEL_GLOBAL, GIT_CONFIG_LEVEL_PROGRAMDATA};
+	for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++)
+		git_libgit2_opts(GIT_OPT_SET_SEARCH_PATH, levels[i], "");
 	return 0;
 }
 

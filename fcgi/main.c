@@ -156,7 +156,13 @@ int main(int argc, char **argv)
 		fprintf(stderr, "tfgit: refusing to run as root: start it with spawn-fcgi -u <user>\n");
 		return 2;
 	}
-	if (settings_load(&cfg) < 0)
+	/* libgit2 validates the branch names in the settings; it is shut down again before any
+	 * fork, so each worker initialises its own */
+	if (tfgit_init() < 0)
+		return 1;
+	int bad = settings_load(&cfg) < 0;
+	tfgit_shutdown();
+	if (bad)
 		return 2;
 	if (workers == 0)
 		return worker(&cfg);

@@ -39,8 +39,8 @@ int request_read_body(struct request *req, size_t max)
 	if (req->content_length > 0)
 		cap = (size_t)req->content_length + 2; /* the body, a probe for the end, a NUL */
 	for (;;) {
-		if (req->body_len + 1 >= cap) {
-			size_t ncap = cap ? cap * 2 : 65536;
+		if (!req->body || req->body_len + 1 >= cap) {
+			size_t ncap = !req->body && cap ? cap : cap ? cap * 2 : 65536;
 			if (ncap > max + 2)
 				ncap = max + 2;
 			if (ncap <= req->body_len + 1)

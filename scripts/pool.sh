@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Starts the tfgit FastCGI pool in the foreground: spawn-fcgi binds the socket and hands it to
+# tfgit.fcgi --workers N. Settings come from spawn-fcgi.conf; the environment wins over it.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+conf=${TFGIT_CONF:-$root/spawn-fcgi.conf}
+bin=${TFGIT_BIN:-$root/build/tfgit.fcgi}
+
+while IFS= read -r line || [ -n "$line" ]; do
+	line=${line%%#*}
+	[[ $line =~ ^[[:space:]]*([A-Z_][A-Z0-9_]*)=(.*[^[:space:]])?[[:space:]]*$ ]] || continue
+	key=${BASH_REMATCH[1]}
+	[ -n "${!key+x}" ] || export "$key=${BASH_REMATCH[2]:-}"
+done <"$conf"
+
+[ -x "$bin" ] || { echo "pool.sh: $bin is not built; run make first" >&2; exit 1; }
+args=(-n -s "$FCGI_SOCKET" -M "$FCGI_SOCKET_MODE")
+mkdir -p "$(dirname "$FCGI_SOCKET")" "$TFGIT_CACHE_DIR"
+rm -f "$FCGI_SOCKET"
+if [ "$(id -u)" -eq 0 ]; then
+	args+=(-u "$FCGI_USER" -g "$FCGI_GROUP" -U "$FCGI_USER" -G "$FCGI_GROUP")
+	chown "$FCGI_USER:$FCGI_GROUP" "$TFGIT_CACHE_DIR"
+	if ! runuser -u "$FCGI_USER" -- test -x "$bin"; then
+		echo "pool.sh: $FCGI_USER cannot run $bin: put it where that user can reach it" >&2
+		exit 1
+	fi
+fi
+exec spawn-fcgi "${args[@]}" -- "$bin" --workers "$FCGI_WORKERS"

@@ -1,0 +1,63 @@
+# Starting and stopping one tfgit stack (the pool and nginx) with its files in one directory;
+# sourced by scripts/run.sh (make run) and by the tests.
+STACK_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+# The user the workers run as: the pool drops to FCGI_USER when started as root.
+stack_pool_user() {
+	if [ "$(id -u)" -eq 0 ]; then echo "${FCGI_USER:-www-data}"; else id -un; fi
+}
+
+# wait_for SECONDS DESCRIPTION COMMAND...: polls COMMAND until it succeeds, at most SECONDS.
+wait_for() {
+	local limit=$1 what=$2 deadline
+	shift 2
+	deadline=$((SECONDS + limit))
+	until "$@" >/dev/null 2>&1; do
+		if [ $SECONDS -ge $deadline ]; then
+			echo "stack: gave up waiting for $what after ${limit}s" >&2
+			return 1
+		fi
+		sleep 0.05
+	done
+}
+
+# stop_pid PID: TERM, then KILL if it is still there after 10 s; reaps it.
+stop_pid() {
+	local pid=$1
+	[ -n "$pid" ] || return 0
+	kill -TERM "$pid" 2>/dev/null || return 0
+	if ! wait_for 10 "process $pid to stop" eval "! kill -0 $pid"; then
+		kill -KILL "$pid" 2>/dev/null
+	fi
+	wait "$pid" 2>/dev/null || true
+}
+
+# stack_start DIR PORT: starts the pool and nginx on 127.0.0.1:PORT in the background, with
+# the socket, logs and (unless TFGIT_CACHE_DIR is set) the cache under DIR.
+# Sets STACK_POOL_PID, STACK_NGINX_PID and STACK_URL.
+stack_start() {
+	local dir=$1 port=$2 user_line=""
+	mkdir -p "$dir"
+	chmod 755 "$dir"
+	export FCGI_SOCKET=$dir/tfgit.sock
+	export TFGIT_CACHE_DIR=${TFGIT_CACHE_DIR:-$dir/cache}
+	if [ "$(id -u)" -eq 0 ]; then
+		user_line="user ${FCGI_USER:-www-data} ${FCGI_GROUP:-www-data};"
+	fi
+	sed -e "s|@USER@|$user_line|" -e "s|@RUN_DIR@|$dir|g" -e "s|@SOCKET@|$FCGI_SOCKET|" \
+	    -e "s|@PORT@|$port|" -e "s|@ROOT@|$STACK_ROOT|" \
+	    "$STACK_ROOT/nginx/nginx.conf.in" >"$dir/nginx.conf"
+	"$STACK_ROOT/scripts/pool.sh" 2>>"${STACK_POOL_LOG:-/dev/stderr}" &
+	STACK_POOL_PID=$!
+	wait_for 10 "the pool's socket" eval "kill -0 $STACK_POOL_PID && test -S $FCGI_SOCKET" || return 1
+	nginx -e stderr -p "$dir" -c "$dir/nginx.conf" 2>>"${STACK_NGINX_LOG:-/dev/stderr}" &
+	STACK_NGINX_PID=$!
+	STACK_URL=http://127.0.0.1:$port/tfgit
+	wait_for 10 "nginx on port $port" eval "kill -0 $STACK_NGINX_PID && curl -s -o /dev/null http://127.0.0.1:$port/" || return 1
+}
+
+stack_stop() {
+	stop_pid "${STACK_NGINX_PID:-}"
+	stop_pid "${STACK_POOL_PID:-}"
+	STACK_NGINX_PID= STACK_POOL_PID=
+}
