@@ -1,0 +1,113 @@
+# Helpers for tfgit's shell tests: TAP-style results, a stack per test file, git remotes.
+# Each test file sources this, calls `stack_up`, runs `check` lines, and ends with `finish`.
+set -uo pipefail
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/scripts/stack.sh"
+
+ROOT=$STACK_ROOT
+BUILD_DIR=$ROOT/${BUILD:-build}
+export TFGIT_BIN=$BUILD_DIR/tfgit.fcgi
+export CHECKPOINT_DISABLE=1 TF_IN_AUTOMATION=1
+# the test (root in CI) inspects repositories the pool's user owns
+export GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=safe.directory GIT_CONFIG_VALUE_0='*'
+export GIT_AUTHOR_NAME=test GIT_AUTHOR_EMAIL=test@localhost GIT_COMMITTER_NAME=test \
+	GIT_COMMITTER_EMAIL=test@localhost
+
+T_NUM=0
+T_FAILED=0
+T_DIR=$(mktemp -d /tmp/tfgit-test.XXXXXX)
+chmod 755 "$T_DIR"
+STACK_POOL_LOG=$T_DIR/pool.log
+STACK_NGINX_LOG=$T_DIR/nginx.log
+POOL_USER=$(stack_pool_user)
+STACKS=()
+
+cleanup() {
+	for s in "${STACKS[@]}"; do
+		read -r npid ppid <<<"$s"
+		stop_pid "$npid"
+		stop_pid "$ppid"
+	done
+	if [ "$T_FAILED" -gt 0 ]; then
+		echo "# pool log of $(basename "$0") (last 30 lines):"
+		tail -n 30 "$T_DIR/pool.log" 2>/dev/null | sed 's/^/#   /'
+	fi
+	rm -rf "$T_DIR"
+}
+trap cleanup EXIT
+
+pass() { T_NUM=$((T_NUM + 1)); echo "ok $T_NUM - $1"; }
+fail() {
+	T_NUM=$((T_NUM + 1)); T_FAILED=$((T_FAILED + 1))
+	echo "not ok $T_NUM - $1"
+	[ -z "${2:-}" ] || echo "$2" | sed 's/^/#   /'
+}
+skip() { T_NUM=$((T_NUM + 1)); echo "ok $T_NUM - $1 # SKIP $2"; }
+
+# check NAME COMMAND...: passes when COMMAND succeeds.
+check() {
+	local name=$1 out
+	shift
+	if out=$("$@" 2>&1); then pass "$name"; else fail "$name" "$out"; fi
+}
+
+# expect_eq WHAT EXPECTED ACTUAL
+expect_eq() {
+	if [ "$2" == "$3" ]; then return 0; fi
+	echo "$1: expected [$2], got [$3]"
+	return 1
+}
+
+free_port() {
+	local p
+	for _ in $(seq 1 50); do
+		p=$((20000 + RANDOM % 40000))
+		(exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null || { echo "$p"; return 0; }
+	done
+	return 1
+}
+
+# stack_up NAME [VAR=value ...]: starts a stack with its own cache and the given settings;
+# sets URL (its tfgit address) and LAST_POOL_PID.
+stack_up() {
+	local name=$1 kv port
+	shift
+	local dir=$T_DIR/$name
+	# dynamic scope: the settings reach this stack's processes only
+	local -x TFGIT_CACHE_DIR=$dir/cache FCGI_SOCKET=$dir/tfgit.sock FCGI_WORKERS=${FCGI_WORKERS:-2}
+	for kv in "$@"; do local -x "${kv?}"; done
+	port=$(free_port) || { echo "no free port" >&2; exit 1; }
+	if ! stack_start "$dir" "$port"; then
+		echo "stack $name did not start" >&2
+		cat "$T_DIR"/*.log >&2
+		exit 1
+	fi
+	STACKS+=("$STACK_NGINX_PID $STACK_POOL_PID")
+	LAST_POOL_PID=$STACK_POOL_PID
+	URL=http://127.0.0.1:$port/tfgit
+}
+
+# new_remote NAME: an empty bare repository the pool's user can write; prints its path.
+new_remote() {
+	local r=$T_DIR/remotes/$1.git
+	mkdir -p "$T_DIR/remotes"
+	chmod 755 "$T_DIR/remotes"
+	git init -q --bare "$r"
+	chown -R "$POOL_USER" "$r"
+	echo "$r"
+}
+
+# g REMOTE ARGS...: git on a remote.
+g() { local r=$1; shift; git --git-dir="$r" "$@"; }
+
+# req METHOD QUERY [curl args...]: sets CODE and BODY.
+req() {
+	local method=$1 query=$2 out
+	shift 2
+	out=$(curl -s -X "$method" -w '\n%{http_code}' "$@" "$URL?$query")
+	CODE=${out##*$'\n'}
+	BODY=${out%$'\n'*}
+}
+
+finish() {
+	[ "$T_FAILED" -eq 0 ]
+}

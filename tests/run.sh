@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Runs every test: the cmocka unit tests, then each tests/t-*.sh against real nginx, pool and git.
+# Prints TAP lines and ends with "N passed, N failed[, N skipped]"; exits 1 on any failure.
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=$root/${BUILD:-build}
+log=$(mktemp /tmp/tfgit-results.XXXXXX)
+trap 'rm -f "$log"' EXIT
+status=0
+for u in "$build"/unit/test_*; do
+	[ -x "$u" ] || continue
+	echo "# unit: $(basename "$u")"
+	CMOCKA_MESSAGE_OUTPUT=TAP "$u" 2>&1 | tee -a "$log" || status=1
+done
+for t in "$root"/tests/t-*.sh; do
+	[ -n "${TESTS:-}" ] && [[ " $TESTS " != *" $(basename "$t" .sh) "* ]] && continue
+	echo "# $(basename "$t")"
+	bash "$t" 2>&1 | tee -a "$log" || status=1
+done
+skipped=$(grep -c '^ok .*# SKIP' "$log")
+passed=$(($(grep -c '^ok ' "$log") - skipped))
+failed=$(grep -c '^not ok ' "$log")
+[ "$failed" -eq 0 ] && [ "$status" -ne 0 ] && failed=1 && echo "not ok - a test program failed without a TAP line"
+[ "$passed" -gt 0 ] || { echo "not ok - no test ran"; failed=$((failed + 1)); }
+if [ "$skipped" -gt 0 ]; then
+	echo "$passed passed, $failed failed, $skipped skipped"
+else
+	echo "$passed passed, $failed failed"
+fi
+[ "$failed" -eq 0 ]
