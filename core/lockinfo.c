@@ -67,8 +67,6 @@ static int copy_field(char *out, size_t outlen, json_object *obj, const char *ke
 		out[i] = (c < 0x20 || c == 0x7f) ? ' ' : (char)c;
 	}
 	out[n] = '\0';
-	if (strict && strlen(out) != n)
-		return TFGIT_EINVALID; /* an embedded NUL */
 	return 0;
 }
 

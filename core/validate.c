@@ -105,6 +105,8 @@ int tfgit_repository_check(const char *url)
 		if (*host == '-' || *host == '/' || !slash)
 			return TFGIT_EINVALID;
 		path = slash;
+	} else if (strstr(url, "://")) {
+		return TFGIT_EINVALID; /* a scheme libgit2 has no transport for */
 	} else {
 		/* scp-like: [user@]host:path, the host part free of '/' */
 		const char *colon = strchr(url, ':');
