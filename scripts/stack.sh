@@ -47,13 +47,20 @@ stack_start() {
 	sed -e "s|@USER@|$user_line|" -e "s|@RUN_DIR@|$dir|g" -e "s|@SOCKET@|$FCGI_SOCKET|" \
 	    -e "s|@PORT@|$port|" -e "s|@ROOT@|$STACK_ROOT|" \
 	    "$STACK_ROOT/nginx/nginx.conf.in" >"$dir/nginx.conf"
-	"$STACK_ROOT/scripts/pool.sh" 2>>"${STACK_POOL_LOG:-/dev/stderr}" &
+	"$STACK_ROOT/scripts/pool.sh" >>"${STACK_POOL_LOG:-/dev/stderr}" 2>&1 &
 	STACK_POOL_PID=$!
-	wait_for 10 "the pool's socket" eval "kill -0 $STACK_POOL_PID && test -S $FCGI_SOCKET" || return 1
-	nginx -e stderr -p "$dir" -c "$dir/nginx.conf" 2>>"${STACK_NGINX_LOG:-/dev/stderr}" &
+	STACK_NGINX_PID=
+	if ! wait_for 10 "the pool's socket" eval "kill -0 $STACK_POOL_PID && test -S $FCGI_SOCKET"; then
+		stack_stop
+		return 1
+	fi
+	nginx -e stderr -p "$dir" -c "$dir/nginx.conf" >>"${STACK_NGINX_LOG:-/dev/stderr}" 2>&1 &
 	STACK_NGINX_PID=$!
 	STACK_URL=http://127.0.0.1:$port/tfgit
-	wait_for 10 "nginx on port $port" eval "kill -0 $STACK_NGINX_PID && curl -s -o /dev/null http://127.0.0.1:$port/" || return 1
+	if ! wait_for 10 "nginx on port $port" eval "kill -0 $STACK_NGINX_PID && curl -s -o /dev/null http://127.0.0.1:$port/"; then
+		stack_stop # the port may have been taken meanwhile: the caller can try another
+		return 1
+	fi
 }
 
 stack_stop() {
