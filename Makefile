@@ -47,11 +47,25 @@ run:
 	@$(MAKE) --no-print-directory all
 	@BUILD=$(BUILD) PORT=$(PORT) STATE_DIR=$(STATE_DIR) scripts/run.sh
 
-# The same tests with AddressSanitizer and UBSan in the binary.
+# The same tests with AddressSanitizer and UBSan in every worker; any report fails the run.
+CHECK_LOGS = /tmp/tfgit-checks
 sanitize:
 	@$(MAKE) --no-print-directory deps
-	@$(MAKE) --no-print-directory BUILD=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" all unit
-	@BUILD=build-asan ASAN_OPTIONS=detect_leaks=1 tests/run.sh
+	@$(MAKE) --no-print-directory BUILD=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" all unit
+	@rm -rf $(CHECK_LOGS) && mkdir -m 1777 $(CHECK_LOGS)
+	@BUILD=build-asan ASAN_OPTIONS=detect_leaks=1:log_path=$(CHECK_LOGS)/asan \
+	 UBSAN_OPTIONS=print_stacktrace=1:log_path=$(CHECK_LOGS)/ubsan tests/run.sh
+	@scripts/check-logs.sh $(CHECK_LOGS)
+
+# The same tests with every worker under valgrind memcheck; any error or leak fails the run.
+valgrind:
+	@$(MAKE) --no-print-directory deps
+	@command -v valgrind >/dev/null || apt-get install -y -qq valgrind
+	@$(MAKE) --no-print-directory all unit
+	@rm -rf $(CHECK_LOGS) && mkdir -m 1777 $(CHECK_LOGS)
+	@TFGIT_WRAPPER="valgrind -q --leak-check=full --errors-for-leak-kinds=definite --log-file=$(CHECK_LOGS)/vg.%p" \
+	 tests/run.sh
+	@scripts/check-logs.sh $(CHECK_LOGS)
 
 clean:
 	rm -rf build build-asan

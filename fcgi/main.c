@@ -70,7 +70,7 @@ static pid_t spawn(const struct settings *cfg)
 {
 	pid_t pid = fork();
 	if (pid == 0)
-		_exit(worker(cfg));
+		exit(worker(cfg)); /* exit, not _exit: leak checkers run at exit */
 	if (pid < 0)
 		fprintf(stderr, "tfgit: fork: %s\n", strerror(errno));
 	return pid;

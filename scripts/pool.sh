@@ -25,4 +25,6 @@ if [ "$(id -u)" -eq 0 ]; then
 		exit 1
 	fi
 fi
-exec spawn-fcgi "${args[@]}" -- "$bin" --workers "$FCGI_WORKERS"
+# TFGIT_WRAPPER runs the pool under a checker (make valgrind); word splitting is wanted here
+# shellcheck disable=SC2086
+exec spawn-fcgi "${args[@]}" -- ${TFGIT_WRAPPER:-} "$bin" --workers "$FCGI_WORKERS"
