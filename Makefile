@@ -63,7 +63,7 @@ valgrind:
 	@command -v valgrind >/dev/null || apt-get install -y -qq valgrind
 	@$(MAKE) --no-print-directory all unit
 	@rm -rf $(CHECK_LOGS) && mkdir -m 1777 $(CHECK_LOGS)
-	@TFGIT_WRAPPER="valgrind -q --leak-check=full --errors-for-leak-kinds=definite --log-file=$(CHECK_LOGS)/vg.%p" \
+	@TFGIT_WRAPPER="$$(command -v valgrind) -q --leak-check=full --errors-for-leak-kinds=definite --log-file=$(CHECK_LOGS)/vg.%p" \
 	 tests/run.sh
 	@scripts/check-logs.sh $(CHECK_LOGS)
 

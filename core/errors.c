@@ -65,7 +65,8 @@ int git_failure(tfgit_result *r, int giterr, const char *what)
 		code = TFGIT_EDENIED;
 	else if (contains(reason, "not found") || contains(reason, "404") ||
 		 contains(reason, "not appear to be a git repository") ||
-		 contains(reason, "could not find repository"))
+		 contains(reason, "could not find repository") || contains(reason, "access denied") ||
+		 contains(reason, "not exported") || contains(reason, "remote error"))
 		code = TFGIT_EDENIED;
 	else if (contains(reason, "timed out"))
 		code = TFGIT_ETIMEOUT;
