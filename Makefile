@@ -45,7 +45,7 @@ test:
 run:
 	@$(MAKE) --no-print-directory deps
 	@$(MAKE) --no-print-directory all
-	@BUILD=$(BUILD) PORT=$(PORT) STATE_DIR=$(STATE_DIR) scripts/run.sh
+	@BUILD=$(BUILD) PORT=$(PORT) STATE_DIR=$(STATE_DIR) exec scripts/run.sh
 
 # The same tests with AddressSanitizer and UBSan in every worker; any report fails the run.
 CHECK_LOGS = /tmp/tfgit-checks

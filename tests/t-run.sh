@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# make run as the README says: builds, serves on PORT with a default repository under
+# STATE_DIR, prints the backend block, and leaves no process behind after SIGTERM to make.
+. "$(dirname "$0")/lib.sh"
+
+port=$(free_port)
+state=$T_DIR/run-state
+(cd "$ROOT" && exec make --no-print-directory run PORT="$port" STATE_DIR="$state" BUILD="${BUILD:-build}") \
+	>"$T_DIR/run.out" 2>&1 &
+MAKE_PID=$!
+if wait_for 60 "make run" grep -q 'unlock_address' "$T_DIR/run.out"; then
+	pass "make run starts and prints the backend block"
+else
+	fail "make run starts and prints the backend block" "$(tail -20 "$T_DIR/run.out")"
+fi
+check "the printed address is on 127.0.0.1:$port" grep -q "address *= \"http://127.0.0.1:$port/tfgit?" "$T_DIR/run.out"
+check "the default repository was created under STATE_DIR" test -f "$state/repo.git/HEAD"
+addr=$(sed -n 's/^ *address *= "\(.*\)"$/\1/p' "$T_DIR/run.out")
+URL=${addr%%\?*}
+req LOCK "${addr#*\?}" --data '{"ID":"run-1"}'
+check "it serves LOCK" expect_eq code 200 "$CODE"
+req POST "${addr#*\?}&ID=run-1" --data '{"serial":1}'
+check "it serves POST into the default repository" expect_eq state '{"serial":1}' "$(g "$state/repo.git" show master:default.tfstate)"
+# the processes of this make run: nginx names STATE_DIR on its command line, the pool in its
+# environment (FCGI_SOCKET)
+run_pids() {
+	pgrep -f "$state/nginx.conf"
+	for e in /proc/[0-9]*/environ; do
+		grep -qsz "^FCGI_SOCKET=$state/" "$e" && echo "${e//[^0-9]/}"
+	done
+}
+before=$(run_pids | wc -l)
+check "make run started nginx and the pool (supervisor and workers)" eval "[ $before -ge 4 ]"
+kill -TERM "$MAKE_PID"
+if wait_for 20 "make run to stop" eval "! kill -0 $MAKE_PID"; then
+	pass "SIGTERM to make stops make run"
+else
+	fail "SIGTERM to make stops make run"
+	kill -KILL "$MAKE_PID"
+fi
+wait "$MAKE_PID" 2>/dev/null
+check "no process of make run is left" expect_eq left "" "$(run_pids | tr '\n' ' ')"
+check "nothing listens on $port any more" eval "! (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null"
+finish
