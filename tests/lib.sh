@@ -110,6 +110,24 @@ req() {
 	BODY=${out%$'\n'*}
 }
 
+# at_once METHOD QUERY BODY N URL...: sends N requests at the same moment, request i to the
+# URLs in turn, with every %i in QUERY and BODY replaced by i. Leaves the status of request i
+# in $T_DIR/code.i and its body in $T_DIR/body.i; sets AT_ONCE_200 and AT_ONCE_409 (counts).
+at_once() {
+	local method=$1 query=$2 body=$3 n=$4 i
+	shift 4
+	local urls=("$@") pids=()
+	for i in $(seq 1 "$n"); do
+		curl -s -o "$T_DIR/body.$i" -w '%{http_code}\n' -X "$method" --data "${body//%i/$i}" \
+			"${urls[$(((i - 1) % ${#urls[@]}))]}?${query//%i/$i}" >"$T_DIR/code.$i" &
+		pids+=($!)
+	done
+	wait "${pids[@]}" # not a bare wait: the stacks are children too
+	AT_ONCE_200=$(cat "$T_DIR"/code.* | grep -c 200)
+	AT_ONCE_409=$(cat "$T_DIR"/code.* | grep -c 409)
+	rm -f "$T_DIR"/code.*
+}
+
 finish() {
 	[ "$T_FAILED" -eq 0 ]
 }

@@ -44,29 +44,15 @@ req UNLOCK "$Q" --data "$LOCK"
 check "UNLOCK over git:// deletes the lock branch" expect_eq lock none "$(tip locks/app/terraform.tfstate)"
 
 N=10
-pids=()
-for i in $(seq 1 $N); do
-	u=$URL_A; [ $((i % 2)) -eq 0 ] && u=$URL_B
-	curl -s -o /dev/null -w '%{http_code}\n' -X LOCK --data "{\"ID\":\"r-$i\"}" "$u?$Q" >"$T_DIR/lock.$i" &
-	pids+=($!)
-done
-wait "${pids[@]}"
-check "exactly one of $N LOCK contenders over git:// wins" expect_eq wins 1 "$(cat "$T_DIR"/lock.* | grep -c 200)"
-check "the others get 409" expect_eq losses $((N - 1)) "$(cat "$T_DIR"/lock.* | grep -c 409)"
+at_once LOCK "$Q" '{"ID":"r-%i"}' $N "$URL_A" "$URL_B"
+check "exactly one of $N LOCK contenders over git:// wins" expect_eq wins 1 "$AT_ONCE_200"
+check "the others get 409" expect_eq losses $((N - 1)) "$AT_ONCE_409"
 
-pids=()
 for i in $(seq 1 $N); do
-	u=$URL_A; [ $((i % 2)) -eq 0 ] && u=$URL_B
-	curl -s -o /dev/null -X LOCK --data "{\"ID\":\"w-$i\"}" "$u?repository=$REPO&ref=main&state=s$i.tfstate"
+	curl -s -o /dev/null -X LOCK --data "{\"ID\":\"w-$i\"}" "$URL_A?repository=$REPO&ref=main&state=s$i.tfstate"
 done
-for i in $(seq 1 $N); do
-	u=$URL_A; [ $((i % 2)) -eq 0 ] && u=$URL_B
-	curl -s -o /dev/null -w '%{http_code}\n' -X POST --data "{\"serial\":$i}" \
-		"$u?repository=$REPO&ref=main&state=s$i.tfstate&ID=w-$i" >"$T_DIR/post.$i" &
-	pids+=($!)
-done
-wait "${pids[@]}"
-check "$N concurrent POSTs over git:// from two hosts all succeed" expect_eq ok "$N" "$(cat "$T_DIR"/post.* | grep -c 200)"
+at_once POST "repository=$REPO&ref=main&state=s%i.tfstate&ID=w-%i" '{"serial":%i}' $N "$URL_A" "$URL_B"
+check "$N concurrent POSTs over git:// from two hosts all succeed" expect_eq ok "$N" "$AT_ONCE_200"
 missing=0
 for i in $(seq 1 $N); do
 	[ "$(g "$R" show "main:s$i.tfstate" 2>/dev/null)" = "{\"serial\":$i}" ] || missing=$((missing + 1))
