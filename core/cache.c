@@ -13,6 +13,7 @@
 #include <openssl/evp.h>
 
 #include "cache.h"
+#include "deadline.h"
 #include "internal.h"
 #include "tfgit.h"
 
@@ -104,7 +105,7 @@ int cache_open(cache **out, const char *cache_dir, const char *url)
 		goto done;
 	}
 	while (flock(c->lockfd, LOCK_EX) < 0) {
-		if (errno != EINTR) {
+		if (errno != EINTR || deadline_passed()) {
 			core_log("flock %s: %s", lockpath, strerror(errno));
 			goto done;
 		}

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "deadline.h"
 #include "internal.h"
 #include "op.h"
 
@@ -21,7 +22,7 @@ static int op_begin(op *o)
 			       tfgit_strerror(rc));
 		return rc;
 	}
-	return session_open(&o->sess, o->cache->repo, t->url, o->for_push, o->r);
+	return session_open(&o->sess, o->cache->repo, t->url, o->for_push, &o->store->remote, o->r);
 }
 
 static void op_end(op *o)
@@ -36,6 +37,8 @@ int op_run(tfgit_result *r, const tfgit_store *store, const tfgit_target *t, int
 	   op_attempt_fn fn, void *ctx)
 {
 	op o = {.store = store, .t = t, .r = r, .for_push = for_push};
+	/* bounds everything, the wait for the repository's flock included */
+	deadline_start(store->remote.timeout);
 	int rc = op_begin(&o);
 	for (int attempt = 1; rc == 0; attempt++) {
 		r->attempts = attempt;
@@ -50,9 +53,15 @@ int op_run(tfgit_result *r, const tfgit_store *store, const tfgit_target *t, int
 		/* lost a compare-and-swap: look at the remote again */
 		session_free(o.sess);
 		o.sess = NULL;
-		rc = session_open(&o.sess, o.cache->repo, t->url, for_push, r);
+		rc = session_open(&o.sess, o.cache->repo, t->url, for_push, &store->remote, r);
 	}
 	op_end(&o);
+	deadline_stop();
+	if (rc < 0 && rc != TFGIT_ETIMEOUT && deadline_passed()) {
+		result_message(r, "the operation did not finish within %d s (TFGIT_REMOTE_TIMEOUT)",
+			       store->remote.timeout);
+		rc = TFGIT_ETIMEOUT;
+	}
 	return rc;
 }
 

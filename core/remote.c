@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "credentials.h"
+#include "deadline.h"
 #include "internal.h"
 #include "remote.h"
 
@@ -33,6 +35,7 @@ struct session {
 	const git_remote_head **heads;
 	size_t nheads;
 	char rejected[256]; /* push_update_reference status of a refused ref */
+	remote_auth auth;
 };
 
 static const char *local_path(const char *url)
@@ -52,15 +55,77 @@ static int push_update_reference(const char *refname, const char *status, void *
 	return 0;
 }
 
+static int acquire_credentials(git_credential **out, const char *url, const char *user,
+			       unsigned int allowed_types, void *payload)
+{
+	session *s = payload;
+	return credentials_acquire(out, url, user, allowed_types, &s->auth);
+}
+
+static int check_host(git_cert *cert, int valid, const char *host, void *payload)
+{
+	session *s = payload;
+	return credentials_check_host(cert, valid, host, &s->auth);
+}
+
+/* The progress callbacks are where a transfer that trickles on past the deadline stops. */
+static int fetch_progress(const git_indexer_progress *stats, void *payload)
+{
+	(void)stats;
+	(void)payload;
+	return deadline_passed() ? -1 : 0;
+}
+
+static int push_progress(unsigned int current, unsigned int total, size_t bytes, void *payload)
+{
+	(void)current;
+	(void)total;
+	(void)bytes;
+	(void)payload;
+	return deadline_passed() ? -1 : 0;
+}
+
+static int sideband_progress(const char *str, int len, void *payload)
+{
+	(void)str;
+	(void)len;
+	(void)payload;
+	return deadline_passed() ? -1 : 0;
+}
+
 static void init_callbacks(git_remote_callbacks *cb, session *s)
 {
 	git_remote_init_callbacks(cb, GIT_REMOTE_CALLBACKS_VERSION);
 	cb->push_update_reference = push_update_reference;
+	cb->credentials = acquire_credentials;
+	cb->certificate_check = check_host;
+	cb->transfer_progress = fetch_progress;
+	cb->push_transfer_progress = push_progress;
+	cb->sideband_progress = sideband_progress;
 	cb->payload = s;
 }
 
+/* A failed remote call: the deadline, a refusal our callbacks explained, or libgit2's reason. */
+static int remote_failure(session *s, tfgit_result *r, int err, const char *what)
+{
+	if (deadline_passed()) {
+		git_error_clear();
+		result_message(r, "the repository did not answer within %d s (TFGIT_REMOTE_TIMEOUT)",
+			       s->auth.opts->timeout);
+		core_log("%s: %s", what, r ? r->message : "timed out");
+		return TFGIT_ETIMEOUT;
+	}
+	if (s->auth.refused[0]) {
+		git_error_clear();
+		result_message(r, "%s", s->auth.refused);
+		core_log("%s: %s", what, s->auth.refused);
+		return TFGIT_EDENIED;
+	}
+	return git_failure(r, err, what);
+}
+
 int session_open(session **out, git_repository *cache, const char *url, int for_push,
-		 tfgit_result *r)
+		 const tfgit_remote_opts *opts, tfgit_result *r)
 {
 	int err;
 	git_remote_callbacks cb;
@@ -72,6 +137,8 @@ int session_open(session **out, git_repository *cache, const char *url, int for_
 	}
 	s->cache = cache;
 	s->for_push = for_push;
+	s->auth.opts = opts;
+	s->auth.url = s->url;
 	const char *path = local_path(url);
 	if (path) {
 		err = git_repository_open_ext(&s->local, path, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL);
@@ -89,7 +156,7 @@ int session_open(session **out, git_repository *cache, const char *url, int for_
 	    (err = git_remote_connect(s->remote, for_push ? GIT_DIRECTION_PUSH : GIT_DIRECTION_FETCH,
 				      &cb, NULL, NULL)) < 0 ||
 	    (err = git_remote_ls(&s->heads, &s->nheads, s->remote)) < 0) {
-		err = git_failure(r, err, "connecting to the repository");
+		err = remote_failure(s, r, err, "connecting to the repository");
 		session_free(s);
 		return err;
 	}
@@ -224,7 +291,7 @@ static int smart_fetch(session *s, const char *refname, tfgit_result *r)
 		git_remote_free(fetcher);
 	}
 	if (err < 0)
-		return git_failure(r, err, "fetching from the repository");
+		return remote_failure(s, r, err, "fetching from the repository");
 	return 0;
 }
 
@@ -300,7 +367,7 @@ static int smart_push(session *s, const char *refname, const git_oid *new, int f
 		return TFGIT_ECONFLICT;
 	}
 	if (err < 0)
-		return git_failure(r, err, "pushing to the repository");
+		return remote_failure(s, r, err, "pushing to the repository");
 	if (s->rejected[0]) {
 		/* libgit2 reports a refused ref only here, never as an error code */
 		if (strstr(s->rejected, "hook") || strstr(s->rejected, "denied") ||

@@ -12,7 +12,7 @@ typedef struct session session;
 /* Connects to url (for_push: a receive-pack advertisement, else upload-pack) and records the
  * advertised refs. Local paths and file:// open the remote repository instead. */
 int session_open(session **out, git_repository *cache, const char *url, int for_push,
-		 tfgit_result *r);
+		 const tfgit_remote_opts *opts, tfgit_result *r);
 
 /* The value refname (full name) had when the session opened: 0, or GIT_ENOTFOUND. */
 int session_ref(git_oid *out, session *s, const char *refname);

@@ -26,6 +26,24 @@ typedef struct {
 	size_t size;
 } tfgit_buf;
 
+/* How to reach remotes; strings are borrowed (NULL when unset). Files are read at each use,
+ * so a rotated token or password file takes effect without a restart. */
+typedef struct {
+	const char *username;      /* GIT_USERNAME */
+	const char *password;      /* GIT_PASSWORD */
+	const char *password_file; /* GIT_PASSWORD_FILE */
+	const char *token;         /* GITHUB_TOKEN */
+	const char *token_file;    /* GITHUB_TOKEN_FILE */
+	const char *netrc;         /* TFGIT_NETRC: per-host credentials */
+	const char *ssh_key;       /* SSH_PRIVATE_KEY; NULL: ~/.ssh/id_ed25519, then ~/.ssh/id_rsa */
+	const char *known_hosts;   /* TFGIT_SSH_KNOWN_HOSTS */
+	int host_key_check;        /* HOSTKEY_STRICT, HOSTKEY_OFF or HOSTKEY_ACCEPT_NEW */
+	int tls_no_verify;         /* TFGIT_SSL_NO_VERIFY */
+	int timeout;               /* seconds an operation may take, remote included; 0: no bound */
+} tfgit_remote_opts;
+
+enum { HOSTKEY_STRICT = 1, HOSTKEY_OFF = 0, HOSTKEY_ACCEPT_NEW = 2 };
+
 /* Server-wide settings of the store; strings are borrowed, not copied. */
 typedef struct {
 	const char *cache_dir;    /* one bare repository per remote below it */
@@ -33,6 +51,7 @@ typedef struct {
 	const char *author_email;
 	int require_lock;         /* POST refused with ENOLOCK when the state is not locked */
 	int allow_force_unlock;   /* UNLOCK without an ID removes any lock */
+	tfgit_remote_opts remote;
 } tfgit_store;
 
 /* What a request addresses; strings are borrowed and must be validated first. */
@@ -53,8 +72,9 @@ typedef struct {
 	char message[512];  /* for the log and the error body; never holds secrets */
 } tfgit_result;
 
-/* Call once per process, after fork(), before any other function. */
-int tfgit_init(void);
+/* Call once per process, after fork(), before any other function. ca_file: a private CA to
+ * trust besides the system's (NULL: the system's only). */
+int tfgit_init(const char *ca_file);
 void tfgit_shutdown(void);
 
 int tfgit_state_get(tfgit_result *out, const tfgit_store *store, const tfgit_target *t);

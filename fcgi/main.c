@@ -44,7 +44,7 @@ static int worker(const struct settings *cfg)
 {
 	FCGX_Request fcgi;
 	/* libgit2 is set up here, after fork(): no worker shares another's state */
-	if (tfgit_init() < 0 || FCGX_Init() != 0 ||
+	if (tfgit_init(cfg->ca_file) < 0 || FCGX_Init() != 0 ||
 	    FCGX_InitRequest(&fcgi, 0, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
 		fprintf(stderr, "tfgit[%ld]: cannot initialise libgit2 or libfcgi\n", (long)getpid());
 		return 1;
@@ -158,7 +158,7 @@ int main(int argc, char **argv)
 	}
 	/* libgit2 validates the branch names in the settings; it is shut down again before any
 	 * fork, so each worker initialises its own */
-	if (tfgit_init() < 0)
+	if (tfgit_init(NULL) < 0)
 		return 1;
 	int bad = settings_load(&cfg) < 0;
 	tfgit_shutdown();

@@ -44,8 +44,44 @@ int settings_load(struct settings *s)
 	if (env_flag("TFGIT_REQUIRE_LOCK", 1, &s->store.require_lock) < 0 ||
 	    env_flag("TFGIT_FORCE_UNLOCK", 1, &s->store.allow_force_unlock) < 0)
 		return -1;
-	const char *max = env_or("TFGIT_MAX_BODY", "67108864");
+	tfgit_remote_opts *r = &s->store.remote;
+	r->username = env_or("GIT_USERNAME", NULL);
+	r->password = env_or("GIT_PASSWORD", NULL);
+	r->password_file = env_or("GIT_PASSWORD_FILE", NULL);
+	r->token = env_or("GITHUB_TOKEN", NULL);
+	r->token_file = env_or("GITHUB_TOKEN_FILE", NULL);
+	r->netrc = env_or("TFGIT_NETRC", NULL);
+	r->ssh_key = env_or("SSH_PRIVATE_KEY", NULL);
+	r->known_hosts = env_or("TFGIT_SSH_KNOWN_HOSTS", NULL);
+	s->ca_file = env_or("TFGIT_SSL_CA_FILE", NULL);
+	if (env_flag("TFGIT_SSL_NO_VERIFY", 0, &r->tls_no_verify) < 0)
+		return -1;
+	const char *strict = env_or("StrictHostKeyChecking", "yes");
+	if (!strcasecmp(strict, "yes"))
+		r->host_key_check = HOSTKEY_STRICT;
+	else if (!strcasecmp(strict, "no"))
+		r->host_key_check = HOSTKEY_OFF;
+	else if (!strcasecmp(strict, "accept-new"))
+		r->host_key_check = HOSTKEY_ACCEPT_NEW;
+	else {
+		fprintf(stderr, "tfgit: StrictHostKeyChecking=%s: use yes, no or accept-new\n", strict);
+		return -1;
+	}
 	char *end;
+	const char *timeout = env_or("TFGIT_REMOTE_TIMEOUT", "60");
+	long t = strtol(timeout, &end, 10);
+	if (*end || t < 0 || t > 86400) {
+		fprintf(stderr, "tfgit: TFGIT_REMOTE_TIMEOUT=%s is not a number of seconds\n", timeout);
+		return -1;
+	}
+	r->timeout = (int)t;
+	if (r->tls_no_verify)
+		fprintf(stderr, "tfgit: WARNING: TFGIT_SSL_NO_VERIFY=1: TLS certificates of remotes are "
+				"not verified; anyone in between can read and change your state\n");
+	if (r->host_key_check == HOSTKEY_OFF)
+		fprintf(stderr, "tfgit: WARNING: StrictHostKeyChecking=no: SSH host keys are not "
+				"checked; anyone in between can read and change your state\n");
+	const char *max = env_or("TFGIT_MAX_BODY", "67108864");
 	errno = 0;
 	unsigned long long v = strtoull(max, &end, 10);
 	if (errno || *end || v == 0) {

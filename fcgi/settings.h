@@ -11,6 +11,7 @@ struct settings {
 	const char *default_ref;
 	const char *allowed_repos;      /* glob patterns; NULL: only the default repository */
 	size_t max_body;
+	const char *ca_file;            /* TFGIT_SSL_CA_FILE */
 	tfgit_store store;
 	char email[320];
 };

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages tfgit needs to build, run and test, when any is missing.
 set -euo pipefail
-pkgs=(gcc make pkg-config libfcgi-dev libgit2-dev libjson-c-dev libssl-dev libcmocka-dev
-      nginx spawn-fcgi git curl ca-certificates)
+pkgs=(gcc make pkg-config libfcgi-dev libgit2-dev libjson-c-dev libssl-dev libssh2-1-dev
+      libcmocka-dev nginx spawn-fcgi git curl ca-certificates openssl
+      fcgiwrap openssh-server openssh-client)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -1,0 +1,16 @@
+/* The bound on one operation's time (TFGIT_REMOTE_TIMEOUT): libgit2 1.5 has no timeouts. */
+#ifndef TFGIT_DEADLINE_H
+#define TFGIT_DEADLINE_H
+
+/* Arms SIGALRM (process-wide, no SA_RESTART) to fire after seconds and then every 100 ms, so
+ * a blocking connect(), recv() or flock() returns EINTR and the operation fails; the remote
+ * callbacks also refuse to go on. 0 seconds: no bound. */
+void deadline_start(int seconds);
+
+/* 1 once the bound has passed. */
+int deadline_passed(void);
+
+/* Disarms the timer; the handler stays, and does nothing but set the flag. */
+void deadline_stop(void);
+
+#endif
