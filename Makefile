@@ -33,7 +33,11 @@ $(BUILD)/unit/%: tests/unit/%.c $(FCGI_OBJ) $(CORE_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $^ -lcmocka -lfcgi $(PKG_LIBS) $(LDFLAGS)
 
-unit: $(UNIT)
+$(BUILD)/tools/%: tests/tools/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $<
+
+unit: $(UNIT) $(BUILD)/tools/blackhole
 
 # Installs what is missing, builds, runs every test; the last line is "N passed, N failed".
 test:

@@ -22,10 +22,9 @@ POOL_USER=$(stack_pool_user)
 STACKS=()
 
 cleanup() {
+	local s pid
 	for s in "${STACKS[@]}"; do
-		read -r npid ppid <<<"$s"
-		stop_pid "$npid"
-		stop_pid "$ppid"
+		for pid in $s; do stop_pid "$pid"; done
 	done
 	if [ "$T_FAILED" -gt 0 ]; then
 		echo "# pool log of $(basename "$0") (last 30 lines):"
@@ -71,7 +70,7 @@ free_port() {
 stack_up() {
 	local name=$1 kv port
 	shift
-	local dir=$T_DIR/$name
+	local dir=$T_DIR/stack-$name
 	# dynamic scope: the settings reach this stack's processes only
 	local -x TFGIT_CACHE_DIR=$dir/cache FCGI_SOCKET=$dir/tfgit.sock FCGI_WORKERS=${FCGI_WORKERS:-2}
 	for kv in "$@"; do local -x "${kv?}"; done
