@@ -285,6 +285,8 @@ static int smart_fetch(session *s, const char *refname, tfgit_result *r)
 			err = git_remote_update_tips(s->remote, &opts.callbacks, 0,
 						     GIT_REMOTE_DOWNLOAD_TAGS_NONE, NULL);
 	} else {
+		/* a second connection: each credential may be offered once more */
+		s->auth.userpass_tries = s->auth.ssh_tries = 0;
 		err = git_remote_create_anonymous(&fetcher, s->cache, s->url);
 		if (err == 0)
 			err = git_remote_fetch(fetcher, &refspecs, &opts, NULL);

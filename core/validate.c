@@ -119,6 +119,8 @@ int tfgit_repository_check(const char *url)
 		path = colon + 1;
 		if (*path == '-' || !*path)
 			return TFGIT_EINVALID;
+		if (*path == '/') /* an absolute path on the host */
+			path++;
 		/* a relative scp path is allowed, but not ./ or ../ segments */
 		return segments_safe(path, strlen(path)) ? 0 : TFGIT_EINVALID;
 	}

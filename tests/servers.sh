@@ -108,6 +108,7 @@ ssh_server() {
 	if [ "$(id -u)" -eq 0 ]; then
 		id "$SSH_USER" >/dev/null 2>&1 ||
 			useradd --system --create-home --home-dir "/var/lib/$SSH_USER" --shell /bin/sh "$SSH_USER"
+		usermod -p '*' "$SSH_USER" # no password, but not locked: sshd refuses locked accounts
 	else
 		SSH_USER=$(id -un)
 	fi

@@ -48,12 +48,12 @@ static void repositories(void **st)
 	(void)st;
 	const char *good[] = {"/srv/git/state.git", "/srv/git/state.git/", "file:///srv/x.git",
 			      "https://git.example.org/org/state.git", "http://h:8080/x.git",
-			      "ssh://git@host:2222/org/x.git", "git://host/x.git", "git@host:org/x.git",
+			      "ssh://git@host:2222/org/x.git", "git://host/x.git", "git@host:org/x.git", "git@host:/srv/x.git",
 			      "host:x.git"};
 	const char *bad[] = {"", "relative/x.git", "/srv/../etc", "/srv/./x", "/srv//x",
 			     "file://relative", "https://host", "https://-oProxyCommand/x",
 			     "ssh://-oProxyCommand=x/y", "-oProxyCommand=x:y", "git@-host:x",
-			     "host:-x", "host:../x", "/a b", "/a\tb", "ftp://host/x", "/"};
+			     "host:-x", "host:../x", "host:/../x", "host://x", "/a b", "/a\tb", "ftp://host/x", "/"};
 	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
 		assert_int_equal(tfgit_repository_check(good[i]), 0);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {

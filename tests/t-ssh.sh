@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# SSH remotes against a real OpenSSH sshd on loopback: key file and ssh-agent authentication,
+# host keys checked against known_hosts (strict, accept-new, off, a changed key refused),
+# ssh:// and scp-like URLs, a Terraform apply, and a server that never answers.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/servers.sh"
+
+ssh_server
+R=$(ssh_repo state)
+REPO="ssh://$SSH_USER@127.0.0.1:$SSH_PORT$R"
+ALLOW="ssh://$SSH_USER@127.0.0.1:*$SSH_DIR/repos/*.git $SSH_USER@127.0.0.1:$SSH_DIR/repos/*.git"
+PW=$T_DIR/pool-writable
+mkdir -p "$PW"
+[ "$(id -u)" -eq 0 ] && chown "$POOL_USER" "$PW"
+KH=$T_DIR/known_hosts
+echo "[127.0.0.1]:$SSH_PORT $HOST_PUB" >"$KH"
+chmod 644 "$KH"
+LOCK='{"ID":"ssh-1","Who":"ci@runner"}'
+cycle() { # cycle REPOSITORY STATE
+	local q="repository=$1&state=$2"
+	req LOCK "$q" --data "$LOCK"; [ "$CODE" = 200 ] || { echo "LOCK $CODE $BODY"; return 1; }
+	req POST "$q&ID=ssh-1" --data '{"serial":1}'; [ "$CODE" = 200 ] || { echo "POST $CODE $BODY"; return 1; }
+	req GET "$q"; [ "$BODY" = '{"serial":1}' ] || { echo "GET $CODE $BODY"; return 1; }
+	req UNLOCK "$q" --data "$LOCK"; [ "$CODE" = 200 ] || { echo "UNLOCK $CODE $BODY"; return 1; }
+}
+
+stack_up key TFGIT_ALLOWED_REPOS="$ALLOW" SSH_PRIVATE_KEY="$CLIENT_KEY" TFGIT_SSH_KNOWN_HOSTS="$KH"
+check "ssh:// with a key file (SSH_PRIVATE_KEY): LOCK, POST, GET, UNLOCK" cycle "$REPO" a.tfstate
+check "... the state is on the SSH server's repository" expect_eq state '{"serial":1}' "$(g "$R" show master:a.tfstate)"
+check "... and the lock branch is gone there" expect_eq locks "" "$(g "$R" for-each-ref refs/heads/locks)"
+
+if [ "$(id -u)" -eq 0 ] && ! (exec 3<>/dev/tcp/127.0.0.1/22) 2>/dev/null; then
+	# scp-like URLs have no port: a second sshd on 127.0.0.1:22
+	sed "s/^ListenAddress .*/ListenAddress 127.0.0.1:22/; s|^PidFile .*|PidFile $SSH_DIR/sshd22.pid|" \
+		"$SSH_DIR/sshd_config" >"$SSH_DIR/sshd22_config"
+	/usr/sbin/sshd -D -e -f "$SSH_DIR/sshd22_config" >>"$SSH_DIR/sshd.log" 2>&1 &
+	STACKS+=("$!")
+	wait_for 10 "sshd on 22" eval "(exec 3<>/dev/tcp/127.0.0.1/22) 2>/dev/null"
+	echo "127.0.0.1 $HOST_PUB" >>"$KH"
+	check "scp-like user@host:path with a key file" cycle "$SSH_USER@127.0.0.1:$R" scp.tfstate
+else
+	skip "scp-like user@host:path with a key file" "port 22 on 127.0.0.1 is taken or not root"
+fi
+
+as_pool ssh-agent -D -a "$PW/agent.sock" >/dev/null 2>&1 &
+STACKS+=("$!")
+wait_for 10 "ssh-agent" test -S "$PW/agent.sock"
+SSH_AUTH_SOCK=$PW/agent.sock as_pool ssh-add -q "$CLIENT_KEY" 2>/dev/null
+stack_up agent TFGIT_ALLOWED_REPOS="$ALLOW" SSH_AUTH_SOCK="$PW/agent.sock" \
+	SSH_PRIVATE_KEY=/nonexistent TFGIT_SSH_KNOWN_HOSTS="$KH"
+check "ssh:// through ssh-agent (SSH_AUTH_SOCK)" cycle "$REPO" b.tfstate
+
+stack_up wrongkey TFGIT_ALLOWED_REPOS="$ALLOW" SSH_PRIVATE_KEY="$SSH_DIR/other_key" TFGIT_SSH_KNOWN_HOSTS="$KH"
+req GET "repository=$REPO&state=a.tfstate"
+check "a key the server does not know is 502" expect_eq code 502 "$CODE"
+check "... saying authentication failed" grep -q 'authentication to 127.0.0.1 failed' <<<"$BODY"
+
+ssh-keygen -q -t ed25519 -N '' -f "$T_DIR/impostor" -C impostor
+echo "[127.0.0.1]:$SSH_PORT $(cut -d' ' -f1,2 "$T_DIR/impostor.pub")" >"$T_DIR/kh-changed"
+chmod 644 "$T_DIR/kh-changed"
+stack_up changed TFGIT_ALLOWED_REPOS="$ALLOW" SSH_PRIVATE_KEY="$CLIENT_KEY" TFGIT_SSH_KNOWN_HOSTS="$T_DIR/kh-changed"
+req GET "repository=$REPO&state=a.tfstate"
+check "a host key that differs from known_hosts is 502" expect_eq code 502 "$CODE"
+check "... saying it does not match" grep -q 'does not match known_hosts' <<<"$BODY"
+
+: >"$T_DIR/kh-empty"
+chmod 644 "$T_DIR/kh-empty"
+stack_up unknown TFGIT_ALLOWED_REPOS="$ALLOW" SSH_PRIVATE_KEY="$CLIENT_KEY" TFGIT_SSH_KNOWN_HOSTS="$T_DIR/kh-empty"
+req GET "repository=$REPO&state=a.tfstate"
+check "a host not in known_hosts is 502" expect_eq code 502 "$CODE"
+check "... saying so" grep -q 'is not in known_hosts' <<<"$BODY"
+
+as_pool touch "$PW/kh-new"
+stack_up acceptnew TFGIT_ALLOWED_REPOS="$ALLOW" SSH_PRIVATE_KEY="$CLIENT_KEY" \
+	TFGIT_SSH_KNOWN_HOSTS="$PW/kh-new" StrictHostKeyChecking=accept-new
+req GET "repository=$REPO&state=a.tfstate"
+check "StrictHostKeyChecking=accept-new accepts a first key" expect_eq code 200 "$CODE"
+check "... and records it in known_hosts" grep -q "$(cut -d' ' -f2 <<<"$HOST_PUB")" "$PW/kh-new"
+cp "$T_DIR/kh-changed" "$PW/kh-new"
+req GET "repository=$REPO&state=a.tfstate"
+check "... but refuses a changed key" expect_eq code 502 "$CODE"
+
+stack_up nocheck TFGIT_ALLOWED_REPOS="$ALLOW" SSH_PRIVATE_KEY="$CLIENT_KEY" \
+	TFGIT_SSH_KNOWN_HOSTS="$T_DIR/kh-changed" StrictHostKeyChecking=no
+req GET "repository=$REPO&state=a.tfstate"
+check "StrictHostKeyChecking=no connects whatever the key" expect_eq code 200 "$CODE"
+check "... and warns at start" grep -q 'WARNING: StrictHostKeyChecking=no' "$T_DIR/pool.log"
+
+blackhole
+stack_up hang TFGIT_ALLOWED_REPOS="$ALLOW" SSH_PRIVATE_KEY="$CLIENT_KEY" \
+	TFGIT_SSH_KNOWN_HOSTS="$KH" TFGIT_REMOTE_TIMEOUT=2 FCGI_WORKERS=1
+start=$SECONDS
+req GET "repository=ssh://$SSH_USER@127.0.0.1:$HOLE_PORT$R&state=a.tfstate" --max-time 30
+check "an SSH server that never answers is 504" expect_eq code 504 "$CODE"
+check "... within TFGIT_REMOTE_TIMEOUT=2 (and a margin)" eval "[ $((SECONDS - start)) -le 6 ]"
+req GET "repository=$REPO&state=a.tfstate" --max-time 30
+check "the only worker serves the next request" expect_eq code 200 "$CODE"
+
+if command -v terraform >/dev/null; then
+	W=$T_DIR/tf
+	mkdir -p "$W"
+	ADDR="$URL?repository=$REPO&state=tf/terraform.tfstate"
+	cat >"$W/main.tf" <<TF
+terraform {
+  backend "http" {
+    address        = "$ADDR"
+    lock_address   = "$ADDR"
+    unlock_address = "$ADDR"
+  }
+}
+resource "terraform_data" "x" {
+  input = "over-ssh"
+}
+TF
+	export TF_DATA_DIR=$W/.terraform TF_CLI_CONFIG_FILE=$W/none.tfrc
+	: >"$W/none.tfrc"
+	check "terraform init and apply over SSH" \
+		eval "cd '$W' && terraform init -no-color -input=false >'$T_DIR/tf.out' 2>&1 && terraform apply -no-color -auto-approve -input=false >>'$T_DIR/tf.out' 2>&1"
+	check "... the state is on the SSH server" grep -q over-ssh <<<"$(g "$R" show master:tf/terraform.tfstate)"
+else
+	skip "terraform apply over SSH" "terraform is not on the PATH"
+	skip "... the state is on the SSH server" "terraform is not on the PATH"
+fi
+check "git fsck of the SSH server's repository is clean" g "$R" fsck --strict
+finish
