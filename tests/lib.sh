@@ -127,6 +127,41 @@ at_once() {
 	rm -f "$T_DIR"/code.*
 }
 
+# tf_project DIR ADDRESS [EXTRA_BACKEND_LINE]: a Terraform configuration in DIR whose http
+# backend uses ADDRESS for state, lock and unlock; resources go in other files of DIR.
+tf_project() {
+	local dir=$1 addr=$2
+	mkdir -p "$dir"
+	export TF_DATA_DIR=$dir/.terraform TF_CLI_CONFIG_FILE=$dir/none.tfrc TF_INPUT=0
+	: >"$dir/none.tfrc"
+	cat >"$dir/backend.tf" <<TF
+terraform {
+  backend "http" {
+    address        = "$addr"
+    lock_address   = "$addr"
+    unlock_address = "$addr"
+    ${3:-}
+  }
+}
+TF
+}
+
+# tf_init_apply DIR VALUE: a terraform_data resource holding VALUE, then init and apply.
+tf_init_apply() {
+	printf 'resource "terraform_data" "x" {\n  input = "%s"\n}\n' "$2" >"$1/main.tf"
+	(cd "$1" && terraform init -no-color -input=false && terraform apply -no-color -auto-approve -input=false) \
+		>"$T_DIR/tf.out" 2>&1 || { tail -20 "$T_DIR/tf.out"; return 1; }
+}
+
+# states_on R REF N: how many of the states s1..sN on REF of R hold {"serial":i}.
+states_on() {
+	local r=$1 ref=$2 n=$3 i found=0
+	for i in $(seq 1 "$n"); do
+		[ "$(git --git-dir="$r" show "$ref:s$i.tfstate" 2>/dev/null)" = "{\"serial\":$i}" ] && found=$((found + 1))
+	done
+	echo "$found"
+}
+
 finish() {
 	[ "$T_FAILED" -eq 0 ]
 }

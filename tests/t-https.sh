@@ -115,25 +115,8 @@ req LOCK "repository=$PLAIN&state=e.tfstate" --data '{"ID":"after-timeout"}' --m
 check "the only worker serves the next request" expect_eq code 200 "$CODE"
 
 if command -v terraform >/dev/null; then
-	W=$T_DIR/tf
-	mkdir -p "$W"
-	ADDR="$URL?repository=$PLAIN&state=tf/terraform.tfstate"
-	cat >"$W/main.tf" <<TF
-terraform {
-  backend "http" {
-    address        = "$ADDR"
-    lock_address   = "$ADDR"
-    unlock_address = "$ADDR"
-  }
-}
-resource "terraform_data" "x" {
-  input = "over-https"
-}
-TF
-	export TF_DATA_DIR=$W/.terraform TF_CLI_CONFIG_FILE=$W/none.tfrc
-	: >"$W/none.tfrc"
-	check "terraform init and apply over smart HTTP with credentials" \
-		eval "cd '$W' && terraform init -no-color -input=false >'$T_DIR/tf.out' 2>&1 && terraform apply -no-color -auto-approve -input=false >>'$T_DIR/tf.out' 2>&1"
+	tf_project "$T_DIR/tf" "$URL?repository=$PLAIN&state=tf/terraform.tfstate"
+	check "terraform init and apply over smart HTTP with credentials" tf_init_apply "$T_DIR/tf" over-https
 	check "... the state is on the server" grep -q over-https <<<"$(g "$P_ROOT/state.git" show master:tf/terraform.tfstate)"
 else
 	skip "terraform apply over smart HTTP" "terraform is not on the PATH"

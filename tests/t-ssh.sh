@@ -97,25 +97,8 @@ req GET "repository=$REPO&state=a.tfstate" --max-time 30
 check "the only worker serves the next request" expect_eq code 200 "$CODE"
 
 if command -v terraform >/dev/null; then
-	W=$T_DIR/tf
-	mkdir -p "$W"
-	ADDR="$URL?repository=$REPO&state=tf/terraform.tfstate"
-	cat >"$W/main.tf" <<TF
-terraform {
-  backend "http" {
-    address        = "$ADDR"
-    lock_address   = "$ADDR"
-    unlock_address = "$ADDR"
-  }
-}
-resource "terraform_data" "x" {
-  input = "over-ssh"
-}
-TF
-	export TF_DATA_DIR=$W/.terraform TF_CLI_CONFIG_FILE=$W/none.tfrc
-	: >"$W/none.tfrc"
-	check "terraform init and apply over SSH" \
-		eval "cd '$W' && terraform init -no-color -input=false >'$T_DIR/tf.out' 2>&1 && terraform apply -no-color -auto-approve -input=false >>'$T_DIR/tf.out' 2>&1"
+	tf_project "$T_DIR/tf" "$URL?repository=$REPO&state=tf/terraform.tfstate"
+	check "terraform init and apply over SSH" tf_init_apply "$T_DIR/tf" over-ssh
 	check "... the state is on the SSH server" grep -q over-ssh <<<"$(g "$R" show master:tf/terraform.tfstate)"
 else
 	skip "terraform apply over SSH" "terraform is not on the PATH"

@@ -17,17 +17,8 @@ S=prod/terraform.tfstate
 ADDR="$URL?type=git&ref=master&state=$S"
 W=$T_DIR/work
 mkdir -p "$W"
-export TF_DATA_DIR=$W/.terraform TF_CLI_CONFIG_FILE=$W/none.tfrc TF_INPUT=0
-: >"$W/none.tfrc"
+tf_project "$W" "$ADDR" "retry_max      = 0"
 cat >"$W/main.tf" <<TF
-terraform {
-  backend "http" {
-    address        = "$ADDR"
-    lock_address   = "$ADDR"
-    unlock_address = "$ADDR"
-    retry_max      = 0
-  }
-}
 variable "n" {
   type    = number
   default = 1
