@@ -21,12 +21,18 @@ wait_for() {
 	done
 }
 
+# alive PID: the process exists and is not a zombie (one nobody reaps is as good as gone).
+alive() {
+	local st
+	st=$(ps -o stat= -p "$1" 2>/dev/null) && [[ $st != Z* ]]
+}
+
 # stop_pid PID: TERM, then KILL if it is still there after 10 s; reaps it.
 stop_pid() {
 	local pid=$1
 	[ -n "$pid" ] || return 0
 	kill -TERM "$pid" 2>/dev/null || return 0
-	if ! wait_for 10 "process $pid to stop" eval "! kill -0 $pid"; then
+	if ! wait_for 10 "process $pid to stop" eval "! alive $pid"; then
 		kill -KILL "$pid" 2>/dev/null
 	fi
 	wait "$pid" 2>/dev/null || true

@@ -17,6 +17,21 @@ for t in "$root"/tests/t-*.sh; do
 	echo "# $(basename "$t")"
 	bash "$t" 2>&1 | tee -a "$log" || status=1
 done
+# every test stops what it started: nothing may still name a test directory
+left=""
+for p in /proc/[0-9]*; do
+	[ "${p#/proc/}" = "$$" ] && continue
+	st=$(awk '{print $3}' "$p/stat" 2>/dev/null) || continue
+	[ "$st" = Z ] && continue
+	if grep -qsa /tmp/tfgit-test "$p/cmdline" "$p/environ"; then
+		left="$left ${p#/proc/}:$(tr '\0' ' ' <"$p/cmdline" | cut -c1-60)"
+	fi
+done
+if [ -n "$left" ]; then
+	echo "not ok - processes left behind by the tests:$left" | tee -a "$log"
+else
+	echo "ok - the tests left no process behind" | tee -a "$log"
+fi
 skipped=$(grep -c '^ok .*# SKIP' "$log")
 passed=$(($(grep -c '^ok ' "$log") - skipped))
 failed=$(grep -c '^not ok ' "$log")

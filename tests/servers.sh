@@ -2,9 +2,14 @@
 # stopped at exit with the stacks: smart HTTP(S) (nginx + fcgiwrap + git http-backend behind
 # auth_basic), OpenSSH sshd, and a server that accepts and never answers. Sourced after lib.sh.
 
-# as_pool COMMAND...: runs COMMAND as the user the workers run as.
+# as_pool COMMAND...: runs COMMAND as the user the workers run as (setpriv execs it in place,
+# so a background as_pool's pid is the command's own).
 as_pool() {
-	if [ "$(id -u)" -eq 0 ]; then runuser -u "$POOL_USER" -- "$@"; else "$@"; fi
+	if [ "$(id -u)" -eq 0 ]; then
+		setpriv --reuid="$POOL_USER" --regid="$(id -g "$POOL_USER")" --init-groups -- "$@"
+	else
+		"$@"
+	fi
 }
 
 # htpasswd_line USER PASSWORD
@@ -38,7 +43,8 @@ git_http_server() {
 		ssl="ssl; ssl_certificate $T_DIR/tls/srv.crt; ssl_certificate_key $T_DIR/tls/srv.key"
 		chmod 644 "$T_DIR/tls/srv.key"
 	fi
-	(umask 000; exec fcgiwrap -c 4 -s "unix:$d/fcgiwrap.sock") >>"$d/fcgiwrap.log" 2>&1 &
+	# one process (no -c): a forked fcgiwrap child outlives its stopped parent
+	(umask 000; exec fcgiwrap -s "unix:$d/fcgiwrap.sock") >>"$d/fcgiwrap.log" 2>&1 &
 	STACKS+=("$!")
 	wait_for 10 "fcgiwrap" test -S "$d/fcgiwrap.sock" || { fail "fcgiwrap starts"; exit 1; }
 	port=$(free_port)

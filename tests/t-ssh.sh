@@ -42,8 +42,8 @@ else
 	skip "scp-like user@host:path with a key file" "port 22 on 127.0.0.1 is taken or not root"
 fi
 
-as_pool ssh-agent -D -a "$PW/agent.sock" >/dev/null 2>&1 &
-STACKS+=("$!")
+agent_pid=$(as_pool ssh-agent -s -a "$PW/agent.sock" | sed -n 's/^SSH_AGENT_PID=\([0-9]*\);.*/\1/p')
+STACKS+=("$agent_pid")
 wait_for 10 "ssh-agent" test -S "$PW/agent.sock"
 SSH_AUTH_SOCK=$PW/agent.sock as_pool ssh-add -q "$CLIENT_KEY" 2>/dev/null
 stack_up agent TFGIT_ALLOWED_REPOS="$ALLOW" SSH_AUTH_SOCK="$PW/agent.sock" \
