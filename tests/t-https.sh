@@ -77,6 +77,11 @@ printf 'gh-T0ken-2\n' >"$T_DIR/token"
 req GET "repository=$PLAIN&state=c.tfstate"
 check "a token file rotated mid-run is used at the next request" expect_eq code 200 "$CODE"
 
+htpasswd_line dave 'gh-T0ken-env' >>"$T_DIR/plain/htpasswd"
+stack_up tokenenv TFGIT_ALLOWED_REPOS="$ALLOW" GIT_USERNAME=dave GITHUB_TOKEN=gh-T0ken-env TFGIT_NETRC=/nonexistent
+req GET "repository=$PLAIN&state=c.tfstate"
+check "GIT_USERNAME with GITHUB_TOKEN from the environment" expect_eq code 200 "$CODE"
+
 # credentials in the URL: they work, and never show anywhere
 htpasswd_line carol 'Url-Secr3t-99' >>"$T_DIR/plain/htpasswd"
 CRED=http://carol:Url-Secr3t-99@127.0.0.1:$P_PORT/state.git
@@ -116,11 +121,17 @@ check "the only worker serves the next request" expect_eq code 200 "$CODE"
 
 if command -v terraform >/dev/null; then
 	tf_project "$T_DIR/tf" "$URL?repository=$PLAIN&state=tf/terraform.tfstate"
-	check "terraform init and apply over smart HTTP with credentials" tf_init_apply "$T_DIR/tf" over-https
-	check "... the state is on the server" grep -q over-https <<<"$(g "$P_ROOT/state.git" show master:tf/terraform.tfstate)"
+	check "terraform init and apply over smart HTTP with credentials" tf_init_apply "$T_DIR/tf" over-http
+	check "... the state is on the server" grep -q over-http <<<"$(g "$P_ROOT/state.git" show master:tf/terraform.tfstate)"
+	stack_up tftls TFGIT_ALLOWED_REPOS="$ALLOW" TFGIT_NETRC="$T_DIR/netrc" TFGIT_SSL_CA_FILE="$T_DIR/tls/ca.crt"
+	tf_project "$T_DIR/tf-tls" "$URL?repository=$SECURE&state=tf/terraform.tfstate"
+	check "terraform init and apply over HTTPS with a private CA" tf_init_apply "$T_DIR/tf-tls" over-https
+	check "... the state is on the server" grep -q over-https <<<"$(g "$S_ROOT/state.git" show master:tf/terraform.tfstate)"
 else
-	skip "terraform apply over smart HTTP" "terraform is not on the PATH"
-	skip "... the state is on the server" "terraform is not on the PATH"
+	for t in "terraform apply over smart HTTP" "... the state is on the server" \
+		"terraform apply over HTTPS" "... the state is on the server"; do
+		skip "$t" "terraform is not on the PATH"
+	done
 fi
 check "git fsck of the HTTP server's repository is clean" g "$P_ROOT/state.git" fsck --strict
 check "git fsck of the HTTPS server's repository is clean" g "$S_ROOT/state.git" fsck --strict
