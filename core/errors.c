@@ -54,6 +54,18 @@ static int contains(const char *hay, const char *needle)
 	return hay && strcasestr(hay, needle) != NULL;
 }
 
+/* Errors of the network classes, and the system's socket errors, speak of the remote; the
+ * others of the local cache. */
+static int is_remote_error(const git_error *e)
+{
+	int k = e->klass;
+	if (k == GIT_ERROR_NET || k == GIT_ERROR_SSL || k == GIT_ERROR_SSH || k == GIT_ERROR_HTTP ||
+	    k == GIT_ERROR_CALLBACK)
+		return 1;
+	return k == GIT_ERROR_OS && (contains(e->message, "connect") || contains(e->message, "socket") ||
+				     contains(e->message, "resolve") || contains(e->message, "address"));
+}
+
 int git_failure(tfgit_result *r, int giterr, const char *what)
 {
 	const git_error *e = git_error_last();
@@ -61,8 +73,13 @@ int git_failure(tfgit_result *r, int giterr, const char *what)
 	snprintf(reason, sizeof(reason), "%s", e && e->message ? e->message : "unknown error");
 	redact_urls(reason);
 	int code = TFGIT_ERROR;
-	if (giterr == GIT_EAUTH || contains(reason, "authentication") || contains(reason, "401") ||
-	    contains(reason, "403") || contains(reason, "credentials"))
+	if (contains(reason, "no space left"))
+		code = TFGIT_ENOSPACE;
+	else if (!e || !is_remote_error(e))
+		code = TFGIT_ERROR; /* the cache: op_run rebuilds it once */
+	else if (giterr == GIT_EAUTH || giterr == GIT_ECERTIFICATE ||
+		 contains(reason, "authentication") || contains(reason, "401") ||
+		 contains(reason, "403") || contains(reason, "credentials"))
 		code = TFGIT_EDENIED;
 	else if (contains(reason, "not found") || contains(reason, "404") ||
 		 contains(reason, "not appear to be a git repository") ||
@@ -71,13 +88,8 @@ int git_failure(tfgit_result *r, int giterr, const char *what)
 		code = TFGIT_EDENIED;
 	else if (contains(reason, "timed out"))
 		code = TFGIT_ETIMEOUT;
-	else if (contains(reason, "no space left"))
-		code = TFGIT_ENOSPACE;
-	else if (contains(reason, "failed to connect") || contains(reason, "connection refused") ||
-		 contains(reason, "failed to resolve") || contains(reason, "unreachable") ||
-		 contains(reason, "failed to send") || contains(reason, "early EOF") ||
-		 contains(reason, "connection reset"))
-		code = TFGIT_EUNREACHABLE;
+	else
+		code = TFGIT_EUNREACHABLE; /* connection refused, reset, early EOF, resolution... */
 	result_message(r, "%s failed: %s", what, reason);
 	core_log("%s failed: %s (libgit2 %d, class %d)", what, reason, giterr, e ? e->klass : 0);
 	git_error_clear();

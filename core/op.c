@@ -37,15 +37,30 @@ int op_run(tfgit_result *r, const tfgit_store *store, const tfgit_target *t, int
 	   op_attempt_fn fn, void *ctx)
 {
 	op o = {.store = store, .t = t, .r = r, .for_push = for_push};
+	int rebuilt = 0;
 	/* bounds everything, the wait for the repository's flock included */
 	deadline_start(store->remote.timeout);
 	int rc = op_begin(&o);
 	for (int attempt = 1; rc == 0; attempt++) {
 		r->attempts = attempt;
 		rc = fn(&o, ctx);
+		if (rc == TFGIT_ERROR && !rebuilt && o.cache && !deadline_passed()) {
+			/* a local failure: the cache may be damaged (a truncated pack, missing
+			 * objects). Throw it away and start again from a fresh copy, once. */
+			core_log("cache %s failed (%s): rebuilding it from the remote", o.cache->path,
+				 r->message);
+			rebuilt = 1;
+			session_free(o.sess);
+			o.sess = NULL;
+			if ((rc = cache_reset(o.cache)) == 0)
+				rc = session_open(&o.sess, o.cache->repo, t->url, for_push, &store->remote, r);
+			if (rc == 0)
+				r->message[0] = '\0';
+			continue;
+		}
 		if (rc != TFGIT_ECONFLICT)
 			break;
-		if (attempt == OP_MAX_ATTEMPTS) {
+		if (attempt >= OP_MAX_ATTEMPTS) {
 			result_message(r, "branch %s kept changing on the remote during %d attempts; try again",
 				       t->ref, attempt);
 			break;

@@ -311,7 +311,18 @@ int session_fetch(session *s, const char *refname, tfgit_result *r)
 		err = smart_fetch(s, refname, r);
 	if (err < 0)
 		return s->local ? git_failure(r, err, "copying from the repository") : err;
-	return commit_present(s->cache, &want) ? 0 : TFGIT_ECONFLICT;
+	if (commit_present(s->cache, &want))
+		return 0;
+	/* fetched and still absent: if the fetch brought that very value, the cache claims
+	 * objects it lacks (damage); otherwise the remote moved on meanwhile */
+	char tracking[1100];
+	git_oid got;
+	snprintf(tracking, sizeof(tracking), "refs/remotes/origin/%s", refname + strlen("refs/heads/"));
+	if (s->local || (git_reference_name_to_id(&got, s->cache, tracking) == 0 && git_oid_equal(&got, &want))) {
+		result_message(r, "the cache lacks objects of %s", refname);
+		return TFGIT_ERROR;
+	}
+	return TFGIT_ECONFLICT;
 }
 
 static int local_push(session *s, const char *refname, const git_oid *old, const git_oid *new,
