@@ -25,6 +25,9 @@ if [ "$(id -u)" -eq 0 ]; then
 		exit 1
 	fi
 fi
+# FCGI_WORKERS=0: one responder, no supervisor (as under a web server that manages processes)
+workers=()
+[ "${FCGI_WORKERS:-0}" -gt 0 ] && workers=(--workers "$FCGI_WORKERS")
 # TFGIT_WRAPPER runs the pool under a checker (make valgrind); word splitting is wanted here
 # shellcheck disable=SC2086
-exec spawn-fcgi "${args[@]}" -- ${TFGIT_WRAPPER:-} "$bin" --workers "$FCGI_WORKERS"
+exec spawn-fcgi "${args[@]}" -- ${TFGIT_WRAPPER:-} "$bin" "${workers[@]}"

@@ -98,7 +98,7 @@ bare_repo() {
 # blackhole: a port that accepts connections and never answers; sets HOLE_PORT.
 blackhole() {
 	HOLE_PORT=$(free_port)
-	"$BUILD_DIR/tools/blackhole" "$HOLE_PORT" >"$T_DIR/hole.out" 2>&1 &
+	"$BUILD_DIR/tools/blackhole" "$HOLE_PORT" >>"$T_DIR/hole.out" 2>&1 &
 	STACKS+=("$!")
 	wait_for 10 "the blackhole" grep -q ready "$T_DIR/hole.out"
 }

@@ -1,5 +1,6 @@
 /* A TCP server on 127.0.0.1 that accepts connections and never answers: the remote that hangs.
- * usage: blackhole PORT; prints "ready" once listening, runs until killed. */
+ * usage: blackhole PORT; prints "ready" once listening and "accepted" for each connection,
+ * runs until killed. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -24,6 +25,9 @@ int main(int argc, char **argv)
 	fflush(stdout);
 	for (;;) {
 		int c = accept(s, NULL, NULL);
-		(void)c; /* held open, never read or written */
+		if (c >= 0) { /* held open, never read or written */
+			printf("accepted\n");
+			fflush(stdout);
+		}
 	}
 }

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# The pool supervises itself: N workers, a dead one replaced, SIGTERM lets in-flight requests
+# finish; one flock per repository lets different repositories proceed in parallel; and the
+# single-responder mode for web servers that manage processes themselves.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/servers.sh"
+
+R=$(new_remote pool)
+OTHER=$(new_remote pool2)
+blackhole
+HANG="git://127.0.0.1:$HOLE_PORT/hang.git"
+ALLOW="$T_DIR/remotes/*.git git://127.0.0.1:*/*.git"
+stack_up pool TFGIT_DEFAULT_REPOSITORY="$R" TFGIT_ALLOWED_REPOS="$ALLOW" FCGI_WORKERS=3 TFGIT_REMOTE_TIMEOUT=3
+SUP=$LAST_POOL_PID
+workers() { pgrep -P "$SUP" | sort | tr '\n' ' '; }
+count() { pgrep -P "$SUP" | wc -l; }
+
+check "--workers 3 keeps three workers" expect_eq workers 3 "$(count)"
+before=$(workers)
+victim=$(pgrep -P "$SUP" | head -1)
+kill -KILL "$victim"
+check "a worker killed with SIGKILL is replaced (three again within 2 s)" \
+	wait_for 2 "a new worker" eval "[ \$(pgrep -P $SUP | wc -l) -eq 3 ] && ! pgrep -P $SUP | grep -qx $victim"
+check "... by a new process" eval "[ '$(workers)' != '$before' ]"
+req LOCK "state=a.tfstate" --data '{"ID":"p-1"}'
+check "... and the pool serves" expect_eq code 200 "$CODE"
+
+# a request that hangs on one repository does not hold up another repository
+curl -s -o "$T_DIR/hang.body" -w '%{http_code}' "$URL?repository=$HANG&state=x.tfstate" >"$T_DIR/hang.code" &
+HANG_CURL=$!
+wait_for 5 "the hanging request to reach its remote" grep -q accepted "$T_DIR/hole.out"
+req LOCK "repository=$OTHER&state=b.tfstate" --data '{"ID":"p-2"}' --max-time 10
+check "another repository is served while one hangs" expect_eq code 200 "$CODE"
+check "... while the hanging request is still in flight" kill -0 "$HANG_CURL"
+wait "$HANG_CURL"
+check "the hanging request ends in 504" expect_eq code 504 "$(cat "$T_DIR/hang.code")"
+
+# SIGTERM: stop accepting, let the in-flight request finish, exit
+: >"$T_DIR/hole.out"
+curl -s -o "$T_DIR/term.body" -w '%{http_code}' "$URL?repository=$HANG&state=y.tfstate" >"$T_DIR/term.code" &
+TERM_CURL=$!
+wait_for 5 "the in-flight request to reach its remote" grep -q accepted "$T_DIR/hole.out"
+old_workers=$(workers)
+kill -TERM "$SUP"
+wait "$TERM_CURL"
+check "SIGTERM lets the in-flight request finish with its own answer (504, not a cut connection)" \
+	expect_eq code 504 "$(cat "$T_DIR/term.code")"
+check "... a JSON body from tfgit" grep -q TFGIT_REMOTE_TIMEOUT "$T_DIR/term.body"
+check "the pool exits after SIGTERM" wait_for 10 "the pool to exit" eval "! alive $SUP"
+check "... and so do its workers" eval "for w in $old_workers; do ! alive \$w || exit 1; done"
+
+stack_up single TFGIT_DEFAULT_REPOSITORY="$R" FCGI_WORKERS=0
+check "FCGI_WORKERS=0 runs one responder without a supervisor" expect_eq children 0 "$(pgrep -P "$LAST_POOL_PID" | wc -l)"
+req UNLOCK "state=a.tfstate" --data '{"ID":"p-1"}'
+check "... and it serves" expect_eq code 200 "$CODE"
+finish
