@@ -26,6 +26,7 @@ cleanup() {
 	for s in "${STACKS[@]}"; do
 		for pid in $s; do stop_pid "$pid"; done
 	done
+	awk -v d="$T_DIR/" 'index($2, d) == 1 {print $2}' /proc/mounts | xargs -r umount
 	if [ "$T_FAILED" -gt 0 ]; then
 		echo "# pool log of $(basename "$0") (last 30 lines):"
 		tail -n 30 "$T_DIR/pool.log" 2>/dev/null | sed 's/^/#   /'
