@@ -16,7 +16,7 @@ CORE_OBJ = $(CORE_SRC:%.c=$(BUILD)/%.o)
 FCGI_OBJ = $(FCGI_SRC:%.c=$(BUILD)/%.o)
 UNIT     = $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(wildcard tests/unit/test_*.c))
 
-.PHONY: all deps test unit run clean sanitize valgrind
+.PHONY: all deps test unit run clean sanitize valgrind stress
 all: $(BUILD)/tfgit.fcgi
 
 deps:
@@ -44,6 +44,14 @@ test:
 	@$(MAKE) --no-print-directory deps
 	@$(MAKE) --no-print-directory all unit
 	@BUILD=$(BUILD) tests/run.sh
+
+# A long stress run on a local and a git:// remote; prints its figures. Bounded: 5 min each.
+STRESS_ARGS ?= -k 8 -m 4 -r 60 -t 300
+stress:
+	@$(MAKE) --no-print-directory deps
+	@$(MAKE) --no-print-directory all unit
+	@BUILD=$(BUILD) tests/stress.sh $(STRESS_ARGS) -x local
+	@BUILD=$(BUILD) tests/stress.sh $(STRESS_ARGS) -x git
 
 # Builds and serves on 127.0.0.1:$(PORT) in the foreground until Ctrl-C.
 run:
