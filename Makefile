@@ -46,7 +46,7 @@ test:
 	@BUILD=$(BUILD) tests/run.sh
 
 # A long stress run on a local and a git:// remote; prints its figures. Bounded: 5 min each.
-STRESS_ARGS ?= -k 8 -m 4 -r 60 -t 300
+STRESS_ARGS ?= -k 8 -m 8 -r 250 -t 300
 stress:
 	@$(MAKE) --no-print-directory deps
 	@$(MAKE) --no-print-directory all unit
