@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <libssh2.h>
+#include <openssl/evp.h>
 
 #include "credentials.h"
 #include "deadline.h"
@@ -117,34 +118,44 @@ __attribute__((format(printf, 2, 3))) static void refuse(remote_auth *a, const c
 	git_error_set_str(GIT_ERROR_NET, a->refused);
 }
 
-/* HTTP: the netrc entry for the host, else GIT_USERNAME with a password or token. */
-static int http_credentials(git_credential **out, remote_auth *a, const char *url,
-			    const char *username_from_url)
+/* HTTP: the netrc entry for the host, else GIT_USERNAME with a password or token.
+ * 0 with user and secret filled, -1 when there are none. */
+static int http_lookup(char *user, size_t userlen, char *secret, size_t secretlen,
+		       const tfgit_remote_opts *o, const char *host, const char *username_from_url)
 {
-	const tfgit_remote_opts *o = a->opts;
-	char host[256], user[512] = "", secret[SECRET_MAX] = "", netrc[4096];
-	url_host(host, sizeof(host), url);
-	if (a->userpass_tries++ > 0) {
-		refuse(a, "authentication to %s failed: the credentials were refused", host);
-		return GIT_EAUTH;
-	}
+	char netrc[4096];
 	snprintf(netrc, sizeof(netrc), "%s", o->netrc ? o->netrc : "");
 	if (!o->netrc)
 		snprintf(netrc, sizeof(netrc), "%s/.netrc", home_dir());
-	if (credentials_netrc(user, sizeof(user), secret, sizeof(secret), netrc, host) < 0) {
-		const char *name = o->username ? o->username : username_from_url;
-		if (o->password)
-			snprintf(secret, sizeof(secret), "%s", o->password);
-		else if (o->password_file)
-			credentials_read_secret(secret, sizeof(secret), o->password_file);
-		else if (o->token)
-			snprintf(secret, sizeof(secret), "%s", o->token);
-		else if (o->token_file)
-			credentials_read_secret(secret, sizeof(secret), o->token_file);
-		/* a token alone: forges accept any user name with it */
-		snprintf(user, sizeof(user), "%s", name ? name : "x-access-token");
+	if (credentials_netrc(user, userlen, secret, secretlen, netrc, host) == 0)
+		return 0;
+	secret[0] = '\0';
+	if (o->password)
+		snprintf(secret, secretlen, "%s", o->password);
+	else if (o->password_file)
+		credentials_read_secret(secret, secretlen, o->password_file);
+	else if (o->token)
+		snprintf(secret, secretlen, "%s", o->token);
+	else if (o->token_file)
+		credentials_read_secret(secret, secretlen, o->token_file);
+	/* a token alone: forges accept any user name with it */
+	const char *name = o->username ? o->username : username_from_url;
+	snprintf(user, userlen, "%s", name && *name ? name : "x-access-token");
+	return secret[0] ? 0 : -1;
+}
+
+static int http_credentials(git_credential **out, remote_auth *a, const char *url,
+			    const char *username_from_url)
+{
+	char host[256], user[512] = "", secret[SECRET_MAX] = "";
+	url_host(host, sizeof(host), url);
+	/* a 401 to credentials sent up front: sending them again (libgit2 would add a second
+	 * Authorization header) cannot help */
+	if (a->preemptive || a->userpass_tries++ > 0) {
+		refuse(a, "authentication to %s failed: the credentials were refused", host);
+		return GIT_EAUTH;
 	}
-	if (!secret[0]) {
+	if (http_lookup(user, sizeof(user), secret, sizeof(secret), a->opts, host, username_from_url) < 0) {
 		refuse(a, "authentication to %s failed: no credentials (set GIT_USERNAME with "
 			  "GIT_PASSWORD, GIT_PASSWORD_FILE, GITHUB_TOKEN or GITHUB_TOKEN_FILE, or a netrc entry)",
 		       host);
@@ -153,6 +164,42 @@ static int http_credentials(git_credential **out, remote_auth *a, const char *ur
 	int err = git_credential_userpass_plaintext_new(out, user, secret);
 	explicit_bzero(secret, sizeof(secret));
 	return err;
+}
+
+int credentials_http_header(char *out, size_t outlen, const tfgit_remote_opts *o, const char *url)
+{
+	char host[256], user[512] = "", secret[SECRET_MAX] = "", plain[sizeof(user) + SECRET_MAX + 2];
+	char url_user[256] = "";
+	out[0] = '\0';
+	if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
+		return -1;
+	const char *auth = strstr(url, "://") + 3;
+	const char *slash = auth + strcspn(auth, "/");
+	const char *at = NULL;
+	for (const char *c = auth; c < slash; c++)
+		if (*c == '@')
+			at = c;
+	if (at) {
+		const char *colon = memchr(auth, ':', (size_t)(at - auth));
+		if (colon)
+			return -1; /* the URL carries its own password: libgit2 sends it */
+		snprintf(url_user, sizeof(url_user), "%.*s", (int)(at - auth), auth);
+	}
+	url_host(host, sizeof(host), url);
+	if (http_lookup(user, sizeof(user), secret, sizeof(secret), o, host, url_user) < 0)
+		return -1;
+	int n = snprintf(plain, sizeof(plain), "%s:%s", user, secret);
+	size_t need = 4 * (((size_t)n + 2) / 3) + sizeof("Authorization: Basic ");
+	if (n < 0 || need > outlen) {
+		explicit_bzero(secret, sizeof(secret));
+		explicit_bzero(plain, sizeof(plain));
+		return -1;
+	}
+	int len = snprintf(out, outlen, "Authorization: Basic ");
+	EVP_EncodeBlock((unsigned char *)out + len, (unsigned char *)plain, n);
+	explicit_bzero(secret, sizeof(secret));
+	explicit_bzero(plain, sizeof(plain));
+	return 0;
 }
 
 /* SSH: the agent first (SSH_AUTH_SOCK), then the key file; each offered once. */

@@ -13,6 +13,7 @@ typedef struct {
 	const char *url;
 	int userpass_tries; /* HTTP: credentials handed out so far */
 	int ssh_tries;      /* SSH: agent, then key file */
+	int preemptive;     /* HTTP: the credentials went with the first request already */
 	char refused[512];  /* why a remote or its credentials were refused, for the client */
 } remote_auth;
 
@@ -23,6 +24,11 @@ int credentials_acquire(git_credential **out, const char *url, const char *usern
 
 /* libgit2's certificate_check callback; payload is a remote_auth. */
 int credentials_check_host(git_cert *cert, int valid, const char *host, void *payload);
+
+/* The "Authorization: Basic …" header for an http(s) URL whose credentials are known, so the
+ * first request carries them (no 401 round trip). -1 when there are none, or the URL holds a
+ * password (libgit2 uses that). out must be wiped by the caller. */
+int credentials_http_header(char *out, size_t outlen, const tfgit_remote_opts *o, const char *url);
 
 /* Reads the first line of a file (a password or token) into out; 0 or -1. */
 int credentials_read_secret(char *out, size_t outlen, const char *path);

@@ -3,8 +3,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "deadline.h"
+#include "sockets.h"
 #include "internal.h"
 #include "op.h"
 
@@ -33,12 +35,20 @@ static void op_end(op *o)
 	memset(o, 0, sizeof(*o));
 }
 
+static void backoff(int attempt)
+{
+	long cap_us = 1000L << (attempt < 6 ? attempt : 6); /* 2 ms, 4 ms, ... 64 ms */
+	struct timespec ts = {0, (random() % cap_us) * 1000L};
+	nanosleep(&ts, NULL);
+}
+
 int op_run(tfgit_result *r, const tfgit_store *store, const tfgit_target *t, int for_push,
 	   op_attempt_fn fn, void *ctx)
 {
 	op o = {.store = store, .t = t, .r = r, .for_push = for_push};
 	int rebuilt = 0;
 	/* bounds everything, the wait for the repository's flock included */
+	sockets_remember();
 	deadline_start(store->remote.timeout);
 	int rc = op_begin(&o);
 	for (int attempt = 1; rc == 0; attempt++) {
@@ -65,7 +75,10 @@ int op_run(tfgit_result *r, const tfgit_store *store, const tfgit_target *t, int
 				       t->ref, attempt);
 			break;
 		}
-		/* lost a compare-and-swap: look at the remote again */
+		/* lost a compare-and-swap: look at the remote again, after a short random pause so
+		 * that a steady stream of writers from another host cannot starve this one (this is
+		 * liveness only: correctness is the remote's compare-and-swap) */
+		backoff(attempt);
 		session_free(o.sess);
 		o.sess = NULL;
 		rc = session_open(&o.sess, o.cache->repo, t->url, for_push, &store->remote, r);

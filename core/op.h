@@ -10,7 +10,7 @@
 #include "remote.h"
 #include "tfgit.h"
 
-#define OP_MAX_ATTEMPTS 10
+#define OP_MAX_ATTEMPTS 25
 
 typedef struct {
 	const tfgit_store *store;

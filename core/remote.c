@@ -14,6 +14,7 @@
 #include "deadline.h"
 #include "internal.h"
 #include "remote.h"
+#include "sockets.h"
 
 #define PUSH_SRC_REF "refs/tfgit/push"
 #define MEMO_MAX 8
@@ -36,6 +37,9 @@ struct session {
 	size_t nheads;
 	char rejected[256]; /* push_update_reference status of a refused ref */
 	remote_auth auth;
+	char auth_header[8192]; /* preemptive credentials for HTTP(S); wiped in session_free */
+	char *headers[1];
+	git_strarray custom_headers;
 };
 
 static const char *local_path(const char *url)
@@ -124,11 +128,25 @@ static int remote_failure(session *s, tfgit_result *r, int err, const char *what
 	return git_failure(r, err, what);
 }
 
+/* Connects without following redirects (the credentials header must not go to another host),
+ * then turns off Nagle's algorithm on the new connection. */
+static int connect_remote(session *s, git_remote *remote, git_direction dir)
+{
+	git_remote_connect_options opts;
+	git_remote_connect_options_init(&opts, GIT_REMOTE_CONNECT_OPTIONS_VERSION);
+	init_callbacks(&opts.callbacks, s);
+	opts.follow_redirects = GIT_REMOTE_REDIRECT_NONE;
+	opts.custom_headers = s->custom_headers;
+	int err = git_remote_connect_ext(remote, dir, &opts);
+	if (err == 0)
+		sockets_nodelay();
+	return err;
+}
+
 int session_open(session **out, git_repository *cache, const char *url, int for_push,
 		 const tfgit_remote_opts *opts, tfgit_result *r)
 {
 	int err;
-	git_remote_callbacks cb;
 	session *s = calloc(1, sizeof(*s));
 	*out = NULL;
 	if (!s || !(s->url = strdup(url))) {
@@ -151,10 +169,14 @@ int session_open(session **out, git_repository *cache, const char *url, int for_
 		*out = s;
 		return 0;
 	}
-	init_callbacks(&cb, s);
+	if (credentials_http_header(s->auth_header, sizeof(s->auth_header), opts, url) == 0) {
+		s->headers[0] = s->auth_header;
+		s->custom_headers.strings = s->headers;
+		s->custom_headers.count = 1;
+		s->auth.preemptive = 1;
+	}
 	if ((err = git_remote_create_anonymous(&s->remote, cache, url)) < 0 ||
-	    (err = git_remote_connect(s->remote, for_push ? GIT_DIRECTION_PUSH : GIT_DIRECTION_FETCH,
-				      &cb, NULL, NULL)) < 0 ||
+	    (err = connect_remote(s, s->remote, for_push ? GIT_DIRECTION_PUSH : GIT_DIRECTION_FETCH)) < 0 ||
 	    (err = git_remote_ls(&s->heads, &s->nheads, s->remote)) < 0) {
 		err = remote_failure(s, r, err, "connecting to the repository");
 		session_free(s);
@@ -270,7 +292,7 @@ static int smart_fetch(session *s, const char *refname, tfgit_result *r)
 	git_strarray refspecs = {specs, 1};
 	git_fetch_options opts;
 	git_remote *fetcher = NULL;
-	int err;
+	int err = 0;
 	/* keep what was fetched reachable from a tracking ref, so no gc can take it */
 	snprintf(spec, sizeof(spec), "+%s:refs/remotes/origin/%s", refname,
 		 refname + strlen("refs/heads/"));
@@ -278,20 +300,23 @@ static int smart_fetch(session *s, const char *refname, tfgit_result *r)
 	init_callbacks(&opts.callbacks, s);
 	opts.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
 	opts.update_fetchhead = 0;
-	if (!s->for_push) {
-		/* same connection: the advertisement is already here */
-		err = git_remote_download(s->remote, &refspecs, &opts);
-		if (err == 0)
-			err = git_remote_update_tips(s->remote, &opts.callbacks, 0,
-						     GIT_REMOTE_DOWNLOAD_TAGS_NONE, NULL);
-	} else {
-		/* a second connection: each credential may be offered once more */
+	opts.follow_redirects = GIT_REMOTE_REDIRECT_NONE;
+	opts.custom_headers = s->custom_headers;
+	git_remote *from = s->remote; /* a fetch session: the advertisement is already here */
+	if (s->for_push) {
+		/* a push session's connection speaks receive-pack: fetch on a second one, where
+		 * each credential may be offered once more */
 		s->auth.userpass_tries = s->auth.ssh_tries = 0;
 		err = git_remote_create_anonymous(&fetcher, s->cache, s->url);
 		if (err == 0)
-			err = git_remote_fetch(fetcher, &refspecs, &opts, NULL);
-		git_remote_free(fetcher);
+			err = connect_remote(s, fetcher, GIT_DIRECTION_FETCH);
+		from = fetcher;
 	}
+	if (err == 0)
+		err = git_remote_download(from, &refspecs, &opts);
+	if (err == 0)
+		err = git_remote_update_tips(from, &opts.callbacks, 0, GIT_REMOTE_DOWNLOAD_TAGS_NONE, NULL);
+	git_remote_free(fetcher);
 	if (err < 0)
 		return remote_failure(s, r, err, "fetching from the repository");
 	return 0;
@@ -372,6 +397,8 @@ static int smart_push(session *s, const char *refname, const git_oid *new, int f
 	}
 	git_push_options_init(&opts, GIT_PUSH_OPTIONS_VERSION);
 	init_callbacks(&opts.callbacks, s);
+	opts.follow_redirects = GIT_REMOTE_REDIRECT_NONE;
+	opts.custom_headers = s->custom_headers;
 	s->rejected[0] = '\0';
 	/* the connection is already open for push: old values are the advertised ones */
 	err = git_remote_upload(s->remote, &refspecs, &opts);
@@ -411,6 +438,7 @@ void session_free(session *s)
 		git_remote_free(s->remote);
 	}
 	git_repository_free(s->local);
+	explicit_bzero(s->auth_header, sizeof(s->auth_header));
 	for (size_t i = 0; i < s->nmemo; i++)
 		free(s->memo[i].name);
 	free(s->url);

@@ -50,6 +50,7 @@ static int worker(const struct settings *cfg)
 		return 1;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	srandom((unsigned)getpid() ^ (unsigned)time(NULL)); /* each worker its own back-off */
 	while (!stopping) {
 		set_stop_handler(0);
 		if (FCGX_Accept_r(&fcgi) < 0)

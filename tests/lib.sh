@@ -31,7 +31,7 @@ cleanup() {
 		echo "# pool log of $(basename "$0") (last 30 lines):"
 		tail -n 30 "$T_DIR/pool.log" 2>/dev/null | sed 's/^/#   /'
 	fi
-	rm -rf "$T_DIR"
+	[ -n "${KEEP_T_DIR:-}" ] || rm -rf "$T_DIR"
 }
 trap cleanup EXIT
 
