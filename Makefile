@@ -16,7 +16,7 @@ CORE_OBJ = $(CORE_SRC:%.c=$(BUILD)/%.o)
 FCGI_OBJ = $(FCGI_SRC:%.c=$(BUILD)/%.o)
 UNIT     = $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(wildcard tests/unit/test_*.c))
 
-.PHONY: all deps test unit run clean sanitize valgrind stress
+.PHONY: all deps test unit run clean sanitize valgrind stress bench
 all: $(BUILD)/tfgit.fcgi
 
 deps:
@@ -35,9 +35,9 @@ $(BUILD)/unit/%: tests/unit/%.c $(FCGI_OBJ) $(CORE_OBJ)
 
 $(BUILD)/tools/%: tests/tools/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $<
+	$(CC) $(CFLAGS) -o $@ $< -lpthread
 
-unit: $(UNIT) $(BUILD)/tools/blackhole
+unit: $(UNIT) $(BUILD)/tools/blackhole $(BUILD)/tools/loadgen
 
 # Installs what is missing, builds, runs every test; the last line is "N passed, N failed".
 test:
@@ -52,6 +52,12 @@ stress:
 	@$(MAKE) --no-print-directory all unit
 	@BUILD=$(BUILD) tests/stress.sh $(STRESS_ARGS) -x local
 	@BUILD=$(BUILD) tests/stress.sh $(STRESS_ARGS) -x git
+
+# The benchmark table (README, Performance); BENCH_QUICK=1 for a short run.
+bench:
+	@$(MAKE) --no-print-directory deps
+	@$(MAKE) --no-print-directory all unit
+	@BUILD=$(BUILD) tests/bench.sh
 
 # Builds and serves on 127.0.0.1:$(PORT) in the foreground until Ctrl-C.
 run:

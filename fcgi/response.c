@@ -48,14 +48,19 @@ void respond(struct request *req, int status, const char *headers, const char *c
 	     const char *body, size_t len)
 {
 	FCGX_Stream *out = req->fcgi->out;
+	char head[512];
 	req->status = status;
-	FCGX_FPrintF(out, "Status: %d %s\r\n", status, reason(status));
+	/* formatted here: libfcgi's own printf knows no %zu */
+	snprintf(head, sizeof(head), "Status: %d %s\r\n", status, reason(status));
+	FCGX_PutS(head, out);
 	if (headers)
 		FCGX_PutS(headers, out);
 	if (status == 503)
 		FCGX_PutS("Retry-After: 5\r\n", out);
 	if (status != 204) {
-		FCGX_FPrintF(out, "Content-Type: %s\r\nContent-Length: %zu\r\n", ctype ? ctype : "application/json", len);
+		snprintf(head, sizeof(head), "Content-Type: %s\r\nContent-Length: %zu\r\n",
+			 ctype ? ctype : "application/json", len);
+		FCGX_PutS(head, out);
 	}
 	FCGX_PutS("Cache-Control: no-store\r\n\r\n", out);
 	if (status != 204 && len)

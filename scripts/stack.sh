@@ -21,9 +21,15 @@ wait_for() {
 	done
 }
 
-# alive PID: the process exists and is not a zombie (one nobody reaps is as good as gone).
+# alive PID: the process exists and is not a zombie (one nobody reaps is as good as gone);
+# -PGID: some process of that group is.
 alive() {
 	local st
+	if [[ $1 == -* ]]; then
+		local p
+		for p in $(pgrep -g "${1#-}"); do alive "$p" && return 0; done
+		return 1
+	fi
 	st=$(ps -o stat= -p "$1" 2>/dev/null) && [[ $st != Z* ]]
 }
 
@@ -31,9 +37,9 @@ alive() {
 stop_pid() {
 	local pid=$1
 	[ -n "$pid" ] || return 0
-	kill -TERM "$pid" 2>/dev/null || return 0
+	kill -TERM -- "$pid" 2>/dev/null || return 0
 	if ! wait_for 10 "process $pid to stop" eval "! alive $pid"; then
-		kill -KILL "$pid" 2>/dev/null
+		kill -KILL -- "$pid" 2>/dev/null
 	fi
 	wait "$pid" 2>/dev/null || true
 }

@@ -44,8 +44,15 @@ git_http_server() {
 		chmod 644 "$T_DIR/tls/srv.key"
 	fi
 	# one process (no -c): a forked fcgiwrap child outlives its stopped parent
-	(umask 000; exec fcgiwrap -s "unix:$d/fcgiwrap.sock") >>"$d/fcgiwrap.log" 2>&1 &
-	STACKS+=("$!")
+	if [ "${FCGIWRAP_CHILDREN:-1}" -gt 1 ]; then
+		# forked children outlive a stopped parent: a process group of its own, stopped whole
+		(umask 000; exec setsid fcgiwrap -c "$FCGIWRAP_CHILDREN" -s "unix:$d/fcgiwrap.sock") \
+			>>"$d/fcgiwrap.log" 2>&1 &
+		STACKS+=("-$!")
+	else
+		(umask 000; exec fcgiwrap -s "unix:$d/fcgiwrap.sock") >>"$d/fcgiwrap.log" 2>&1 &
+		STACKS+=("$!")
+	fi
 	wait_for 10 "fcgiwrap" test -S "$d/fcgiwrap.sock" || { fail "fcgiwrap starts"; exit 1; }
 	port=$(free_port)
 	cat >"$d/nginx.conf" <<CONF
@@ -56,7 +63,8 @@ pid $d/nginx.pid;
 error_log stderr warn;
 events { worker_connections 128; }
 http {
-    access_log $d/access.log;
+    log_format timed '\$msec \$request_time \$request_method \$request_uri \$status';
+    access_log $d/access.log timed;
     client_body_temp_path $d/body;
     fastcgi_temp_path $d/fastcgi;
     proxy_temp_path $d/proxy;

@@ -65,6 +65,8 @@ hdrs=$(curl -s -D - -o /dev/null "$URL?$Q" | tr -d '\r')
 check "GET sends Content-MD5 of the body" grep -qi "^Content-MD5: $(printf %s "$STATE1" | openssl md5 -binary | base64)$" <<<"$hdrs"
 check "GET sends the blob id as ETag" grep -qi "^ETag: \"$(g "$R" rev-parse "master:$S")\"$" <<<"$hdrs"
 check "GET sends Content-Type application/json" grep -qi '^Content-Type: application/json' <<<"$hdrs"
+check "GET sends Content-Length of the state" grep -qi "^Content-Length: ${#STATE1}$" <<<"$hdrs"
+check "GET sends Cache-Control: no-store" grep -qi '^Cache-Control: no-store$' <<<"$hdrs"
 
 req POST "$Q&ID=aaaa-1111" --data "$STATE2" -H "Content-MD5: $(printf x | openssl md5 -binary | base64)"
 check "POST with a wrong Content-MD5 is 400" expect_eq code 400 "$CODE"

@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# make bench: tfgit against a real smart-HTTP git remote on loopback (nginx + git http-backend,
+# basic auth), driven by tests/tools/loadgen. Prints one table: per operation the round trips to
+# the remote (ref advertisements, and all HTTP requests, from the remote's access log), ops/s,
+# p50/p99 latency, tfgit's own time (latency minus the remote's request time), peak RSS per
+# worker; then the git CLI doing the same round trips, and a Terraform apply of 100 resources
+# through tfgit next to the local backend. Reports only: it never fails the test suite.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/servers.sh"
+LOADGEN=$BUILD_DIR/tools/loadgen
+QUICK=${BENCH_QUICK:-}
+
+FCGIWRAP_CHILDREN=8 git_http_server remote plain
+PORT_R=$GIT_PORT ROOT_R=$GIT_DIR_ROOT
+ACCESS=$T_DIR/remote/access.log
+htpasswd_line bench benchpw >"$T_DIR/remote/htpasswd"
+
+# repositories: empty, 10,000 commits of history, 1,000 state files
+bare_repo "$ROOT_R/plain.git"
+bare_repo "$ROOT_R/history.git"
+bare_repo "$ROOT_R/states.git"
+commits=10000 files=1000
+[ -n "$QUICK" ] && commits=200 files=50
+awk -v n=$commits 'BEGIN { for (i = 1; i <= n; i++) {
+	printf "commit refs/heads/master\ncommitter b <b@x> %d +0000\ndata 4\nfill\n", 1700000000 + i
+	if (i > 1) printf "from :%d\n", i - 1
+	printf "mark :%d\nM 644 inline filler.txt\ndata %d\n%d\n\n", i, length(i "") + 1, i } }' |
+	git --git-dir="$ROOT_R/history.git" fast-import --quiet
+awk -v n=$files 'BEGIN { printf "commit refs/heads/master\ncommitter b <b@x> 1700000000 +0000\ndata 5\nmany\n"
+	for (i = 1; i <= n; i++) printf "M 644 inline envs/e%d.tfstate\ndata 13\n{\"serial\":%d}\n", i, i % 10; print "" }' |
+	git --git-dir="$ROOT_R/states.git" fast-import --quiet
+
+BASE=http://127.0.0.1:$PORT_R
+body_file() { # body_file BYTES: {"pad":"aaa…"} of about BYTES
+	local f=$T_DIR/body.$1
+	[ -f "$f" ] || { printf '{"pad":"'; head -c "$1" /dev/zero | tr '\0' a; printf '"}'; } >"$f"
+	echo "$f"
+}
+
+# the remote's requests during each operation of an oplog: per method, requests, ref
+# advertisements (info/refs) and the remote's own time, attributed by time (one client only)
+attribute() {
+	awk -v ops="$1" '
+	BEGIN { while ((getline l < ops) > 0) { split(l, f, " "); n++; m[n] = f[1]; s[n] = f[2]; e[n] = f[3] } }
+	{ end = $1 * 1000; start = end - $2 * 1000
+	  for (i = 1; i <= n; i++) if (start >= s[i] - 2 && end <= e[i] + 2) {
+		req[m[i]]++; rt[m[i]] += $2 * 1000; if ($4 ~ /info\/refs/) adv[m[i]]++; break } }
+	END { for (k in req) printf "%s %d %d %.3f\n", k, req[k], adv[k], rt[k] }' "$ACCESS"
+}
+
+printf '\n%-34s %-6s %5s %5s %8s %8s %8s %8s %9s\n' "row" "op" "RT/op" "req/op" "ops/s" "p50 ms" "p99 ms" "own ms" "RSS MB"
+row() { # row LABEL REPO BYTES CLIENTS CYCLES
+	local label=$1 repo=$2 bytes=$3 clients=$4 cycles=$5 body out m
+	[ -z "${BENCH_ONLY:-}" ] || [[ $label == *$BENCH_ONLY* ]] || return 0
+	body=$(body_file "$bytes")
+	[ -d "$ROOT_R/$repo" ] || bare_repo "$ROOT_R/$repo"
+	stack_up "row$RANDOM" TFGIT_ALLOWED_REPOS="$BASE/*.git" GIT_USERNAME=bench GIT_PASSWORD=benchpw \
+		FCGI_WORKERS=$((clients > 2 ? clients : 2)) TFGIT_MAX_BODY=$((64 * 1024 * 1024))
+	local port=${URL#http://127.0.0.1:}
+	port=${port%%/*}
+	local q="type=git&repository=$BASE/$repo&ref=master"
+	# warm: the cache's first clone, each client's first lock
+	local prefix=row$ROWS
+	ROWS=$((ROWS + 1))
+	"$LOADGEN" "$port" /tfgit "$q" "$clients" 1 "$body" "$T_DIR/warm.ops" "$prefix" >/dev/null ||
+		echo "# $label: warm-up failed"
+	: >"$ACCESS"
+	out=$("$LOADGEN" "$port" /tfgit "$q" "$clients" "$cycles" "$body" "$T_DIR/ops" "$prefix") ||
+		echo "# $label: some operations failed"
+	local wall total rss=0
+	read -r _ wall total < <(grep '^wall' <<<"$out")
+	for w in $(pgrep -P "$LAST_POOL_PID"); do
+		m=$(awk '/VmHWM/ {print $2}' "/proc/$w/status" 2>/dev/null)
+		[ "${m:-0}" -gt "$rss" ] && rss=$m
+	done
+	local att
+	att=$(attribute "$T_DIR/ops")
+	for m in LOCK GET POST UNLOCK; do
+		read -r _ cnt p50 p99 < <(grep "^$m " <<<"$out")
+		read -r _ req adv rtime < <(grep "^$m " <<<"$att" || echo "$m 0 0 0")
+		local lsum own rt reqs
+		lsum=$(awk -v m="$m" '$1 == m { s += $3 - $2 } END { printf "%.3f", s }' "$T_DIR/ops")
+		if [ "$clients" -eq 1 ]; then
+			rt=$(awk -v a="$adv" -v c="$cnt" 'BEGIN { printf "%.2f", a / c }')
+			reqs=$(awk -v a="$req" -v c="$cnt" 'BEGIN { printf "%.2f", a / c }')
+			own=$(awk -v l="$lsum" -v r="$rtime" -v c="$cnt" 'BEGIN { printf "%.2f", (l - r) / c }')
+		else
+			rt=- reqs=- own=-
+		fi
+		printf '%-34s %-6s %5s %5s %8.1f %8s %8s %8s %9.1f\n' "$label" "$m" "$rt" "$reqs" \
+			"$(awk -v c="$cnt" -v w="$wall" 'BEGIN { print c / w }')" "$p50" "$p99" "$own" \
+			"$(awk -v r="$rss" 'BEGIN { print r / 1024 }')"
+	done
+	stop_pid "$STACK_NGINX_PID"
+	stop_pid "$STACK_POOL_PID"
+}
+
+ROWS=0
+cyc=20
+[ -n "$QUICK" ] && cyc=5
+# each row on a repository of its own, so one row's history does not weigh on the next
+row "state 1 KB" s1k.git 1024 1 $cyc
+row "state 1 MB" s1m.git $((1024 * 1024)) 1 $((cyc / 2))
+row "state 32 MB" s32m.git $((32 * 1024 * 1024)) 1 3
+row "history 1 commit (1 KB)" h1.git 1024 1 $cyc
+row "history $commits commits (1 KB)" history.git 1024 1 $cyc
+row "1 state in the repo (1 KB)" f1.git 1024 1 $cyc
+row "$files states in the repo (1 KB)" states.git 1024 1 $cyc
+row "1 client (1 KB)" c1.git 1024 1 $cyc
+row "2 clients, own states (1 KB)" c2.git 1024 2 $cyc
+row "8 clients, own states (1 KB)" c8.git 1024 8 $cyc
+
+# the git CLI doing the same round trips: push of one small change, fetch of it
+CL=$T_DIR/cli
+git clone -q "http://bench:benchpw@127.0.0.1:$PORT_R/plain.git" "$CL/a" 2>/dev/null
+git clone -q "http://bench:benchpw@127.0.0.1:$PORT_R/plain.git" "$CL/b" 2>/dev/null
+ms() { date +%s%N; }
+push_total=0 fetch_total=0 n=10
+for i in $(seq 1 $n); do
+	(cd "$CL/a" && echo "$i" >cli.txt && git add cli.txt && git commit -qm "cli $i")
+	t0=$(ms); (cd "$CL/a" && git push -q origin HEAD:master 2>/dev/null); t1=$(ms)
+	(cd "$CL/b" && git fetch -q origin 2>/dev/null); t2=$(ms)
+	push_total=$((push_total + t1 - t0)) fetch_total=$((fetch_total + t2 - t1))
+done
+printf '\ngit CLI on the same remote: push of one commit %.1f ms, fetch of it %.1f ms (mean of %d)\n' \
+	"$(awk -v t=$push_total -v n=$n 'BEGIN { print t / n / 1e6 }')" \
+	"$(awk -v t=$fetch_total -v n=$n 'BEGIN { print t / n / 1e6 }')" $n
+
+if command -v terraform >/dev/null; then
+	stack_up tf TFGIT_ALLOWED_REPOS="$BASE/*.git" GIT_USERNAME=bench GIT_PASSWORD=benchpw
+	res=100
+	[ -n "$QUICK" ] && res=10
+	tf_project "$T_DIR/tf" "$URL?repository=$BASE/plain.git&state=tf/terraform.tfstate"
+	printf 'resource "terraform_data" "r" {\n  count = %d\n  input = count.index\n}\n' $res >"$T_DIR/tf/main.tf"
+	mkdir -p "$T_DIR/tflocal"
+	cp "$T_DIR/tf/main.tf" "$T_DIR/tflocal/"
+	(cd "$T_DIR/tf" && terraform init -no-color -input=false >/dev/null)
+	t0=$(ms); (cd "$T_DIR/tf" && terraform apply -no-color -auto-approve -input=false >/dev/null); t1=$(ms)
+	(cd "$T_DIR/tflocal" && TF_DATA_DIR=$T_DIR/tflocal/.terraform terraform init -no-color -input=false >/dev/null)
+	t2=$(ms); (cd "$T_DIR/tflocal" && TF_DATA_DIR=$T_DIR/tflocal/.terraform terraform apply -no-color -auto-approve -input=false >/dev/null); t3=$(ms)
+	printf 'terraform apply of %d terraform_data: through tfgit %.2f s, local backend %.2f s\n' $res \
+		"$(awk -v t=$((t1 - t0)) 'BEGIN { print t / 1e9 }')" "$(awk -v t=$((t3 - t2)) 'BEGIN { print t / 1e9 }')"
+fi
