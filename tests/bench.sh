@@ -22,9 +22,9 @@ bare_repo "$ROOT_R/states.git"
 commits=10000 files=1000
 [ -n "$QUICK" ] && commits=200 files=50
 awk -v n=$commits 'BEGIN { for (i = 1; i <= n; i++) {
-	printf "commit refs/heads/master\ncommitter b <b@x> %d +0000\ndata 4\nfill\n", 1700000000 + i
+	printf "commit refs/heads/master\nmark :%d\ncommitter b <b@x> %d +0000\ndata 4\nfill\n", i, 1700000000 + i
 	if (i > 1) printf "from :%d\n", i - 1
-	printf "mark :%d\nM 644 inline filler.txt\ndata %d\n%d\n\n", i, length(i "") + 1, i } }' |
+	printf "M 644 inline filler.txt\ndata %d\n%d\n\n", length(i "") + 1, i } }' |
 	git --git-dir="$ROOT_R/history.git" fast-import --quiet
 awk -v n=$files 'BEGIN { printf "commit refs/heads/master\ncommitter b <b@x> 1700000000 +0000\ndata 5\nmany\n"
 	for (i = 1; i <= n; i++) printf "M 644 inline envs/e%d.tfstate\ndata 13\n{\"serial\":%d}\n", i, i % 10; print "" }' |
