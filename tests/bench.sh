@@ -31,6 +31,9 @@ awk -v n=$files 'BEGIN { printf "commit refs/heads/master\ncommitter b <b@x> 170
 	git --git-dir="$ROOT_R/states.git" fast-import --quiet
 
 BASE=http://127.0.0.1:$PORT_R
+SHM=$(mktemp -d /dev/shm/tfgit-bench.XXXXXX)
+chmod 755 "$SHM"
+trap 'cleanup; rm -rf "$SHM"' EXIT
 body_file() { # body_file BYTES: {"pad":"aaa…"} of about BYTES
 	local f=$T_DIR/body.$1
 	[ -f "$f" ] || { printf '{"pad":"'; head -c "$1" /dev/zero | tr '\0' a; printf '"}'; } >"$f"
@@ -54,7 +57,9 @@ row() { # row LABEL REPO BYTES CLIENTS CYCLES
 	[ -z "${BENCH_ONLY:-}" ] || [[ $label == *$BENCH_ONLY* ]] || return 0
 	body=$(body_file "$bytes")
 	[ -d "$ROOT_R/$repo" ] || bare_repo "$ROOT_R/$repo"
-	stack_up "row$RANDOM" TFGIT_ALLOWED_REPOS="$BASE/*.git" GIT_USERNAME=bench GIT_PASSWORD=benchpw \
+	# the cache on tmpfs, as by default (TFGIT_CACHE_DIR=/dev/shm/tfgit)
+	stack_up "row$ROWS" TFGIT_ALLOWED_REPOS="$BASE/*.git" GIT_USERNAME=bench GIT_PASSWORD=benchpw \
+		TFGIT_CACHE_DIR="$SHM/row$ROWS" \
 		FCGI_WORKERS=$((clients > 2 ? clients : 2)) TFGIT_MAX_BODY=$((64 * 1024 * 1024))
 	local port=${URL#http://127.0.0.1:}
 	port=${port%%/*}
@@ -87,6 +92,7 @@ row() { # row LABEL REPO BYTES CLIENTS CYCLES
 		else
 			rt=- reqs=- own=-
 		fi
+		[ "$label" = "1 client (1 KB)" ] && eval "P50_$m=$p50"
 		printf '%-34s %-6s %5s %5s %8.1f %8s %8s %8s %9.1f\n' "$label" "$m" "$rt" "$reqs" \
 			"$(awk -v c="$cnt" -v w="$wall" 'BEGIN { print c / w }')" "$p50" "$p99" "$own" \
 			"$(awk -v r="$rss" 'BEGIN { print r / 1024 }')"
@@ -122,9 +128,15 @@ for i in $(seq 1 $n); do
 	(cd "$CL/b" && git fetch -q origin 2>/dev/null); t2=$(ms)
 	push_total=$((push_total + t1 - t0)) fetch_total=$((fetch_total + t2 - t1))
 done
+push_ms=$(awk -v t=$push_total -v n=$n 'BEGIN { print t / n / 1e6 }')
+fetch_ms=$(awk -v t=$fetch_total -v n=$n 'BEGIN { print t / n / 1e6 }')
 printf '\ngit CLI on the same remote: push of one commit %.1f ms, fetch of it %.1f ms (mean of %d)\n' \
-	"$(awk -v t=$push_total -v n=$n 'BEGIN { print t / n / 1e6 }')" \
-	"$(awk -v t=$fetch_total -v n=$n 'BEGIN { print t / n / 1e6 }')" $n
+	"$push_ms" "$fetch_ms" $n
+if [ -n "${P50_POST:-}" ]; then
+	printf 'tfgit / git CLI: POST p50 %.2fx of git push, GET p50 %.2fx of git fetch (1 client, 1 KB)\n' \
+		"$(awk -v a="$P50_POST" -v b="$push_ms" 'BEGIN { print a / b }')" \
+		"$(awk -v a="$P50_GET" -v b="$fetch_ms" 'BEGIN { print a / b }')"
+fi
 
 if command -v terraform >/dev/null; then
 	stack_up tf TFGIT_ALLOWED_REPOS="$BASE/*.git" GIT_USERNAME=bench GIT_PASSWORD=benchpw
