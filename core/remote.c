@@ -128,6 +128,18 @@ static int remote_failure(session *s, tfgit_result *r, int err, const char *what
 	return git_failure(r, err, what);
 }
 
+/* An anonymous remote for url, without the url.*.insteadOf rewriting: the URL is the one the
+ * operator allowed, and libgit2 1.5's regex search for that rewriting leaks a PCRE2 match block
+ * for every configuration entry that does not match. */
+static int new_remote(git_remote **out, git_repository *cache, const char *url)
+{
+	git_remote_create_options opts;
+	git_remote_create_options_init(&opts, GIT_REMOTE_CREATE_OPTIONS_VERSION);
+	opts.repository = cache;
+	opts.flags = GIT_REMOTE_CREATE_SKIP_INSTEADOF | GIT_REMOTE_CREATE_SKIP_DEFAULT_FETCHSPEC;
+	return git_remote_create_with_opts(out, url, &opts);
+}
+
 /* Connects without following redirects (the credentials header must not go to another host),
  * then turns off Nagle's algorithm on the new connection. */
 static int connect_remote(session *s, git_remote *remote, git_direction dir)
@@ -175,7 +187,7 @@ int session_open(session **out, git_repository *cache, const char *url, int for_
 		s->custom_headers.count = 1;
 		s->auth.preemptive = 1;
 	}
-	if ((err = git_remote_create_anonymous(&s->remote, cache, url)) < 0 ||
+	if ((err = new_remote(&s->remote, cache, url)) < 0 ||
 	    (err = connect_remote(s, s->remote, for_push ? GIT_DIRECTION_PUSH : GIT_DIRECTION_FETCH)) < 0 ||
 	    (err = git_remote_ls(&s->heads, &s->nheads, s->remote)) < 0) {
 		err = remote_failure(s, r, err, "connecting to the repository");
@@ -307,7 +319,7 @@ static int smart_fetch(session *s, const char *refname, tfgit_result *r)
 		/* a push session's connection speaks receive-pack: fetch on a second one, where
 		 * each credential may be offered once more */
 		s->auth.userpass_tries = s->auth.ssh_tries = 0;
-		err = git_remote_create_anonymous(&fetcher, s->cache, s->url);
+		err = new_remote(&fetcher, s->cache, s->url);
 		if (err == 0)
 			err = connect_remote(s, fetcher, GIT_DIRECTION_FETCH);
 		from = fetcher;

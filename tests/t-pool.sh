@@ -15,7 +15,7 @@ SUP=$LAST_POOL_PID
 workers() { pgrep -P "$SUP" | sort | tr '\n' ' '; }
 count() { pgrep -P "$SUP" | wc -l; }
 
-check "--workers 3 keeps three workers" expect_eq workers 3 "$(count)"
+check "--workers 3 starts three workers" wait_for 5 "three workers" eval "[ \$(pgrep -P $SUP | wc -l) -eq 3 ]"
 before=$(workers)
 victim=$(pgrep -P "$SUP" | head -1)
 kill -KILL "$victim"
