@@ -37,15 +37,6 @@ static json_object *parse_object(const char *body, size_t len)
 	return obj;
 }
 
-int json_object_check(const char *body, size_t len)
-{
-	json_object *obj = parse_object(body, len);
-	if (!obj)
-		return TFGIT_EINVALID;
-	json_object_put(obj);
-	return 0;
-}
-
 /* Copies a string field, replacing control characters so it is safe in a commit trailer. */
 static int copy_field(char *out, size_t outlen, json_object *obj, const char *key, int strict)
 {

@@ -18,7 +18,8 @@ typedef struct {
  * including an ID that is not a string or is longer than LOCKINFO_ID_MAX. */
 int lockinfo_parse(lockinfo *out, const char *body, size_t len);
 
-/* 0 when body is one JSON object nesting at most JSON_DEPTH_MAX deep; TFGIT_EINVALID otherwise. */
+/* 0 when body is one JSON object nesting at most JSON_DEPTH_MAX deep; TFGIT_EINVALID otherwise.
+ * Builds no tree (jsoncheck.c): its memory does not grow with the body. */
 int json_object_check(const char *body, size_t len);
 
 #endif

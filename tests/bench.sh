@@ -34,9 +34,16 @@ BASE=http://127.0.0.1:$PORT_R
 SHM=$(mktemp -d /dev/shm/tfgit-bench.XXXXXX)
 chmod 755 "$SHM"
 trap 'cleanup; rm -rf "$SHM"' EXIT
-body_file() { # body_file BYTES: {"pad":"aaa…"} of about BYTES
+body_file() { # body_file BYTES: a state of about BYTES, shaped like Terraform's (many small objects)
 	local f=$T_DIR/body.$1
-	[ -f "$f" ] || { printf '{"pad":"'; head -c "$1" /dev/zero | tr '\0' a; printf '"}'; } >"$f"
+	[ -f "$f" ] || awk -v size="$1" 'BEGIN {
+		head = "{\"version\":4,\"terraform_version\":\"1.11.4\",\"lineage\":\"bench\",\"outputs\":{},\"resources\":["
+		printf "%s", head; n = length(head)
+		for (i = 0; n < size - 2; i++) {
+			r = sprintf("%s{\"mode\":\"managed\",\"type\":\"terraform_data\",\"name\":\"r%d\",\"provider\":\"provider[\\\"terraform.io/builtin/terraform\\\"]\",\"instances\":[{\"schema_version\":0,\"attributes\":{\"id\":\"%08d-aaaa-bbbb-cccc-dddddddddddd\",\"input\":{\"value\":\"v%d\",\"type\":\"string\"},\"output\":{\"value\":\"v%d\",\"type\":\"string\"},\"triggers_replace\":null},\"sensitive_attributes\":[]}]}", i ? "," : "", i, i, i, i)
+			printf "%s", r; n += length(r)
+		}
+		printf "]}" }' >"$f"
 	echo "$f"
 }
 

@@ -76,6 +76,22 @@ static void json_check_bounds_depth(void **st)
 	assert_int_equal(json_object_check(S("{\"version\":4}\n")), 0);
 	assert_int_equal(json_object_check(S("\"string\"")), TFGIT_EINVALID);
 	assert_int_equal(json_object_check(S("{\"a\":1,}")), TFGIT_EINVALID);
+	assert_int_equal(json_object_check(S("{'single':1}")), TFGIT_EINVALID);
+	assert_int_equal(json_object_check(S("{}")), 0);
+	assert_int_equal(json_object_check(S(" {\"a\":[1,-2.5e+3,0.1,true,false,null,\"x\\u00e9\\n\",{},[]]} ")), 0);
+	assert_int_equal(json_object_check(S("{\"a\":[1,2,]}")), TFGIT_EINVALID);
+	assert_int_equal(json_object_check(S("{\"a\":1}{}")), TFGIT_EINVALID);
+	assert_int_equal(json_object_check(S("{\"a\" 1}")), TFGIT_EINVALID);
+	assert_int_equal(json_object_check(S("{1:1}")), TFGIT_EINVALID);
+	assert_int_equal(json_object_check(S("{\"a\":\"tab\there\"}")), TFGIT_EINVALID);
+	assert_int_equal(json_object_check(S("{\"a\":\"\\x\"}")), TFGIT_EINVALID);
+	assert_int_equal(json_object_check(S("{\"a\":\"\\u12\"}")), TFGIT_EINVALID);
+	assert_int_equal(json_object_check(S("{\"a\":-}")), TFGIT_EINVALID);
+	assert_int_equal(json_object_check(S("{\"a\":1.}")), TFGIT_EINVALID);
+	assert_int_equal(json_object_check(S("{\"a\":tru}")), TFGIT_EINVALID);
+	assert_int_equal(json_object_check(S("{\"a\":[}")), TFGIT_EINVALID);
+	assert_int_equal(json_object_check(S("{\"a\":\"unterminated}")), TFGIT_EINVALID);
+	assert_int_equal(json_object_check(S("[1]")), TFGIT_EINVALID);
 	assert_int_equal(json_object_check(S("{\"a\":01}")), TFGIT_EINVALID);
 }
 
