@@ -16,7 +16,7 @@ CORE_OBJ = $(CORE_SRC:%.c=$(BUILD)/%.o)
 FCGI_OBJ = $(FCGI_SRC:%.c=$(BUILD)/%.o)
 UNIT     = $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(wildcard tests/unit/test_*.c))
 
-.PHONY: all deps test unit run clean sanitize valgrind stress bench
+.PHONY: all deps test unit run clean sanitize valgrind stress bench fuzz
 all: $(BUILD)/tfgit.fcgi
 
 deps:
@@ -37,7 +37,25 @@ $(BUILD)/tools/%: tests/tools/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< -lpthread
 
-unit: $(UNIT) $(BUILD)/tools/blackhole $(BUILD)/tools/loadgen
+$(BUILD)/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(FCGI_OBJ) $(CORE_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $^ -lfcgi $(PKG_LIBS) $(LDFLAGS)
+
+FUZZ = $(patsubst tests/fuzz/fuzz_%.c,$(BUILD)/fuzz/replay_%,$(wildcard tests/fuzz/fuzz_*.c))
+unit: $(UNIT) $(FUZZ) $(BUILD)/tools/blackhole $(BUILD)/tools/loadgen
+
+# libFuzzer (clang) on each target for FUZZ_SECONDS, starting from the corpus in tests/fuzz/corpus.
+FUZZ_SECONDS ?= 60
+fuzz:
+	@$(MAKE) --no-print-directory deps
+	@command -v clang >/dev/null || apt-get install -y -qq clang
+	@mkdir -p build-fuzz
+	@for t in tests/fuzz/fuzz_*.c; do n=$$(basename $$t .c | sed 's/^fuzz_//'); \
+	  clang -g -O1 -std=c17 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined $(PKG_CFLAGS) \
+	    -o build-fuzz/$$n $$t $(CORE_SRC) $(FCGI_SRC) -lfcgi $(PKG_LIBS) || exit 1; \
+	  mkdir -p build-fuzz/corpus-$$n; \
+	  build-fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -max_len=4096 build-fuzz/corpus-$$n tests/fuzz/corpus/$$n || exit 1; \
+	done
 
 # Installs what is missing, builds, runs every test; the last line is "N passed, N failed".
 test:
@@ -86,4 +104,4 @@ valgrind:
 	@scripts/check-logs.sh $(CHECK_LOGS)
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz

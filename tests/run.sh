@@ -12,6 +12,15 @@ for u in "$build"/unit/test_*; do
 	echo "# unit: $(basename "$u")"
 	CMOCKA_MESSAGE_OUTPUT=TAP "$u" 2>&1 | tee -a "$log" || status=1
 done
+for r in "$build"/fuzz/replay_*; do
+	[ -x "$r" ] || continue
+	n=${r##*/replay_}
+	if out=$("$r" "$root"/tests/fuzz/corpus/"$n"/* 2>&1); then
+		echo "ok - fuzz corpus of $n replays cleanly ($out)" | tee -a "$log"
+	else
+		echo "not ok - fuzz corpus of $n: $out" | tee -a "$log"
+	fi
+done
 for t in "$root"/tests/t-*.sh; do
 	[ -n "${TESTS:-}" ] && [[ " $TESTS " != *" $(basename "$t" .sh) "* ]] && continue
 	echo "# $(basename "$t")"
