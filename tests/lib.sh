@@ -154,6 +154,21 @@ tf_init_apply() {
 		>"$T_DIR/tf.out" 2>&1 || { tail -20 "$T_DIR/tf.out"; return 1; }
 }
 
+# tf_over LABEL ADDRESS_WITHOUT_STATE VALUE REPO REF: terraform init and apply of a resource
+# holding VALUE through tfgit, then the state tf/terraform.tfstate on REF of REPO holds it.
+# Reported as skipped when terraform is not on the PATH.
+tf_over() {
+	if ! command -v terraform >/dev/null; then
+		skip "terraform init and apply over $1" "terraform is not on the PATH"
+		skip "... the state is on the remote" "terraform is not on the PATH"
+		return
+	fi
+	local dir=$T_DIR/tf-$RANDOM
+	tf_project "$dir" "$2&state=tf/terraform.tfstate"
+	check "terraform init and apply over $1" tf_init_apply "$dir" "$3"
+	check "... the state is on the remote" grep -q "$3" <<<"$(g "$4" show "$5:tf/terraform.tfstate")"
+}
+
 # states_on R REF N: how many of the states s1..sN on REF of R hold {"serial":i}.
 states_on() {
 	local r=$1 ref=$2 n=$3 i found=0

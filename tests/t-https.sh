@@ -119,20 +119,9 @@ check "... saying so" grep -q 'TFGIT_REMOTE_TIMEOUT' <<<"$BODY"
 req LOCK "repository=$PLAIN&state=e.tfstate" --data '{"ID":"after-timeout"}' --max-time 30
 check "the only worker serves the next request" expect_eq code 200 "$CODE"
 
-if command -v terraform >/dev/null; then
-	tf_project "$T_DIR/tf" "$URL?repository=$PLAIN&state=tf/terraform.tfstate"
-	check "terraform init and apply over smart HTTP with credentials" tf_init_apply "$T_DIR/tf" over-http
-	check "... the state is on the server" grep -q over-http <<<"$(g "$P_ROOT/state.git" show master:tf/terraform.tfstate)"
-	stack_up tftls TFGIT_ALLOWED_REPOS="$ALLOW" TFGIT_NETRC="$T_DIR/netrc" TFGIT_SSL_CA_FILE="$T_DIR/tls/ca.crt"
-	tf_project "$T_DIR/tf-tls" "$URL?repository=$SECURE&state=tf/terraform.tfstate"
-	check "terraform init and apply over HTTPS with a private CA" tf_init_apply "$T_DIR/tf-tls" over-https
-	check "... the state is on the server" grep -q over-https <<<"$(g "$S_ROOT/state.git" show master:tf/terraform.tfstate)"
-else
-	for t in "terraform apply over smart HTTP" "... the state is on the server" \
-		"terraform apply over HTTPS" "... the state is on the server"; do
-		skip "$t" "terraform is not on the PATH"
-	done
-fi
+tf_over "smart HTTP with credentials" "$URL?repository=$PLAIN" over-http "$P_ROOT/state.git" master
+stack_up tftls TFGIT_ALLOWED_REPOS="$ALLOW" TFGIT_NETRC="$T_DIR/netrc" TFGIT_SSL_CA_FILE="$T_DIR/tls/ca.crt"
+tf_over "HTTPS with a private CA" "$URL?repository=$SECURE" over-https "$S_ROOT/state.git" master
 check "git fsck of the HTTP server's repository is clean" g "$P_ROOT/state.git" fsck --strict
 check "git fsck of the HTTPS server's repository is clean" g "$S_ROOT/state.git" fsck --strict
 finish

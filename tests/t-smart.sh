@@ -56,14 +56,7 @@ check "$N concurrent POSTs over git:// from two hosts all succeed" expect_eq ok 
 check "no update was lost on the daemon's repository" expect_eq found "$N" "$(states_on "$R" main $N)"
 echo "# writes retried after a rejected push: $(grep -c '(retried)' "$T_DIR/pool.log")"
 
-if command -v terraform >/dev/null; then
-	tf_project "$T_DIR/tf" "$URL?repository=$REPO&ref=main&state=tf/terraform.tfstate"
-	check "terraform init and apply over git://" tf_init_apply "$T_DIR/tf" over-git
-	check "... the state is on the daemon's repository" grep -q over-git <<<"$(g "$R" show main:tf/terraform.tfstate)"
-else
-	skip "terraform apply over git://" "terraform is not on the PATH"
-	skip "... the state is on the daemon's repository" "terraform is not on the PATH"
-fi
+tf_over git:// "$URL?repository=$REPO&ref=main" over-git "$R" main
 
 req GET "repository=git://127.0.0.1:$DPORT/missing.git&state=x.tfstate"
 check "a repository the server does not have is 502" expect_eq code 502 "$CODE"

@@ -96,13 +96,6 @@ check "... within TFGIT_REMOTE_TIMEOUT=2 (and a margin)" eval "[ $((SECONDS - st
 req GET "repository=$REPO&state=a.tfstate" --max-time 30
 check "the only worker serves the next request" expect_eq code 200 "$CODE"
 
-if command -v terraform >/dev/null; then
-	tf_project "$T_DIR/tf" "$URL?repository=$REPO&state=tf/terraform.tfstate"
-	check "terraform init and apply over SSH" tf_init_apply "$T_DIR/tf" over-ssh
-	check "... the state is on the SSH server" grep -q over-ssh <<<"$(g "$R" show master:tf/terraform.tfstate)"
-else
-	skip "terraform apply over SSH" "terraform is not on the PATH"
-	skip "... the state is on the SSH server" "terraform is not on the PATH"
-fi
+tf_over SSH "$URL?repository=$REPO" over-ssh "$R" master
 check "git fsck of the SSH server's repository is clean" g "$R" fsck --strict
 finish
