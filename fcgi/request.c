@@ -31,28 +31,42 @@ int request_init(struct request *req, FCGX_Request *fcgi)
 	return req->method ? 0 : -1;
 }
 
+/* Grows req->body to hold at least need bytes, never past limit; 0, 1 when limit is reached,
+ * -1 when out of memory. */
+static int body_reserve(struct request *req, size_t *cap, size_t need, size_t limit)
+{
+	if (req->body && need <= *cap)
+		return 0;
+	size_t ncap = *cap ? *cap : 65536;
+	while (ncap < need)
+		ncap *= 2;
+	if (ncap > limit)
+		ncap = limit;
+	if (ncap < need)
+		return 1;
+	char *nb = realloc(req->body, ncap);
+	if (!nb)
+		return -1;
+	req->body = nb;
+	*cap = ncap;
+	return 0;
+}
+
 int request_read_body(struct request *req, size_t max)
 {
-	size_t cap = 0;
+	/* room for max + 1 bytes (one more than allowed tells "too large") and a NUL */
+	size_t cap = 0, limit = max + 2;
 	if (req->content_length >= 0 && (unsigned long long)req->content_length > max)
 		return 1;
-	if (req->content_length > 0)
-		cap = (size_t)req->content_length + 2; /* the body, a probe for the end, a NUL */
+	if (req->content_length > 0) /* nginx says how much: one allocation, and a byte to see the end */
+		cap = (size_t)req->content_length + 2;
 	for (;;) {
-		if (!req->body || req->body_len + 1 >= cap) {
-			size_t ncap = !req->body && cap ? cap : cap ? cap * 2 : 65536;
-			if (ncap > max + 2)
-				ncap = max + 2;
-			if (ncap <= req->body_len + 1)
-				return 1; /* cannot grow past max + 1: over the limit */
-			char *nb = realloc(req->body, ncap);
-			if (!nb)
-				return -1;
-			req->body = nb;
-			cap = ncap;
-		}
-		int want = (int)(cap - 1 - req->body_len > 1 << 20 ? 1 << 20 : cap - 1 - req->body_len);
-		int got = FCGX_GetStr(req->body + req->body_len, want, req->fcgi->in);
+		int rc = body_reserve(req, &cap, req->body_len + 2, limit);
+		if (rc != 0)
+			return rc;
+		size_t room = cap - 1 - req->body_len;
+		int got = FCGX_GetStr(req->body + req->body_len, (int)(room > 1 << 20 ? 1 << 20 : room),
+				      req->fcgi->in);
 		if (got < 0)
 			return -1;
 		if (got == 0)
