@@ -21,8 +21,10 @@ if [ "$(id -u)" -eq 0 ]; then
 	args+=(-u "$FCGI_USER" -g "$FCGI_GROUP" -U "$FCGI_USER" -G "$FCGI_GROUP")
 	chown "$FCGI_USER:$FCGI_GROUP" "$TFGIT_CACHE_DIR"
 	if ! runuser -u "$FCGI_USER" -- test -x "$bin"; then
-		echo "pool.sh: $FCGI_USER cannot run $bin: put it where that user can reach it" >&2
-		exit 1
+		# e.g. a clone under /root: run a copy from the socket's directory instead
+		install -m 755 "$bin" "$(dirname "$FCGI_SOCKET")/tfgit.fcgi"
+		bin=$(dirname "$FCGI_SOCKET")/tfgit.fcgi
+		echo "pool.sh: $FCGI_USER cannot reach the build; running a copy, $bin" >&2
 	fi
 fi
 # FCGI_WORKERS=0: one responder, no supervisor (as under a web server that manages processes)

@@ -49,6 +49,16 @@ check "... a JSON body from tfgit" grep -q TFGIT_REMOTE_TIMEOUT "$T_DIR/term.bod
 check "the pool exits after SIGTERM" wait_for 10 "the pool to exit" eval "! alive $SUP"
 check "... and so do its workers" eval "for w in $old_workers; do ! alive \$w || exit 1; done"
 
+if [ "$(id -u)" -eq 0 ]; then
+	mkdir -m 700 "$T_DIR/private"
+	cp "$TFGIT_BIN" "$T_DIR/private/"
+	stack_up private TFGIT_DEFAULT_REPOSITORY="$R" TFGIT_BIN="$T_DIR/private/tfgit.fcgi"
+	req GET "state=a.tfstate"
+	check "a build the pool's user cannot reach (a clone under /root) still serves" expect_eq code 204 "$CODE"
+else
+	skip "a build the pool's user cannot reach still serves" "needs root"
+fi
+
 stack_up single TFGIT_DEFAULT_REPOSITORY="$R" FCGI_WORKERS=0
 check "FCGI_WORKERS=0 runs one responder without a supervisor" expect_eq children 0 "$(pgrep -P "$LAST_POOL_PID" | wc -l)"
 req UNLOCK "state=a.tfstate" --data '{"ID":"p-1"}'
