@@ -324,10 +324,11 @@ static int smart_fetch(session *s, const char *refname, tfgit_result *r)
 			err = connect_remote(s, fetcher, GIT_DIRECTION_FETCH);
 		from = fetcher;
 	}
+	/* git_remote_fetch on the connected remote downloads on that connection and updates the
+	 * tracking ref; unlike git_remote_download in libgit2 1.5, it frees its copy of the options
+	 * (the credentials header), and it disconnects, which this session no longer needs */
 	if (err == 0)
-		err = git_remote_download(from, &refspecs, &opts);
-	if (err == 0)
-		err = git_remote_update_tips(from, &opts.callbacks, 0, GIT_REMOTE_DOWNLOAD_TAGS_NONE, NULL);
+		err = git_remote_fetch(from, &refspecs, &opts, NULL);
 	git_remote_free(fetcher);
 	if (err < 0)
 		return remote_failure(s, r, err, "fetching from the repository");

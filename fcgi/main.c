@@ -51,7 +51,9 @@ static int worker(const struct settings *cfg)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	srandom((unsigned)getpid() ^ (unsigned)time(NULL)); /* each worker its own back-off */
-	while (!stopping) {
+	/* a worker leaves after max_requests (the supervisor starts another): what a library leaks
+	 * per connection (libgit2 1.5's SSH transport does) stays bounded */
+	for (long served = 0; !stopping && (!cfg->max_requests || served < cfg->max_requests); served++) {
 		set_stop_handler(0);
 		if (FCGX_Accept_r(&fcgi) < 0)
 			break;
@@ -96,9 +98,13 @@ static int supervise(const struct settings *cfg, int n)
 		for (int i = 0; i < n; i++) {
 			if (pids[i] != dead)
 				continue;
-			fprintf(stderr, "tfgit[%ld]: worker %ld ended (%s %d); starting another\n",
-				(long)getpid(), (long)dead, WIFSIGNALED(status) ? "signal" : "status",
-				WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+			if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+				fprintf(stderr, "tfgit[%ld]: worker %ld served its TFGIT_MAX_REQUESTS; starting another\n",
+					(long)getpid(), (long)dead);
+			else
+				fprintf(stderr, "tfgit[%ld]: worker %ld ended (%s %d); starting another\n",
+					(long)getpid(), (long)dead, WIFSIGNALED(status) ? "signal" : "status",
+					WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
 			pids[i] = stopping ? 0 : spawn(cfg);
 		}
 	}

@@ -75,6 +75,12 @@ int settings_load(struct settings *s)
 		return -1;
 	}
 	r->timeout = (int)t;
+	const char *maxreq = env_or("TFGIT_MAX_REQUESTS", "10000");
+	s->max_requests = strtol(maxreq, &end, 10);
+	if (*end || s->max_requests < 0) {
+		fprintf(stderr, "tfgit: TFGIT_MAX_REQUESTS=%s is not a number (0: no limit)\n", maxreq);
+		return -1;
+	}
 	if (r->tls_no_verify)
 		fprintf(stderr, "tfgit: WARNING: TFGIT_SSL_NO_VERIFY=1: TLS certificates of remotes are "
 				"not verified; anyone in between can read and change your state\n");

@@ -12,6 +12,7 @@ struct settings {
 	const char *allowed_repos;      /* glob patterns; NULL: only the default repository */
 	size_t max_body;
 	const char *ca_file;            /* TFGIT_SSL_CA_FILE */
+	long max_requests;              /* TFGIT_MAX_REQUESTS: a worker's requests before it is replaced */
 	tfgit_store store;
 	char email[320];
 };

@@ -59,6 +59,15 @@ else
 	skip "a build the pool's user cannot reach still serves" "needs root"
 fi
 
+stack_up recycle TFGIT_DEFAULT_REPOSITORY="$R" FCGI_WORKERS=1 TFGIT_MAX_REQUESTS=3
+SUP=$LAST_POOL_PID
+wait_for 5 "a worker" eval "[ -n \"\$(pgrep -P $SUP)\" ]"
+first=$(pgrep -P "$SUP")
+codes=""
+for i in 1 2 3 4 5; do req GET "state=a.tfstate"; codes="$codes$CODE "; done
+check "TFGIT_MAX_REQUESTS=3: every request is served across the replacement" expect_eq codes "204 204 204 204 204 " "$codes"
+check "... by a new worker after three" eval "[ -n \"\$(pgrep -P $SUP)\" ] && [ \"\$(pgrep -P $SUP)\" != $first ]"
+
 stack_up single TFGIT_DEFAULT_REPOSITORY="$R" FCGI_WORKERS=0
 check "FCGI_WORKERS=0 runs one responder without a supervisor" expect_eq children 0 "$(pgrep -P "$LAST_POOL_PID" | wc -l)"
 req UNLOCK "state=a.tfstate" --data '{"ID":"p-1"}'
