@@ -89,7 +89,8 @@ sanitize:
 	@$(MAKE) --no-print-directory deps
 	@$(MAKE) --no-print-directory BUILD=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" all unit
 	@rm -rf $(CHECK_LOGS) && mkdir -m 1777 $(CHECK_LOGS)
-	@BUILD=build-asan ASAN_OPTIONS=detect_leaks=1:log_path=$(CHECK_LOGS)/asan \
+	@BUILD=build-asan ASAN_OPTIONS=detect_leaks=1:fast_unwind_on_malloc=0:log_path=$(CHECK_LOGS)/asan \
+	 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
 	 UBSAN_OPTIONS=print_stacktrace=1:log_path=$(CHECK_LOGS)/ubsan tests/run.sh
 	@scripts/check-logs.sh $(CHECK_LOGS)
 
@@ -99,7 +100,7 @@ valgrind:
 	@command -v valgrind >/dev/null || apt-get install -y -qq valgrind
 	@$(MAKE) --no-print-directory all unit
 	@rm -rf $(CHECK_LOGS) && mkdir -m 1777 $(CHECK_LOGS)
-	@TFGIT_WRAPPER="$$(command -v valgrind) -q --leak-check=full --errors-for-leak-kinds=definite --log-file=$(CHECK_LOGS)/vg.%p" \
+	@TFGIT_WRAPPER="$$(command -v valgrind) -q --leak-check=full --errors-for-leak-kinds=definite --suppressions=$(CURDIR)/tests/valgrind.supp --log-file=$(CHECK_LOGS)/vg.%p" \
 	 tests/run.sh
 	@scripts/check-logs.sh $(CHECK_LOGS)
 

@@ -5,9 +5,6 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/servers.sh"
 
-# under make sanitize: libgit2's own leaks in its SSH transport (see the file) are not ours
-export LSAN_OPTIONS=suppressions=$ROOT/tests/lsan-ssh.supp
-
 ssh_server
 R=$(ssh_repo state)
 REPO="ssh://$SSH_USER@127.0.0.1:$SSH_PORT$R"
