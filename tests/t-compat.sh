@@ -10,15 +10,22 @@ STATE='{"version":4,"serial":7,"lineage":"ref-lineage","outputs":{},"resources":
 LOCK='{"ID":"c0ffee00-0000-4000-8000-000000000001","Operation":"OperationTypeApply","Info":"","Who":"go@runner","Version":"1.5.7","Created":"2026-11-01T12:00:00Z","Path":""}'
 wt=$T_DIR/wt
 chown -R "$(id -u)" "$R" # built as the test user, handed to the pool below
-git clone -q "$R" "$wt" 2>/dev/null
-(
-	cd "$wt" && git checkout -q -b master
-	mkdir -p network && printf '%s' "$STATE" >"$S"
-	git add "$S" && git commit -q -m "Update $S" && git push -q origin master
-	git checkout -q -b "locks/$S"
-	printf '%s' "$LOCK" >"$S.lock"
-	git add "$S.lock" && git commit -q -m "Lock $S" && git push -q origin "locks/$S"
-)
+# every git command names its work tree: a failed clone must never leave git running in the
+# directory the test was started from (the project's own checkout)
+if ! git clone -q "$R" "$wt" || ! (
+	set -e
+	w() { git -C "$wt" "$@"; }
+	w checkout -q -b master
+	mkdir -p "$wt/network"
+	printf '%s' "$STATE" >"$wt/$S"
+	w add "$S" && w commit -q -m "Update $S" && w push -q origin master
+	w checkout -q -b "locks/$S"
+	printf '%s' "$LOCK" >"$wt/$S.lock"
+	w add "$S.lock" && w commit -q -m "Lock $S" && w push -q origin "locks/$S"
+); then
+	fail "the reference-layout repository is built with the git CLI"
+	exit 1
+fi
 chown -R "$POOL_USER" "$R"
 stack_up compat TFGIT_DEFAULT_REPOSITORY="$R"
 Q="state=$S&type=git&ref=master&repository=$R"
