@@ -422,14 +422,18 @@ static int smart_push(session *s, const char *refname, const git_oid *new, int f
 	if (err < 0)
 		return remote_failure(s, r, err, "pushing to the repository");
 	if (s->rejected[0]) {
-		/* libgit2 reports a refused ref only here, never as an error code */
-		if (strstr(s->rejected, "hook") || strstr(s->rejected, "denied") ||
-		    strstr(s->rejected, "protected")) {
-			result_message(r, "the repository refused the push (%s)", s->rejected);
-			core_log("%s", r ? r->message : s->rejected);
-			return TFGIT_EDENIED;
-		}
-		return TFGIT_ECONFLICT;
+		/* libgit2 reports a refused ref only here, never as an error code. The ref having
+		 * changed since the advertisement (a lost compare-and-swap) is worth another try;
+		 * anything else (a hook, a protected branch, no deletes, no forced updates) is the
+		 * server's policy and is not. */
+		const char *why = s->rejected;
+		int lost = strstr(why, "lock") || strstr(why, "stale") || strstr(why, "fetch first") ||
+			   strstr(why, "failed to update") || (!force && strstr(why, "non-fast-forward"));
+		if (lost)
+			return TFGIT_ECONFLICT;
+		result_message(r, "the repository refused the push (%s)", why);
+		core_log("%s", r ? r->message : why);
+		return TFGIT_EDENIED;
 	}
 	return 0;
 }

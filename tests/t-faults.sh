@@ -11,6 +11,7 @@ git init -q --bare "$D/state.git"
 cat >"$D/state.git/hooks/pre-receive" <<HOOK
 #!/bin/sh
 cat >/dev/null
+[ -e "$D/deny" ] && { echo "policy: no writes today" >&2; exit 1; }
 [ -e "$D/hold" ] || exit 0
 touch "$D/in-hook"
 i=0
@@ -54,6 +55,16 @@ req POST "$Q&ID=f-1" --data '{"serial":3}' --max-time 30
 check "the next request, on the same repository, succeeds (the dead worker's flock is gone)" expect_eq code 200 "$CODE"
 req GET "$Q"
 check "... and reads what it wrote" expect_eq state '{"serial":3}' "$BODY"
+
+# a server that refuses by policy (a hook) is 502, not retried as a lost race
+touch "$D/deny"
+before=$(g "$R" rev-parse master)
+req POST "$Q&ID=f-1" --data '{"serial":33}' --max-time 30
+check "a push refused by the server's hook is 502" expect_eq code 502 "$CODE"
+check "... saying the repository refused it" grep -q 'refused the push' <<<"$BODY"
+check "... tried once, not as a lost race" eval "! grep -q 'POST.*-> 502.*(retried)' '$T_DIR/pool.log'"
+check "... and nothing changed" expect_eq master "$before" "$(g "$R" rev-parse master)"
+rm -f "$D/deny"
 
 # 2. damaged caches are rebuilt from the remote without failing the request
 packs() { find "$CACHE" -name '*.pack' | head -5; }
