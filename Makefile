@@ -63,13 +63,14 @@ test:
 	@$(MAKE) --no-print-directory all unit
 	@BUILD=$(BUILD) tests/run.sh
 
-# A long stress run on a local and a git:// remote; prints its figures. Bounded: 5 min each.
+# A long stress run on a local, a git:// and a smart-HTTP remote; prints its figures. Bounded: 5 min each.
 STRESS_ARGS ?= -k 8 -m 8 -r 250 -t 300
 stress:
 	@$(MAKE) --no-print-directory deps
 	@$(MAKE) --no-print-directory all unit
 	@BUILD=$(BUILD) tests/stress.sh $(STRESS_ARGS) -x local
 	@BUILD=$(BUILD) tests/stress.sh $(STRESS_ARGS) -x git
+	@BUILD=$(BUILD) tests/stress.sh $(STRESS_ARGS) -x http
 
 # The benchmark table (README, Performance); BENCH_QUICK=1 for a short run.
 bench:

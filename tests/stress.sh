@@ -4,7 +4,7 @@
 # Checks that each lock was held by one client at a time (every state's serials are unique and
 # its final serial equals its count of successful POSTs), that no POST without the lock
 # succeeded, and that git fsck of the remote is clean; prints the figures.
-# usage: tests/stress.sh [-k CLIENTS] [-m STATES] [-r CYCLES] [-t SECONDS] [-x local|git]
+# usage: tests/stress.sh [-k CLIENTS] [-m STATES] [-r CYCLES] [-t SECONDS] [-x local|git|http]
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/servers.sh"
 
@@ -12,11 +12,19 @@ K=4 M=3 CYCLES=6 LIMIT=120 KIND=local
 while getopts k:m:r:t:x: o; do
 	case $o in
 	k) K=$OPTARG ;; m) M=$OPTARG ;; r) CYCLES=$OPTARG ;; t) LIMIT=$OPTARG ;; x) KIND=$OPTARG ;;
-	*) echo "usage: $0 [-k clients] [-m states] [-r cycles] [-t seconds] [-x local|git]" >&2; exit 2 ;;
+	*) echo "usage: $0 [-k clients] [-m states] [-r cycles] [-t seconds] [-x local|git|http]" >&2; exit 2 ;;
 	esac
 done
 
-if [ "$KIND" = git ]; then
+CREDS=()
+if [ "$KIND" = http ]; then
+	FCGIWRAP_CHILDREN=4 git_http_server remote plain
+	htpasswd_line stress stresspw >"$T_DIR/remote/htpasswd"
+	bare_repo "$GIT_DIR_ROOT/stress.git"
+	REPO=http://127.0.0.1:$GIT_PORT/stress.git
+	R=$GIT_DIR_ROOT/stress.git
+	CREDS=(GIT_USERNAME=stress GIT_PASSWORD=stresspw)
+elif [ "$KIND" = git ]; then
 	mkdir -p "$T_DIR/daemon"
 	git init -q --bare "$T_DIR/daemon/stress.git"
 	DPORT=$(free_port)
@@ -30,10 +38,10 @@ else
 	R=$(new_remote stress)
 	REPO=$R
 fi
-ALLOW="git://127.0.0.1:*/*.git $T_DIR/remotes/*.git"
-stack_up a TFGIT_ALLOWED_REPOS="$ALLOW" FCGI_WORKERS=2
+ALLOW="git://127.0.0.1:*/*.git http://127.0.0.1:*/*.git $T_DIR/remotes/*.git"
+stack_up a TFGIT_ALLOWED_REPOS="$ALLOW" FCGI_WORKERS=2 "${CREDS[@]}"
 URLS=("$URL")
-stack_up b TFGIT_ALLOWED_REPOS="$ALLOW" FCGI_WORKERS=2
+stack_up b TFGIT_ALLOWED_REPOS="$ALLOW" FCGI_WORKERS=2 "${CREDS[@]}"
 URLS+=("$URL")
 
 # client I: its cycles, one line per outcome in $T_DIR/client.I

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
-# A short stress run in make test, on a local remote and on a git:// remote (make stress: long).
+# A short stress run in make test, on a local, a git:// and a smart-HTTP remote (make stress: long).
 bash "$(dirname "$0")/stress.sh" -k 4 -m 3 -r 6 -t 60 -x local &&
-	bash "$(dirname "$0")/stress.sh" -k 4 -m 3 -r 6 -t 60 -x git
+	bash "$(dirname "$0")/stress.sh" -k 4 -m 3 -r 6 -t 60 -x git &&
+	bash "$(dirname "$0")/stress.sh" -k 4 -m 3 -r 6 -t 60 -x http
