@@ -371,7 +371,12 @@ static int local_push(session *s, const char *refname, const git_oid *old, const
 	if (new && (err = copy_commit(s->local, s->cache, new)) < 0)
 		return git_failure(r, err, "writing objects into the repository");
 	if (!old) {
-		err = git_reference_create(&ref, s->local, refname, new, 0, "tfgit");
+		/* create only if absent. Not git_reference_create(force = 0): libgit2 1.5 checks
+		 * that before taking the ref's lock, so two creators can both succeed. A zero
+		 * current id is checked under the lock. */
+		git_oid zero;
+		memset(&zero, 0, sizeof(zero));
+		err = git_reference_create_matching(&ref, s->local, refname, new, 0, &zero, "tfgit");
 	} else if (!new) {
 		err = git_reference_lookup(&ref, s->local, refname);
 		if (err == 0 && !git_oid_equal(git_reference_target(ref), old))
