@@ -33,7 +33,10 @@ struct session {
 	size_t nmemo;
 	/* smart remotes */
 	git_remote *remote;
-	const git_remote_head **heads;
+	struct advertised {
+		char *name;
+		git_oid oid;
+	} *heads; /* a copy: libgit2's list goes away with the connection */
 	size_t nheads;
 	char rejected[256]; /* push_update_reference status of a refused ref */
 	remote_auth auth;
@@ -187,12 +190,25 @@ int session_open(session **out, git_repository *cache, const char *url, int for_
 		s->custom_headers.count = 1;
 		s->auth.preemptive = 1;
 	}
+	const git_remote_head **heads;
+	size_t n;
 	if ((err = new_remote(&s->remote, cache, url)) < 0 ||
 	    (err = connect_remote(s, s->remote, for_push ? GIT_DIRECTION_PUSH : GIT_DIRECTION_FETCH)) < 0 ||
-	    (err = git_remote_ls(&s->heads, &s->nheads, s->remote)) < 0) {
+	    (err = git_remote_ls(&heads, &n, s->remote)) < 0) {
 		err = remote_failure(s, r, err, "connecting to the repository");
 		session_free(s);
 		return err;
+	}
+	if (n && !(s->heads = calloc(n, sizeof(*s->heads)))) {
+		session_free(s);
+		return TFGIT_ERROR;
+	}
+	for (; s->nheads < n; s->nheads++) {
+		git_oid_cpy(&s->heads[s->nheads].oid, &heads[s->nheads]->oid);
+		if (!(s->heads[s->nheads].name = strdup(heads[s->nheads]->name))) {
+			session_free(s);
+			return TFGIT_ERROR;
+		}
 	}
 	*out = s;
 	return 0;
@@ -202,8 +218,8 @@ int session_ref(git_oid *out, session *s, const char *refname)
 {
 	if (s->remote) {
 		for (size_t i = 0; i < s->nheads; i++) {
-			if (strcmp(s->heads[i]->name, refname) == 0) {
-				git_oid_cpy(out, &s->heads[i]->oid);
+			if (strcmp(s->heads[i].name, refname) == 0) {
+				git_oid_cpy(out, &s->heads[i].oid);
 				return 0;
 			}
 		}
@@ -463,6 +479,9 @@ void session_free(session *s)
 	explicit_bzero(s->auth_header, sizeof(s->auth_header));
 	for (size_t i = 0; i < s->nmemo; i++)
 		free(s->memo[i].name);
+	for (size_t i = 0; i < s->nheads; i++)
+		free(s->heads[i].name);
+	free(s->heads);
 	free(s->url);
 	free(s);
 }
