@@ -17,27 +17,23 @@
 #include "sockets.h"
 
 #define PUSH_SRC_REF "refs/tfgit/push"
-#define MEMO_MAX 8
 
 struct session {
 	git_repository *cache;
 	char *url;
 	int for_push;
-	/* local remotes */
-	git_repository *local;
-	struct {
+	git_repository *local;  /* local remotes */
+	git_remote *remote;     /* smart remotes */
+	/* The refs as this session saw them, the baseline of every compare-and-swap: a smart
+	 * remote's whole advertisement (a copy: libgit2's goes away with the connection), or a
+	 * local remote's refs read on first use (found = 0: absent). */
+	struct seen_ref {
 		char *name;
 		git_oid oid;
 		int found;
-	} memo[MEMO_MAX];
-	size_t nmemo;
-	/* smart remotes */
-	git_remote *remote;
-	struct advertised {
-		char *name;
-		git_oid oid;
-	} *heads; /* a copy: libgit2's list goes away with the connection */
-	size_t nheads;
+	} *refs;
+	size_t nrefs, cap;
+	int complete; /* refs holds the whole advertisement: what is not there is absent */
 	char rejected[256]; /* push_update_reference status of a refused ref */
 	remote_auth auth;
 	char auth_header[8192]; /* preemptive credentials for HTTP(S); wiped in session_free */
@@ -158,6 +154,26 @@ static int connect_remote(session *s, git_remote *remote, git_direction dir)
 	return err;
 }
 
+/* Adds a ref to the session's view; 0 or -1 when out of memory. */
+static int remember_ref(session *s, const char *name, const git_oid *oid, int found)
+{
+	if (s->nrefs == s->cap) {
+		size_t ncap = s->cap ? s->cap * 2 : 16;
+		struct seen_ref *n = realloc(s->refs, ncap * sizeof(*n));
+		if (!n)
+			return -1;
+		s->refs = n;
+		s->cap = ncap;
+	}
+	struct seen_ref *r = &s->refs[s->nrefs];
+	if (!(r->name = strdup(name)))
+		return -1;
+	git_oid_cpy(&r->oid, oid);
+	r->found = found;
+	s->nrefs++;
+	return 0;
+}
+
 int session_open(session **out, git_repository *cache, const char *url, int for_push,
 		 const tfgit_remote_opts *opts, tfgit_result *r)
 {
@@ -199,47 +215,33 @@ int session_open(session **out, git_repository *cache, const char *url, int for_
 		session_free(s);
 		return err;
 	}
-	if (n && !(s->heads = calloc(n, sizeof(*s->heads)))) {
-		session_free(s);
-		return TFGIT_ERROR;
-	}
-	for (; s->nheads < n; s->nheads++) {
-		git_oid_cpy(&s->heads[s->nheads].oid, &heads[s->nheads]->oid);
-		if (!(s->heads[s->nheads].name = strdup(heads[s->nheads]->name))) {
+	for (size_t i = 0; i < n; i++) {
+		if (remember_ref(s, heads[i]->name, &heads[i]->oid, 1) < 0) {
 			session_free(s);
 			return TFGIT_ERROR;
 		}
 	}
+	s->complete = 1;
 	*out = s;
 	return 0;
 }
 
 int session_ref(git_oid *out, session *s, const char *refname)
 {
-	if (s->remote) {
-		for (size_t i = 0; i < s->nheads; i++) {
-			if (strcmp(s->heads[i].name, refname) == 0) {
-				git_oid_cpy(out, &s->heads[i].oid);
-				return 0;
-			}
-		}
-		return GIT_ENOTFOUND;
-	}
-	for (size_t i = 0; i < s->nmemo; i++) {
-		if (strcmp(s->memo[i].name, refname) == 0) {
-			git_oid_cpy(out, &s->memo[i].oid);
-			return s->memo[i].found ? 0 : GIT_ENOTFOUND;
-		}
-	}
 	git_oid oid;
+	for (size_t i = 0; i < s->nrefs; i++) {
+		if (strcmp(s->refs[i].name, refname) == 0) {
+			git_oid_cpy(out, &s->refs[i].oid);
+			return s->refs[i].found ? 0 : GIT_ENOTFOUND;
+		}
+	}
+	if (s->complete)
+		return GIT_ENOTFOUND;
 	int err = git_reference_name_to_id(&oid, s->local, refname);
 	if (err < 0 && err != GIT_ENOTFOUND)
 		return err;
-	if (s->nmemo < MEMO_MAX && (s->memo[s->nmemo].name = strdup(refname))) {
-		s->memo[s->nmemo].found = err == 0;
-		git_oid_cpy(&s->memo[s->nmemo].oid, &oid);
-		s->nmemo++;
-	}
+	if (remember_ref(s, refname, &oid, err == 0) < 0)
+		return TFGIT_ERROR;
 	git_oid_cpy(out, &oid);
 	return err;
 }
@@ -477,11 +479,9 @@ void session_free(session *s)
 	}
 	git_repository_free(s->local);
 	explicit_bzero(s->auth_header, sizeof(s->auth_header));
-	for (size_t i = 0; i < s->nmemo; i++)
-		free(s->memo[i].name);
-	for (size_t i = 0; i < s->nheads; i++)
-		free(s->heads[i].name);
-	free(s->heads);
+	for (size_t i = 0; i < s->nrefs; i++)
+		free(s->refs[i].name);
+	free(s->refs);
 	free(s->url);
 	free(s);
 }
