@@ -40,12 +40,14 @@ int credentials_read_secret(char *out, size_t outlen, const char *path)
 /* The host part of an http(s) URL, without user, port or path. */
 static void url_host(char *out, size_t outlen, const char *url)
 {
-	const char *h = strstr(url, "://");
-	h = h ? h + 3 : url;
-	const char *end = h + strcspn(h, "/");
-	for (const char *c = h; c < end; c++)
-		if (*c == '@')
-			h = c + 1;
+	const char *h, *at = url_userinfo_at(url, &h, "/");
+	if (at)
+		h = at + 1;
+	else if (!strstr(url, "://")) { /* scp-like [user@]host:path */
+		const char *a = strchr(url, '@'), *colon = strchr(url, ':');
+		if (a && (!colon || a < colon))
+			h = a + 1;
+	}
 	size_t n = strcspn(h, ":/");
 	if (*h == '[')
 		n = strcspn(h, "]") + 1;
@@ -173,12 +175,7 @@ int credentials_http_header(char *out, size_t outlen, const tfgit_remote_opts *o
 	out[0] = '\0';
 	if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
 		return -1;
-	const char *auth = strstr(url, "://") + 3;
-	const char *slash = auth + strcspn(auth, "/");
-	const char *at = NULL;
-	for (const char *c = auth; c < slash; c++)
-		if (*c == '@')
-			at = c;
+	const char *auth, *at = url_userinfo_at(url, &auth, "/");
 	if (at) {
 		const char *colon = memchr(auth, ':', (size_t)(at - auth));
 		if (colon)

@@ -33,19 +33,12 @@ void result_message(tfgit_result *r, const char *fmt, ...)
 /* Replaces user:password@ in every URL inside a message. */
 static void redact_urls(char *msg)
 {
-	char *p = msg;
-	while ((p = strstr(p, "://")) != NULL) {
-		char *host = p + 3;
-		char *end = host + strcspn(host, "/ \t'\"");
-		char *at = NULL;
-		for (char *c = host; c < end; c++)
-			if (*c == '@')
-				at = c;
-		if (at) {
-			memcpy(host, "***", 3);
-			memmove(host + 3, at, strlen(at) + 1);
+	const char *host, *at;
+	for (char *p = msg; (p = strstr(p, "://")) != NULL; p += 3) {
+		if ((at = url_userinfo_at(p, &host, "/ \t'\"")) != NULL) {
+			memcpy(p + 3, "***", 3);
+			memmove(p + 6, at, strlen(at) + 1);
 		}
-		p = host;
 	}
 }
 

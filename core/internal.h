@@ -11,6 +11,11 @@ void result_message(tfgit_result *r, const char *fmt, ...) __attribute__((format
  * message (what failed, libgit2's reason with URL credentials redacted) into r, and logs it. */
 int git_failure(tfgit_result *r, int giterr, const char *what);
 
+/* For scheme://[userinfo@]host…: sets *authority just past "://" (url itself when there is no
+ * scheme) and returns the '@' that ends the userinfo, or NULL when there is none. The authority
+ * ends at the first character of stops. */
+const char *url_userinfo_at(const char *url, const char **authority, const char *stops);
+
 /* Logs one line to stderr, prefixed with the process id. */
 void core_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -5,6 +5,7 @@
 
 #include <git2.h>
 
+#include "internal.h"
 #include "tfgit.h"
 
 #define STATE_MAX 1024
@@ -158,21 +159,27 @@ int tfgit_repository_allowed(const char *url, const char *patterns)
 	return 0;
 }
 
+const char *url_userinfo_at(const char *url, const char **authority, const char *stops)
+{
+	const char *scheme = url ? strstr(url, "://") : NULL;
+	const char *at = NULL;
+	*authority = scheme ? scheme + 3 : url;
+	if (!scheme)
+		return NULL;
+	for (const char *c = *authority; *c && !strchr(stops, *c); c++)
+		if (*c == '@')
+			at = c;
+	return at;
+}
+
 void tfgit_url_redact(char *out, size_t outlen, const char *url)
 {
+	const char *host;
+	const char *at = url_userinfo_at(url, &host, "/");
 	if (!outlen)
 		return;
-	const char *scheme = url ? strstr(url, "://") : NULL;
-	const char *host = scheme ? scheme + 3 : NULL;
-	const char *slash = host ? strchr(host, '/') : NULL;
-	const char *at = NULL;
-	if (host)
-		for (const char *c = host; *c && (!slash || c < slash); c++)
-			if (*c == '@')
-				at = c;
-	if (!at) {
+	if (!at)
 		snprintf(out, outlen, "%s", url ? url : "");
-		return;
-	}
-	snprintf(out, outlen, "%.*s***%s", (int)(host - url), url, at);
+	else
+		snprintf(out, outlen, "%.*s***%s", (int)(host - url), url, at);
 }
