@@ -178,6 +178,18 @@ states_on() {
 	echo "$found"
 }
 
+# write_states_at_once QUERY N URL...: locks states s1..sN (ID w-i) through the first URL, then
+# POSTs {"serial":i} to all of them at the same moment, spread over the URLs (see at_once).
+# QUERY holds the other parameters (repository, ref), may be empty.
+write_states_at_once() {
+	local q=$1 n=$2 i
+	shift 2
+	for i in $(seq 1 "$n"); do
+		curl -s -o /dev/null -X LOCK --data "{\"ID\":\"w-$i\"}" "$1?${q:+$q&}state=s$i.tfstate"
+	done
+	at_once POST "${q:+$q&}state=s%i.tfstate&ID=w-%i" '{"serial":%i}' "$n" "$@"
+}
+
 finish() {
 	[ "$T_FAILED" -eq 0 ]
 }

@@ -26,10 +26,7 @@ check "$ROUNDS rounds of $N LOCK contenders: exactly one winner each, every othe
 check "every 409 names the lock's holder on the remote" expect_eq bad "" "$bad_bodies"
 
 # N states on one branch written at once from both hosts: every update lands
-for i in $(seq 1 $N); do
-	curl -s -o /dev/null -X LOCK --data "{\"ID\":\"w-$i\"}" "$URL_A?state=s$i.tfstate"
-done
-at_once POST "state=s%i.tfstate&ID=w-%i" '{"serial":%i}' $N "$URL_A" "$URL_B"
+write_states_at_once "" $N "$URL_A" "$URL_B"
 check "all $N concurrent POSTs to different states succeed" expect_eq ok "$N" "$AT_ONCE_200"
 check "no update was lost: all $N states are on master" expect_eq found "$N" "$(states_on "$R" master $N)"
 check "master has one commit per update" expect_eq commits "$N" "$(g "$R" rev-list --count master)"

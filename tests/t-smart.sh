@@ -48,10 +48,7 @@ at_once LOCK "$Q" '{"ID":"r-%i"}' $N "$URL_A" "$URL_B"
 check "exactly one of $N LOCK contenders over git:// wins" expect_eq wins 1 "$AT_ONCE_200"
 check "the others get 409" expect_eq losses $((N - 1)) "$AT_ONCE_409"
 
-for i in $(seq 1 $N); do
-	curl -s -o /dev/null -X LOCK --data "{\"ID\":\"w-$i\"}" "$URL_A?repository=$REPO&ref=main&state=s$i.tfstate"
-done
-at_once POST "repository=$REPO&ref=main&state=s%i.tfstate&ID=w-%i" '{"serial":%i}' $N "$URL_A" "$URL_B"
+write_states_at_once "repository=$REPO&ref=main" $N "$URL_A" "$URL_B"
 check "$N concurrent POSTs over git:// from two hosts all succeed" expect_eq ok "$N" "$AT_ONCE_200"
 check "no update was lost on the daemon's repository" expect_eq found "$N" "$(states_on "$R" main $N)"
 echo "# writes retried after a rejected push: $(grep -c '(retried)' "$T_DIR/pool.log")"
