@@ -10,6 +10,14 @@
 #include "internal.h"
 #include "op.h"
 
+/* (Re)opens the session: a fresh look at the remote's refs. */
+static int op_connect(op *o)
+{
+	session_free(o->sess);
+	o->sess = NULL;
+	return session_open(&o->sess, o->cache->repo, o->t->url, o->for_push, &o->store->remote, o->r);
+}
+
 static int op_begin(op *o)
 {
 	const tfgit_target *t = o->t;
@@ -24,7 +32,7 @@ static int op_begin(op *o)
 			       tfgit_strerror(rc));
 		return rc;
 	}
-	return session_open(&o->sess, o->cache->repo, t->url, o->for_push, &o->store->remote, o->r);
+	return op_connect(o);
 }
 
 static void op_end(op *o)
@@ -60,10 +68,10 @@ int op_run(tfgit_result *r, const tfgit_store *store, const tfgit_target *t, int
 			core_log("cache %s failed (%s): rebuilding it from the remote", o.cache->path,
 				 r->message);
 			rebuilt = 1;
-			session_free(o.sess);
+			session_free(o.sess); /* it holds the cache repository that goes */
 			o.sess = NULL;
 			if ((rc = cache_reset(o.cache)) == 0)
-				rc = session_open(&o.sess, o.cache->repo, t->url, for_push, &store->remote, r);
+				rc = op_connect(&o);
 			if (rc == 0)
 				r->message[0] = '\0';
 			continue;
@@ -79,9 +87,7 @@ int op_run(tfgit_result *r, const tfgit_store *store, const tfgit_target *t, int
 		 * that a steady stream of writers from another host cannot starve this one (this is
 		 * liveness only: correctness is the remote's compare-and-swap) */
 		backoff(attempt);
-		session_free(o.sess);
-		o.sess = NULL;
-		rc = session_open(&o.sess, o.cache->repo, t->url, for_push, &store->remote, r);
+		rc = op_connect(&o);
 	}
 	op_end(&o);
 	deadline_stop();
