@@ -1,5 +1,12 @@
-/* The per-remote bare cache repository, and the flock that serialises all workers on it. */
+/* The per-remote bare cache repository, the flock that serialises all workers on it, and the
+ * bound on how many (or how large) caches are kept.
+ *
+ * An entry is <hash>.git and <hash>.flock. Entries are removed (a remote that could not be
+ * reached, eviction) only by a holder of their flock, which unlinks the flock file last; so a
+ * waiter that gets the flock checks that its descriptor is still the file at that path, and
+ * starts again when it is not. */
 #define _XOPEN_SOURCE 700
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -17,22 +24,47 @@
 #include "internal.h"
 #include "tfgit.h"
 
-static int mkdirs(const char *dir)
+#define EVICT_MAX 4096
+
+/* Every missing directory of dir is created 0700; dir itself must end up ours and 0700. */
+static int private_dir(const char *dir)
 {
 	char tmp[4096];
+	struct stat st;
 	if (snprintf(tmp, sizeof(tmp), "%s", dir) >= (int)sizeof(tmp))
-		return -1;
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p != '/')
+		return TFGIT_ERROR;
+	for (char *p = tmp + 1;; p++) {
+		if (*p && *p != '/')
 			continue;
+		char end = *p;
 		*p = '\0';
-		if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
-			return -1;
+		if (mkdir(tmp, 0700) < 0 && errno != EEXIST) {
+			core_log("cache directory %s: %s", tmp, strerror(errno));
+			return errno == ENOSPC ? TFGIT_ENOSPACE : TFGIT_ERROR;
+		}
+		if (!end)
+			break;
 		*p = '/';
 	}
-	if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
-		return -1;
-	return 0;
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		core_log("cache directory %s: %s", dir, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return TFGIT_ERROR;
+	}
+	int rc = 0;
+	if (st.st_uid != geteuid()) {
+		core_log("cache directory %s belongs to uid %ld, not to this process's user %ld: refused",
+			 dir, (long)st.st_uid, (long)geteuid());
+		rc = TFGIT_ERROR;
+	} else if ((st.st_mode & 077) && fchmod(fd, 0700) < 0) {
+		core_log("cache directory %s is open to other users and cannot be made private: %s", dir,
+			 strerror(errno));
+		rc = TFGIT_ERROR;
+	}
+	close(fd);
+	return rc;
 }
 
 /* The cache is named by the URL without credentials, so a token never shows in a path. */
@@ -57,6 +89,13 @@ static int rm_entry(const char *path, const struct stat *sb, int flag, struct FT
 	return remove(path);
 }
 
+static int remove_tree(const char *path)
+{
+	if (access(path, F_OK) != 0)
+		return 0;
+	return nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 static int open_or_init(cache *c)
 {
 	int err = git_repository_open_bare(&c->repo, c->path);
@@ -65,6 +104,7 @@ static int open_or_init(cache *c)
 	if (err != GIT_ENOTFOUND)
 		core_log("cache %s cannot be opened (%s): rebuilding it", c->path,
 			 git_error_last() ? git_error_last()->message : "unknown");
+	c->created = err == GIT_ENOTFOUND;
 	return cache_reset(c);
 }
 
@@ -72,7 +112,7 @@ int cache_reset(cache *c)
 {
 	git_repository_free(c->repo);
 	c->repo = NULL;
-	if (access(c->path, F_OK) == 0 && nftw(c->path, rm_entry, 16, FTW_DEPTH | FTW_PHYS) < 0)
+	if (remove_tree(c->path) < 0)
 		return git_failure(NULL, -1, "cache removal");
 	int err = git_repository_init(&c->repo, c->path, 1);
 	if (err < 0)
@@ -80,44 +120,89 @@ int cache_reset(cache *c)
 	return 0;
 }
 
-int cache_open(cache **out, const char *cache_dir, const char *url)
+/* 1 when fd is still the file at path (not removed or replaced since it was opened). */
+static int still_there(int fd, const char *path)
 {
-	char name[65] = {0}, lockpath[4096 + 80];
+	struct stat a, b;
+	return fstat(fd, &a) == 0 && lstat(path, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+/* Opens and flocks c->lockpath, waiting at most queue_seconds. */
+static int take_flock(cache *c, int queue_seconds)
+{
+	struct stat st;
+	for (;;) {
+		c->lockfd = open(c->lockpath, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (c->lockfd < 0 || fstat(c->lockfd, &st) < 0) {
+			core_log("cache lock %s: %s", c->lockpath, strerror(errno));
+			return errno == ENOSPC ? TFGIT_ENOSPACE : TFGIT_ERROR;
+		}
+		if (st.st_uid != geteuid() || !S_ISREG(st.st_mode)) {
+			core_log("cache lock %s is not a file of this process's user: refused", c->lockpath);
+			return TFGIT_ERROR;
+		}
+		deadline_wait_begin(queue_seconds);
+		int rc = 0;
+		while (flock(c->lockfd, LOCK_EX) < 0) {
+			if (errno != EINTR) {
+				core_log("flock %s: %s", c->lockpath, strerror(errno));
+				rc = TFGIT_ERROR;
+			} else if (deadline_passed()) {
+				rc = TFGIT_ETIMEOUT;
+			} else if (deadline_wait_passed()) {
+				rc = TFGIT_EBUSY;
+			} else {
+				continue;
+			}
+			break;
+		}
+		deadline_wait_end();
+		if (rc < 0)
+			return rc;
+		if (still_there(c->lockfd, c->lockpath)) {
+			futimens(c->lockfd, NULL); /* the entry's last use, for eviction */
+			return 0;
+		}
+		close(c->lockfd); /* the entry was removed while we waited: a new one */
+		c->lockfd = -1;
+	}
+}
+
+int cache_open(cache **out, const char *cache_dir, const char *url, int queue_seconds)
+{
+	char name[65] = {0};
 	int rc = TFGIT_ERROR;
 	cache *c = calloc(1, sizeof(*c));
 	*out = NULL;
 	if (!c)
 		return TFGIT_ERROR;
 	c->lockfd = -1;
-	if (mkdirs(cache_dir) < 0) {
-		core_log("cache directory %s: %s", cache_dir, strerror(errno));
-		rc = errno == ENOSPC ? TFGIT_ENOSPACE : TFGIT_ERROR;
+	if ((rc = private_dir(cache_dir)) < 0)
 		goto done;
-	}
+	rc = TFGIT_ERROR;
 	if (cache_name(name, url) < 0)
 		goto done;
 	snprintf(c->path, sizeof(c->path), "%s/%s.git", cache_dir, name);
-	snprintf(lockpath, sizeof(lockpath), "%s/%s.flock", cache_dir, name);
-	c->lockfd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (c->lockfd < 0) {
-		core_log("cache lock %s: %s", lockpath, strerror(errno));
-		rc = errno == ENOSPC ? TFGIT_ENOSPACE : TFGIT_ERROR;
+	snprintf(c->lockpath, sizeof(c->lockpath), "%s/%s.flock", cache_dir, name);
+	if ((rc = take_flock(c, queue_seconds)) < 0 || (rc = open_or_init(c)) < 0)
 		goto done;
-	}
-	while (flock(c->lockfd, LOCK_EX) < 0) {
-		if (errno != EINTR || deadline_passed()) {
-			core_log("flock %s: %s", lockpath, strerror(errno));
-			goto done;
-		}
-	}
-	rc = open_or_init(c);
-	if (rc == 0) {
-		*out = c;
-		return 0;
-	}
+	*out = c;
+	return 0;
 done:
 	cache_free(c);
 	return rc;
+}
+
+void cache_discard(cache *c)
+{
+	if (!c)
+		return;
+	git_repository_free(c->repo);
+	c->repo = NULL;
+	if (remove_tree(c->path) < 0)
+		core_log("cache %s could not be removed: %s", c->path, strerror(errno));
+	unlink(c->lockpath); /* last, while the flock is held */
+	cache_free(c);
 }
 
 void cache_free(cache *c)
@@ -128,4 +213,109 @@ void cache_free(cache *c)
 	if (c->lockfd >= 0)
 		close(c->lockfd); /* releases the flock */
 	free(c);
+}
+
+/* Eviction */
+
+struct entry {
+	char name[80]; /* <hash> */
+	struct timespec used;
+	long long bytes;
+};
+
+static long long tree_bytes;
+
+static int add_bytes(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)path;
+	(void)flag;
+	(void)ftw;
+	tree_bytes += (long long)sb->st_blocks * 512;
+	return 0;
+}
+
+static int older(const void *a, const void *b)
+{
+	const struct entry *x = a, *y = b;
+	if (x->used.tv_sec != y->used.tv_sec)
+		return x->used.tv_sec < y->used.tv_sec ? -1 : 1;
+	return x->used.tv_nsec < y->used.tv_nsec ? -1 : x->used.tv_nsec > y->used.tv_nsec;
+}
+
+/* Removes one entry if nobody uses it: 1 removed, 0 skipped. */
+static int evict_one(const char *dir, const struct entry *e)
+{
+	cache c = {.lockfd = -1};
+	snprintf(c.path, sizeof(c.path), "%s/%s.git", dir, e->name);
+	snprintf(c.lockpath, sizeof(c.lockpath), "%s/%s.flock", dir, e->name);
+	c.lockfd = open(c.lockpath, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+	if (c.lockfd < 0)
+		return 0;
+	if (flock(c.lockfd, LOCK_EX | LOCK_NB) < 0 || !still_there(c.lockfd, c.lockpath)) {
+		close(c.lockfd);
+		return 0;
+	}
+	if (remove_tree(c.path) < 0) {
+		core_log("cache eviction of %s failed: %s", c.path, strerror(errno));
+		close(c.lockfd);
+		return 0;
+	}
+	unlink(c.lockpath);
+	close(c.lockfd);
+	core_log("cache %s evicted (least recently used, TFGIT_CACHE_MAX)", c.path);
+	return 1;
+}
+
+void cache_evict(const char *cache_dir, long max_count, long long max_bytes)
+{
+	struct entry *es = NULL;
+	size_t n = 0, cap = 0;
+	long long total = 0;
+	struct dirent *d;
+	DIR *dir = opendir(cache_dir);
+	if (!dir || (max_count <= 0 && max_bytes <= 0))
+		goto done;
+	while ((d = readdir(dir)) != NULL && n < EVICT_MAX) {
+		size_t len = strlen(d->d_name);
+		char path[4096];
+		struct stat st;
+		if (len < 7 || len >= 80 || strcmp(d->d_name + len - 6, ".flock") != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", cache_dir, d->d_name);
+		if (lstat(path, &st) < 0)
+			continue;
+		if (n == cap) {
+			size_t ncap = cap ? cap * 2 : 64;
+			struct entry *ne = realloc(es, ncap * sizeof(*ne));
+			if (!ne)
+				goto done;
+			es = ne;
+			cap = ncap;
+		}
+		struct entry *e = &es[n++];
+		snprintf(e->name, sizeof(e->name), "%.*s", (int)(len - 6), d->d_name);
+		e->used = st.st_mtim;
+		e->bytes = 0;
+		if (max_bytes > 0) {
+			snprintf(path, sizeof(path), "%s/%s.git", cache_dir, e->name);
+			tree_bytes = 0;
+			nftw(path, add_bytes, 16, FTW_PHYS);
+			e->bytes = tree_bytes;
+			total += tree_bytes;
+		}
+	}
+	qsort(es, n, sizeof(*es), older);
+	size_t left = n;
+	for (size_t i = 0; i < n; i++) {
+		if ((max_count <= 0 || (long)left <= max_count) && (max_bytes <= 0 || total <= max_bytes))
+			break;
+		if (evict_one(cache_dir, &es[i])) {
+			left--;
+			total -= es[i].bytes;
+		}
+	}
+done:
+	if (dir)
+		closedir(dir);
+	free(es);
 }

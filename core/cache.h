@@ -1,4 +1,5 @@
-/* The per-remote bare cache repository, and the flock that serialises all workers on it. */
+/* The per-remote bare cache repository, the flock that serialises all workers on it, and the
+ * bound on how many (or how large) caches are kept. */
 #ifndef TFGIT_CACHE_H
 #define TFGIT_CACHE_H
 
@@ -7,17 +8,30 @@
 typedef struct {
 	int lockfd;           /* flock(LOCK_EX) held until cache_free() */
 	git_repository *repo; /* bare, no working tree */
-	char path[4096];
+	int created;          /* made by this open: cache_discard() if the remote cannot be reached */
+	char path[4096];      /* <dir>/<hash>.git */
+	char lockpath[4096];  /* <dir>/<hash>.flock; its mtime is the entry's last use */
 } cache;
 
-/* Takes the repository's exclusive flock (blocking), then opens the cache, creating it or
- * rebuilding it when it cannot be opened. *out is freed with cache_free(). */
-int cache_open(cache **out, const char *cache_dir, const char *url);
+/* Takes the repository's exclusive flock, waiting at most queue_seconds (0: the operation's
+ * own deadline) while another request holds it, then opens the cache, creating it or
+ * rebuilding it when it cannot be opened. The cache directory is made (or kept) 0700 and
+ * must belong to this user. 0, TFGIT_EBUSY after queue_seconds, TFGIT_ETIMEOUT, TFGIT_ENOSPACE
+ * or TFGIT_ERROR. *out is freed with cache_free(). */
+int cache_open(cache **out, const char *cache_dir, const char *url, int queue_seconds);
 
 /* Throws the cache repository away and creates an empty one, keeping the flock. */
 int cache_reset(cache *c);
 
+/* Removes the entry (repository and flock file) and frees c: nothing is kept of a remote that
+ * could not be reached. Waiters on the old flock notice it is gone and start again. */
+void cache_discard(cache *c);
+
 /* Closes the repository and releases the flock; accepts NULL. */
 void cache_free(cache *c);
+
+/* Evicts the least recently used entries of cache_dir until at most max_count remain and
+ * they take at most max_bytes (0: no such bound). An entry in use (flock held) is skipped. */
+void cache_evict(const char *cache_dir, long max_count, long long max_bytes);
 
 #endif

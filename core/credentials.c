@@ -129,8 +129,10 @@ static int http_lookup(char *user, size_t userlen, char *secret, size_t secretle
 	snprintf(netrc, sizeof(netrc), "%s", o->netrc ? o->netrc : "");
 	if (!o->netrc)
 		snprintf(netrc, sizeof(netrc), "%s/.netrc", home_dir());
-	if (credentials_netrc(user, userlen, secret, secretlen, netrc, host) == 0)
+	if (credentials_netrc(user, userlen, secret, secretlen, netrc, host) == 0) {
+		tfgit_secret_note(secret); /* never in a log line or message */
 		return 0;
+	}
 	secret[0] = '\0';
 	if (o->password)
 		snprintf(secret, secretlen, "%s", o->password);
@@ -143,6 +145,7 @@ static int http_lookup(char *user, size_t userlen, char *secret, size_t secretle
 	/* a token alone: forges accept any user name with it */
 	const char *name = o->username ? o->username : username_from_url;
 	snprintf(user, userlen, "%s", name && *name ? name : "x-access-token");
+	tfgit_secret_note(secret); /* a file's value may have changed since the last note */
 	return secret[0] ? 0 : -1;
 }
 

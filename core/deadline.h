@@ -10,6 +10,13 @@ void deadline_start(int seconds);
 /* 1 once the bound has passed. */
 int deadline_passed(void);
 
+/* Bounds a wait inside the operation (the repository's flock) to seconds, when that is shorter
+ * than what is left of the operation: blocking calls then return EINTR and
+ * deadline_wait_passed() is 1. deadline_wait_end() goes back to the operation's bound. */
+void deadline_wait_begin(int seconds);
+int deadline_wait_passed(void);
+void deadline_wait_end(void);
+
 /* Disarms the timer; the handler stays, and does nothing but set the flag. */
 void deadline_stop(void);
 

@@ -1,4 +1,4 @@
-/* The core's return codes: mapping libgit2 failures to them, messages, the log, set-up. */
+/* The core's return codes: mapping libgit2 failures to them, their names, set-up. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -9,26 +9,6 @@
 #include <git2.h>
 
 #include "internal.h"
-
-void core_log(const char *fmt, ...)
-{
-	char line[2048];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "tfgit[%ld]: %s\n", (long)getpid(), line);
-}
-
-void result_message(tfgit_result *r, const char *fmt, ...)
-{
-	va_list ap;
-	if (!r)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(r->message, sizeof(r->message), fmt, ap);
-	va_end(ap);
-}
 
 /* Replaces user:password@ in every URL inside a message. */
 static void redact_urls(char *msg)
@@ -59,6 +39,16 @@ static int is_remote_error(const git_error *e)
 				     contains(e->message, "resolve") || contains(e->message, "address"));
 }
 
+/* Errors that say the cache itself is damaged (missing objects, bad packs, a removed
+ * directory): the only ones worth throwing it away for. */
+static int is_damage(const git_error *e)
+{
+	int k = e ? e->klass : GIT_ERROR_OS;
+	return k == GIT_ERROR_ODB || k == GIT_ERROR_ZLIB || k == GIT_ERROR_INDEXER ||
+	       k == GIT_ERROR_OBJECT || k == GIT_ERROR_REPOSITORY || k == GIT_ERROR_OS ||
+	       k == GIT_ERROR_FILESYSTEM || k == GIT_ERROR_REFERENCE;
+}
+
 int git_failure(tfgit_result *r, int giterr, const char *what)
 {
 	const git_error *e = git_error_last();
@@ -68,8 +58,12 @@ int git_failure(tfgit_result *r, int giterr, const char *what)
 	int code = TFGIT_ERROR;
 	if (contains(reason, "no space left"))
 		code = TFGIT_ENOSPACE;
-	else if (!e || !is_remote_error(e))
-		code = TFGIT_ERROR; /* the cache: op_run rebuilds it once */
+	else if (!e || !is_remote_error(e)) {
+		code = TFGIT_ERROR;
+		if (r && is_damage(e))
+			r->damaged = 1; /* op_run rebuilds the cache once */
+	} else if (contains(reason, "redirect"))
+		code = TFGIT_EDENIED; /* libgit2's own refusal of a redirect to another host */
 	else if (giterr == GIT_EAUTH || giterr == GIT_ECERTIFICATE ||
 		 contains(reason, "authentication") || contains(reason, "401") ||
 		 contains(reason, "403") || contains(reason, "credentials"))
@@ -103,6 +97,9 @@ const char *tfgit_strerror(int code)
 	case TFGIT_ECONFLICT: return "the branch kept moving; gave up";
 	case TFGIT_ENOSPACE: return "the cache filesystem is full";
 	case TFGIT_EFORBIDDEN: return "not allowed";
+	case TFGIT_EBUSY: return "the repository is busy";
+	case TFGIT_ETOOLARGE: return "too large";
+	case TFGIT_EEXISTS: return "collides with what the repository holds";
 	default: return "internal error";
 	}
 }

@@ -4,7 +4,7 @@
 
 #include "tfgit.h"
 
-/* Formats a message into r->message (r may be NULL). */
+/* Formats a message into r->message (r may be NULL), secrets redacted. */
 void result_message(tfgit_result *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Maps the last libgit2 error after a failed call to a tfgit code, writes an actionable
@@ -16,7 +16,10 @@ int git_failure(tfgit_result *r, int giterr, const char *what);
  * ends at the first character of stops. */
 const char *url_userinfo_at(const char *url, const char **authority, const char *stops);
 
-/* Logs one line to stderr, prefixed with the process id. */
+/* Logs one line to stderr, prefixed with the process id, secrets redacted, escaped (log.c). */
 void core_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Replaces every noted secret in text by ***, in place. */
+void secrets_redact(char *text);
 
 #endif

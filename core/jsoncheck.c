@@ -111,7 +111,18 @@ static int value(cursor *c, char *stack, int *depth)
 	}
 }
 
-int json_object_check(const char *body, size_t len)
+/* The top-level keys a Terraform state always has (bits of *keys). */
+static const char *const state_keys[] = {"\"version\"", "\"serial\"", "\"lineage\""};
+
+static void note_key(const unsigned char *start, const unsigned char *end, unsigned *keys)
+{
+	for (size_t i = 0; i < sizeof(state_keys) / sizeof(state_keys[0]); i++)
+		if ((size_t)(end - start) == strlen(state_keys[i]) && !memcmp(start, state_keys[i], end - start))
+			*keys |= 1u << i;
+}
+
+/* The check; the top-level keys among state_keys are noted in *keys. */
+static int object_check(const char *body, size_t len, unsigned *keys)
 {
 	cursor c = {(const unsigned char *)body, (const unsigned char *)body + len};
 	char stack[JSON_DEPTH_MAX];
@@ -140,8 +151,11 @@ int json_object_check(const char *body, size_t len)
 			skip_space(&c);
 		}
 		if (top == '{') {
+			const unsigned char *key = c.p;
 			if (c.p >= c.end || *c.p != '"' || string(&c) < 0)
 				return TFGIT_EINVALID;
+			if (depth == 1)
+				note_key(key, c.p, keys);
 			skip_space(&c);
 			if (c.p >= c.end || *c.p != ':')
 				return TFGIT_EINVALID;
@@ -154,4 +168,16 @@ int json_object_check(const char *body, size_t len)
 	}
 	skip_space(&c);
 	return c.p == c.end ? 0 : TFGIT_EINVALID;
+}
+
+int json_object_check(const char *body, size_t len)
+{
+	unsigned keys = 0;
+	return object_check(body, len, &keys);
+}
+
+int json_is_state(const char *body, size_t len)
+{
+	unsigned keys = 0;
+	return object_check(body, len, &keys) == 0 && keys == 7;
 }

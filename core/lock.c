@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <json-c/json.h>
+
 #include "internal.h"
 #include "op.h"
 
@@ -13,6 +15,45 @@ struct lock_ctx {
 	int force;
 };
 
+/* Terraform prints a LOCK's 409 body as lock info: a collision is told in its Info, with
+ * the "error" every other refusal carries. */
+static int collision_body(op *o)
+{
+	json_object *obj = json_object_new_object();
+	const char *fields[] = {"ID", "Operation", "Who", "Version", "Path"};
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+		json_object_object_add(obj, fields[i], json_object_new_string(""));
+	json_object_object_add(obj, "Info", json_object_new_string(o->r->message));
+	json_object_object_add(obj, "Created", json_object_new_string("0001-01-01T00:00:00Z"));
+	json_object_object_add(obj, "error", json_object_new_string(o->r->message));
+	size_t len = 0;
+	const char *text = json_object_to_json_string_length(obj, JSON_C_TO_STRING_PLAIN, &len);
+	tfgit_buf_free(&o->r->holder);
+	o->r->holder.ptr = text ? strdup(text) : NULL;
+	o->r->holder.size = o->r->holder.ptr ? len : 0;
+	json_object_put(obj);
+	return TFGIT_EEXISTS;
+}
+
+/* The lock branch and the state's path must not collide with the remote's branches and the
+ * branch's tree: a lock that could never lead to a write is refused before it is taken. */
+static int lock_collision(op *o)
+{
+	git_commit *tip = NULL;
+	git_tree *tree = NULL;
+	git_oid tip_id;
+	int rc = op_ref_collision(o, o->lockref, "lock branch");
+	if (rc == 0 && (rc = op_read_tip(&tip, &tip_id, o)) == 0 && tip) {
+		if ((rc = git_commit_tree(&tree, tip)) < 0)
+			rc = git_failure(o->r, rc, "reading the branch tip's tree");
+		else
+			rc = op_tree_collision(o, tree);
+	}
+	git_tree_free(tree);
+	git_commit_free(tip);
+	return rc == TFGIT_EEXISTS ? collision_body(o) : rc;
+}
+
 static int lock_attempt(op *o, void *ctx)
 {
 	struct lock_ctx *l = ctx;
@@ -21,6 +62,8 @@ static int lock_attempt(op *o, void *ctx)
 	char message[4096];
 	int rc = op_read_lock(&ls, o);
 	if (rc < 0)
+		goto done;
+	if (!ls.held && (rc = lock_collision(o)) < 0)
 		goto done;
 	if (ls.held) {
 		if (strcmp(ls.info.id, l->info.id) == 0) {
@@ -102,6 +145,14 @@ static int blank(const char *body, size_t len)
 		if (!strchr(" \t\r\n", body[i]))
 			return 0;
 	return 1;
+}
+
+int tfgit_unlock_is_force(const char *body, size_t len)
+{
+	lockinfo info;
+	if (!body || blank(body, len))
+		return 1;
+	return lockinfo_parse(&info, body, len) == 0 && info.id[0] == '\0';
 }
 
 int tfgit_unlock(tfgit_result *out, const tfgit_store *store, const tfgit_target *t,

@@ -37,7 +37,9 @@ static json_object *parse_object(const char *body, size_t len)
 	return obj;
 }
 
-/* Copies a string field, replacing control characters so it is safe in a commit trailer. */
+/* Copies a string field as it is: IDs are compared byte for byte, and whatever shows them
+ * (the log, commit trailers) escapes them. strict: a non-string, an over-long value or a NUL
+ * inside is EINVALID, else it is cut. */
 static int copy_field(char *out, size_t outlen, json_object *obj, const char *key, int strict)
 {
 	json_object *v;
@@ -48,15 +50,11 @@ static int copy_field(char *out, size_t outlen, json_object *obj, const char *ke
 		return strict ? TFGIT_EINVALID : 0;
 	const char *s = json_object_get_string(v);
 	size_t n = (size_t)json_object_get_string_len(v);
-	if (n >= outlen) {
-		if (strict)
-			return TFGIT_EINVALID;
+	if (strict && (n >= outlen || memchr(s, '\0', n)))
+		return TFGIT_EINVALID;
+	if (n >= outlen)
 		n = outlen - 1;
-	}
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		out[i] = (c < 0x20 || c == 0x7f) ? ' ' : (char)c;
-	}
+	memcpy(out, s, n);
 	out[n] = '\0';
 	return 0;
 }

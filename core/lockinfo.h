@@ -7,19 +7,24 @@
 #define LOCKINFO_ID_MAX 256
 #define LOCKINFO_FIELD_MAX 256
 #define JSON_DEPTH_MAX 64
+#define LOCK_BODY_MAX 65536 /* LOCK and UNLOCK bodies; a stored lock file larger is unreadable */
 
 typedef struct {
 	char id[LOCKINFO_ID_MAX + 1];             /* empty when the body has no ID */
-	char who[LOCKINFO_FIELD_MAX + 1];         /* control characters replaced by ' ' */
+	char who[LOCKINFO_FIELD_MAX + 1];         /* as sent: escape before showing */
 	char operation[LOCKINFO_FIELD_MAX + 1];
 } lockinfo;
 
 /* 0 when body is a JSON object (ID may be absent or empty); TFGIT_EINVALID otherwise,
- * including an ID that is not a string or is longer than LOCKINFO_ID_MAX. */
+ * including an ID that is not a string, is longer than LOCKINFO_ID_MAX or holds a NUL. */
 int lockinfo_parse(lockinfo *out, const char *body, size_t len);
 
 /* 0 when body is one JSON object nesting at most JSON_DEPTH_MAX deep; TFGIT_EINVALID otherwise.
  * Builds no tree (jsoncheck.c): its memory does not grow with the body. */
 int json_object_check(const char *body, size_t len);
+
+/* 1 when body is such an object with the top-level keys of every Terraform state: "version",
+ * "serial" and "lineage"; else 0. */
+int json_is_state(const char *body, size_t len);
 
 #endif

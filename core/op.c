@@ -27,12 +27,36 @@ static int op_begin(op *o)
 	snprintf(o->lockpath, sizeof(o->lockpath), "%s.lock", t->state);
 	if (git_signature_now(&o->sig, o->store->author_name, o->store->author_email) < 0)
 		return git_failure(o->r, -1, "making the commit signature");
-	if ((rc = cache_open(&o->cache, o->store->cache_dir, t->url)) < 0) {
-		result_message(o->r, "the cache for this repository is not usable: %s",
-			       tfgit_strerror(rc));
+	if ((rc = cache_open(&o->cache, o->store->cache_dir, t->url, o->store->queue_timeout)) < 0) {
+		if (rc == TFGIT_EBUSY)
+			result_message(o->r, "the repository is busy: another request has held it for "
+				       "TFGIT_QUEUE_TIMEOUT (%d s); try again", o->store->queue_timeout);
+		else
+			result_message(o->r, "the cache for this repository is not usable: %s",
+				       tfgit_strerror(rc));
 		return rc;
 	}
-	return op_connect(o);
+	rc = op_connect(o);
+	if (rc < 0 && o->cache->created) {
+		/* nothing is kept of a remote that could not be reached */
+		cache_discard(o->cache);
+		o->cache = NULL;
+	}
+	return rc;
+}
+
+/* Keeps the cache within TFGIT_CACHE_MAX: after a new entry, and (a size bound grows with
+ * every write) at most every 30 s otherwise. */
+static void op_evict(const tfgit_store *store, int created)
+{
+	static time_t last;
+	time_t now = time(NULL);
+	if (!store->cache_max_count && !store->cache_max_bytes)
+		return;
+	if (!created && (!store->cache_max_bytes || now - last < 30))
+		return;
+	last = now;
+	cache_evict(store->cache_dir, store->cache_max_count, store->cache_max_bytes);
 }
 
 static void op_end(op *o)
@@ -62,12 +86,13 @@ int op_run(tfgit_result *r, const tfgit_store *store, const tfgit_target *t, int
 	for (int attempt = 1; rc == 0; attempt++) {
 		r->attempts = attempt;
 		rc = fn(&o, ctx);
-		if (rc == TFGIT_ERROR && !rebuilt && o.cache && !deadline_passed()) {
+		if (rc == TFGIT_ERROR && r->damaged && !rebuilt && o.cache && !deadline_passed()) {
 			/* a local failure: the cache may be damaged (a truncated pack, missing
 			 * objects). Throw it away and start again from a fresh copy, once. */
 			core_log("cache %s failed (%s): rebuilding it from the remote", o.cache->path,
 				 r->message);
 			rebuilt = 1;
+			r->damaged = 0;
 			session_free(o.sess); /* it holds the cache repository that goes */
 			o.sess = NULL;
 			if ((rc = cache_reset(o.cache)) == 0)
@@ -89,7 +114,9 @@ int op_run(tfgit_result *r, const tfgit_store *store, const tfgit_target *t, int
 		backoff(attempt);
 		rc = op_connect(&o);
 	}
+	int created = o.cache && o.cache->created;
 	op_end(&o);
+	op_evict(store, created);
 	deadline_stop();
 	if (rc < 0 && rc != TFGIT_ETIMEOUT && deadline_passed()) {
 		result_message(r, "the operation did not finish within %d s (TFGIT_REMOTE_TIMEOUT)",
@@ -99,12 +126,26 @@ int op_run(tfgit_result *r, const tfgit_store *store, const tfgit_target *t, int
 	return rc;
 }
 
-int op_blob_bytes(tfgit_buf *out, git_repository *repo, const git_oid *id)
+int op_blob_bytes(tfgit_buf *out, op *o, const git_oid *id, size_t max, const char *what)
 {
 	git_blob *blob = NULL;
-	int err = git_blob_lookup(&blob, repo, id);
+	git_odb *odb = NULL;
+	git_object_t type;
+	size_t size = 0;
+	/* the size from the object's header: a blob over the bound is never inflated */
+	int err = git_repository_odb(&odb, o->cache->repo);
+	if (err == 0)
+		err = git_odb_read_header(&size, &type, odb, id);
+	git_odb_free(odb);
 	if (err < 0)
-		return git_failure(NULL, err, "reading a blob");
+		return git_failure(o->r, err, "reading a blob");
+	if (size > max) {
+		result_message(o->r, "%s is %zu bytes, more than this server reads (%zu)", what, size, max);
+		return TFGIT_ETOOLARGE;
+	}
+	err = git_blob_lookup(&blob, o->cache->repo, id);
+	if (err < 0)
+		return git_failure(o->r, err, "reading a blob");
 	size_t n = (size_t)git_blob_rawsize(blob);
 	out->ptr = malloc(n ? n : 1);
 	if (out->ptr) {
@@ -127,7 +168,8 @@ static int unreadable_lock(lock_state *ls, op *o)
 {
 	char info[1400];
 	snprintf(info, sizeof(info),
-		 "{\"ID\":\"\",\"Operation\":\"\",\"Info\":\"branch locks/%s holds no readable %s\","
+		 "{\"ID\":\"\",\"Operation\":\"\",\"Info\":\"branch locks/%s holds no readable %s (missing, "
+		 "not lock JSON or over 64 KiB)\","
 		 "\"Who\":\"\",\"Version\":\"\",\"Created\":\"0001-01-01T00:00:00Z\",\"Path\":\"\"}",
 		 o->t->state, o->lockpath);
 	tfgit_buf_free(&ls->raw);
@@ -163,10 +205,9 @@ int op_read_lock(lock_state *ls, op *o)
 		rc = unreadable_lock(ls, o);
 		goto done;
 	}
-	if ((rc = op_blob_bytes(&ls->raw, o->cache->repo, git_tree_entry_id(e))) < 0)
-		goto done;
-	if (lockinfo_parse(&ls->info, ls->raw.ptr, ls->raw.size) < 0)
-		rc = unreadable_lock(ls, o);
+	rc = op_blob_bytes(&ls->raw, o, git_tree_entry_id(e), LOCK_BODY_MAX, "the lock file");
+	if (rc == TFGIT_ETOOLARGE || (rc == 0 && lockinfo_parse(&ls->info, ls->raw.ptr, ls->raw.size) < 0))
+		rc = unreadable_lock(ls, o); /* still held: only its holder's JSON is unknown */
 done:
 	git_tree_entry_free(e);
 	git_tree_free(tree);
@@ -223,18 +264,61 @@ int op_check_writer(lock_state *ls, op *o, const char *lock_id, int required)
 	return 0;
 }
 
+/* The empty tree, written into repo; caller frees *out. */
+static int empty_tree(git_tree **out, git_repository *repo)
+{
+	git_treebuilder *tb = NULL;
+	git_oid id;
+	int err;
+	if ((err = git_treebuilder_new(&tb, repo, NULL)) == 0 && (err = git_treebuilder_write(&id, tb)) == 0)
+		err = git_tree_lookup(out, repo, &id);
+	git_treebuilder_free(tb);
+	return err;
+}
+
+int op_is_own_update(op *o, git_commit *tip)
+{
+	const git_signature *who = git_commit_committer(tip);
+	char subject[1100];
+	git_commit *parent = NULL;
+	git_tree *tree = NULL, *base = NULL;
+	git_tree_entry *e = NULL;
+	git_oid rebuilt;
+	int own = 0;
+	snprintf(subject, sizeof(subject), "Update %s\n", o->t->state);
+	if (!who || strcmp(who->name, o->store->author_name) || strcmp(who->email, o->store->author_email) ||
+	    strncmp(git_commit_message(tip), subject, strlen(subject)) || git_commit_parentcount(tip) > 1)
+		return 0;
+	/* it changed nothing but the state: its parent's tree with the state set is its tree */
+	if (git_commit_tree(&tree, tip) < 0 || git_tree_entry_bypath(&e, tree, o->t->state) < 0)
+		goto done;
+	if (git_commit_parentcount(tip) == 1 ? git_commit_parent(&parent, tip, 0) < 0 ||
+						   git_commit_tree(&base, parent) < 0
+					     : empty_tree(&base, o->cache->repo) < 0)
+		goto done;
+	git_tree_update upd = {.action = GIT_TREE_UPDATE_UPSERT, .filemode = git_tree_entry_filemode(e),
+			       .path = o->t->state};
+	git_oid_cpy(&upd.id, git_tree_entry_id(e));
+	own = git_tree_create_updated(&rebuilt, o->cache->repo, base, 1, &upd) == 0 &&
+	      git_oid_equal(&rebuilt, git_commit_tree_id(tip));
+done:
+	git_error_clear();
+	git_tree_entry_free(e);
+	git_tree_free(base);
+	git_tree_free(tree);
+	git_commit_free(parent);
+	return own;
+}
+
 int op_commit(git_oid *out, op *o, git_commit *parent, int amend, git_tree *base,
 	      const git_tree_update *updates, size_t n, const char *message)
 {
 	git_repository *repo = o->cache->repo;
-	git_treebuilder *tb = NULL;
 	git_tree *empty = NULL, *tree = NULL;
-	git_oid tree_id, empty_id;
+	git_oid tree_id;
 	int err;
 	if (!base) {
-		if ((err = git_treebuilder_new(&tb, repo, NULL)) < 0 ||
-		    (err = git_treebuilder_write(&empty_id, tb)) < 0 ||
-		    (err = git_tree_lookup(&empty, repo, &empty_id)) < 0)
+		if ((err = empty_tree(&empty, repo)) < 0)
 			goto done;
 		base = empty;
 	}
@@ -251,7 +335,6 @@ int op_commit(git_oid *out, op *o, git_commit *parent, int amend, git_tree *base
 done:
 	git_tree_free(tree);
 	git_tree_free(empty);
-	git_treebuilder_free(tb);
 	return err < 0 ? git_failure(o->r, err, "building the commit") : 0;
 }
 
@@ -261,13 +344,63 @@ void op_message(char *out, size_t outlen, const char *subject, const char *state
 	const char *id = info && info->id[0] ? info->id : lock_id;
 	const char *names[] = {"Lock-ID", "Who", "Operation"};
 	const char *values[] = {id, info ? info->who : NULL, info ? info->operation : NULL};
+	char value[4 * LOCKINFO_FIELD_MAX + 8];
 	size_t n = (size_t)snprintf(out, outlen, "%s %s\n", subject, state);
 	int first = 1;
 	for (size_t i = 0; i < 3 && n < outlen; i++) {
 		if (!values[i] || !*values[i])
 			continue;
-		n += (size_t)snprintf(out + n, outlen - n, "%s%s: %s\n", first ? "\n" : "", names[i],
-				      values[i]);
+		/* escaped: a newline in a client's field cannot add a trailer of its own */
+		tfgit_escape(value, sizeof(value), values[i], strlen(values[i]));
+		n += (size_t)snprintf(out + n, outlen - n, "%s%s: %s\n", first ? "\n" : "", names[i], value);
 		first = 0;
 	}
+}
+
+int op_tree_collision(op *o, git_tree *tree)
+{
+	const char *state = o->t->state;
+	git_tree_entry *e = NULL;
+	char prefix[1100];
+	int rc = 0;
+	if (!tree)
+		return 0;
+	/* a file at any directory of the path: the state would lie inside it */
+	for (const char *slash = strchr(state, '/'); slash && rc == 0; slash = strchr(slash + 1, '/')) {
+		snprintf(prefix, sizeof(prefix), "%.*s", (int)(slash - state), state);
+		if (git_tree_entry_bypath(&e, tree, prefix) == 0 && git_tree_entry_type(e) != GIT_OBJECT_TREE) {
+			result_message(o->r, "state %s would lie inside %s, which is a file on branch %s: a "
+				       "state cannot be inside another state's path", state, prefix, o->t->ref);
+			rc = TFGIT_EEXISTS;
+		}
+		git_tree_entry_free(e);
+		e = NULL;
+		if (rc == 0 && git_error_last())
+			git_error_clear();
+	}
+	if (rc == 0 && git_tree_entry_bypath(&e, tree, state) == 0 &&
+	    git_tree_entry_type(e) == GIT_OBJECT_TREE) {
+		git_tree *sub = NULL;
+		const char *child = "";
+		if (git_tree_lookup(&sub, o->cache->repo, git_tree_entry_id(e)) == 0 && git_tree_entrycount(sub))
+			child = git_tree_entry_name(git_tree_entry_byindex(sub, 0));
+		result_message(o->r, "state %s is a directory on branch %s holding other files (%s/%s): a "
+			       "state cannot hold other states", state, o->t->ref, state, child);
+		git_tree_free(sub);
+		rc = TFGIT_EEXISTS;
+	}
+	git_tree_entry_free(e);
+	git_error_clear();
+	return rc;
+}
+
+int op_ref_collision(op *o, const char *refname, const char *what)
+{
+	char other[1100];
+	int rc = session_ref_collision(o->sess, refname, other, sizeof(other));
+	if (rc <= 0)
+		return rc;
+	result_message(o->r, "%s %s collides with branch %s on the remote (one would be a directory "
+		       "of the other)", what, refname + strlen("refs/heads/"), other + strlen("refs/heads/"));
+	return TFGIT_EEXISTS;
 }

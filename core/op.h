@@ -59,11 +59,25 @@ int op_check_writer(lock_state *ls, op *o, const char *lock_id, int required);
 int op_commit(git_oid *out, op *o, git_commit *parent, int amend, git_tree *base,
 	      const git_tree_update *updates, size_t n, const char *message);
 
-/* Appends "Subject\n\nLock-ID: …\nWho: …\nOperation: …\n" (known fields only) to out. */
+/* 1 when tip is tfgit's own "Update <state>" (committer = the store's author) that changed
+ * nothing but the state: the only commit amend may replace. */
+int op_is_own_update(op *o, git_commit *tip);
+
+/* Writes "Subject state\n\nLock-ID: …\nWho: …\nOperation: …\n" (known fields only, escaped as
+ * the log escapes them) into out. */
 void op_message(char *out, size_t outlen, const char *subject, const char *state,
 		const lockinfo *info, const char *lock_id);
 
-/* Copies a blob's bytes into a new buffer. */
-int op_blob_bytes(tfgit_buf *out, git_repository *repo, const git_oid *id);
+/* Copies a blob's bytes into a new buffer; ETOOLARGE (message naming what) when its header
+ * says it is larger than max, before anything is inflated. */
+int op_blob_bytes(tfgit_buf *out, op *o, const git_oid *id, size_t max, const char *what);
+
+/* EEXISTS (message naming the other path) when the state's path collides with tree: a file
+ * at one of its directories, or a directory at its own path. 0 otherwise, or for no tree. */
+int op_tree_collision(op *o, git_tree *tree);
+
+/* EEXISTS (message naming the other branch) when a branch of the remote collides with refname
+ * in git's ref store; what names refname's role ("lock branch", "branch"). */
+int op_ref_collision(op *o, const char *refname, const char *what);
 
 #endif

@@ -18,6 +18,8 @@
 
 #define PUSH_SRC_REF "refs/tfgit/push"
 
+static size_t max_object; /* local remotes: larger objects are not copied (session_open sets it) */
+
 struct session {
 	git_repository *cache;
 	char *url;
@@ -188,6 +190,7 @@ int session_open(session **out, git_repository *cache, const char *url, int for_
 	s->for_push = for_push;
 	s->auth.opts = opts;
 	s->auth.url = s->url;
+	max_object = opts->max_object;
 	const char *path = local_path(url);
 	if (path) {
 		err = git_repository_open_ext(&s->local, path, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL);
@@ -246,15 +249,59 @@ int session_ref(git_oid *out, session *s, const char *refname)
 	return err;
 }
 
+/* 1 when a is b followed by '/' and more: b would be a directory of a in git's ref store. */
+static int below(const char *a, const char *b)
+{
+	size_t n = strlen(b);
+	return strncmp(a, b, n) == 0 && a[n] == '/';
+}
+
+int session_ref_collision(session *s, const char *refname, char *out, size_t outlen)
+{
+	git_reference_iterator *it = NULL;
+	const char *name;
+	int found = 0;
+	for (size_t i = 0; i < s->nrefs && !found; i++) {
+		if (s->refs[i].found && (below(refname, s->refs[i].name) || below(s->refs[i].name, refname))) {
+			snprintf(out, outlen, "%s", s->refs[i].name);
+			found = 1;
+		}
+	}
+	if (found || s->complete)
+		return found;
+	if (git_reference_iterator_new(&it, s->local) < 0)
+		return git_failure(NULL, -1, "listing the repository's branches");
+	while (!found && git_reference_next_name(&name, it) == 0) {
+		if (below(refname, name) || below(name, refname)) {
+			snprintf(out, outlen, "%s", name);
+			found = 1;
+		}
+	}
+	git_reference_iterator_free(it);
+	git_error_clear();
+	return found;
+}
+
 /* Object copy between two repositories, children before parents: a tree that exists in dst
  * is therefore complete, even if a worker was killed in the middle of a copy. */
 static int copy_raw(git_odb *dst, git_odb *src, const git_oid *id)
 {
 	git_odb_object *obj = NULL;
 	git_oid written;
+	git_object_t type;
+	size_t size;
 	if (git_odb_exists(dst, id))
 		return 0;
-	int err = git_odb_read(&obj, src, id);
+	/* read whole below: an object over the bound is refused before it is read */
+	int err = git_odb_read_header(&size, &type, src, id);
+	if (err == 0 && max_object && size > max_object) {
+		char hex[GIT_OID_HEXSZ + 1];
+		git_error_set(GIT_ERROR_INVALID, "object %s is %zu bytes, more than TFGIT_MAX_BODY (%zu)",
+			      git_oid_tostr(hex, sizeof(hex), id), size, max_object);
+		return -1;
+	}
+	if (err == 0)
+		err = git_odb_read(&obj, src, id);
 	if (err == 0)
 		err = git_odb_write(&written, dst, git_odb_object_data(obj), git_odb_object_size(obj),
 				    git_odb_object_type(obj));
@@ -376,6 +423,8 @@ int session_fetch(session *s, const char *refname, tfgit_result *r)
 	snprintf(tracking, sizeof(tracking), "refs/remotes/origin/%s", refname + strlen("refs/heads/"));
 	if (s->local || (git_reference_name_to_id(&got, s->cache, tracking) == 0 && git_oid_equal(&got, &want))) {
 		result_message(r, "the cache lacks objects of %s", refname);
+		if (r)
+			r->damaged = 1;
 		return TFGIT_ERROR;
 	}
 	return TFGIT_ECONFLICT;

@@ -17,6 +17,10 @@ int session_open(session **out, git_repository *cache, const char *url, int for_
 /* The value refname (full name) had when the session opened: 0, or GIT_ENOTFOUND. */
 int session_ref(git_oid *out, session *s, const char *refname);
 
+/* 1 when a ref of the remote collides with refname in git's ref store (one is a directory of
+ * the other: locks/q and locks/q/x), its name in out; 0 when none does; a negative code. */
+int session_ref_collision(session *s, const char *refname, char *out, size_t outlen);
+
 /* Makes the advertised commit of refname, with its whole tree, present in the cache.
  * TFGIT_ECONFLICT when the remote moved on meanwhile (open a new session and retry). */
 int session_fetch(session *s, const char *refname, tfgit_result *r);

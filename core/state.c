@@ -6,22 +6,36 @@
 #include "internal.h"
 #include "op.h"
 
-/* The blob id at path in commit's tree: 0, or GIT_ENOTFOUND. */
-static int state_entry(git_oid *out, git_tree **tree, git_commit *commit, const char *path)
+/* The tip's tree, checked against the state's path (op_tree_collision), and the entry at the
+ * state's path: *found 0 when there is none. *tree is NULL when the branch does not exist. */
+static int state_entry(git_tree_entry **entry, git_tree **tree, op *o, git_commit *tip)
 {
-	git_tree_entry *e = NULL;
-	int err = git_commit_tree(tree, commit);
-	if (err < 0)
-		return err;
-	err = git_tree_entry_bypath(&e, *tree, path);
-	if (err == 0 && git_tree_entry_type(e) != GIT_OBJECT_BLOB)
-		err = GIT_ENOTFOUND;
-	if (err == 0)
-		git_oid_cpy(out, git_tree_entry_id(e));
-	if (err == GIT_ENOTFOUND)
+	*entry = NULL;
+	*tree = NULL;
+	if (!tip)
+		return 0;
+	int rc = git_commit_tree(tree, tip);
+	if (rc < 0)
+		return git_failure(o->r, rc, "reading the branch tip's tree");
+	if ((rc = op_tree_collision(o, *tree)) < 0)
+		return rc;
+	rc = git_tree_entry_bypath(entry, *tree, o->t->state);
+	if (rc == GIT_ENOTFOUND) {
 		git_error_clear();
-	git_tree_entry_free(e);
-	return err;
+		return 0;
+	}
+	return rc < 0 ? git_failure(o->r, rc, "reading the state") : 0;
+}
+
+/* A regular file: symbolic links and submodules are never states. */
+static int regular_file(op *o, const git_tree_entry *e)
+{
+	git_filemode_t m = git_tree_entry_filemode(e);
+	if (m == GIT_FILEMODE_BLOB || m == GIT_FILEMODE_BLOB_EXECUTABLE)
+		return 0;
+	result_message(o->r, "%s on branch %s is a %s, not a state file", o->t->state, o->t->ref,
+		       m == GIT_FILEMODE_LINK ? "symbolic link" : "submodule");
+	return TFGIT_EEXISTS;
 }
 
 static int get_attempt(op *o, void *ctx)
@@ -29,24 +43,31 @@ static int get_attempt(op *o, void *ctx)
 	(void)ctx;
 	git_commit *tip = NULL;
 	git_tree *tree = NULL;
-	git_oid tip_id, blob;
+	git_tree_entry *e = NULL;
+	git_oid tip_id;
+	char what[1200];
 	int rc = op_read_tip(&tip, &tip_id, o);
 	if (rc < 0)
-		return rc;
+		goto done;
 	if (!tip) {
 		result_message(o->r, "branch %s does not exist yet", o->t->ref);
-		return TFGIT_ENOTFOUND;
+		rc = TFGIT_ENOTFOUND;
+		goto done;
 	}
-	rc = state_entry(&blob, &tree, tip, o->t->state);
-	if (rc == GIT_ENOTFOUND) {
+	if ((rc = state_entry(&e, &tree, o, tip)) < 0)
+		goto done;
+	if (!e) {
 		result_message(o->r, "no state %s on branch %s yet", o->t->state, o->t->ref);
 		rc = TFGIT_ENOTFOUND;
-	} else if (rc < 0) {
-		rc = git_failure(o->r, rc, "reading the state");
-	} else {
-		git_oid_tostr(o->r->blob_id, sizeof(o->r->blob_id), &blob);
-		rc = op_blob_bytes(&o->r->content, o->cache->repo, &blob);
+		goto done;
 	}
+	if ((rc = regular_file(o, e)) < 0)
+		goto done;
+	git_oid_tostr(o->r->blob_id, sizeof(o->r->blob_id), git_tree_entry_id(e));
+	snprintf(what, sizeof(what), "state %s (TFGIT_MAX_BODY)", o->t->state);
+	rc = op_blob_bytes(&o->r->content, o, git_tree_entry_id(e), o->store->max_blob, what);
+done:
+	git_tree_entry_free(e);
 	git_tree_free(tree);
 	git_commit_free(tip);
 	return rc;
@@ -64,26 +85,46 @@ struct write_ctx {
 	int amend;
 };
 
+/* What is at the path may be replaced or deleted only when it is a Terraform state: a POST
+ * naming main.tf.json or a pipeline file changes nothing. */
+static int replaceable(op *o, const git_tree_entry *e)
+{
+	tfgit_buf old = {0};
+	char what[1200];
+	int rc = regular_file(o, e);
+	if (rc < 0)
+		return rc;
+	snprintf(what, sizeof(what), "the file at %s", o->t->state);
+	rc = op_blob_bytes(&old, o, git_tree_entry_id(e), o->store->max_blob, what);
+	if (rc == 0 && !json_is_state(old.ptr, old.size)) {
+		result_message(o->r, "%s on branch %s is not a Terraform state (no top-level version, "
+			       "serial and lineage): tfgit does not overwrite or delete it", o->t->state,
+			       o->t->ref);
+		rc = TFGIT_EEXISTS;
+	} else if (rc == TFGIT_ETOOLARGE) {
+		rc = TFGIT_EEXISTS;
+	}
+	tfgit_buf_free(&old);
+	return rc;
+}
+
 static int write_attempt(op *o, void *ctx)
 {
 	struct write_ctx *w = ctx;
 	lock_state ls;
 	git_commit *tip = NULL;
 	git_tree *tree = NULL;
-	git_oid tip_id, current, blob, commit;
+	git_tree_entry *e = NULL;
+	git_oid tip_id, blob, commit;
 	char message[4096];
-	int rc = op_check_writer(&ls, o, w->lock_id, w->body ? o->store->require_lock : 0);
-	if (rc < 0 || (rc = op_read_tip(&tip, &tip_id, o)) < 0)
+	int amend = 0;
+	/* POST and DELETE follow one rule: the holder's ID, or no lock when none is required */
+	int rc = op_check_writer(&ls, o, w->lock_id, o->store->require_lock);
+	if (rc < 0 || (rc = op_read_tip(&tip, &tip_id, o)) < 0 ||
+	    (rc = state_entry(&e, &tree, o, tip)) < 0)
 		goto done;
-	int exists = 0;
-	if (tip) {
-		rc = state_entry(&current, &tree, tip, o->t->state);
-		if (rc < 0 && rc != GIT_ENOTFOUND) {
-			rc = git_failure(o->r, rc, "reading the state");
-			goto done;
-		}
-		exists = rc == 0;
-	}
+	if (!tip && (rc = op_ref_collision(o, o->ref, "branch")) < 0)
+		goto done;
 	git_tree_update upd = {.path = o->t->state};
 	if (w->body) {
 		if ((rc = git_blob_create_from_buffer(&blob, o->cache->repo, w->body, w->len)) < 0) {
@@ -91,28 +132,35 @@ static int write_attempt(op *o, void *ctx)
 			goto done;
 		}
 		/* a repeated POST (Terraform retries after a 5xx) must not make a second commit */
-		if (exists && git_oid_equal(&blob, &current)) {
+		if (e && git_oid_equal(&blob, git_tree_entry_id(e)) && regular_file(o, e) == 0) {
 			rc = 0;
 			goto done;
 		}
+		if (e && (rc = replaceable(o, e)) < 0)
+			goto done;
 		upd.action = GIT_TREE_UPDATE_UPSERT;
 		git_oid_cpy(&upd.id, &blob);
 		upd.filemode = GIT_FILEMODE_BLOB;
 		op_message(message, sizeof(message), "Update", o->t->state, &ls.info, w->lock_id);
+		amend = w->amend && tip && op_is_own_update(o, tip);
 	} else {
-		if (!exists) {
+		if (!e) {
 			rc = 0; /* nothing to delete */
 			goto done;
 		}
+		if ((rc = replaceable(o, e)) < 0)
+			goto done;
 		upd.action = GIT_TREE_UPDATE_REMOVE;
 		op_message(message, sizeof(message), "Delete", o->t->state, &ls.info, w->lock_id);
 	}
-	if ((rc = op_commit(&commit, o, tip, w->amend, tree, &upd, 1, message)) < 0)
+	if ((rc = op_commit(&commit, o, tip, amend, tree, &upd, 1, message)) < 0)
 		goto done;
-	rc = session_push(o->sess, o->ref, tip ? &tip_id : NULL, &commit, w->amend && tip, o->r);
+	/* amend is a forced update, still from the tip this session saw: compare-and-swap */
+	rc = session_push(o->sess, o->ref, tip ? &tip_id : NULL, &commit, amend, o->r);
 	if (rc == 0)
 		o->r->changed = 1;
 done:
+	git_tree_entry_free(e);
 	git_tree_free(tree);
 	git_commit_free(tip);
 	lock_state_free(&ls);

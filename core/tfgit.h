@@ -18,6 +18,10 @@ typedef enum {
 	TFGIT_ECONFLICT = -9,    /* the ref kept moving under us: gave up after bounded retries */
 	TFGIT_ENOSPACE = -10,    /* the cache filesystem is full */
 	TFGIT_EFORBIDDEN = -11,  /* the repository is not allowed, or force-unlock is disabled */
+	TFGIT_EBUSY = -12,       /* another request held the repository past the queue bound */
+	TFGIT_ETOOLARGE = -13,   /* a stored blob is larger than the server serves */
+	TFGIT_EEXISTS = -14,     /* the path collides with what the repository holds: another
+				  * state's path or lock branch, or a file that is not a state */
 } tfgit_error;
 
 /* A heap buffer; tfgit_buf_free() releases it and accepts an empty one. */
@@ -40,6 +44,7 @@ typedef struct {
 	int host_key_check;        /* HOSTKEY_STRICT, HOSTKEY_OFF or HOSTKEY_ACCEPT_NEW */
 	int tls_no_verify;         /* TFGIT_SSL_NO_VERIFY */
 	int timeout;               /* seconds an operation may take, remote included; 0: no bound */
+	size_t max_object;         /* a local remote's object larger than this is not copied; 0: any */
 } tfgit_remote_opts;
 
 enum { HOSTKEY_STRICT = 1, HOSTKEY_OFF = 0, HOSTKEY_ACCEPT_NEW = 2 };
@@ -49,8 +54,12 @@ typedef struct {
 	const char *cache_dir;    /* one bare repository per remote below it */
 	const char *author_name;  /* author and committer of every commit */
 	const char *author_email;
-	int require_lock;         /* POST refused with ENOLOCK when the state is not locked */
+	int require_lock;         /* POST and DELETE refused with ENOLOCK when not locked */
 	int allow_force_unlock;   /* UNLOCK without an ID removes any lock */
+	size_t max_blob;          /* a state blob larger than this is not read (ETOOLARGE) */
+	int queue_timeout;        /* seconds to wait while another request holds the repository */
+	long cache_max_count;     /* cache entries kept (least recently used evicted); 0: no bound */
+	long long cache_max_bytes; /* bytes the cache may take; 0: no bound */
 	tfgit_remote_opts remote;
 } tfgit_store;
 
@@ -69,6 +78,8 @@ typedef struct {
 	int changed;        /* a new commit or ref update reached the remote */
 	int forced;         /* UNLOCK went ahead without the holder's ID */
 	int attempts;       /* pushes tried (more than 1 when the branch moved) */
+	int damaged;        /* internal: the failure was the cache's own (missing objects, bad
+			     * packs), worth a rebuild, not the request's */
 	char message[512];  /* for the log and the error body; never holds secrets */
 } tfgit_result;
 
@@ -78,7 +89,9 @@ int tfgit_init(const char *ca_file);
 void tfgit_shutdown(void);
 
 int tfgit_state_get(tfgit_result *out, const tfgit_store *store, const tfgit_target *t);
-/* lock_id may be NULL (no ID= in the request). amend replaces the tip commit. */
+/* lock_id may be NULL (no ID= in the request). amend replaces the tip commit when it is
+ * tfgit's own "Update <state>" that changed nothing else; otherwise a commit is added. An
+ * existing file at the path that is not a Terraform state is never overwritten (EEXISTS). */
 int tfgit_state_put(tfgit_result *out, const tfgit_store *store, const tfgit_target *t,
 		    const char *lock_id, const char *body, size_t len, int amend);
 int tfgit_state_delete(tfgit_result *out, const tfgit_store *store, const tfgit_target *t,
@@ -86,7 +99,8 @@ int tfgit_state_delete(tfgit_result *out, const tfgit_store *store, const tfgit_
 /* body is Terraform's lock info JSON; it is stored as it came. */
 int tfgit_lock(tfgit_result *out, const tfgit_store *store, const tfgit_target *t,
 	       const char *body, size_t len);
-/* An empty body, or one without an ID, is a force-unlock. */
+/* An empty body, or one without an ID, is a force-unlock: tfgit_unlock_is_force() says 1. */
+int tfgit_unlock_is_force(const char *body, size_t len);
 int tfgit_unlock(tfgit_result *out, const tfgit_store *store, const tfgit_target *t,
 		 const char *body, size_t len);
 
@@ -94,13 +108,34 @@ void tfgit_result_free(tfgit_result *r);
 void tfgit_buf_free(tfgit_buf *b);
 const char *tfgit_strerror(int code);
 
-/* Validation, before anything touches git (validate.c). Each returns 0 or TFGIT_EINVALID. */
+/* Validation, before anything touches git (validate.c, url.c). Each returns 0 or TFGIT_EINVALID. */
 int tfgit_state_path_check(const char *state);
 int tfgit_ref_check(const char *ref, const char *state);
-int tfgit_repository_check(const char *url);
-/* 1 when url matches one of the space-separated glob patterns, else 0. */
+/* A repository URL parsed (url.c); credentials: userinfo allowed (the operator's default
+ * repository only). The reason of a refusal, never echoing userinfo, goes to why. */
+int tfgit_repository_check(const char *url, int credentials, char *why, size_t whylen);
+/* The form of a checked url that is matched and used: a local path with its existing
+ * directories resolved (realpath), any other URL as it is. */
+int tfgit_repository_resolve(char *out, size_t outlen, const char *url);
+/* 1 when the checked, resolved url matches one of the space-separated patterns part by part
+ * (scheme, user, host, port, %-decoded path; '*' never crosses '/'), else 0. */
 int tfgit_repository_allowed(const char *url, const char *patterns);
+/* 1 when url matches the one pattern (a pattern of TFGIT_ALLOWED_REPOS or of the ACL). */
+int tfgit_pattern_match(const char *pattern, const char *url);
+/* 0 when every space-separated pattern parses, else TFGIT_EINVALID naming it in why. */
+int tfgit_patterns_check(const char *patterns, char *why, size_t whylen);
+/* 1 when name matches one of the space-separated globs ('*' not crossing '/'), or patterns
+ * is NULL (no restriction). */
+int tfgit_name_allowed(const char *name, const char *patterns);
 /* Copies url into out with any user:password@ replaced by ***@. */
 void tfgit_url_redact(char *out, size_t outlen, const char *url);
+
+/* The log (log.c): one line on stderr per call, every noted secret replaced by ***, control
+ * characters and backslashes escaped (\n, \x1b, \\) so no field can start a line of its own. */
+void tfgit_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Remembers a secret (password, token) so that no log line or message shows it; copied. */
+void tfgit_secret_note(const char *secret);
+/* Escapes len bytes of in as the log does into out (always NUL-terminated); its length. */
+size_t tfgit_escape(char *out, size_t outlen, const char *in, size_t len);
 
 #endif

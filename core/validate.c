@@ -1,5 +1,4 @@
-/* Allowlist checks of what a request may name: state paths, branches, repositories. */
-#include <fnmatch.h>
+/* Allowlist checks of what a request may name: state paths and branches (URLs: url.c). */
 #include <stdio.h>
 #include <string.h>
 
@@ -10,7 +9,6 @@
 
 #define STATE_MAX 1024
 #define REF_MAX 1024
-#define URL_MAX 2048
 
 static int is_ctl(unsigned char c)
 {
@@ -72,114 +70,4 @@ int tfgit_ref_check(const char *ref, const char *state)
 			return TFGIT_EINVALID;
 	}
 	return 0;
-}
-
-static int starts_with(const char *s, const char *prefix)
-{
-	return strncmp(s, prefix, strlen(prefix)) == 0;
-}
-
-/* Absolute paths, file://, http(s)://, ssh://, git:// and scp-like user@host:path are accepted. */
-int tfgit_repository_check(const char *url)
-{
-	if (!url || !*url)
-		return TFGIT_EINVALID;
-	size_t len = strlen(url);
-	if (len > URL_MAX)
-		return TFGIT_EINVALID;
-	for (size_t i = 0; i < len; i++)
-		if (is_ctl((unsigned char)url[i]) || url[i] == ' ' || url[i] == '\\')
-			return TFGIT_EINVALID;
-
-	const char *path;
-	if (url[0] == '/') {
-		path = url;
-	} else if (starts_with(url, "file:///")) {
-		path = url + 7;
-	} else if (starts_with(url, "https://") || starts_with(url, "http://") ||
-		   starts_with(url, "ssh://") || starts_with(url, "git://")) {
-		const char *host = strstr(url, "://") + 3;
-		const char *at = strchr(host, '@');
-		const char *slash = strchr(host, '/');
-		if (at && (!slash || at < slash))
-			host = at + 1;
-		if (*host == '-' || *host == '/' || !slash)
-			return TFGIT_EINVALID;
-		path = slash;
-	} else if (strstr(url, "://")) {
-		return TFGIT_EINVALID; /* a scheme libgit2 has no transport for */
-	} else {
-		/* scp-like: [user@]host:path, the host part free of '/' */
-		const char *colon = strchr(url, ':');
-		const char *slash = strchr(url, '/');
-		if (!colon || (slash && slash < colon) || url[0] == '-' || colon == url)
-			return TFGIT_EINVALID;
-		const char *at = strchr(url, '@');
-		if (at && at < colon && at[1] == '-')
-			return TFGIT_EINVALID;
-		path = colon + 1;
-		if (*path == '-' || !*path)
-			return TFGIT_EINVALID;
-		if (*path == '/') /* an absolute path on the host */
-			path++;
-		/* a relative scp path is allowed, but not ./ or ../ segments */
-		return segments_safe(path, strlen(path)) ? 0 : TFGIT_EINVALID;
-	}
-	/* path begins with '/'; check the segments after it */
-	if (strstr(path, "//"))
-		return TFGIT_EINVALID;
-	size_t plen = strlen(path + 1);
-	if (plen == 0)
-		return TFGIT_EINVALID;
-	if (path[plen] == '/') /* a single trailing slash is fine */
-		plen--;
-	return segments_safe(path + 1, plen) ? 0 : TFGIT_EINVALID;
-}
-
-int tfgit_repository_allowed(const char *url, const char *patterns)
-{
-	char pat[URL_MAX + 1];
-	const char *p = patterns;
-	if (!url || !patterns)
-		return 0;
-	while (*p) {
-		while (*p == ' ' || *p == '\t' || *p == '\n')
-			p++;
-		size_t n = strcspn(p, " \t\n");
-		if (n == 0)
-			break;
-		if (n <= URL_MAX) {
-			memcpy(pat, p, n);
-			pat[n] = '\0';
-			if (fnmatch(pat, url, FNM_PATHNAME) == 0)
-				return 1;
-		}
-		p += n;
-	}
-	return 0;
-}
-
-const char *url_userinfo_at(const char *url, const char **authority, const char *stops)
-{
-	const char *scheme = url ? strstr(url, "://") : NULL;
-	const char *at = NULL;
-	*authority = scheme ? scheme + 3 : url;
-	if (!scheme)
-		return NULL;
-	for (const char *c = *authority; *c && !strchr(stops, *c); c++)
-		if (*c == '@')
-			at = c;
-	return at;
-}
-
-void tfgit_url_redact(char *out, size_t outlen, const char *url)
-{
-	const char *host;
-	const char *at = url_userinfo_at(url, &host, "/");
-	if (!outlen)
-		return;
-	if (!at)
-		snprintf(out, outlen, "%s", url ? url : "");
-	else
-		snprintf(out, outlen, "%.*s***%s", (int)(host - url), url, at);
 }

@@ -6,12 +6,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <fcgiapp.h>
 
+#include "../core/acl.h"
 #include "request.h"
 #include "route.h"
 #include "settings.h"
@@ -40,6 +42,20 @@ static void set_stop_handler(int restart)
 	sigaction(SIGINT, &sa, NULL);
 }
 
+/* The request's body and response on its FastCGI connection. */
+static int fcgi_read(void *ctx, char *buf, int n)
+{
+	FCGX_Request *fcgi = ctx;
+	int got = FCGX_GetStr(buf, n, fcgi->in);
+	return got == 0 && FCGX_GetError(fcgi->in) ? -1 : got;
+}
+
+static void fcgi_write(void *ctx, const char *buf, int n)
+{
+	FCGX_Request *fcgi = ctx;
+	FCGX_PutStr(buf, n, fcgi->out);
+}
+
 static int worker(const struct settings *cfg)
 {
 	FCGX_Request fcgi;
@@ -59,12 +75,14 @@ static int worker(const struct settings *cfg)
 			break;
 		set_stop_handler(1);
 		struct request req;
-		if (request_init(&req, &fcgi) == 0)
+		struct request_io io = {fcgi_read, fcgi_write, &fcgi};
+		if (request_init(&req, fcgi.envp, &io) == 0)
 			route_request(&req, cfg);
 		request_free(&req);
 		FCGX_Finish_r(&fcgi);
 	}
 	FCGX_Free(&fcgi, 1);
+	acl_cache_free();
 	tfgit_shutdown();
 	return 0;
 }
@@ -147,6 +165,8 @@ int main(int argc, char **argv)
 {
 	struct settings cfg;
 	int workers = 0;
+	/* whatever umask we inherit, the cache and every file made holds states: ours alone */
+	umask(077);
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--workers") && i + 1 < argc) {
 			workers = atoi(argv[++i]);

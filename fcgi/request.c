@@ -1,25 +1,30 @@
-/* One FastCGI request: its parameters copied out of libfcgi, its body, its outcome. */
+/* One request: its parameters copied out of the server's environment, its body, its outcome. */
 #include <stdlib.h>
 #include <string.h>
 
+#include <fcgiapp.h>
+
 #include "request.h"
 
-static char *param_dup(FCGX_Request *fcgi, const char *name)
+/* A parameter's copy; NULL when absent (or empty, where empty means absent). */
+static char *param_dup(char **envp, const char *name, int keep_empty)
 {
-	const char *v = FCGX_GetParam(name, fcgi->envp);
-	return v ? strdup(v) : NULL;
+	const char *v = FCGX_GetParam(name, envp);
+	return v && (keep_empty || *v) ? strdup(v) : NULL;
 }
 
-int request_init(struct request *req, FCGX_Request *fcgi)
+int request_init(struct request *req, char **envp, const struct request_io *io)
 {
 	memset(req, 0, sizeof(*req));
 	clock_gettime(CLOCK_MONOTONIC, &req->start);
-	req->fcgi = fcgi;
+	req->io = *io;
 	req->content_length = -1;
-	req->method = param_dup(fcgi, "REQUEST_METHOD");
-	req->query_string = param_dup(fcgi, "QUERY_STRING");
-	req->content_md5 = param_dup(fcgi, "HTTP_CONTENT_MD5");
-	const char *cl = FCGX_GetParam("CONTENT_LENGTH", fcgi->envp);
+	req->method = param_dup(envp, "REQUEST_METHOD", 1);
+	req->query_string = param_dup(envp, "QUERY_STRING", 1);
+	req->content_md5 = param_dup(envp, "HTTP_CONTENT_MD5", 1);
+	req->remote_user = param_dup(envp, "REMOTE_USER", 0);
+	req->remote_addr = param_dup(envp, "REMOTE_ADDR", 0);
+	const char *cl = FCGX_GetParam("CONTENT_LENGTH", envp);
 	if (cl && *cl) {
 		char *end;
 		long long v = strtoll(cl, &end, 10);
@@ -65,8 +70,8 @@ int request_read_body(struct request *req, size_t max)
 		if (rc != 0)
 			return rc;
 		size_t room = cap - 1 - req->body_len;
-		int got = FCGX_GetStr(req->body + req->body_len, (int)(room > 1 << 20 ? 1 << 20 : room),
-				      req->fcgi->in);
+		int got = req->io.read(req->io.ctx, req->body + req->body_len,
+				       (int)(room > 1 << 20 ? 1 << 20 : room));
 		if (got < 0)
 			return -1;
 		if (got == 0)
@@ -77,7 +82,7 @@ int request_read_body(struct request *req, size_t max)
 	}
 	if (req->body)
 		req->body[req->body_len] = '\0';
-	return FCGX_GetError(req->fcgi->in) ? -1 : 0;
+	return 0;
 }
 
 void request_free(struct request *req)
@@ -85,6 +90,8 @@ void request_free(struct request *req)
 	free(req->method);
 	free(req->query_string);
 	free(req->content_md5);
+	free(req->remote_user);
+	free(req->remote_addr);
 	free(req->body);
 	query_free(&req->q);
 	tfgit_result_free(&req->result);

@@ -1,21 +1,30 @@
-/* One FastCGI request: its parameters copied out of libfcgi, its body, its outcome. */
+/* One request: its parameters copied out of the server's environment, its body, its outcome. */
 #ifndef TFGIT_REQUEST_H
 #define TFGIT_REQUEST_H
 
 #include <time.h>
 
-#include <fcgiapp.h>
-
 #include "../core/tfgit.h"
 #include "query.h"
 
+/* Where the body comes from and the response goes: a FastCGI connection (main.c) or memory
+ * (the fuzzer). read returns the bytes read, 0 at the end of the body, -1 on an error. */
+struct request_io {
+	int (*read)(void *ctx, char *buf, int n);
+	void (*write)(void *ctx, const char *buf, int n);
+	void *ctx;
+};
+
 struct request {
-	FCGX_Request *fcgi;   /* borrowed; its environment is freed at the next accept */
+	struct request_io io;
 	char *method;
 	char *query_string;
 	char *content_md5;    /* Content-MD5 header, NULL when absent */
+	char *remote_user;    /* REMOTE_USER: who the web server authenticated; NULL when none */
+	char *remote_addr;    /* REMOTE_ADDR */
 	long long content_length; /* -1 when absent (a chunked body) */
 	struct query q;
+	char resolved_url[4096]; /* the repository as used: a local path resolved */
 	char *body;
 	size_t body_len;
 	tfgit_target target;
@@ -24,8 +33,9 @@ struct request {
 	struct timespec start;
 };
 
-/* Copies the request's parameters; -1 when out of memory. */
-int request_init(struct request *req, FCGX_Request *fcgi);
+/* Copies the request's parameters from envp ("NAME=value" strings, NULL-terminated, as
+ * FastCGI and CGI hand them over); -1 when out of memory. */
+int request_init(struct request *req, char **envp, const struct request_io *io);
 
 /* Reads the body until the input stream ends. 0; 1 when it is larger than max (413);
  * -1 on a read error. */

@@ -21,6 +21,8 @@ int status_for(int code)
 	case TFGIT_ECONFLICT: return 503;
 	case TFGIT_ETIMEOUT: return 504;
 	case TFGIT_ENOSPACE: return 507;
+	case TFGIT_EBUSY: return 503;
+	case TFGIT_EEXISTS: return 409;
 	default: return 500;
 	}
 }
@@ -44,27 +46,31 @@ static const char *reason(int status)
 	}
 }
 
+static void put(struct request *req, const char *s)
+{
+	req->io.write(req->io.ctx, s, (int)strlen(s));
+}
+
 void respond(struct request *req, int status, const char *headers, const char *ctype,
 	     const char *body, size_t len)
 {
-	FCGX_Stream *out = req->fcgi->out;
 	char head[512];
 	req->status = status;
 	/* formatted here: libfcgi's own printf knows no %zu */
 	snprintf(head, sizeof(head), "Status: %d %s\r\n", status, reason(status));
-	FCGX_PutS(head, out);
+	put(req, head);
 	if (headers)
-		FCGX_PutS(headers, out);
+		put(req, headers);
 	if (status == 503)
-		FCGX_PutS("Retry-After: 5\r\n", out);
+		put(req, "Retry-After: 5\r\n");
 	if (status != 204) {
 		snprintf(head, sizeof(head), "Content-Type: %s\r\nContent-Length: %zu\r\n",
 			 ctype ? ctype : "application/json", len);
-		FCGX_PutS(head, out);
+		put(req, head);
 	}
-	FCGX_PutS("Cache-Control: no-store\r\n\r\n", out);
+	put(req, "Cache-Control: no-store\r\n\r\n");
 	if (status != 204 && len)
-		FCGX_PutStr(body, (int)len, out);
+		req->io.write(req->io.ctx, body, (int)len);
 }
 
 void respond_error(struct request *req, int status, const char *message)
@@ -81,7 +87,7 @@ void respond_result(struct request *req, int code)
 {
 	tfgit_result *r = &req->result;
 	int status = status_for(code);
-	if (code == TFGIT_ELOCKED && r->holder.ptr) {
+	if ((code == TFGIT_ELOCKED || code == TFGIT_EEXISTS) && r->holder.ptr) {
 		/* Terraform parses a conflict body as lock info and prints its ID */
 		respond(req, 409, NULL, "application/json", r->holder.ptr, r->holder.size);
 	} else if (code == TFGIT_OK || code == TFGIT_ENOTFOUND) {

@@ -3,6 +3,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../core/acl.h"
 #include "../core/lockinfo.h"
 #include "response.h"
 #include "route.h"
@@ -12,6 +13,8 @@ enum body_rule { BODY_NONE, BODY_OPTIONAL, BODY_JSON };
 struct route {
 	const char *method;
 	enum body_rule body;
+	size_t max_body;  /* 0: TFGIT_MAX_BODY */
+	int right;        /* what the ACL must grant (UNLOCK without an ID: force-unlock) */
 	void (*handle)(struct request *req, const struct settings *cfg);
 };
 
@@ -59,19 +62,20 @@ static void handle_unlock(struct request *req, const struct settings *cfg)
 }
 
 static const struct route routes[] = {
-	{"GET", BODY_NONE, handle_get},
-	{"POST", BODY_JSON, handle_post},
-	{"DELETE", BODY_NONE, handle_delete},
-	{"LOCK", BODY_JSON, handle_lock},
-	{"UNLOCK", BODY_OPTIONAL, handle_unlock},
+	{"GET", BODY_NONE, 0, ACL_READ, handle_get},
+	{"POST", BODY_JSON, 0, ACL_WRITE, handle_post},
+	{"DELETE", BODY_NONE, 0, ACL_WRITE, handle_delete},
+	{"LOCK", BODY_JSON, LOCK_BODY_MAX, ACL_LOCK, handle_lock},
+	{"UNLOCK", BODY_OPTIONAL, LOCK_BODY_MAX, ACL_LOCK, handle_unlock},
 };
 #define ALLOW_HEADER "Allow: GET, POST, DELETE, LOCK, UNLOCK\r\n"
 #define METHOD_NOT_ALLOWED "{\"error\":\"method not allowed: use GET, POST, DELETE, LOCK or UNLOCK\"}"
 
-/* Checks the query and fills req->target; on failure the error response is sent. */
+/* Checks the query and fills req->target; on failure the error response is sent. The
+ * repository is parsed before it is matched, and matched as the server will see it. */
 static int resolve_target(struct request *req, const struct settings *cfg)
 {
-	char err[256];
+	char err[512];
 	struct query *q = &req->q;
 	if (query_parse(q, req->query_string, err, sizeof(err)) < 0) {
 		respond_error(req, 400, err);
@@ -81,17 +85,20 @@ static int resolve_target(struct request *req, const struct settings *cfg)
 		respond_error(req, 400, "type must be git (or left out)");
 		return -1;
 	}
-	const char *repo = q->repository && *q->repository ? q->repository : cfg->default_repository;
+	int given = q->repository && *q->repository;
+	const char *repo = given ? q->repository : cfg->default_repository;
 	if (!repo) {
 		respond_error(req, 400, "repository is required: this server has no default repository");
 		return -1;
 	}
-	if (tfgit_repository_check(repo) < 0) {
-		respond_error(req, 400, "repository must be an absolute path or a git URL "
-					"(https://, ssh://, git://, file://, user@host:path)");
+	if (given && tfgit_repository_check(repo, 0, err, sizeof(err)) < 0) {
+		respond_error(req, 400, err);
 		return -1;
 	}
-	if (!settings_repository_allowed(cfg, repo)) {
+	if (!given || !strcmp(repo, cfg->default_repository ? cfg->default_repository : "")) {
+		snprintf(req->resolved_url, sizeof(req->resolved_url), "%s", repo); /* the operator's */
+	} else if (tfgit_repository_resolve(req->resolved_url, sizeof(req->resolved_url), repo) < 0 ||
+		   !settings_repository_allowed(cfg, repo, req->resolved_url)) {
 		respond_error(req, 403, "this repository is not allowed on this server (TFGIT_ALLOWED_REPOS)");
 		return -1;
 	}
@@ -110,19 +117,55 @@ static int resolve_target(struct request *req, const struct settings *cfg)
 		respond_error(req, 400, "ref, and locks/<state>, must be valid git branch names");
 		return -1;
 	}
-	req->target.url = repo;
+	if (!tfgit_name_allowed(q->state, cfg->allowed_states)) {
+		respond_error(req, 403, "this state path is not allowed on this server (TFGIT_ALLOWED_STATES)");
+		return -1;
+	}
+	if (!tfgit_name_allowed(ref, cfg->allowed_refs)) {
+		respond_error(req, 403, "this branch is not allowed on this server (TFGIT_ALLOWED_REFS)");
+		return -1;
+	}
+	req->target.url = req->resolved_url;
 	req->target.ref = ref;
 	req->target.state = q->state;
 	return 0;
+}
+
+/* The ACL's verdict, before anything touches git; on refusal the response is sent. Its
+ * answer is the same whether or not the state exists. */
+static int authorize(struct request *req, const struct route *rt, const struct settings *cfg)
+{
+	const acl *a = NULL;
+	char err[512], msg[1400];
+	if (!cfg->acl_file)
+		return 0;
+	int right = rt->right;
+	if (right == ACL_LOCK && !strcmp(rt->method, "UNLOCK") && tfgit_unlock_is_force(req->body, req->body_len))
+		right = ACL_FORCE_UNLOCK;
+	if (acl_get(&a, cfg->acl_file, err, sizeof(err)) < 0) {
+		tfgit_log("TFGIT_ACL_FILE: %s: every request is refused until it is fixed", err);
+		respond_error(req, 500, "the access-control file (TFGIT_ACL_FILE) is not usable; see the log");
+		return -1;
+	}
+	if (acl_allows(a, req->remote_user, right, req->target.url, req->target.state, tfgit_pattern_match))
+		return 0;
+	snprintf(msg, sizeof(msg), "%s%s%s may not %s state %s of this repository (TFGIT_ACL_FILE)",
+		 req->remote_user ? "user \"" : "an anonymous request",
+		 req->remote_user ? req->remote_user : "", req->remote_user ? "\"" : "",
+		 acl_right_name(right), req->target.state);
+	respond_error(req, 403, msg);
+	return -1;
 }
 
 /* Reads and checks the body as the route requires; on failure the error response is sent. */
 static int read_body(struct request *req, const struct route *rt, const struct settings *cfg)
 {
 	char msg[128], md5[32];
-	int rc = request_read_body(req, cfg->max_body);
+	size_t max = rt->max_body ? rt->max_body : cfg->max_body;
+	int rc = request_read_body(req, max);
 	if (rc > 0) {
-		snprintf(msg, sizeof(msg), "the body is larger than %zu bytes (TFGIT_MAX_BODY)", cfg->max_body);
+		snprintf(msg, sizeof(msg), "the body is larger than %zu bytes%s", max,
+			 rt->max_body ? " (the bound of lock bodies)" : " (TFGIT_MAX_BODY)");
 		respond_error(req, 413, msg);
 		return -1;
 	}
@@ -148,6 +191,7 @@ static int read_body(struct request *req, const struct route *rt, const struct s
 	return 0;
 }
 
+/* One line per request; tfgit_log escapes every field, so none can forge a line. */
 static void log_request(const struct request *req)
 {
 	struct timespec now;
@@ -155,16 +199,17 @@ static void log_request(const struct request *req)
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	double ms = (double)(now.tv_sec - req->start.tv_sec) * 1e3 +
 		    (double)(now.tv_nsec - req->start.tv_nsec) / 1e6;
+	const char *user = req->remote_user ? req->remote_user : "-";
+	const char *addr = req->remote_addr ? req->remote_addr : "-";
 	tfgit_url_redact(url, sizeof(url), req->target.url ? req->target.url : "-");
-	fprintf(stderr, "tfgit[%ld]: %s state=%s ref=%s repo=%s -> %d in %.1f ms%s%s%s\n",
-		(long)getpid(), req->method, req->target.state ? req->target.state : "-",
-		req->target.ref ? req->target.ref : "-", url, req->status, ms,
-		req->result.attempts > 1 ? " (retried)" : "",
-		req->result.message[0] ? ": " : "", req->result.message);
+	tfgit_log("%s state=%s ref=%s repo=%s user=%s addr=%s -> %d in %.1f ms%s%s%s", req->method,
+		  req->target.state ? req->target.state : "-", req->target.ref ? req->target.ref : "-",
+		  url, user, addr, req->status, ms, req->result.attempts > 1 ? " (retried)" : "",
+		  req->result.message[0] ? ": " : "", req->result.message);
 	if (req->result.forced)
-		fprintf(stderr, "tfgit[%ld]: force-unlock of %s removed the lock %.*s\n", (long)getpid(),
-			req->target.state, (int)(req->result.holder.size > 1024 ? 1024 : req->result.holder.size),
-			req->result.holder.ptr ? req->result.holder.ptr : "");
+		tfgit_log("force-unlock of %s by user=%s addr=%s removed the lock %.*s", req->target.state,
+			  user, addr, (int)(req->result.holder.size > 4096 ? 4096 : req->result.holder.size),
+			  req->result.holder.ptr ? req->result.holder.ptr : "");
 }
 
 void route_request(struct request *req, const struct settings *cfg)
@@ -176,7 +221,8 @@ void route_request(struct request *req, const struct settings *cfg)
 	if (!rt)
 		respond(req, 405, ALLOW_HEADER, "application/json", METHOD_NOT_ALLOWED,
 			sizeof(METHOD_NOT_ALLOWED) - 1);
-	else if (resolve_target(req, cfg) == 0 && read_body(req, rt, cfg) == 0)
+	else if (resolve_target(req, cfg) == 0 && read_body(req, rt, cfg) == 0 &&
+		 authorize(req, rt, cfg) == 0)
 		rt->handle(req, cfg);
 	log_request(req);
 }

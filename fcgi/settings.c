@@ -29,6 +29,82 @@ static int env_flag(const char *name, int fallback, int *out)
 	return 0;
 }
 
+/* A whole number from lo to hi; -1 with a message. */
+static int number_setting(const char *name, const char *fallback, unsigned long long lo,
+			  unsigned long long hi, unsigned long long *out)
+{
+	const char *v = env_or(name, fallback);
+	char *end;
+	errno = 0;
+	*out = strtoull(v, &end, 10);
+	if (errno || *end || *v == '-' || *out < lo || *out > hi) {
+		fprintf(stderr, "tfgit: %s=%s is not a number from %llu to %llu\n", name, v, lo, hi);
+		return -1;
+	}
+	return 0;
+}
+
+/* TFGIT_CACHE_MAX: a number of repositories, or a size with a K, M or G suffix. */
+static int cache_max(struct settings *s)
+{
+	const char *v = env_or("TFGIT_CACHE_MAX", "0");
+	char *end;
+	errno = 0;
+	unsigned long long n = strtoull(v, &end, 10);
+	int shift = !*end ? -1 : !strcasecmp(end, "K") ? 10 : !strcasecmp(end, "M") ? 20 :
+		    !strcasecmp(end, "G") ? 30 : -2;
+	if (errno || *v == '-' || shift == -2 || n > (1ULL << 40)) {
+		fprintf(stderr, "tfgit: TFGIT_CACHE_MAX=%s: give a number of repositories (50) or a size "
+				"(512M, 2G)\n", v);
+		return -1;
+	}
+	if (shift < 0)
+		s->store.cache_max_count = (long)n;
+	else
+		s->store.cache_max_bytes = (long long)(n << shift);
+	return 0;
+}
+
+/* Notes every secret of the settings (so no message shows it) and checks the patterns. */
+static int secrets_and_patterns(struct settings *s)
+{
+	char why[512];
+	tfgit_secret_note(s->store.remote.password);
+	tfgit_secret_note(s->store.remote.token);
+	if (s->default_repository) {
+		if (tfgit_repository_check(s->default_repository, 1, why, sizeof(why)) < 0) {
+			fprintf(stderr, "tfgit: TFGIT_DEFAULT_REPOSITORY: %s\n", why);
+			return -1;
+		}
+		/* a password in the URL, as written and %-decoded */
+		const char *at = strrchr(s->default_repository, '@');
+		const char *scheme = strstr(s->default_repository, "://");
+		const char *colon = scheme ? strchr(scheme + 3, ':') : NULL;
+		if (at && colon && colon < at) {
+			char pw[512] = "", dec[512] = "";
+			size_t n = (size_t)(at - colon - 1), o = 0;
+			snprintf(pw, sizeof(pw), "%.*s", (int)(n < sizeof(pw) ? n : sizeof(pw) - 1), colon + 1);
+			for (size_t i = 0; pw[i] && o + 1 < sizeof(dec); i++) {
+				unsigned int c;
+				if (pw[i] == '%' && sscanf(pw + i + 1, "%2x", &c) == 1 && pw[i + 1] && pw[i + 2]) {
+					dec[o++] = (char)c;
+					i += 2;
+				} else {
+					dec[o++] = pw[i];
+				}
+			}
+			dec[o] = '\0';
+			tfgit_secret_note(pw);
+			tfgit_secret_note(dec);
+		}
+	}
+	if (s->allowed_repos && tfgit_patterns_check(s->allowed_repos, why, sizeof(why)) < 0) {
+		fprintf(stderr, "tfgit: TFGIT_ALLOWED_REPOS: %s\n", why);
+		return -1;
+	}
+	return 0;
+}
+
 int settings_load(struct settings *s)
 {
 	char host[256] = "localhost";
@@ -36,6 +112,9 @@ int settings_load(struct settings *s)
 	s->default_repository = env_or("TFGIT_DEFAULT_REPOSITORY", NULL);
 	s->default_ref = env_or("TFGIT_DEFAULT_REF", "master");
 	s->allowed_repos = env_or("TFGIT_ALLOWED_REPOS", NULL);
+	s->allowed_states = env_or("TFGIT_ALLOWED_STATES", NULL);
+	s->allowed_refs = env_or("TFGIT_ALLOWED_REFS", NULL);
+	s->acl_file = env_or("TFGIT_ACL_FILE", NULL);
 	s->store.cache_dir = env_or("TFGIT_CACHE_DIR", "/dev/shm/tfgit");
 	s->store.author_name = env_or("TFGIT_AUTHOR_NAME", "tfgit");
 	gethostname(host, sizeof(host) - 1);
@@ -95,10 +174,13 @@ int settings_load(struct settings *s)
 		return -1;
 	}
 	s->max_body = (size_t)v;
-	if (s->default_repository && tfgit_repository_check(s->default_repository) < 0) {
-		fprintf(stderr, "tfgit: TFGIT_DEFAULT_REPOSITORY is not an absolute path or git URL\n");
+	s->store.max_blob = s->max_body;
+	r->max_object = s->max_body;
+	if (number_setting("TFGIT_QUEUE_TIMEOUT", "10", 0, 86400, &v) < 0)
 		return -1;
-	}
+	s->store.queue_timeout = (int)v;
+	if (cache_max(s) < 0 || secrets_and_patterns(s) < 0)
+		return -1;
 	if (tfgit_ref_check(s->default_ref, NULL) < 0) {
 		fprintf(stderr, "tfgit: TFGIT_DEFAULT_REF=%s is not a valid branch name\n", s->default_ref);
 		return -1;
@@ -106,9 +188,9 @@ int settings_load(struct settings *s)
 	return 0;
 }
 
-int settings_repository_allowed(const struct settings *s, const char *url)
+int settings_repository_allowed(const struct settings *s, const char *given, const char *resolved)
 {
-	if (s->default_repository && strcmp(url, s->default_repository) == 0)
+	if (s->default_repository && strcmp(given, s->default_repository) == 0)
 		return 1;
-	return s->allowed_repos && tfgit_repository_allowed(url, s->allowed_repos);
+	return s->allowed_repos && tfgit_repository_allowed(resolved, s->allowed_repos);
 }

@@ -20,8 +20,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (q.state && tfgit_state_path_check(q.state) == 0 &&
 		    (strstr(q.state, "..") && (strstr(q.state, "/../") || !strncmp(q.state, "../", 3))))
 			abort(); /* a state path that climbs out passed the check */
-		if (q.repository)
-			tfgit_repository_check(q.repository);
+		if (q.repository && tfgit_repository_check(q.repository, 0, err, sizeof(err)) == 0 &&
+		    (strstr(q.repository, "%2F") || strstr(q.repository, "%2f") || strstr(q.repository, "/../")))
+			abort(); /* a path that changes shape once decoded passed the check */
 		query_bool(q.amend);
 		query_free(&q);
 	}

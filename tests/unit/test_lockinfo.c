@@ -49,12 +49,29 @@ static void refuses_what_is_not_lock_json(void **st)
 	assert_int_equal(lockinfo_parse(&li, S(longid)), TFGIT_EINVALID);
 }
 
-static void trailer_fields_lose_control_characters(void **st)
+/* IDs are compared byte for byte: kept as sent (the log and trailers escape them) */
+static void fields_are_kept_byte_for_byte(void **st)
 {
 	(void)st;
 	lockinfo li;
-	assert_int_equal(lockinfo_parse(&li, S("{\"ID\":\"a\",\"Who\":\"me\\nSigned-off-by: x\"}")), 0);
-	assert_null(strchr(li.who, '\n'));
+	assert_int_equal(lockinfo_parse(&li, S("{\"ID\":\"I1\\nX\",\"Who\":\"me\\nSigned-off-by: x\"}")), 0);
+	assert_string_equal(li.id, "I1\nX");
+	assert_string_not_equal(li.id, "I1 X");
+	assert_non_null(strchr(li.who, '\n'));
+	/* a NUL inside an ID would make two IDs look equal */
+	assert_int_equal(lockinfo_parse(&li, S("{\"ID\":\"I1\\u0000X\"}")), TFGIT_EINVALID);
+}
+
+static void states_are_told_from_other_json(void **st)
+{
+	(void)st;
+	assert_int_equal(json_is_state(S("{\"version\":4,\"terraform_version\":\"1.11.4\",\"serial\":3,"
+					 "\"lineage\":\"l\",\"outputs\":{},\"resources\":[]}")), 1);
+	assert_int_equal(json_is_state(S("{\"serial\":1}")), 0);
+	assert_int_equal(json_is_state(S("{\"name\":\"pkg\",\"version\":\"1.0.0\"}")), 0);
+	assert_int_equal(json_is_state(S("{\"resource\":{\"version\":1,\"serial\":2,\"lineage\":3}}")), 0);
+	assert_int_equal(json_is_state(S("{\"version\":4,\"serial\":1,\"lineage\":\"l\"")), 0);
+	assert_int_equal(json_is_state(S("stages: [build]")), 0);
 }
 
 static void json_check_bounds_depth(void **st)
@@ -101,7 +118,8 @@ int main(void)
 		cmocka_unit_test(reads_terraform_lock_info),
 		cmocka_unit_test(id_may_be_absent_or_empty),
 		cmocka_unit_test(refuses_what_is_not_lock_json),
-		cmocka_unit_test(trailer_fields_lose_control_characters),
+		cmocka_unit_test(fields_are_kept_byte_for_byte),
+		cmocka_unit_test(states_are_told_from_other_json),
 		cmocka_unit_test(json_check_bounds_depth),
 	};
 	return cmocka_run_group_tests_name("lockinfo", tests, NULL, NULL);

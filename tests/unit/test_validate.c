@@ -43,36 +43,6 @@ static void refs(void **st)
 	assert_int_equal(tfgit_ref_check("master", "a:b"), TFGIT_EINVALID);
 }
 
-static void repositories(void **st)
-{
-	(void)st;
-	const char *good[] = {"/srv/git/state.git", "/srv/git/state.git/", "file:///srv/x.git",
-			      "https://git.example.org/org/state.git", "http://h:8080/x.git",
-			      "ssh://git@host:2222/org/x.git", "git://host/x.git", "git@host:org/x.git", "git@host:/srv/x.git",
-			      "host:x.git"};
-	const char *bad[] = {"", "relative/x.git", "/srv/../etc", "/srv/./x", "/srv//x",
-			     "file://relative", "https://host", "https://-oProxyCommand/x",
-			     "ssh://-oProxyCommand=x/y", "-oProxyCommand=x:y", "git@-host:x",
-			     "host:-x", "host:../x", "host:/../x", "host://x", "/a b", "/a\tb", "ftp://host/x", "/"};
-	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
-		assert_int_equal(tfgit_repository_check(good[i]), 0);
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		assert_int_equal(tfgit_repository_check(bad[i]), TFGIT_EINVALID);
-	}
-}
-
-static void allowlist(void **st)
-{
-	(void)st;
-	const char *pats = "/srv/git/*.git  https://git.example.org/infra/*";
-	assert_int_equal(tfgit_repository_allowed("/srv/git/a.git", pats), 1);
-	assert_int_equal(tfgit_repository_allowed("/srv/git/sub/a.git", pats), 0);
-	assert_int_equal(tfgit_repository_allowed("https://git.example.org/infra/s.git", pats), 1);
-	assert_int_equal(tfgit_repository_allowed("https://git.example.org/other/s.git", pats), 0);
-	assert_int_equal(tfgit_repository_allowed("/srv/git/a.git", ""), 0);
-	assert_int_equal(tfgit_repository_allowed("/srv/git/a.git", NULL), 0);
-}
-
 static void redaction(void **st)
 {
 	(void)st;
@@ -91,7 +61,6 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(state_paths),     cmocka_unit_test(refs),
-		cmocka_unit_test(repositories),    cmocka_unit_test(allowlist),
 		cmocka_unit_test(redaction),
 	};
 	git_libgit2_init();

@@ -1,0 +1,161 @@
+/* Unit tests of repository URLs: parsed before they are matched, and matched part by part. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "../../core/tfgit.h"
+#include "../../core/url.h"
+
+static int check(const char *url)
+{
+	char why[256];
+	return tfgit_repository_check(url, 0, why, sizeof(why));
+}
+
+static void accepts_usual_urls(void **st)
+{
+	(void)st;
+	const char *good[] = {"/srv/git/state.git", "/srv/git/state.git/", "file:///srv/x.git",
+			      "https://git.example.org/org/state.git", "http://h:8080/x.git",
+			      "ssh://git@host:2222/org/x.git", "git://host/x.git", "git@host:org/x.git",
+			      "git@host:/srv/x.git", "host:x.git", "https://[::1]:8443/x.git",
+			      "https://h/a%20b.git", "https://h/%41.git"};
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		if (check(good[i]) != 0)
+			fail_msg("refused: %s", good[i]);
+	}
+}
+
+static void refuses_what_could_lead_elsewhere(void **st)
+{
+	(void)st;
+	const char *bad[] = {"", "relative/x.git", "/srv/../etc", "/srv/./x", "/srv//x",
+			     "file://relative", "https://host", "https://-oProxyCommand/x",
+			     "ssh://-oProxyCommand=x/y", "-oProxyCommand=x:y", "git@-host:x",
+			     "host:-x", "host:../x", "host:/../x", "host://x", "/a b", "/a\tb", "ftp://host/x", "/",
+			     /* percent-encoded /, \ and . (the server decodes them) */
+			     "http://h/allowed/..%2Fother.git", "http://h/allowed/%2e%2e/other.git",
+			     "http://h/allowed/x%2Fy.git", "http://h/allowed/x%5Cy.git", "http://h/a/%252F.git",
+			     "http://h/a/%00.git", "http://h/a/%zz.git", "http://h/a/%2",
+			     /* userinfo: credentials come from the settings; the host is after the last @ */
+			     "http://allowed:x@other:8080/allowed/r.git", "http://user@h/x.git",
+			     "https://u:p@h/x.git", "git://u@h/x.git", "ssh://u:p@h/x.git", "http://a@b@h/x.git",
+			     /* queries, fragments, odd hosts and ports, shell characters */
+			     "http://h/x.git?a=b", "http://h/x.git#f", "http://h%2e/x.git", "http://h:0/x.git",
+			     "http://h:65536/x.git", "http://h:80a/x.git", "http://h:/x.git",
+			     "ssh://h/x';id;'.git", "git@h:x$(id).git", "/srv/x`id`.git", "/srv/a%2Fb",
+			     "http://h/.git", "http://h/a\\b"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (check(bad[i]) != TFGIT_EINVALID)
+			fail_msg("accepted: %s", bad[i]);
+	}
+}
+
+static void credentials_only_for_the_operator(void **st)
+{
+	(void)st;
+	char why[256];
+	assert_int_equal(tfgit_repository_check("https://u:p@h/x.git", 1, why, sizeof(why)), 0);
+	assert_int_equal(tfgit_repository_check("https://u:s3cr3t@h/x.git", 0, why, sizeof(why)),
+			 TFGIT_EINVALID);
+	assert_null(strstr(why, "s3cr3t")); /* the reason never echoes them */
+}
+
+static void matches_part_by_part(void **st)
+{
+	(void)st;
+	const char *pats = "/srv/git/*.git  https://git.example.org/infra/* http://127.0.0.1:8080/allowed/*.git "
+			   "git@host:infra/*.git ssh://git@host:*/x/*.git";
+	assert_int_equal(tfgit_repository_allowed("/srv/git/a.git", pats), 1);
+	assert_int_equal(tfgit_repository_allowed("/srv/git/sub/a.git", pats), 0);
+	assert_int_equal(tfgit_repository_allowed("/srv/git/.hidden.git", pats), 0);
+	assert_int_equal(tfgit_repository_allowed("https://git.example.org/infra/s.git", pats), 1);
+	assert_int_equal(tfgit_repository_allowed("https://GIT.example.org:443/infra/s.git", pats), 1);
+	assert_int_equal(tfgit_repository_allowed("https://git.example.org:444/infra/s.git", pats), 0);
+	assert_int_equal(tfgit_repository_allowed("http://git.example.org/infra/s.git", pats), 0);
+	assert_int_equal(tfgit_repository_allowed("https://git.example.org/other/s.git", pats), 0);
+	assert_int_equal(tfgit_repository_allowed("https://git.example.org.evil/infra/s.git", pats), 0);
+	/* '*' in a pattern no longer crosses '@' or ':' into another host */
+	assert_int_equal(tfgit_repository_allowed("http://127.0.0.1:8080/allowed/r.git", pats), 1);
+	assert_int_equal(tfgit_repository_allowed("http://127.0.0.1:9090/allowed/r.git", pats), 0);
+	assert_int_equal(tfgit_repository_allowed("http://127.0.0.1:8080/allowed/sub/r.git", pats), 0);
+	assert_int_equal(tfgit_repository_allowed("git@host:infra/s.git", pats), 1);
+	assert_int_equal(tfgit_repository_allowed("other@host:infra/s.git", pats), 0);
+	assert_int_equal(tfgit_repository_allowed("ssh://git@host:2222/x/s.git", pats), 1);
+	assert_int_equal(tfgit_repository_allowed("ssh://root@host:2222/x/s.git", pats), 0);
+	/* the %-decoded path is matched: what the server sees */
+	assert_int_equal(tfgit_repository_allowed("http://127.0.0.1:8080/allowed/%72.git", pats), 1);
+	assert_int_equal(tfgit_repository_allowed("/srv/git/a.git", ""), 0);
+	assert_int_equal(tfgit_repository_allowed("/srv/git/a.git", NULL), 0);
+	char why[256];
+	assert_int_equal(tfgit_patterns_check(pats, why, sizeof(why)), 0);
+	assert_int_equal(tfgit_patterns_check("/srv/* ftp://x/*", why, sizeof(why)), TFGIT_EINVALID);
+}
+
+/* A symlink inside an allowed directory cannot lead out of it. */
+static void local_paths_are_resolved(void **st)
+{
+	(void)st;
+	char dir[] = "/tmp/tfgit-url.XXXXXX", path[256], link[256], resolved[512], pats[300];
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/allowed", dir);
+	assert_int_equal(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/other.git", dir);
+	assert_int_equal(mkdir(path, 0700), 0);
+	snprintf(link, sizeof(link), "%s/allowed/link.git", dir);
+	assert_int_equal(symlink(path, link), 0);
+	snprintf(pats, sizeof(pats), "%s/allowed/*.git", dir);
+	assert_int_equal(tfgit_repository_resolve(resolved, sizeof(resolved), link), 0);
+	assert_string_equal(resolved, path);
+	assert_int_equal(tfgit_repository_allowed(resolved, pats), 0);
+	/* a repository that does not exist yet resolves to itself */
+	snprintf(path, sizeof(path), "%s/allowed/new.git", dir);
+	assert_int_equal(tfgit_repository_resolve(resolved, sizeof(resolved), path), 0);
+	assert_string_equal(resolved, path);
+	assert_int_equal(tfgit_repository_allowed(resolved, pats), 1);
+	unlink(link);
+	snprintf(path, sizeof(path), "%s/other.git", dir);
+	rmdir(path);
+	snprintf(path, sizeof(path), "%s/allowed", dir);
+	rmdir(path);
+	rmdir(dir);
+}
+
+static void names_are_globbed(void **st)
+{
+	(void)st;
+	assert_int_equal(tfgit_name_allowed("envs/prod.tfstate", "envs/*.tfstate"), 1);
+	assert_int_equal(tfgit_name_allowed("envs/a/prod.tfstate", "envs/*.tfstate"), 0);
+	assert_int_equal(tfgit_name_allowed("main.tf.json", "envs/*.tfstate other"), 0);
+	assert_int_equal(tfgit_name_allowed("anything", NULL), 1);
+}
+
+static void log_lines_cannot_be_forged(void **st)
+{
+	(void)st;
+	char out[64];
+	tfgit_escape(out, sizeof(out), "a\nb\r\x1b[2J\\c", 10);
+	assert_string_equal(out, "a\\nb\\r\\x1b[2J\\\\c");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(accepts_usual_urls),
+		cmocka_unit_test(refuses_what_could_lead_elsewhere),
+		cmocka_unit_test(credentials_only_for_the_operator),
+		cmocka_unit_test(matches_part_by_part),
+		cmocka_unit_test(local_paths_are_resolved),
+		cmocka_unit_test(names_are_globbed),
+		cmocka_unit_test(log_lines_cannot_be_forged),
+	};
+	return cmocka_run_group_tests_name("url", tests, NULL, NULL);
+}
