@@ -15,7 +15,9 @@ done <"$conf"
 
 [ -x "$bin" ] || { echo "pool.sh: $bin is not built; run make first" >&2; exit 1; }
 args=(-n -s "$FCGI_SOCKET" -M "$FCGI_SOCKET_MODE")
-mkdir -p "$(dirname "$FCGI_SOCKET")" "$TFGIT_CACHE_DIR"
+# whatever umask we inherit: nobody else may replace the socket or read the cache
+install -d -m 755 "$(dirname "$FCGI_SOCKET")"
+install -d -m 700 "$TFGIT_CACHE_DIR"
 rm -f "$FCGI_SOCKET"
 if [ "$(id -u)" -eq 0 ]; then
 	args+=(-u "$FCGI_USER" -g "$FCGI_GROUP" -U "$FCGI_USER" -G "$FCGI_GROUP")

@@ -169,17 +169,17 @@ tf_over() {
 	check "... the state is on the remote" grep -q "$3" <<<"$(g "$4" show "$5:tf/terraform.tfstate")"
 }
 
-# states_on R REF N: how many of the states s1..sN on REF of R hold {"serial":i}.
+# states_on R REF N: how many of the states s1..sN on REF of R hold {"version":4,"serial":i,"lineage":"t"}.
 states_on() {
 	local r=$1 ref=$2 n=$3 i found=0
 	for i in $(seq 1 "$n"); do
-		[ "$(git --git-dir="$r" show "$ref:s$i.tfstate" 2>/dev/null)" = "{\"serial\":$i}" ] && found=$((found + 1))
+		[ "$(git --git-dir="$r" show "$ref:s$i.tfstate" 2>/dev/null)" = "{\"version\":4,\"serial\":$i,\"lineage\":\"t\"}" ] && found=$((found + 1))
 	done
 	echo "$found"
 }
 
 # write_states_at_once QUERY N URL...: locks states s1..sN (ID w-i) through the first URL, then
-# POSTs {"serial":i} to all of them at the same moment, spread over the URLs (see at_once).
+# POSTs {"version":4,"serial":i,"lineage":"t"} to all of them at the same moment, spread over the URLs (see at_once).
 # QUERY holds the other parameters (repository, ref), may be empty.
 write_states_at_once() {
 	local q=$1 n=$2 i
@@ -187,7 +187,7 @@ write_states_at_once() {
 	for i in $(seq 1 "$n"); do
 		curl -s -o /dev/null -X LOCK --data "{\"ID\":\"w-$i\"}" "$1?${q:+$q&}state=s$i.tfstate"
 	done
-	at_once POST "${q:+$q&}state=s%i.tfstate&ID=w-%i" '{"serial":%i}' "$n" "$@"
+	at_once POST "${q:+$q&}state=s%i.tfstate&ID=w-%i" '{"version":4,"serial":%i,"lineage":"t"}' "$n" "$@"
 }
 
 finish() {

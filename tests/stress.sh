@@ -60,11 +60,11 @@ client() {
 		body=$(curl -s "${URLS[$((1 - (i + n) % 2))]}?repository=$REPO&state=$s")
 		serial=$(sed -n 's/.*"serial":\([0-9]*\).*/\1/p' <<<"$body")
 		serial=$((${serial:-0} + 1))
-		code=$(curl -s -o /dev/null -w '%{http_code}' -X POST --data "{\"serial\":$serial}" \
+		code=$(curl -s -o /dev/null -w '%{http_code}' -X POST --data "{\"version\":4,\"serial\":$serial,\"lineage\":\"t\"}" \
 			"$u?repository=$REPO&state=$s&ID=$id")
 		if [ "$code" = 200 ]; then echo "post $s $serial" >>"$log"; else echo "error POST $code" >>"$log"; fi
 		# a writer without the lock: the ID of this client's previous cycle
-		code=$(curl -s -o /dev/null -w '%{http_code}' -X POST --data '{"serial":-1}' \
+		code=$(curl -s -o /dev/null -w '%{http_code}' -X POST --data '{"version":4,"serial":-1,"lineage":"t"}' \
 			"$u?repository=$REPO&state=$s&ID=c$i-$((n - 1))")
 		echo "rogue $code" >>"$log"
 		code=$(curl -s -o /dev/null -w '%{http_code}' -X UNLOCK --data "{\"ID\":\"$id\"}" \

@@ -36,12 +36,12 @@ SUP=$LAST_POOL_PID
 CACHE=$T_DIR/stack-faults/cache
 Q="repository=$REPO&state=f.tfstate"
 req LOCK "$Q" --data '{"ID":"f-1"}'
-req POST "$Q&ID=f-1" --data '{"serial":1}'
-check "set-up: a first state on the daemon" expect_eq state '{"serial":1}' "$(g "$R" show master:f.tfstate)"
+req POST "$Q&ID=f-1" --data '{"version":4,"serial":1,"lineage":"t"}'
+check "set-up: a first state on the daemon" expect_eq state '{"version":4,"serial":1,"lineage":"t"}' "$(g "$R" show master:f.tfstate)"
 
 # 1. SIGKILL in the middle of a push (held in the server's pre-receive hook)
 touch "$D/hold"
-curl -s -o /dev/null -w '%{http_code}' -X POST --data '{"serial":2}' "$URL?$Q&ID=f-1" >"$T_DIR/killed.code" &
+curl -s -o /dev/null -w '%{http_code}' -X POST --data '{"version":4,"serial":2,"lineage":"t"}' "$URL?$Q&ID=f-1" >"$T_DIR/killed.code" &
 POST_CURL=$!
 wait_for 10 "the push to reach the hook" test -e "$D/in-hook"
 worker=$(pgrep -P "$SUP")
@@ -51,15 +51,15 @@ check "the request whose worker was killed mid-push fails" eval "[ \$(cat '$T_DI
 touch "$D/release"
 rm -f "$D/hold"
 wait_for 5 "a new worker" eval "[ -n \"\$(pgrep -P $SUP)\" ]"
-req POST "$Q&ID=f-1" --data '{"serial":3}' --max-time 30
+req POST "$Q&ID=f-1" --data '{"version":4,"serial":3,"lineage":"t"}' --max-time 30
 check "the next request, on the same repository, succeeds (the dead worker's flock is gone)" expect_eq code 200 "$CODE"
 req GET "$Q"
-check "... and reads what it wrote" expect_eq state '{"serial":3}' "$BODY"
+check "... and reads what it wrote" expect_eq state '{"version":4,"serial":3,"lineage":"t"}' "$BODY"
 
 # a server that refuses by policy (a hook) is 502, not retried as a lost race
 touch "$D/deny"
 before=$(g "$R" rev-parse master)
-req POST "$Q&ID=f-1" --data '{"serial":33}' --max-time 30
+req POST "$Q&ID=f-1" --data '{"version":4,"serial":33,"lineage":"t"}' --max-time 30
 check "a push refused by the server's hook is 502" expect_eq code 502 "$CODE"
 check "... saying the repository refused it" grep -q 'refused the push' <<<"$BODY"
 check "... tried once, not as a lost race" eval "! grep -q 'POST.*-> 502.*(retried)' '$T_DIR/pool.log'"
@@ -71,34 +71,34 @@ packs() { find "$CACHE" -name '*.pack' | head -5; }
 URL_A=$URL
 stack_up other TFGIT_ALLOWED_REPOS="git://127.0.0.1:*/*.git"
 URL_B=$URL
-URL=$URL_B; req POST "$Q&ID=f-1" --data '{"serial":4}'
+URL=$URL_B; req POST "$Q&ID=f-1" --data '{"version":4,"serial":4,"lineage":"t"}'
 URL=$URL_A
 req GET "$Q"   # fetches serial 4 into cache A as a pack
 check "set-up: cache A holds packs" test -n "$(packs)"
 for p in $(packs); do truncate -s $(($(stat -c %s "$p") / 2)) "$p"; done
 req GET "$Q"
 check "a truncated pack in the cache: GET still 200" expect_eq code 200 "$CODE"
-check "... with the right state" expect_eq state '{"serial":4}' "$BODY"
+check "... with the right state" expect_eq state '{"version":4,"serial":4,"lineage":"t"}' "$BODY"
 check "... and the rebuild is logged" grep -q 'rebuilding it from the remote' "$T_DIR/pool.log"
 
 find "$CACHE" -path '*/objects/??/*' -type f -delete
 find "$CACHE" -name '*.idx' -delete
-req POST "$Q&ID=f-1" --data '{"serial":5}'
+req POST "$Q&ID=f-1" --data '{"version":4,"serial":5,"lineage":"t"}'
 check "missing objects in the cache: POST still 200" expect_eq code 200 "$CODE"
-check "... and the remote has it" expect_eq state '{"serial":5}' "$(g "$R" show master:f.tfstate)"
+check "... and the remote has it" expect_eq state '{"version":4,"serial":5,"lineage":"t"}' "$(g "$R" show master:f.tfstate)"
 
 rm -rf "$CACHE"/*.git
 req GET "$Q"
-check "the cache directory removed: GET still 200" expect_eq state '{"serial":5}' "$BODY"
+check "the cache directory removed: GET still 200" expect_eq state '{"version":4,"serial":5,"lineage":"t"}' "$BODY"
 
 L=$(new_remote local)
 LQ="repository=$L&state=l.tfstate"
 req LOCK "$LQ" --data '{"ID":"l-1"}'
-req POST "$LQ&ID=l-1" --data '{"serial":1}'
+req POST "$LQ&ID=l-1" --data '{"version":4,"serial":1,"lineage":"t"}'
 blob=$(g "$L" rev-parse master:l.tfstate)
 find "$CACHE" -path "*/objects/${blob:0:2}/${blob:2}" -delete
 req GET "$LQ"
-check "a local remote's cache missing the state blob: GET still 200" expect_eq state '{"serial":1}' "$BODY"
+check "a local remote's cache missing the state blob: GET still 200" expect_eq state '{"version":4,"serial":1,"lineage":"t"}' "$BODY"
 
 # 3. the remote down, then back
 stop_pid "$DAEMON_PID"

@@ -115,7 +115,8 @@ req LOCK "$Q" --data "$LOCK_B"
 req UNLOCK "$Q" -H 'Transfer-Encoding: chunked' --data-binary ''
 check "UNLOCK with an empty chunked body (force-unlock) is 200" expect_eq code 200 "$CODE"
 check "force-unlock removed the lock" expect_eq tip none "$(tip "locks/$S")"
-check "force-unlock is logged with the lock it removed" grep -q "force-unlock of $S removed the lock .*bbbb-2222" "$T_DIR/pool.log"
+check "force-unlock is logged with who asked and the lock it removed" \
+	grep -q "force-unlock of $S by user=- addr=127.0.0.1 removed the lock .*bbbb-2222" "$T_DIR/pool.log"
 req LOCK "$Q" --data "$LOCK_B"
 req UNLOCK "$Q" --data '{"ID":"","Operation":"","Info":"","Who":"","Version":"","Created":"0001-01-01T00:00:00Z","Path":""}'
 check "UNLOCK with lock JSON without ID is a force-unlock too" expect_eq tip none "$(tip "locks/$S")"
@@ -185,7 +186,9 @@ req POST "state=y.tfstate&repository=$OTHER&ref=main&ID=bbbb-2222" --data "$STAT
 check "two states on one branch are both kept" \
 	expect_eq both "$STATE1 $STATE2" "$(g "$OTHER" show main:x.tfstate) $(g "$OTHER" show main:y.tfstate)"
 req GET "state=x.tfstate&repository=file://$OTHER&ref=main"
-check "file:// URLs are not the same string as the allowed path: 403" expect_eq code 403 "$CODE"
+check "a file:// URL is parsed: the allowed path it names is allowed" expect_eq code 200 "$CODE"
+req GET "state=x.tfstate&repository=file://$T_DIR/remotes/denied.git&ref=main"
+check "... and one outside the patterns is 403" expect_eq code 403 "$CODE"
 
 check "git fsck of the remote is clean" g "$R" fsck --strict
 check "git fsck of the second remote is clean" g "$OTHER" fsck --strict

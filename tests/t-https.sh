@@ -15,14 +15,14 @@ bare_repo "$P_ROOT/state.git"
 bare_repo "$S_ROOT/state.git" main # its default branch is main, the state goes on master
 PLAIN=http://127.0.0.1:$P_PORT/state.git
 SECURE=https://localhost:$S_PORT/state.git
-ALLOW="http://127.0.0.1:*/*.git https://localhost:*/*.git http://*@127.0.0.1:*/*.git"
+ALLOW="http://127.0.0.1:*/*.git https://localhost:*/*.git"
 LOCK='{"ID":"https-1","Who":"ci@runner"}'
 cycle() { # cycle REPOSITORY STATE: LOCK, GET, POST, GET, UNLOCK; fails on the first surprise
 	local q="repository=$1&state=$2"
 	req LOCK "$q" --data "$LOCK"; [ "$CODE" = 200 ] || { echo "LOCK $CODE $BODY"; return 1; }
 	req GET "$q"; [ "$CODE" = 204 ] || { echo "GET $CODE $BODY"; return 1; }
-	req POST "$q&ID=https-1" --data '{"serial":1}'; [ "$CODE" = 200 ] || { echo "POST $CODE $BODY"; return 1; }
-	req GET "$q"; [ "$BODY" = '{"serial":1}' ] || { echo "GET after POST: $CODE $BODY"; return 1; }
+	req POST "$q&ID=https-1" --data '{"version":4,"serial":1,"lineage":"t"}'; [ "$CODE" = 200 ] || { echo "POST $CODE $BODY"; return 1; }
+	req GET "$q"; [ "$BODY" = '{"version":4,"serial":1,"lineage":"t"}' ] || { echo "GET after POST: $CODE $BODY"; return 1; }
 	req UNLOCK "$q" --data "$LOCK"; [ "$CODE" = 200 ] || { echo "UNLOCK $CODE $BODY"; return 1; }
 }
 
@@ -34,7 +34,7 @@ chmod 644 "$T_DIR/netrc"
 stack_up userpass TFGIT_ALLOWED_REPOS="$ALLOW" GIT_USERNAME=alice GIT_PASSWORD_FILE="$T_DIR/password" \
 	TFGIT_SSL_CA_FILE="$T_DIR/tls/ca.crt" TFGIT_NETRC=/nonexistent
 check "HTTP with GIT_USERNAME and GIT_PASSWORD_FILE: LOCK, GET, POST, UNLOCK" cycle "$PLAIN" a.tfstate
-check "... the state is on the server's repository" expect_eq state '{"serial":1}' "$(g "$P_ROOT/state.git" show master:a.tfstate)"
+check "... the state is on the server's repository" expect_eq state '{"version":4,"serial":1,"lineage":"t"}' "$(g "$P_ROOT/state.git" show master:a.tfstate)"
 check "... the lock branch was deleted on the server" expect_eq locks "" "$(g "$P_ROOT/state.git" for-each-ref refs/heads/locks)"
 # the password changes on the server: until the file follows, authentication fails
 htpasswd_line alice 'rotated-Pw2' >"$T_DIR/plain/htpasswd"
@@ -53,7 +53,7 @@ htpasswd_line alice 'pa55-Plain' >"$T_DIR/plain/htpasswd"
 check "netrc: the plain server with alice's entry" cycle "$PLAIN" b.tfstate
 check "netrc: the TLS server with bob's entry, private CA from TFGIT_SSL_CA_FILE" cycle "$SECURE" b.tfstate
 check "... the state went to master although the server's default branch is main" \
-	expect_eq state '{"serial":1}' "$(g "$S_ROOT/state.git" show master:b.tfstate)"
+	expect_eq state '{"version":4,"serial":1,"lineage":"t"}' "$(g "$S_ROOT/state.git" show master:b.tfstate)"
 check "... and main was not created" expect_eq main "" "$(g "$S_ROOT/state.git" for-each-ref refs/heads/main)"
 
 stack_up noca TFGIT_ALLOWED_REPOS="$ALLOW" TFGIT_NETRC="$T_DIR/netrc"
@@ -82,13 +82,19 @@ stack_up tokenenv TFGIT_ALLOWED_REPOS="$ALLOW" GIT_USERNAME=dave GITHUB_TOKEN=gh
 req GET "repository=$PLAIN&state=c.tfstate"
 check "GIT_USERNAME with GITHUB_TOKEN from the environment" expect_eq code 200 "$CODE"
 
-# credentials in the URL: they work, and never show anywhere
+# credentials in a URL: the operator's TFGIT_DEFAULT_REPOSITORY may carry them; a request's
+# repository URL may not (they would sit in every Terraform configuration and in logs)
 htpasswd_line carol 'Url-Secr3t-99' >>"$T_DIR/plain/htpasswd"
 CRED=http://carol:Url-Secr3t-99@127.0.0.1:$P_PORT/state.git
-stack_up urlcred TFGIT_ALLOWED_REPOS="$ALLOW" TFGIT_NETRC=/nonexistent
-check "credentials in the repository URL" cycle "$CRED" d.tfstate
+stack_up urlcred TFGIT_ALLOWED_REPOS="$ALLOW" TFGIT_NETRC=/nonexistent TFGIT_DEFAULT_REPOSITORY="$CRED"
+check "credentials in TFGIT_DEFAULT_REPOSITORY" cycle "" d.tfstate
 req GET "repository=http://carol:Wrong-Secr3t-77@127.0.0.1:$P_PORT/state.git&state=d.tfstate"
-check "a wrong password in the URL is 502" expect_eq code 502 "$CODE"
+check "credentials in a request's repository URL are 400" expect_eq code 400 "$CODE"
+check "... and the error body does not contain them" eval "! grep -q 'Wrong-Secr3t-77' <<<'$BODY'"
+stack_up urlwrong TFGIT_NETRC=/nonexistent \
+	TFGIT_DEFAULT_REPOSITORY="http://carol:Wrong-Secr3t-77@127.0.0.1:$P_PORT/state.git"
+req GET "state=d.tfstate"
+check "a wrong password in TFGIT_DEFAULT_REPOSITORY is 502" expect_eq code 502 "$CODE"
 check "... and the error body does not contain it" eval "! grep -q 'Wrong-Secr3t-77' <<<'$BODY'"
 leaks=$(grep -rl -e 'Url-Secr3t-99' -e 'Wrong-Secr3t-77' -e 'pa55-Plain' -e 'Tls-s3cret' -e 'gh-T0ken' \
 	"$T_DIR"/pool.log "$T_DIR"/nginx.log "$T_DIR"/stack-*/access.log 2>/dev/null)

@@ -19,8 +19,8 @@ addr=$(sed -n 's/^ *address *= "\(.*\)"$/\1/p' "$T_DIR/run.out")
 URL=${addr%%\?*}
 req LOCK "${addr#*\?}" --data '{"ID":"run-1"}'
 check "it serves LOCK" expect_eq code 200 "$CODE"
-req POST "${addr#*\?}&ID=run-1" --data '{"serial":1}'
-check "it serves POST into the default repository" expect_eq state '{"serial":1}' "$(g "$state/repo.git" show master:default.tfstate)"
+req POST "${addr#*\?}&ID=run-1" --data '{"version":4,"serial":1,"lineage":"t"}'
+check "it serves POST into the default repository" expect_eq state '{"version":4,"serial":1,"lineage":"t"}' "$(g "$state/repo.git" show master:default.tfstate)"
 # the processes of this make run: nginx names STATE_DIR on its command line, the pool in its
 # environment (FCGI_SOCKET)
 run_pids() {

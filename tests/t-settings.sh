@@ -7,16 +7,16 @@ stack_up settings TFGIT_DEFAULT_REPOSITORY="$R" TFGIT_DEFAULT_REF=main TFGIT_REQ
 	TFGIT_FORCE_UNLOCK=0 TFGIT_AUTHOR_NAME="State Bot" TFGIT_AUTHOR_EMAIL=bot@example.test
 Q="state=s.tfstate"
 
-req POST "$Q" --data '{"serial":1}'
+req POST "$Q" --data '{"version":4,"serial":1,"lineage":"t"}'
 check "TFGIT_REQUIRE_LOCK=0: a POST without a lock is 200" expect_eq code 200 "$CODE"
-check "TFGIT_DEFAULT_REF=main: the state is on main" expect_eq state '{"serial":1}' "$(g "$R" show main:s.tfstate)"
+check "TFGIT_DEFAULT_REF=main: the state is on main" expect_eq state '{"version":4,"serial":1,"lineage":"t"}' "$(g "$R" show main:s.tfstate)"
 check "TFGIT_AUTHOR_NAME/EMAIL make the author" \
 	expect_eq author "State Bot <bot@example.test>" "$(g "$R" log -1 --format='%an <%ae>' main)"
 check "... and the committer" \
 	expect_eq committer "State Bot <bot@example.test>" "$(g "$R" log -1 --format='%cn <%ce>' main)"
 
 req LOCK "$Q" --data '{"ID":"held"}'
-req POST "$Q" --data '{"serial":2}'
+req POST "$Q" --data '{"version":4,"serial":2,"lineage":"t"}'
 check "TFGIT_REQUIRE_LOCK=0 still refuses a POST while another ID holds the lock" expect_eq code 409 "$CODE"
 req UNLOCK "$Q" --data-binary ''
 check "TFGIT_FORCE_UNLOCK=0: force-unlock is 403" expect_eq code 403 "$CODE"

@@ -30,16 +30,16 @@ check "... the lock branch is on the daemon's repository" \
 	expect_eq lock "$LOCK" "$(g "$R" show locks/app/terraform.tfstate:app/terraform.tfstate.lock)"
 req LOCK "$Q" --data '{"ID":"other"}'
 check "a second LOCK over git:// is 409 with the holder" eval "[ $CODE = 409 ] && grep -q git-1 <<<'$BODY'"
-req POST "$Q&ID=git-1" --data '{"serial":1}'
+req POST "$Q&ID=git-1" --data '{"version":4,"serial":1,"lineage":"t"}'
 check "POST over git:// is 200" expect_eq code 200 "$CODE"
-check "... the state is on main" expect_eq state '{"serial":1}' "$(g "$R" show main:app/terraform.tfstate)"
+check "... the state is on main" expect_eq state '{"version":4,"serial":1,"lineage":"t"}' "$(g "$R" show main:app/terraform.tfstate)"
 URL=$URL_B
-req POST "$Q&ID=git-1" --data '{"serial":2}'
+req POST "$Q&ID=git-1" --data '{"version":4,"serial":2,"lineage":"t"}'
 check "POST from the second host (its cache one commit behind) is 200" expect_eq code 200 "$CODE"
 check "... and builds on the first host's commit" expect_eq commits 2 "$(g "$R" rev-list --count main)"
 URL=$URL_A
 req GET "$Q"
-check "the first host reads the second host's write" expect_eq state '{"serial":2}' "$BODY"
+check "the first host reads the second host's write" expect_eq state '{"version":4,"serial":2,"lineage":"t"}' "$BODY"
 req UNLOCK "$Q" --data "$LOCK"
 check "UNLOCK over git:// deletes the lock branch" expect_eq lock none "$(tip locks/app/terraform.tfstate)"
 

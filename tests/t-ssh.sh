@@ -19,14 +19,14 @@ LOCK='{"ID":"ssh-1","Who":"ci@runner"}'
 cycle() { # cycle REPOSITORY STATE
 	local q="repository=$1&state=$2"
 	req LOCK "$q" --data "$LOCK"; [ "$CODE" = 200 ] || { echo "LOCK $CODE $BODY"; return 1; }
-	req POST "$q&ID=ssh-1" --data '{"serial":1}'; [ "$CODE" = 200 ] || { echo "POST $CODE $BODY"; return 1; }
-	req GET "$q"; [ "$BODY" = '{"serial":1}' ] || { echo "GET $CODE $BODY"; return 1; }
+	req POST "$q&ID=ssh-1" --data '{"version":4,"serial":1,"lineage":"t"}'; [ "$CODE" = 200 ] || { echo "POST $CODE $BODY"; return 1; }
+	req GET "$q"; [ "$BODY" = '{"version":4,"serial":1,"lineage":"t"}' ] || { echo "GET $CODE $BODY"; return 1; }
 	req UNLOCK "$q" --data "$LOCK"; [ "$CODE" = 200 ] || { echo "UNLOCK $CODE $BODY"; return 1; }
 }
 
 stack_up key TFGIT_ALLOWED_REPOS="$ALLOW" SSH_PRIVATE_KEY="$CLIENT_KEY" TFGIT_SSH_KNOWN_HOSTS="$KH"
 check "ssh:// with a key file (SSH_PRIVATE_KEY): LOCK, POST, GET, UNLOCK" cycle "$REPO" a.tfstate
-check "... the state is on the SSH server's repository" expect_eq state '{"serial":1}' "$(g "$R" show master:a.tfstate)"
+check "... the state is on the SSH server's repository" expect_eq state '{"version":4,"serial":1,"lineage":"t"}' "$(g "$R" show master:a.tfstate)"
 check "... and the lock branch is gone there" expect_eq locks "" "$(g "$R" for-each-ref refs/heads/locks)"
 
 if [ "$(id -u)" -eq 0 ] && ! (exec 3<>/dev/tcp/127.0.0.1/22) 2>/dev/null; then
