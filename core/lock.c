@@ -139,33 +139,14 @@ done:
 	return rc;
 }
 
-static int blank(const char *body, size_t len)
-{
-	for (size_t i = 0; i < len; i++)
-		if (!strchr(" \t\r\n", body[i]))
-			return 0;
-	return 1;
-}
-
-int tfgit_unlock_is_force(const char *body, size_t len)
-{
-	lockinfo info;
-	if (!body || blank(body, len))
-		return 1;
-	return lockinfo_parse(&info, body, len) == 0 && info.id[0] == '\0';
-}
-
 int tfgit_unlock(tfgit_result *out, const tfgit_store *store, const tfgit_target *t,
 		 const char *body, size_t len)
 {
 	struct lock_ctx l = {.body = body, .len = len};
-	if (!body || blank(body, len)) {
-		l.force = 1; /* Terraform's force-unlock sends no body (hashicorp/terraform#28421) */
-	} else if (lockinfo_parse(&l.info, body, len) < 0) {
+	l.force = tfgit_unlock_is_force(body, len);
+	if (!l.force && lockinfo_parse(&l.info, body, len) < 0) {
 		result_message(out, "the UNLOCK body must be empty or Terraform lock info JSON");
 		return TFGIT_EINVALID;
-	} else {
-		l.force = l.info.id[0] == '\0';
 	}
 	return op_run(out, store, t, 1, unlock_attempt, &l);
 }

@@ -73,3 +73,21 @@ int lockinfo_parse(lockinfo *out, const char *body, size_t len)
 	json_object_put(obj);
 	return rc;
 }
+
+static int blank(const char *body, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (!strchr(" \t\r\n", body[i]))
+			return 0;
+	return 1;
+}
+
+/* Terraform's force-unlock sends no body (hashicorp/terraform#28421); OpenTofu's, lock JSON
+ * with the ID the user typed. */
+int tfgit_unlock_is_force(const char *body, size_t len)
+{
+	lockinfo info;
+	if (!body || blank(body, len))
+		return 1;
+	return lockinfo_parse(&info, body, len) == 0 && info.id[0] == '\0';
+}

@@ -1,0 +1,191 @@
+/* Fuzz target: the whole request path of the front — query, method, REMOTE_USER and body
+ * through parsing, validation, the allowlists, the ACL and the response — with the git
+ * operations replaced by stubs (no remote). Input: "METHOD\nQUERY\nREMOTE_USER\nBODY".
+ * Beyond not crashing it checks that a stub is reached only with a target that passed every
+ * check, and that every answer is a well-formed response whose error bodies are JSON. */
+#include <fcntl.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "../../core/tfgit.h"
+#include "../../fcgi/request.h"
+#include "../../fcgi/route.h"
+#include "../../fcgi/settings.h"
+
+#define OUT_MAX (1 << 20)
+
+static struct {
+	char buf[OUT_MAX];
+	size_t len;
+	const char *body;
+	size_t body_len, body_pos;
+	unsigned char pick; /* chooses the stubs' outcome */
+} io;
+
+static int mem_read(void *ctx, char *buf, int n)
+{
+	(void)ctx;
+	size_t left = io.body_len - io.body_pos;
+	size_t k = (size_t)n < left ? (size_t)n : left;
+	memcpy(buf, io.body + io.body_pos, k);
+	io.body_pos += k;
+	return (int)k;
+}
+
+static void mem_write(void *ctx, const char *buf, int n)
+{
+	(void)ctx;
+	if (n > 0 && io.len + (size_t)n <= OUT_MAX) {
+		memcpy(io.buf + io.len, buf, (size_t)n);
+		io.len += (size_t)n;
+	}
+}
+
+/* The core's operations, reached only with a checked target. */
+static int stub(tfgit_result *out, const tfgit_target *t)
+{
+	char why[256];
+	if (!t->url || !t->ref || !t->state || tfgit_state_path_check(t->state) < 0 ||
+	    tfgit_ref_check(t->ref, t->state) < 0 ||
+	    (strcmp(t->url, "/srv/git/default.git") && tfgit_repository_check(t->url, 0, why, sizeof(why)) < 0))
+		abort(); /* an unchecked target reached the core */
+	static const int codes[] = {TFGIT_OK, TFGIT_ENOTFOUND, TFGIT_ELOCKED, TFGIT_ENOLOCK, TFGIT_EEXISTS,
+				    TFGIT_EDENIED, TFGIT_EBUSY, TFGIT_ETOOLARGE, TFGIT_ERROR};
+	int code = codes[io.pick % (sizeof(codes) / sizeof(codes[0]))];
+	if (code == TFGIT_ELOCKED || code == TFGIT_EEXISTS) {
+		out->holder.ptr = strdup("{\"ID\":\"x\"}");
+		out->holder.size = out->holder.ptr ? 10 : 0;
+	}
+	if (code == TFGIT_OK && io.pick & 1) {
+		out->content.ptr = strdup("{\"version\":4}");
+		out->content.size = out->content.ptr ? 13 : 0;
+	}
+	snprintf(out->message, sizeof(out->message), "stub \"%s\"\n", t->state);
+	return code;
+}
+
+int tfgit_state_get(tfgit_result *out, const tfgit_store *s, const tfgit_target *t)
+{
+	(void)s;
+	return stub(out, t);
+}
+
+int tfgit_state_put(tfgit_result *out, const tfgit_store *s, const tfgit_target *t, const char *id,
+		    const char *body, size_t len, int amend)
+{
+	(void)s, (void)id, (void)amend;
+	if (!body || !len)
+		abort(); /* POST bodies are checked first */
+	return stub(out, t);
+}
+
+int tfgit_state_delete(tfgit_result *out, const tfgit_store *s, const tfgit_target *t, const char *id)
+{
+	(void)s, (void)id;
+	return stub(out, t);
+}
+
+int tfgit_lock(tfgit_result *out, const tfgit_store *s, const tfgit_target *t, const char *body, size_t len)
+{
+	(void)s, (void)body;
+	if (len > 65536)
+		abort(); /* lock bodies are bounded */
+	return stub(out, t);
+}
+
+int tfgit_unlock(tfgit_result *out, const tfgit_store *s, const tfgit_target *t, const char *body, size_t len)
+{
+	(void)s, (void)body;
+	if (len > 65536)
+		abort();
+	return stub(out, t);
+}
+
+static struct settings cfg;
+
+static void setup(void)
+{
+	static int done;
+	char acl[] = "/tmp/tfgit-fuzz-acl.XXXXXX";
+	if (done)
+		return;
+	done = 1;
+	int fd = mkstemp(acl);
+	const char *grants = "alice all * *\nbob read,lock http://127.0.0.1:*/allowed/*.git envs/\n"
+			     "* read * public/\nanonymous read /srv/git/*.git *\n";
+	if (fd < 0 || write(fd, grants, strlen(grants)) < 0)
+		abort();
+	close(fd);
+	setenv("TFGIT_DEFAULT_REPOSITORY", "/srv/git/default.git", 1);
+	setenv("TFGIT_ALLOWED_REPOS", "http://127.0.0.1:*/allowed/*.git /srv/git/*.git git@host:infra/*.git", 1);
+	setenv("TFGIT_ALLOWED_STATES", "*.tfstate envs/* public/*", 1);
+	setenv("TFGIT_ACL_FILE", acl, 1);
+	setenv("TFGIT_MAX_BODY", "1048576", 1);
+	if (tfgit_init(NULL) < 0 || settings_load(&cfg) < 0) /* libgit2 checks branch names */
+		abort();
+	dup2(open("/dev/null", O_WRONLY), STDERR_FILENO); /* the request log */
+}
+
+/* The response: a status line and headers; an error status carries a JSON body. */
+static void check_response(void)
+{
+	int status = 0;
+	if (io.len < 12 || sscanf(io.buf, "Status: %d ", &status) != 1 || status < 200 || status > 599)
+		abort();
+	const char *end = memmem(io.buf, io.len, "\r\n\r\n", 4);
+	if (!end)
+		abort();
+	const char *body = end + 4;
+	size_t len = io.len - (size_t)(body - io.buf);
+	if (status >= 400) {
+		json_object *obj = json_tokener_parse(len ? body : "");
+		if (!obj || !json_object_is_type(obj, json_type_object))
+			abort(); /* an error answer that is not JSON */
+		json_object_put(obj);
+	}
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	char *in = malloc(size + 1), *line[3] = {0};
+	if (!in)
+		return 0;
+	setup();
+	memcpy(in, data, size);
+	in[size] = '\0';
+	char *p = in;
+	for (int i = 0; i < 3; i++) {
+		line[i] = p;
+		char *nl = memchr(p, '\n', size - (size_t)(p - in));
+		if (!nl) {
+			free(in);
+			return 0;
+		}
+		*nl = '\0';
+		p = nl + 1;
+	}
+	char method[64], query[17000], user[300];
+	snprintf(method, sizeof(method), "REQUEST_METHOD=%s", line[0]);
+	snprintf(query, sizeof(query), "QUERY_STRING=%s", line[1]);
+	snprintf(user, sizeof(user), "REMOTE_USER=%s", line[2]);
+	char *envp[] = {method, query, user, "REMOTE_ADDR=127.0.0.1", NULL};
+	memset(&io, 0, sizeof(io));
+	io.body = p;
+	io.body_len = size - (size_t)(p - in);
+	io.pick = size ? data[size - 1] : 0;
+	struct request_io rio = {mem_read, mem_write, NULL};
+	struct request req;
+	if (request_init(&req, envp, &rio) == 0) {
+		route_request(&req, &cfg);
+		check_response();
+	}
+	request_free(&req);
+	free(in);
+	return 0;
+}
