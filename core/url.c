@@ -397,8 +397,11 @@ static int pattern_parts(url_parts *out, const char *pattern, char *why, size_t 
 int tfgit_pattern_match(const char *pattern, const char *url)
 {
 	url_parts p, u;
-	if (!url || url_parse(&u, url, 0, NULL, 0) < 0)
+	/* the operator's default repository may carry credentials: they are not its identity */
+	if (!url || url_parse(&u, url, URL_CREDENTIALS, NULL, 0) < 0)
 		return 0;
+	if (u.kind != URL_SSH && u.kind != URL_SCP)
+		u.user[0] = '\0';
 	return pattern_parts(&p, pattern, NULL, 0) == 0 && url_match(&p, &u);
 }
 
