@@ -64,7 +64,7 @@ fuzz:
 	    $$(if [ $$n = route ]; then echo $(filter-out $(FUZZ_NO_GIT),$(CORE_SRC)); else echo $(CORE_SRC); fi) \
 	    -lfcgi $(PKG_LIBS) || exit 1; \
 	  mkdir -p build-fuzz/corpus-$$n; \
-	  build-fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -max_len=4096 build-fuzz/corpus-$$n tests/fuzz/corpus/$$n || exit 1; \
+	  build-fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -close_fd_mask=2 build-fuzz/corpus-$$n tests/fuzz/corpus/$$n || exit 1; \
 	done
 
 # Installs what is missing, builds, runs every test; the last line is "N passed, N failed".
