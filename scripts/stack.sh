@@ -46,9 +46,11 @@ stop_pid() {
 
 # stack_start DIR PORT: starts the pool and nginx on 127.0.0.1:PORT in the background, with
 # the socket, logs and (unless TFGIT_CACHE_DIR is set) the cache under DIR.
+# Optional: STACK_NGINX_INCLUDE, a file included inside nginx's server { } (e.g. auth_basic);
+# STACK_UMASK, the umask the pool is started with (nginx keeps the caller's).
 # Sets STACK_POOL_PID, STACK_NGINX_PID and STACK_URL.
 stack_start() {
-	local dir=$1 port=$2 user_line=""
+	local dir=$1 port=$2 user_line="" include='/@INCLUDE@/d'
 	mkdir -p "$dir"
 	chmod 755 "$dir"
 	export FCGI_SOCKET=$dir/tfgit.sock
@@ -56,10 +58,13 @@ stack_start() {
 	if [ "$(id -u)" -eq 0 ]; then
 		user_line="user ${FCGI_USER:-www-data} ${FCGI_GROUP:-www-data};"
 	fi
+	[ -z "${STACK_NGINX_INCLUDE:-}" ] || include="s|@INCLUDE@|include $STACK_NGINX_INCLUDE;|"
 	sed -e "s|@USER@|$user_line|" -e "s|@RUN_DIR@|$dir|g" -e "s|@SOCKET@|$FCGI_SOCKET|" \
-	    -e "s|@PORT@|$port|" -e "s|@ROOT@|$STACK_ROOT|" \
+	    -e "s|@PORT@|$port|" -e "s|@ROOT@|$STACK_ROOT|" -e "$include" \
 	    "$STACK_ROOT/nginx/nginx.conf.in" >"$dir/nginx.conf"
-	"$STACK_ROOT/scripts/pool.sh" >>"${STACK_POOL_LOG:-/dev/stderr}" 2>&1 &
+	# the subshell execs pool.sh: $! is the pool's pid
+	( [ -z "${STACK_UMASK:-}" ] || umask "$STACK_UMASK"; exec "$STACK_ROOT/scripts/pool.sh" ) \
+		>>"${STACK_POOL_LOG:-/dev/stderr}" 2>&1 &
 	STACK_POOL_PID=$!
 	STACK_NGINX_PID=
 	if ! wait_for 10 "the pool's socket" eval "kill -0 $STACK_POOL_PID && test -S $FCGI_SOCKET"; then

@@ -193,3 +193,46 @@ write_states_at_once() {
 finish() {
 	[ "$T_FAILED" -eq 0 ]
 }
+
+# log_mark: remembers where the pool log ends; since_mark prints what was logged after it.
+log_mark() { LOG_MARK=$(stat -c %s "$T_DIR/pool.log" 2>/dev/null || echo 0); }
+since_mark() { tail -c +$((${LOG_MARK:-0} + 1)) "$T_DIR/pool.log" 2>/dev/null; }
+
+# cache_entries DIR: the repositories (*.git) and flock files (*.flock) in a cache directory.
+cache_entries() { find "$1" -mindepth 1 -maxdepth 1 \( -name '*.git' -o -name '*.flock' \) -printf '%f\n' 2>/dev/null | sort; }
+
+# cache_holding DIR COMMIT: how many cache repositories in DIR hold COMMIT.
+cache_holding() {
+	local c n=0
+	for c in "$1"/*.git; do
+		[ -d "$c" ] && git --git-dir="$c" cat-file -e "$2^{commit}" 2>/dev/null && n=$((n + 1))
+	done
+	echo "$n"
+}
+
+# commit_file REMOTE BRANCH PATH CONTENT [MODE]: a commit made with the git CLI (author test) on
+# BRANCH of REMOTE setting PATH to CONTENT (MODE 100644; 120000: a symlink to CONTENT; 160000: a
+# submodule at commit CONTENT), on top of the branch's tip; the remote keeps its owner.
+# Prints the commit id.
+commit_file() {
+	local r=$1 branch=$2 path=$3 mode=${5:-100644} blob tree parent commit idx
+	idx=$T_DIR/commit_file.index
+	rm -f "$idx"
+	parent=$(git --git-dir="$r" rev-parse -q --verify "refs/heads/$branch")
+	if [ "$mode" = 160000 ]; then
+		blob=$4
+	else
+		blob=$(printf %s "$4" | git --git-dir="$r" hash-object -w --stdin) || return 1
+	fi
+	[ -z "$parent" ] || GIT_INDEX_FILE=$idx git --git-dir="$r" read-tree "$parent" || return 1
+	GIT_INDEX_FILE=$idx git --git-dir="$r" update-index --add --cacheinfo "$mode,$blob,$path" || return 1
+	tree=$(GIT_INDEX_FILE=$idx git --git-dir="$r" write-tree) || return 1
+	rm -f "$idx"
+	commit=$(git --git-dir="$r" commit-tree "$tree" ${parent:+-p "$parent"} -m "test: set $path") || return 1
+	git --git-dir="$r" update-ref "refs/heads/$branch" "$commit" || return 1
+	chown -R --reference="$r" "$r"
+	echo "$commit"
+}
+
+# unslash: BODY with JSON's escaped slashes (\/) unescaped, for grepping URLs in error bodies.
+unslash() { sed 's|\\/|/|g' <<<"$BODY"; }

@@ -160,3 +160,45 @@ ssh_repo() {
 	[ "$(id -u)" -eq 0 ] && chown -R "$SSH_USER" "$r"
 	echo "$r"
 }
+
+# http_stub NAME 'NGINX LINES': an nginx on 127.0.0.1 with NGINX LINES inside its server { }
+# (e.g. 'return 302 http://...;'); its $T_DIR/NAME/access.log records every request with its
+# Authorization header, as: METHOD URI STATUS "AUTHORIZATION". Sets STUB_PORT.
+http_stub() {
+	local d=$T_DIR/$1 port
+	mkdir -p "$d"
+	chmod 755 "$d"
+	: >"$d/access.log"
+	port=$(free_port)
+	cat >"$d/nginx.conf" <<CONF
+$( [ "$(id -u)" -eq 0 ] && echo "user $POOL_USER;" )
+worker_processes 1;
+daemon off;
+pid $d/nginx.pid;
+error_log stderr warn;
+events { worker_connections 64; }
+http {
+    log_format stub '\$request_method \$request_uri \$status "\$http_authorization"';
+    access_log $d/access.log stub;
+    client_body_temp_path $d/body;
+    fastcgi_temp_path $d/fastcgi;
+    proxy_temp_path $d/proxy;
+    uwsgi_temp_path $d/uwsgi;
+    scgi_temp_path $d/scgi;
+    server {
+        listen 127.0.0.1:$port;
+        location = /stub-ready { return 204; }
+        location / { $2 }
+    }
+}
+CONF
+	nginx -e stderr -p "$d" -c "$d/nginx.conf" >>"$d/nginx.log" 2>&1 &
+	STACKS+=("$!")
+	wait_for 10 "the stub $1" curl -s -o /dev/null "http://127.0.0.1:$port/stub-ready" ||
+		{ fail "stub $1 starts" "$(cat "$d/nginx.log")"; exit 1; }
+	: >"$d/access.log" # forget the readiness probes
+	STUB_PORT=$port
+}
+
+# hole_accepted: how many connections the blackhole has accepted so far.
+hole_accepted() { grep -c '^accepted' "$T_DIR/hole.out" 2>/dev/null; }
