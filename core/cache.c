@@ -112,6 +112,7 @@ int cache_reset(cache *c)
 {
 	git_repository_free(c->repo);
 	c->repo = NULL;
+	c->shared = 0;
 	if (remove_tree(c->path) < 0)
 		return git_failure(NULL, -1, "cache removal");
 	int err = git_repository_init(&c->repo, c->path, 1);

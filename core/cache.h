@@ -9,6 +9,7 @@ typedef struct {
 	int lockfd;           /* flock(LOCK_EX) held until cache_free() */
 	git_repository *repo; /* bare, no working tree */
 	int created;          /* made by this open: cache_discard() if the remote cannot be reached */
+	int shared;           /* a local remote's objects are an alternate of repo already */
 	char path[4096];      /* <dir>/<hash>.git */
 	char lockpath[4096];  /* <dir>/<hash>.flock; its mtime is the entry's last use */
 } cache;

@@ -15,7 +15,10 @@ static int op_connect(op *o)
 {
 	session_free(o->sess);
 	o->sess = NULL;
-	return session_open(&o->sess, o->cache->repo, o->t->url, o->for_push, &o->store->remote, o->r);
+	int rc = session_open(&o->sess, o->cache->repo, o->t->url, o->for_push, &o->store->remote, o->r);
+	if (rc == 0 && !o->cache->shared && (rc = session_share_objects(o->sess)) == 0)
+		o->cache->shared = 1;
+	return rc;
 }
 
 static int op_begin(op *o)

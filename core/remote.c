@@ -4,8 +4,9 @@
  * Smart transports (HTTP(S), SSH, git://) are compare-and-swap by protocol: receive-pack applies
  * "old new ref" only while the ref still holds old. libgit2's local transport is not (it
  * force-updates and deletes without checking), so local remotes are opened as repositories:
- * objects are copied into them and their refs updated with libgit2's matching updates, which
- * check the old value under the ref's lock file, exactly as receive-pack does. */
+ * the cache reads their objects in place (an alternate), new objects are copied into them, and
+ * their refs are updated with libgit2's matching updates, which check the old value under the
+ * ref's lock file, exactly as receive-pack does. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -247,6 +248,20 @@ int session_ref(git_oid *out, session *s, const char *refname)
 		return TFGIT_ERROR;
 	git_oid_cpy(out, &oid);
 	return err;
+}
+
+int session_share_objects(session *s)
+{
+	git_odb *odb = NULL;
+	char objects[4096];
+	if (!s->local)
+		return 0;
+	snprintf(objects, sizeof(objects), "%sobjects", git_repository_path(s->local));
+	int err = git_repository_odb(&odb, s->cache);
+	if (err == 0)
+		err = git_odb_add_disk_alternate(odb, objects);
+	git_odb_free(odb);
+	return err < 0 ? git_failure(NULL, err, "reading the repository's objects") : 0;
 }
 
 /* 1 when a is b followed by '/' and more: b would be a directory of a in git's ref store. */

@@ -17,6 +17,11 @@ int session_open(session **out, git_repository *cache, const char *url, int for_
 /* The value refname (full name) had when the session opened: 0, or GIT_ENOTFOUND. */
 int session_ref(git_oid *out, session *s, const char *refname);
 
+/* A local remote's objects become readable through the cache (an alternate, in memory only):
+ * nothing is copied in, and a blob is read only when asked for. Once per cache repository;
+ * 0 for smart remotes. */
+int session_share_objects(session *s);
+
 /* 1 when a ref of the remote collides with refname in git's ref store (one is a directory of
  * the other: locks/q and locks/q/x), its name in out; 0 when none does; a negative code. */
 int session_ref_collision(session *s, const char *refname, char *out, size_t outlen);
