@@ -3,8 +3,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <json-c/json.h>
-
 #include "internal.h"
 #include "op.h"
 
@@ -14,26 +12,6 @@ struct lock_ctx {
 	lockinfo info;
 	int force;
 };
-
-/* Terraform prints a LOCK's 409 body as lock info: a collision is told in its Info, with
- * the "error" every other refusal carries. */
-static int collision_body(op *o)
-{
-	json_object *obj = json_object_new_object();
-	const char *fields[] = {"ID", "Operation", "Who", "Version", "Path"};
-	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
-		json_object_object_add(obj, fields[i], json_object_new_string(""));
-	json_object_object_add(obj, "Info", json_object_new_string(o->r->message));
-	json_object_object_add(obj, "Created", json_object_new_string("0001-01-01T00:00:00Z"));
-	json_object_object_add(obj, "error", json_object_new_string(o->r->message));
-	size_t len = 0;
-	const char *text = json_object_to_json_string_length(obj, JSON_C_TO_STRING_PLAIN, &len);
-	tfgit_buf_free(&o->r->holder);
-	o->r->holder.ptr = text ? strdup(text) : NULL;
-	o->r->holder.size = o->r->holder.ptr ? len : 0;
-	json_object_put(obj);
-	return TFGIT_EEXISTS;
-}
 
 /* The lock branch and the state's path must not collide with the remote's branches and the
  * branch's tree: a lock that could never lead to a write is refused before it is taken. */
@@ -51,7 +29,10 @@ static int lock_collision(op *o)
 	}
 	git_tree_free(tree);
 	git_commit_free(tip);
-	return rc == TFGIT_EEXISTS ? collision_body(o) : rc;
+	/* Terraform prints a LOCK's 409 body as lock info: the collision goes in its Info */
+	if (rc == TFGIT_EEXISTS && op_lock_json(&o->r->holder, o->r->message, 1) < 0)
+		return TFGIT_ERROR;
+	return rc;
 }
 
 static int lock_attempt(op *o, void *ctx)

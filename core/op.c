@@ -5,6 +5,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <json-c/json.h>
+
 #include "deadline.h"
 #include "sockets.h"
 #include "internal.h"
@@ -165,21 +167,34 @@ void lock_state_free(lock_state *ls)
 	memset(ls, 0, sizeof(*ls));
 }
 
+int op_lock_json(tfgit_buf *out, const char *info, int with_error)
+{
+	json_object *obj = json_object_new_object();
+	const char *empty[] = {"ID", "Operation", "Who", "Version", "Path"};
+	for (size_t i = 0; i < sizeof(empty) / sizeof(empty[0]); i++)
+		json_object_object_add(obj, empty[i], json_object_new_string(""));
+	json_object_object_add(obj, "Info", json_object_new_string(info));
+	json_object_object_add(obj, "Created", json_object_new_string("0001-01-01T00:00:00Z"));
+	if (with_error)
+		json_object_object_add(obj, "error", json_object_new_string(info));
+	size_t len = 0;
+	const char *text = json_object_to_json_string_length(obj, JSON_C_TO_STRING_PLAIN, &len);
+	tfgit_buf_free(out);
+	out->ptr = text ? strdup(text) : NULL;
+	out->size = out->ptr ? len : 0;
+	json_object_put(obj);
+	return out->ptr ? 0 : TFGIT_ERROR;
+}
+
 /* A lock whose file is missing or not lock JSON still holds the state; the client is shown
  * lock JSON that says so, since Terraform can only print lock JSON. */
 static int unreadable_lock(lock_state *ls, op *o)
 {
 	char info[1400];
-	snprintf(info, sizeof(info),
-		 "{\"ID\":\"\",\"Operation\":\"\",\"Info\":\"branch locks/%s holds no readable %s (missing, "
-		 "not lock JSON or over 64 KiB)\","
-		 "\"Who\":\"\",\"Version\":\"\",\"Created\":\"0001-01-01T00:00:00Z\",\"Path\":\"\"}",
-		 o->t->state, o->lockpath);
-	tfgit_buf_free(&ls->raw);
+	snprintf(info, sizeof(info), "branch locks/%s holds no readable %s (missing, not lock JSON or "
+		 "over 64 KiB)", o->t->state, o->lockpath);
 	memset(&ls->info, 0, sizeof(ls->info));
-	ls->raw.ptr = strdup(info);
-	ls->raw.size = ls->raw.ptr ? strlen(info) : 0;
-	return ls->raw.ptr ? 0 : TFGIT_ERROR;
+	return op_lock_json(&ls->raw, info, 0);
 }
 
 int op_read_lock(lock_state *ls, op *o)

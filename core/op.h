@@ -59,6 +59,10 @@ int op_check_writer(lock_state *ls, op *o, const char *lock_id, int required);
 int op_commit(git_oid *out, op *o, git_commit *parent, int amend, git_tree *base,
 	      const git_tree_update *updates, size_t n, const char *message);
 
+/* Lock-info-shaped JSON (empty ID, info as Info, and as "error" too when with_error) into out,
+ * for answers Terraform can only print as lock info. */
+int op_lock_json(tfgit_buf *out, const char *info, int with_error);
+
 /* 1 when tip is tfgit's own "Update <state>" (committer = the store's author) that changed
  * nothing but the state: the only commit amend may replace. */
 int op_is_own_update(op *o, git_commit *tip);

@@ -3,7 +3,7 @@
 set -euo pipefail
 pkgs=(gcc make pkg-config libfcgi-dev libgit2-dev libjson-c-dev libssl-dev libssh2-1-dev
       libcmocka-dev nginx spawn-fcgi git curl ca-certificates openssl
-      fcgiwrap openssh-server openssh-client)
+      fcgiwrap openssh-server openssh-client jq)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

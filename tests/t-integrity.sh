@@ -190,4 +190,15 @@ check "13. TFGIT_ALLOWED_REFS: a LOCK and POST on branch dev are 403" expect_eq 
 req GET "state=x.tfstate&ref=release/1"
 check "13. TFGIT_ALLOWED_REFS: GET on branch release/1 is allowed (204)" expect_eq code 204 "$CODE"
 check "13. the refused requests made no ref" expect_eq refs "" "$(refs "$R13")"
+
+# a lock branch without a readable lock file still holds its state; the 409 tells so in lock
+# JSON that stays JSON whatever the state's path holds (here a '"')
+RQ=$(new_remote quoted)
+stack_up quoted TFGIT_DEFAULT_REPOSITORY="$RQ"
+commit_file "$RQ" 'locks/q"x.tfstate' other.txt "no lock file here" >/dev/null
+req LOCK "state=q%22x.tfstate" --data '{"ID":"q-1"}'
+check "a lock branch without its lock file: LOCK is 409" expect_eq code 409 "$CODE"
+check "... with lock JSON that parses, naming the branch" \
+	expect_eq info 'branch locks/q"x.tfstate holds no readable' \
+	"$(jq -r '.Info' <<<"$BODY" 2>&1 | cut -c1-42)"
 finish
