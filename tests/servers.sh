@@ -187,7 +187,7 @@ http {
     scgi_temp_path $d/scgi;
     server {
         listen 127.0.0.1:$port;
-        location = /stub-ready { return 204; }
+        location = /stub-ready { access_log off; return 204; }
         location / { $2 }
     }
 }
@@ -196,7 +196,6 @@ CONF
 	STACKS+=("$!")
 	wait_for 10 "the stub $1" curl -s -o /dev/null "http://127.0.0.1:$port/stub-ready" ||
 		{ fail "stub $1 starts" "$(cat "$d/nginx.log")"; exit 1; }
-	: >"$d/access.log" # forget the readiness probes
 	STUB_PORT=$port
 }
 
