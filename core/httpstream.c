@@ -35,6 +35,7 @@
 #define SYSTEM_CA_BUNDLE "/etc/ssl/certs/ca-certificates.crt"
 
 static SSL_CTX *tls_ctx;
+static int system_cas_loaded;
 
 /* The one place the registered streams may go: the repository URL, read as libgit2's
  * git_net_url_parse reads it (host percent-decoded, path as written). */
@@ -227,6 +228,23 @@ static int tcp_connect(struct stream *s)
 	return 0;
 }
 
+/* The system bundle is parsed at the first TLS connection, not at set-up: its ~140
+ * certificates cost tens of milliseconds (seconds under ASan or valgrind) in every worker, and
+ * many workers never speak HTTPS. 0, or -1 with a libgit2 error set. */
+static int trust_system_cas(void)
+{
+	if (system_cas_loaded)
+		return 0;
+	if (access(SYSTEM_CA_BUNDLE, R_OK) == 0 &&
+	    SSL_CTX_load_verify_locations(tls_ctx, SYSTEM_CA_BUNDLE, NULL) != 1) {
+		ERR_clear_error();
+		git_error_set(GIT_ERROR_SSL, "the system CA bundle %s cannot be loaded", SYSTEM_CA_BUNDLE);
+		return -1;
+	}
+	system_cas_loaded = 1;
+	return 0;
+}
+
 /* The handshake checks nothing itself (SSL_VERIFY_NONE): its verdict is read afterwards and
  * returned as GIT_ECERTIFICATE, so that libgit2 asks the certificate_check callback with
  * valid = 0, which refuses (or accepts, with TFGIT_SSL_NO_VERIFY) and says why. */
@@ -239,6 +257,8 @@ static int tls_connect(struct stream *s)
 		git_error_set(GIT_ERROR_SSL, "TLS is not set up (httpstream_setup)");
 		return -1;
 	}
+	if (trust_system_cas() < 0)
+		return -1;
 	if (!(s->ssl = SSL_new(tls_ctx))) {
 		git_error_set_oom();
 		return -1;
@@ -475,11 +495,8 @@ int httpstream_setup(const char *ca_file)
 	}
 	SSL_CTX_set_verify(tls_ctx, SSL_VERIFY_NONE, NULL); /* checked after the handshake */
 	SSL_CTX_set_options(tls_ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
-	if (access(SYSTEM_CA_BUNDLE, R_OK) == 0 &&
-	    SSL_CTX_load_verify_locations(tls_ctx, SYSTEM_CA_BUNDLE, NULL) != 1) {
-		core_log("the system CA bundle %s cannot be loaded", SYSTEM_CA_BUNDLE);
-		goto fail;
-	}
+	/* the private CA now, so that a wrong TFGIT_SSL_CA_FILE stops the start; the system's
+	 * bundle at the first TLS connection (trust_system_cas) */
 	if (ca_file && SSL_CTX_load_verify_locations(tls_ctx, ca_file, NULL) != 1) {
 		unsigned long q = ERR_peek_last_error();
 		core_log("TFGIT_SSL_CA_FILE %s cannot be loaded: %s", ca_file,
@@ -501,6 +518,7 @@ void httpstream_teardown(void)
 		httpstream_end();
 	SSL_CTX_free(tls_ctx);
 	tls_ctx = NULL;
+	system_cas_loaded = 0;
 }
 
 int httpstream_begin(const char *url)

@@ -5,8 +5,8 @@
 
 /* Once per process, after git_libgit2_init() (after fork(): the TLS context is the process's):
  * the TLS client context, trusting the system bundle /etc/ssl/certs/ca-certificates.crt when
- * present plus ca_file when not NULL, TLS 1.2 at least. 0, or -1 with the reason logged
- * (core_log). */
+ * present (read at the first TLS connection) plus ca_file when not NULL (read now), TLS 1.2 at
+ * least. 0, or -1 with the reason logged (core_log). */
 int httpstream_setup(const char *ca_file);
 
 /* Unregisters the streams and frees the TLS context; before git_libgit2_shutdown(). Safe to
