@@ -2,16 +2,16 @@
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wformat=2
-PKGS     = libgit2 json-c libcrypto libssh2
+PKGS     = libgit2 json-c openssl libssh2
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 BUILD   ?= build
 PORT    ?= 8080
 STATE_DIR ?= /var/tmp/tfgit
 
-CORE_SRC = core/acl.c core/cache.c core/credentials.c core/deadline.c core/errors.c core/jsoncheck.c \
-           core/lock.c core/lockinfo.c core/log.c core/op.c core/remote.c core/sockets.c core/state.c \
-           core/url.c core/validate.c
+CORE_SRC = core/acl.c core/cache.c core/credentials.c core/deadline.c core/errors.c core/httpstream.c \
+           core/jsoncheck.c core/lock.c core/lockinfo.c core/log.c core/op.c core/remote.c core/sockets.c \
+           core/state.c core/url.c core/validate.c
 FCGI_SRC = fcgi/query.c fcgi/request.c fcgi/response.c fcgi/route.c fcgi/settings.c
 CORE_OBJ = $(CORE_SRC:%.c=$(BUILD)/%.o)
 FCGI_OBJ = $(FCGI_SRC:%.c=$(BUILD)/%.o)

@@ -8,6 +8,7 @@
 
 #include <git2.h>
 
+#include "httpstream.h"
 #include "internal.h"
 
 /* Replaces user:password@ in every URL inside a message. */
@@ -104,57 +105,12 @@ const char *tfgit_strerror(int code)
 	}
 }
 
-#define SYSTEM_CA_BUNDLE "/etc/ssl/certs/ca-certificates.crt"
-
-/* libgit2's mbedTLS backend takes one CA file (or a directory, not both): a private CA is
- * appended to the system bundle in a temporary file, which mbedTLS parses at once. */
-static int trust_cas(const char *ca_file)
-{
-	char tmp[] = "/tmp/tfgit-ca.XXXXXX", buf[65536];
-	const char *files[] = {SYSTEM_CA_BUNDLE, ca_file};
-	int err;
-	if (!ca_file) {
-		if (access(SYSTEM_CA_BUNDLE, R_OK) != 0)
-			return 0;
-		return git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS, SYSTEM_CA_BUNDLE, NULL);
-	}
-	int fd = mkstemp(tmp);
-	if (fd < 0)
-		return -1;
-	FILE *out = fdopen(fd, "w");
-	for (size_t i = 0; out && i < 2; i++) {
-		FILE *in = fopen(files[i], "r");
-		size_t n;
-		if (!in) {
-			if (i == 0)
-				continue; /* no system bundle: the private CA alone */
-			core_log("TFGIT_SSL_CA_FILE %s: %s", ca_file, strerror(errno));
-			fclose(out);
-			unlink(tmp);
-			return -1;
-		}
-		while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
-			fwrite(buf, 1, n, out);
-		fputc('\n', out);
-		fclose(in);
-	}
-	if (!out || fclose(out) != 0) {
-		unlink(tmp);
-		return -1;
-	}
-	err = git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS, tmp, NULL);
-	unlink(tmp);
-	if (err < 0)
-		core_log("the CA bundle cannot be loaded: %s",
-			 git_error_last() ? git_error_last()->message : "unknown");
-	return err;
-}
-
 int tfgit_init(const char *ca_file)
 {
 	if (git_libgit2_init() < 0)
 		return TFGIT_ERROR;
-	if (trust_cas(ca_file) < 0)
+	/* tfgit's own HTTP(S) streams (no redirect is followed) and their TLS trust */
+	if (httpstream_setup(ca_file) < 0)
 		return TFGIT_ERROR;
 	/* repositories are named by the operator's allowlist, and may belong to the git user */
 	git_libgit2_opts(GIT_OPT_SET_OWNER_VALIDATION, 0);
@@ -168,6 +124,7 @@ int tfgit_init(const char *ca_file)
 
 void tfgit_shutdown(void)
 {
+	httpstream_teardown();
 	git_libgit2_shutdown();
 }
 

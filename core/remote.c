@@ -10,9 +10,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "credentials.h"
 #include "deadline.h"
+#include "httpstream.h"
 #include "internal.h"
 #include "remote.h"
 #include "sockets.h"
@@ -121,6 +123,19 @@ static int remote_failure(session *s, tfgit_result *r, int err, const char *what
 		core_log("%s: %s", what, r ? r->message : "timed out");
 		return TFGIT_ETIMEOUT;
 	}
+	/* a redirect: refused by tfgit's streams, or by libgit2 itself (another host name) */
+	const git_error *e = git_error_last();
+	const char *target = httpstream_refused();
+	if (target || (e && e->message && (strstr(e->message, "cannot redirect from") ||
+					  strstr(e->message, "unexpected redirect")))) {
+		if (target)
+			result_message(r, "the repository redirected to %s; tfgit follows no redirect", target);
+		else
+			result_message(r, "the repository redirected (%s); tfgit follows no redirect", e->message);
+		git_error_clear();
+		core_log("%s: %s", what, r ? r->message : "refused a redirect");
+		return TFGIT_EDENIED;
+	}
 	if (s->auth.refused[0]) {
 		git_error_clear();
 		result_message(r, "%s", s->auth.refused);
@@ -142,8 +157,14 @@ static int new_remote(git_remote **out, git_repository *cache, const char *url)
 	return git_remote_create_with_opts(out, url, &opts);
 }
 
-/* Connects without following redirects (the credentials header must not go to another host),
- * then turns off Nagle's algorithm on the new connection. */
+static int is_http(const char *url)
+{
+	return strncasecmp(url, "http://", 7) == 0 || strncasecmp(url, "https://", 8) == 0;
+}
+
+/* Connects without following redirects (the credentials header must not go to another host;
+ * libgit2 refuses only another host name, httpstream.c the rest), then turns off Nagle's
+ * algorithm on the new connection (tfgit's HTTP streams do that themselves). */
 static int connect_remote(session *s, git_remote *remote, git_direction dir)
 {
 	git_remote_connect_options opts;
@@ -152,7 +173,7 @@ static int connect_remote(session *s, git_remote *remote, git_direction dir)
 	opts.follow_redirects = GIT_REMOTE_REDIRECT_NONE;
 	opts.custom_headers = s->custom_headers;
 	int err = git_remote_connect_ext(remote, dir, &opts);
-	if (err == 0)
+	if (err == 0 && !is_http(s->url))
 		sockets_nodelay();
 	return err;
 }
@@ -203,6 +224,11 @@ int session_open(session **out, git_repository *cache, const char *url, int for_
 		}
 		*out = s;
 		return 0;
+	}
+	if ((err = httpstream_begin(url)) < 0) {
+		err = remote_failure(s, r, err, "connecting to the repository");
+		session_free(s);
+		return err;
 	}
 	if (credentials_http_header(s->auth_header, sizeof(s->auth_header), opts, url) == 0) {
 		s->headers[0] = s->auth_header;
@@ -542,6 +568,7 @@ void session_free(session *s)
 		git_remote_free(s->remote);
 	}
 	git_repository_free(s->local);
+	httpstream_end(); /* libgit2's own streams again, for the SSH and git:// transports */
 	explicit_bzero(s->auth_header, sizeof(s->auth_header));
 	for (size_t i = 0; i < s->nrefs; i++)
 		free(s->refs[i].name);

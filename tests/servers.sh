@@ -31,7 +31,9 @@ make_ca() {
 }
 
 # git_http_server NAME tls|plain: serves $T_DIR/NAME/repos; sets GIT_PORT and GIT_DIR_ROOT.
-# Users are added with htpasswd lines in $T_DIR/NAME/htpasswd.
+# Users are added with htpasswd lines in $T_DIR/NAME/htpasswd. GIT_HTTP_EXTRA, when set, is
+# nginx configuration added to the server block before its git location (e.g. a location that
+# redirects).
 git_http_server() {
 	local name=$1 mode=$2 d=$T_DIR/$1 ssl="" port
 	mkdir -p "$d/repos"
@@ -73,6 +75,7 @@ http {
     server {
         listen 127.0.0.1:$port ${ssl:+$ssl};
         client_max_body_size 0;
+${GIT_HTTP_EXTRA:-}
         location / {
             auth_basic "git";
             auth_basic_user_file $d/htpasswd;

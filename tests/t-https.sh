@@ -109,8 +109,8 @@ check "the 400 for a bad state does not echo the URL" eval "! grep -q carol <<<'
 # failures
 blackhole
 REFUSED=$(free_port)
-stack_up failures TFGIT_ALLOWED_REPOS="http://127.0.0.1:*/*.git" GIT_USERNAME=alice GIT_PASSWORD=pa55-Plain \
-	TFGIT_REMOTE_TIMEOUT=2 FCGI_WORKERS=1
+stack_up failures TFGIT_ALLOWED_REPOS="http://127.0.0.1:*/*.git https://127.0.0.1:*/*.git" GIT_USERNAME=alice \
+	GIT_PASSWORD=pa55-Plain TFGIT_REMOTE_TIMEOUT=2 FCGI_WORKERS=1 TFGIT_SSL_CA_FILE="$T_DIR/tls/ca.crt"
 req GET "repository=http://127.0.0.1:$REFUSED/state.git&state=x.tfstate"
 check "connection refused is 503" expect_eq code 503 "$CODE"
 hdr=$(curl -s -D - -o /dev/null "$URL?repository=http://127.0.0.1:$REFUSED/state.git&state=x.tfstate" | tr -d '\r')
@@ -122,6 +122,13 @@ req GET "repository=http://127.0.0.1:$HOLE_PORT/state.git&state=x.tfstate" --max
 check "a remote that never answers is 504" expect_eq code 504 "$CODE"
 check "... within TFGIT_REMOTE_TIMEOUT=2 (and a margin)" eval "[ $((SECONDS - start)) -le 6 ]"
 check "... saying so" grep -q 'TFGIT_REMOTE_TIMEOUT' <<<"$BODY"
+start=$SECONDS
+req GET "repository=https://127.0.0.1:$HOLE_PORT/state.git&state=x.tfstate" --max-time 30
+check "an HTTPS remote that never answers the handshake is 504" expect_eq code 504 "$CODE"
+check "... within TFGIT_REMOTE_TIMEOUT=2 (and a margin)" eval "[ $((SECONDS - start)) -le 6 ]"
+req GET "repository=https://127.0.0.1:$S_PORT/state.git&state=x.tfstate"
+check "a certificate of a trusted CA for another name (localhost, not 127.0.0.1) is 502" expect_eq code 502 "$CODE"
+check "... saying the certificate is not trusted" grep -q 'not trusted' <<<"$BODY"
 req LOCK "repository=$PLAIN&state=e.tfstate" --data '{"ID":"after-timeout"}' --max-time 30
 check "the only worker serves the next request" expect_eq code 200 "$CODE"
 
