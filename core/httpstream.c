@@ -48,6 +48,7 @@ static struct {
 } want;
 
 static char refused[600];
+static char location[600]; /* the Location of the last 3xx read: the target a message names */
 
 /* The smart-HTTP requests libgit2 makes of a repository, below its path. */
 static const struct {
@@ -93,6 +94,8 @@ static int refuse(int tls, const char *host, const char *port, const char *path,
 		printable(rest, sizeof(rest), path, pathlen);
 	snprintf(refused, sizeof(refused), "%s://%s%s%s:%s%s", tls ? "https" : "http", v6 ? "[" : "",
 		 h, v6 ? "]" : "", p, rest);
+	if (!path && location[0]) /* another host or port: the 3xx said where, path included */
+		snprintf(refused, sizeof(refused), "%s", location);
 	git_error_set(GIT_ERROR_NET, "the repository redirected to %s; tfgit follows no redirect",
 		      refused);
 	return -1;
@@ -320,6 +323,37 @@ static int stream_certificate(git_cert **out, git_stream *gs)
 	return 0;
 }
 
+/* Notes the Location of a 3xx response (headers arrive in one read) without its userinfo
+ * and its service suffix, to name the target if libgit2 follows it to another host or port. */
+static void note_location(const char *data, size_t len)
+{
+	const char *end = data + len;
+	if (len < 12 || memcmp(data, "HTTP/1.", 7) != 0 || data[9] != '3')
+		return;
+	for (const char *p = data; p + 10 < end; p++) {
+		if (p[0] != '\n' || strncasecmp(p + 1, "location:", 9) != 0)
+			continue;
+		const char *v = p + 10, *e, *auth, *at = NULL;
+		while (v < end && (*v == ' ' || *v == '\t'))
+			v++;
+		for (e = v; e < end && *e != '\r' && *e != '\n' && *e != '?'; e++)
+			;
+		const char *scheme = memmem(v, (size_t)(e - v), "://", 3);
+		auth = scheme ? scheme + 3 : v;
+		for (const char *c = auth; c < e && *c != '/'; c++)
+			if (*c == '@')
+				at = c;
+		const char *refs = memmem(v, (size_t)(e - v), "/info/refs", 10);
+		if (refs)
+			e = refs;
+		char head[300], tail[300];
+		printable(head, sizeof(head), v, (size_t)(auth - v));
+		printable(tail, sizeof(tail), at ? at + 1 : auth, (size_t)(e - (at ? at + 1 : auth)));
+		snprintf(location, sizeof(location), "%s%s", head, tail);
+		return;
+	}
+}
+
 static ssize_t stream_read(git_stream *gs, void *data, size_t len)
 {
 	struct stream *s = (struct stream *)gs;
@@ -330,8 +364,10 @@ static ssize_t stream_read(git_stream *gs, void *data, size_t len)
 	if (s->ssl) {
 		ERR_clear_error();
 		int rc = SSL_read(s->ssl, data, len > INT_MAX ? INT_MAX : (int)len);
-		if (rc > 0)
+		if (rc > 0) {
+			note_location(data, (size_t)rc);
 			return rc;
+		}
 		/* end of file, with or without close_notify (SSL_OP_IGNORE_UNEXPECTED_EOF): as
 		 * for plain HTTP, libgit2's HTTP framing tells a complete response from a cut one */
 		if (SSL_get_error(s->ssl, rc) == SSL_ERROR_ZERO_RETURN)
@@ -343,6 +379,8 @@ static ssize_t stream_read(git_stream *gs, void *data, size_t len)
 		s->broken = 1;
 		git_error_set(GIT_ERROR_NET, "error receiving data from %s: %s", s->host, strerror(errno));
 	}
+	if (n > 0)
+		note_location(data, (size_t)n);
 	return n;
 }
 
@@ -525,7 +563,7 @@ int httpstream_begin(const char *url)
 {
 	static git_stream_registration plain = {GIT_STREAM_VERSION, plain_new, NULL};
 	static git_stream_registration tls = {GIT_STREAM_VERSION, tls_new, NULL};
-	refused[0] = '\0';
+	refused[0] = location[0] = '\0';
 	memset(&want, 0, sizeof(want));
 	int rc = parse_url(url);
 	if (rc != 0) {

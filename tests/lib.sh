@@ -14,7 +14,8 @@ export GIT_AUTHOR_NAME=test GIT_AUTHOR_EMAIL=test@localhost GIT_COMMITTER_NAME=t
 
 T_NUM=0
 T_FAILED=0
-T_DIR=$(mktemp -d /tmp/tfgit-test.XXXXXX)
+# under the run's own directory when tests/run.sh gives one (its leftover check looks there)
+T_DIR=$(mktemp -d "${TFGIT_TEST_ROOT:-/tmp}/tfgit-test.XXXXXX")
 chmod 755 "$T_DIR"
 STACK_POOL_LOG=$T_DIR/pool.log
 STACK_NGINX_LOG=$T_DIR/nginx.log

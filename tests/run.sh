@@ -5,7 +5,12 @@ set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=$root/${BUILD:-build}
 log=$(mktemp /tmp/tfgit-results.XXXXXX)
-trap 'rm -f "$log"' EXIT
+# every test directory of this run lies below one root, so the leftover check below counts
+# this run's processes only, not those of another run on the same machine
+export TFGIT_TEST_ROOT
+TFGIT_TEST_ROOT=$(mktemp -d /tmp/tfgit-run.XXXXXX)
+chmod 755 "$TFGIT_TEST_ROOT"
+trap 'rm -f "$log"; rmdir "$TFGIT_TEST_ROOT" 2>/dev/null' EXIT
 status=0
 for u in "$build"/unit/test_*; do
 	[ -x "$u" ] || continue
@@ -32,7 +37,7 @@ for p in /proc/[0-9]*; do
 	[ "${p#/proc/}" = "$$" ] && continue
 	st=$(awk '{print $3}' "$p/stat" 2>/dev/null) || continue
 	[ "$st" = Z ] && continue
-	if grep -qsa /tmp/tfgit-test "$p/cmdline" "$p/environ"; then
+	if grep -qsa "$TFGIT_TEST_ROOT/" "$p/cmdline" "$p/environ"; then
 		left="$left ${p#/proc/}:$(tr '\0' ' ' <"$p/cmdline" | cut -c1-60)"
 	fi
 done

@@ -12,6 +12,28 @@ as_pool() {
 	fi
 }
 
+# nginx_head DIR 'LOG FORMAT': the start of a test nginx's configuration, files under DIR, up to
+# the opening of http { } and its access log in that format; the caller adds server { } and
+# closes http { }.
+nginx_head() {
+	[ "$(id -u)" -eq 0 ] && echo "user $POOL_USER;"
+	cat <<CONF
+worker_processes 1;
+daemon off;
+pid $1/nginx.pid;
+error_log stderr warn;
+events { worker_connections 128; }
+http {
+    log_format test $2;
+    access_log $1/access.log test;
+    client_body_temp_path $1/body;
+    fastcgi_temp_path $1/fastcgi;
+    proxy_temp_path $1/proxy;
+    uwsgi_temp_path $1/uwsgi;
+    scgi_temp_path $1/scgi;
+CONF
+}
+
 # htpasswd_line USER PASSWORD
 htpasswd_line() { echo "$1:$(openssl passwd -apr1 "$2")"; }
 
@@ -58,20 +80,7 @@ git_http_server() {
 	wait_for 10 "fcgiwrap" test -S "$d/fcgiwrap.sock" || { fail "fcgiwrap starts"; exit 1; }
 	port=$(free_port)
 	cat >"$d/nginx.conf" <<CONF
-$( [ "$(id -u)" -eq 0 ] && echo "user $POOL_USER;" )
-worker_processes 1;
-daemon off;
-pid $d/nginx.pid;
-error_log stderr warn;
-events { worker_connections 128; }
-http {
-    log_format timed '\$msec \$request_time \$request_method \$request_uri \$status';
-    access_log $d/access.log timed;
-    client_body_temp_path $d/body;
-    fastcgi_temp_path $d/fastcgi;
-    proxy_temp_path $d/proxy;
-    uwsgi_temp_path $d/uwsgi;
-    scgi_temp_path $d/scgi;
+$(nginx_head "$d" "'\$msec \$request_time \$request_method \$request_uri \$status'")
     server {
         listen 127.0.0.1:$port ${ssl:+$ssl};
         client_max_body_size 0;
@@ -174,20 +183,7 @@ http_stub() {
 	: >"$d/access.log"
 	port=$(free_port)
 	cat >"$d/nginx.conf" <<CONF
-$( [ "$(id -u)" -eq 0 ] && echo "user $POOL_USER;" )
-worker_processes 1;
-daemon off;
-pid $d/nginx.pid;
-error_log stderr warn;
-events { worker_connections 64; }
-http {
-    log_format stub '\$request_method \$request_uri \$status "\$http_authorization"';
-    access_log $d/access.log stub;
-    client_body_temp_path $d/body;
-    fastcgi_temp_path $d/fastcgi;
-    proxy_temp_path $d/proxy;
-    uwsgi_temp_path $d/uwsgi;
-    scgi_temp_path $d/scgi;
+$(nginx_head "$d" "'\$request_method \$request_uri \$status \"\$http_authorization\"'")
     server {
         listen 127.0.0.1:$port;
         location = /stub-ready { access_log off; return 204; }

@@ -72,8 +72,8 @@ for mode in plain secure; do
 	fi
 	BASE=$S://$H:$PORT
 	check "$S: a 302 to another port of the same host is 502 naming it (GET)" \
-		refused GET "$BASE/to-port.git" " to $S://$H:$HOLE_PORT;"
-	check "$S: ... and for a push connection (LOCK)" refused LOCK "$BASE/to-port.git" " to $S://$H:$HOLE_PORT;"
+		refused GET "$BASE/to-port.git" " to $S://$H:$HOLE_PORT/to-port.git;"
+	check "$S: ... and for a push connection (LOCK)" refused LOCK "$BASE/to-port.git" " to $S://$H:$HOLE_PORT/to-port.git;"
 	check "$S: ... and the other port saw no connection" expect_eq accepted 0 "$(grep -c accepted "$T_DIR/hole.out")"
 	check "$S: a 302 to another path (Location: /elsewhere.git/...) is 502 naming it (GET)" \
 		refused GET "$BASE/to-path.git" " to $BASE/elsewhere.git;"
