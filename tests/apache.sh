@@ -82,10 +82,12 @@ DocumentRoot "$dir/htdocs"
 <FilesMatch "^\\.ht">
     Require all denied
 </FilesMatch>
-# the access log of the server: every request line as Apache has it, query included (the
-# shipped configuration must keep the tfgit requests out of it with env=!tfgit)
+<Directory "$dir/htdocs">
+    Require all granted
+</Directory>
+# a site's usual access log format, the request line (%r) with its query string; a virtual host
+# that has tfgit keeps tfgit's requests out of such a log (CustomLog ... env=!tfgit)
 LogFormat "%h %u %t \"%r\" %>s %b" common
-CustomLog "$dir/server-access.log" common env=!tfgit
 ${APACHE_DEFINES:-}
 ${APACHE_SERVER:-}
 <VirtualHost 127.0.0.1:$port>

@@ -1,0 +1,305 @@
+#!/usr/bin/env bash
+# tfgit behind a real Apache 2.4 with the shipped configurations, each Included as it is:
+# mod_fcgid (apache/tfgit-fcgid.conf), plain CGI under mod_cgid (apache/tfgit-cgi.conf), and the
+# shared-hosting .htaccess (apache/htaccess) in a directory with AllowOverride. Terraform's cycle
+# through each (init, apply of a state over 1 MB, plan refused while another ID holds the lock,
+# force-unlock, destroy), GitLab's lock layout (POST/DELETE on .../lock, PUT for writes), a
+# remote that never answers (tfgit's JSON 504, not Apache's page), JSON for the errors Apache
+# answers itself, no query string in Apache's logs. Runs with build/tfgit.fcgi and, when it
+# exists, build/static/tfgit.fcgi. Prints warm GET/POST latencies as "# figures:" lines.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/servers.sh"
+. "$(dirname "$0")/apache.sh"
+
+if ! apache_available; then
+	skip "tfgit under Apache" "apache2 with mod_fcgid and mod_cgid is not installed (make deps)"
+	finish
+	exit
+fi
+
+BINS=("$TFGIT_BIN")
+[ -x "$BUILD_DIR/static/tfgit.fcgi" ] && BINS+=("$BUILD_DIR/static/tfgit.fcgi")
+HAVE_TF=0
+command -v terraform >/dev/null && HAVE_TF=1
+OTHER_ID=11111111-2222-3333-4444-555555555555
+OTHER_LOCK='{"ID":"'$OTHER_ID'","Operation":"OperationTypeApply","Info":"","Who":"other@ci-runner","Version":"1.11.4","Created":"2026-11-24T10:00:00.000000001Z","Path":""}'
+# a secret a client might put into a query string: it must reach no log
+SECRET=Sekr1tInTheQuery
+blackhole
+
+# apache_stack NAME MODE BIN: an Apache serving a copy of BIN with the shipped configuration of
+# MODE (fcgid or cgi), settings as a site would give them; a new remote as the default
+# repository. Sets AD (its directory), R (the remote), U (its /tfgit address).
+apache_stack() {
+	local name=$1 mode=$2 bin
+	AD=$T_DIR/apache-$name
+	mkdir -p "$AD"
+	chmod 755 "$AD"
+	bin=$(apache_bin "$AD" "$3")
+	apache_writable_dir "$AD/cache"
+	R=$(new_remote "$name")
+	local APACHE_DEFINES="Define TFGIT_BIN $bin
+Define TFGIT_ACCESS_LOG $AD/tfgit-access.log"
+	{
+		echo "# the site's own access log, without tfgit's requests as the shipped file says"
+		echo "CustomLog \"$AD/site-access.log\" common env=!tfgit"
+		if [ "$mode" = fcgid ]; then
+			# the process environment for some settings, the request's variables for others
+			echo "FcgidInitialEnv TFGIT_CACHE_DIR $AD/cache"
+			echo "FcgidInitialEnv TFGIT_REMOTE_TIMEOUT 3"
+		else
+			echo "<Location /tfgit>"
+			echo "    SetEnv TFGIT_CACHE_DIR $AD/cache"
+			echo "    SetEnv TFGIT_REMOTE_TIMEOUT 3"
+			echo "</Location>"
+		fi
+		echo "<Location /tfgit>"
+		echo "    SetEnv TFGIT_DEFAULT_REPOSITORY $R"
+		echo "    SetEnv TFGIT_ALLOWED_REPOS \"git://127.0.0.1:$HOLE_PORT/*.git\""
+		echo "</Location>"
+	} >"$AD/site.conf"
+	if ! apache_start "$AD" "$ROOT/apache/tfgit-$mode.conf" "$AD/site.conf" >"$AD/start.out" 2>&1; then
+		fail "Apache starts with apache/tfgit-$mode.conf ($name)" "$(cat "$AD/start.out")"
+		return 1
+	fi
+	U=$APACHE_URL/tfgit
+	pass "Apache starts with apache/tfgit-$mode.conf ($name)"
+}
+
+tf() { (cd "$W" && terraform "$@" -no-color) >"$T_DIR/tf.out" 2>&1; }
+tip() { g "$1" rev-parse -q --verify "refs/heads/$2" 2>/dev/null || echo none; }
+
+# tf_cycle LABEL REMOTE STATE ADDRESS [gitlab]: Terraform's cycle through ADDRESS (the state's
+# address; with "gitlab", the lock address is ADDRESS's path + /lock, with POST, DELETE and
+# PUT): init, apply of a state over 1 MB, plan refused while another ID holds the lock,
+# force-unlock, destroy. The state is STATE on master of REMOTE.
+tf_cycle() {
+	local label=$1 r=$2 s=$3 addr=$4 lock_addr=$4 lock_method=LOCK i
+	local steps=("init" "apply of a state over 1 MB" "plan while another ID holds the lock"
+		"force-unlock" "destroy")
+	if [ $HAVE_TF -eq 0 ]; then
+		for i in "${steps[@]}"; do skip "$label: terraform $i" "terraform is not on the PATH"; done
+		return
+	fi
+	W=$T_DIR/tf-$label
+	W=${W// /-}
+	tf_project "$W" "$addr" "retry_max      = 0"
+	if [ "${5:-}" = gitlab ]; then
+		lock_addr=${addr/\/tfgit\?//tfgit/lock?}
+		lock_addr=${lock_addr/tfgit.fcgi\?/tfgit.fcgi/lock?}
+		lock_method=POST
+		cat >"$W/backend.tf" <<TF
+terraform {
+  backend "http" {
+    address        = "$addr"
+    update_method  = "PUT"
+    lock_address   = "$lock_addr"
+    lock_method    = "POST"
+    unlock_address = "$lock_addr"
+    unlock_method  = "DELETE"
+    retry_max      = 0
+  }
+}
+TF
+	fi
+	# about 1.1 MB in the input, as much again in the output: a state over 2 MB
+	cat >"$W/main.tf" <<TF
+variable "n" {
+  type    = number
+  default = 1
+}
+locals {
+  chunk = "$(head -c 1100 /dev/zero | tr '\0' x)"
+}
+resource "terraform_data" "big" {
+  input = "\${var.n}-\${join("", [for i in range(1000) : local.chunk])}"
+}
+resource "terraform_data" "small" {
+  input = "small-\${var.n}"
+}
+TF
+	check "$label: terraform init" tf init -input=false
+	check "$label: terraform apply of a state over 1 MB" tf apply -auto-approve -input=false
+	check "$label: ... the state on the remote is over 1 MB and holds both resources" eval \
+		"[ \$(g '$r' cat-file -s 'master:$s') -gt 1048576 ] && g '$r' show 'master:$s' | grep -q '\"small-1\"'"
+	check "$label: ... apply left no lock" expect_eq lock none "$(tip "$r" "locks/$s")"
+	local code before
+	code=$(curl -s -o /dev/null -w '%{http_code}' -X "$lock_method" --data "$OTHER_LOCK" "$lock_addr")
+	check "$label: another ID takes the lock ($lock_method)" expect_eq code 200 "$code"
+	before=$(tip "$r" master)
+	if tf plan -input=false -var n=2; then
+		fail "$label: terraform plan while another ID holds the lock fails" "$(cat "$T_DIR/tf.out")"
+	else
+		check "$label: terraform plan while another ID holds the lock fails, naming the holder" eval \
+			"grep -q 'Error acquiring the state lock' '$T_DIR/tf.out' && grep -q '$OTHER_ID' '$T_DIR/tf.out'"
+	fi
+	check "$label: terraform force-unlock" tf force-unlock -force "$OTHER_ID"
+	check "$label: ... the lock branch is gone" expect_eq lock none "$(tip "$r" "locks/$s")"
+	check "$label: ... and the state is untouched" expect_eq master "$before" "$(tip "$r" master)"
+	check "$label: terraform destroy" tf destroy -auto-approve -input=false -var n=2
+	check "$label: ... the state has no resources left, no lock" eval \
+		"! g '$r' show 'master:$s' | grep -q terraform_data && [ \"\$(tip '$r' 'locks/$s')\" = none ]"
+}
+
+# figures LABEL URL: 50 sequential warm GETs of a state, then 50 POSTs (each a commit) under a
+# lock; prints median and 90th percentile as a "# figures:" line; passes when all were 200.
+figures() {
+	local label=$1 url=$2 q="state=bench/$RANDOM.tfstate" i codes
+	curl -s -o /dev/null -X LOCK --data '{"ID":"bench"}' "$url?$q"
+	curl -s -o /dev/null --data '{"version":4,"serial":0,"lineage":"b"}' "$url?$q&ID=bench"
+	: >"$T_DIR/get.times"
+	: >"$T_DIR/post.times"
+	for i in $(seq 1 50); do
+		curl -s -o /dev/null -w '%{http_code} %{time_total}\n' "$url?$q" >>"$T_DIR/get.times"
+	done
+	for i in $(seq 1 50); do
+		curl -s -o /dev/null -w '%{http_code} %{time_total}\n' \
+			--data "{\"version\":4,\"serial\":$i,\"lineage\":\"b\"}" "$url?$q&ID=bench" >>"$T_DIR/post.times"
+	done
+	curl -s -o /dev/null -X UNLOCK --data '{"ID":"bench"}' "$url?$q"
+	pct() { awk '{print $2 * 1000}' "$1" | sort -n | awk -v p="$2" '{v[NR] = $1} END {i = int(NR * p + 0.999); printf "%.1f", v[i]}'; }
+	echo "# figures: $label: warm GET median $(pct "$T_DIR/get.times" 0.5) ms, p90 $(pct "$T_DIR/get.times" 0.9) ms;" \
+		"POST (a commit each) median $(pct "$T_DIR/post.times" 0.5) ms, p90 $(pct "$T_DIR/post.times" 0.9) ms (50 sequential each)"
+	codes=$(cut -d' ' -f1 "$T_DIR/get.times" "$T_DIR/post.times" | sort | uniq -c | tr -s ' ')
+	check "$label: 50 GETs and 50 POSTs in a row are all 200" expect_eq codes " 100 200" "$codes"
+}
+
+# is_json_error FILE: the body is tfgit's (or the configuration's) JSON error object.
+is_json_error() { grep -q '^{"error":"' "$1"; }
+
+# common_checks LABEL NAME: what any Apache stack must do besides Terraform's cycle.
+common_checks() {
+	local label=$1 name=$2 out t0 ms
+	# a remote that never answers: tfgit's own 504 after TFGIT_REMOTE_TIMEOUT (3 s), as JSON
+	t0=$(date +%s%N)
+	out=$(curl -s -D "$T_DIR/h" -o "$T_DIR/b" -w '%{http_code}' --max-time 60 \
+		"$U?repository=git://127.0.0.1:$HOLE_PORT/hole.git&state=h.tfstate")
+	ms=$((($(date +%s%N) - t0) / 1000000))
+	check "$label: a remote that never answers is tfgit's 504 (not Apache's 500), in ${ms} ms" \
+		expect_eq code 504 "$out"
+	check "$label: ... its body is tfgit's JSON error" eval \
+		"is_json_error '$T_DIR/b' && grep -qi '^Content-Type: application/json' '$T_DIR/h'"
+	# a body over TFGIT_MAX_BODY is refused from its Content-Length, with JSON, before it is read
+	[ -f "$T_DIR/toolarge" ] || truncate -s $((64 * 1024 * 1024 + 1)) "$T_DIR/toolarge"
+	out=$(curl -s -D "$T_DIR/h" -o "$T_DIR/b" -w '%{http_code}' --max-time 60 \
+		--data-binary @"$T_DIR/toolarge" "$U?state=big.tfstate&ID=x&note=$SECRET")
+	check "$label: a body over 64 MiB is 413 with a JSON body" eval \
+		"[ '$out' = 413 ] && is_json_error '$T_DIR/b' && grep -qi '^Content-Type: application/json' '$T_DIR/h'"
+	# a client's header is never a setting
+	local other
+	other=$(new_remote "hdr-$name")
+	curl -s -o /dev/null -X LOCK -H "Tfgit-Default-Repository: $other" --data '{"ID":"h"}' "$U?state=hdr.tfstate"
+	curl -s -o /dev/null -H "Tfgit-Default-Repository: $other" --data '{"version":4,"serial":1,"lineage":"h"}' \
+		"$U?state=hdr.tfstate&ID=h"
+	curl -s -o /dev/null -X UNLOCK -H "Tfgit-Default-Repository: $other" --data '{"ID":"h"}' "$U?state=hdr.tfstate"
+	check "$label: a client's Tfgit-Default-Repository header is not a setting" eval \
+		"g '$R' log --all --format=%s | grep -q 'hdr.tfstate' && ! g '$other' log --all --format=%s 2>/dev/null | grep -q ."
+	# no line Apache writes carries the query string
+	curl -s -o /dev/null "$U?state=q.tfstate&note=$SECRET"
+	curl -s -o /dev/null "$U/nothing?state=q.tfstate&note=$SECRET"
+	curl -s -o /dev/null "$U?repository=http://u:$SECRET@127.0.0.1:1/x.git&state=q.tfstate"
+	curl -s -o /dev/null -X PROPFIND "$U?state=q.tfstate&note=$SECRET"
+	check "$label: no access or error log line carries the query string" eval \
+		"! grep -r -l '$SECRET' '$AD'/*.log"
+	check "$label: ... tfgit's access log has the requests, paths only" eval \
+		"grep -q '\"GET /tfgit\" 200' '$AD/tfgit-access.log' && grep -q '\"PROPFIND /tfgit\" 405' '$AD/tfgit-access.log'"
+}
+
+# stop_checks LABEL: Apache stops, and every tfgit process it started with it.
+stop_checks() {
+	local label=$1 left t0
+	t0=$SECONDS
+	apache_stop "$APACHE_PID"
+	left=$(apache_children "$AD")
+	check "$label: Apache stops with all its tfgit processes ($((SECONDS - t0)) s)" eval \
+		"! kill -0 $APACHE_PID 2>/dev/null && [ -z '$left' ]"
+	[ -z "$left" ] || kill -KILL $left 2>/dev/null
+}
+
+for bin in "${BINS[@]}"; do
+	kind=dynamic
+	[ "$bin" = "$TFGIT_BIN" ] || kind=static
+	for mode in fcgid cgi; do
+		label="$mode/$kind"
+		name=$mode-$kind
+		[ "$mode" = cgi ] && label="CGI/$kind"
+		apache_stack "$name" "$mode" "$bin" || continue
+		S=prod/terraform.tfstate
+		tf_cycle "$label" "$R" "$S" "$U?type=git&ref=master&state=$S"
+		if [ "$mode" = fcgid ]; then
+			check "$label: mod_fcgid keeps a warm tfgit process" eval "[ -n \"\$(apache_children '$AD')\" ]"
+			if [ "$kind" = dynamic ]; then
+				S2=gitlab/terraform.tfstate
+				tf_cycle "$label GitLab-style lock address" "$R" "$S2" \
+					"$U?type=git&ref=master&state=$S2" gitlab
+			fi
+		fi
+		common_checks "$label" "$name"
+		figures "$label" "$U"
+		stop_checks "$label"
+	done
+done
+
+# The shipped .htaccess on a "shared host": the program and the .htaccess in a directory of the
+# site with AllowOverride; every setting comes from the .htaccess's SetEnv lines (nothing in the
+# server's configuration names the repository). Plain CGI as shipped, then mod_fcgid.
+for handler in cgi fcgid; do
+	label="htaccess/$handler"
+	AD=$T_DIR/apache-htaccess-$handler
+	mkdir -p "$AD/htdocs/tfgit"
+	chmod 755 "$AD" "$AD/htdocs" "$AD/htdocs/tfgit"
+	install -m 755 "${BINS[-1]}" "$AD/htdocs/tfgit/tfgit.fcgi"
+	R=$(new_remote "htaccess-$handler")
+	apache_writable_dir "$AD/home"
+	sed -e "s|^SetEnv TFGIT_DEFAULT_REPOSITORY .*|SetEnv TFGIT_DEFAULT_REPOSITORY $R|" \
+		-e "s|^SetEnv TFGIT_CACHE_DIR .*|SetEnv TFGIT_CACHE_DIR $AD/home/tfgit-cache|" \
+		"$ROOT/apache/htaccess" >"$AD/htdocs/tfgit/.htaccess"
+	if [ "$handler" = fcgid ]; then
+		sed -i -e 's|^\( *\)SetHandler cgi-script|\1#SetHandler cgi-script|' \
+			-e 's|^\( *\)#SetHandler fcgid-script|\1SetHandler fcgid-script|' "$AD/htdocs/tfgit/.htaccess"
+	fi
+	check "$label: the test's .htaccess differs from the shipped one only in the lines to edit" eval \
+		"[ \$(diff '$ROOT/apache/htaccess' '$AD/htdocs/tfgit/.htaccess' | grep -c '^>') -le 4 ]"
+	cat >"$AD/site.conf" <<CONF
+CustomLog "$AD/site-access.log" common
+<Directory "$AD/htdocs">
+    AllowOverride FileInfo Options AuthConfig Limit
+</Directory>
+CONF
+	if ! apache_start "$AD" "$AD/site.conf" >"$AD/start.out" 2>&1; then
+		fail "$label: Apache starts" "$(cat "$AD/start.out")"
+		continue
+	fi
+	base=$APACHE_URL/tfgit
+	U=$base/tfgit.fcgi
+	S=shared/terraform.tfstate
+	if [ "$handler" = cgi ]; then
+		tf_cycle "$label" "$R" "$S" "$U?type=git&state=$S" gitlab
+	else
+		curl -s -o /dev/null -X POST --data '{"ID":"ht"}' "$U/lock?state=$S"
+		curl -s -o /dev/null -X PUT --data '{"version":4,"serial":1,"lineage":"ht"}' "$U?state=$S&ID=ht"
+		curl -s -o /dev/null -X DELETE --data '{"ID":"ht"}' "$U/lock?state=$S"
+		check "$label: lock, PUT and unlock reach the repository named only in .htaccess" eval \
+			"g '$R' show 'master:$S' | grep -q '\"lineage\":\"ht\"' && [ \"\$(tip '$R' 'locks/$S')\" = none ]"
+		check "$label: ... served by a warm mod_fcgid process" eval \
+			"[ -n \"\$(for p in /proc/[0-9]*; do [ \"\$(readlink \$p/exe)\" = '$AD/htdocs/tfgit/tfgit.fcgi' ] && echo \$p; done)\" ]"
+	fi
+	check "$label: the cache is where .htaccess puts it, private to the program's user" eval \
+		"[ \"\$(stat -c '%a %U' '$AD/home/tfgit-cache')\" = '700 $POOL_USER' ] && ls '$AD/home/tfgit-cache' | grep -q ."
+	code=$(curl -s -o "$T_DIR/b" -w '%{http_code}' "$base/.htaccess")
+	check "$label: the .htaccess itself is not served" expect_eq code 403 "$code"
+	code=$(curl -s -o "$T_DIR/b" -w '%{http_code}' "$base/")
+	check "$label: no directory listing" expect_eq code 403 "$code"
+	stop_pid "$APACHE_PID"
+	left=""
+	for p in /proc/[0-9]*; do
+		[ "$(readlink "$p/exe" 2>/dev/null)" = "$AD/htdocs/tfgit/tfgit.fcgi" ] && left="$left ${p#/proc/}"
+	done
+	check "$label: Apache stops with all its tfgit processes" expect_eq left "" "$left"
+done
+
+# nginx and the pool, for the figures only
+if stack_up bench TFGIT_DEFAULT_REPOSITORY="$(new_remote bench)" >/dev/null; then
+	figures "nginx + pool" "$URL"
+fi
+finish
