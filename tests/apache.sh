@@ -139,12 +139,8 @@ apache_stop() {
 	stop_pid "$1"
 }
 
-# apache_children DIR: the pids of the processes still running a tfgit binary of DIR/bin
-# (mod_fcgid's processes, CGI processes).
+# apache_children BIN: the pids of the processes running the program BIN (mod_fcgid's
+# processes, CGI processes), e.g. the copy apache_bin made.
 apache_children() {
-	local p
-	for p in /proc/[0-9]*; do
-		[ "$(readlink "$p/exe" 2>/dev/null)" = "$1/bin/tfgit.fcgi" ] && echo "${p#/proc/}"
-	done
-	return 0
+	find /proc -mindepth 2 -maxdepth 2 -name exe -lname "$1" 2>/dev/null | cut -d/ -f3
 }

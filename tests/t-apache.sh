@@ -66,7 +66,8 @@ Define TFGIT_ACCESS_LOG $AD/tfgit-access.log"
 	pass "Apache starts with apache/tfgit-$mode.conf ($name)"
 }
 
-tf() { (cd "$W" && terraform "$@" -no-color) >"$T_DIR/tf.out" 2>&1; }
+# tf ARGS...: terraform in the project W; the end of its output when it fails
+tf() { (cd "$W" && terraform "$@" -no-color) >"$T_DIR/tf.out" 2>&1 || { tail -n 12 "$T_DIR/tf.out"; return 1; }; }
 tip() { g "$1" rev-parse -q --verify "refs/heads/$2" 2>/dev/null || echo none; }
 
 # tf_cycle LABEL REMOTE STATE ADDRESS [gitlab]: Terraform's cycle through ADDRESS (the state's
@@ -127,7 +128,7 @@ TF
 	code=$(curl -s -o /dev/null -w '%{http_code}' -X "$lock_method" --data "$OTHER_LOCK" "$lock_addr")
 	check "$label: another ID takes the lock ($lock_method)" expect_eq code 200 "$code"
 	before=$(tip "$r" master)
-	if tf plan -input=false -var n=2; then
+	if tf plan -input=false -var n=2 >/dev/null; then
 		fail "$label: terraform plan while another ID holds the lock fails" "$(cat "$T_DIR/tf.out")"
 	else
 		check "$label: terraform plan while another ID holds the lock fails, naming the holder" eval \
@@ -210,7 +211,7 @@ stop_checks() {
 	local label=$1 left t0
 	t0=$SECONDS
 	apache_stop "$APACHE_PID"
-	left=$(apache_children "$AD")
+	left=$(apache_children "$AD/bin/tfgit.fcgi")
 	check "$label: Apache stops with all its tfgit processes ($((SECONDS - t0)) s)" eval \
 		"! kill -0 $APACHE_PID 2>/dev/null && [ -z '$left' ]"
 	[ -z "$left" ] || kill -KILL $left 2>/dev/null
@@ -227,7 +228,7 @@ for bin in "${BINS[@]}"; do
 		S=prod/terraform.tfstate
 		tf_cycle "$label" "$R" "$S" "$U?type=git&ref=master&state=$S"
 		if [ "$mode" = fcgid ]; then
-			check "$label: mod_fcgid keeps a warm tfgit process" eval "[ -n \"\$(apache_children '$AD')\" ]"
+			check "$label: mod_fcgid keeps a warm tfgit process" eval "[ -n \"\$(apache_children '$AD/bin/tfgit.fcgi')\" ]"
 			if [ "$kind" = dynamic ]; then
 				S2=gitlab/terraform.tfstate
 				tf_cycle "$label GitLab-style lock address" "$R" "$S2" \
@@ -282,7 +283,7 @@ CONF
 		check "$label: lock, PUT and unlock reach the repository named only in .htaccess" eval \
 			"g '$R' show 'master:$S' | grep -q '\"lineage\":\"ht\"' && [ \"\$(tip '$R' 'locks/$S')\" = none ]"
 		check "$label: ... served by a warm mod_fcgid process" eval \
-			"[ -n \"\$(for p in /proc/[0-9]*; do [ \"\$(readlink \$p/exe)\" = '$AD/htdocs/tfgit/tfgit.fcgi' ] && echo \$p; done)\" ]"
+			"[ -n \"\$(apache_children '$AD/htdocs/tfgit/tfgit.fcgi')\" ]"
 	fi
 	check "$label: the cache is where .htaccess puts it, private to the program's user" eval \
 		"[ \"\$(stat -c '%a %U' '$AD/home/tfgit-cache')\" = '700 $POOL_USER' ] && ls '$AD/home/tfgit-cache' | grep -q ."
@@ -291,10 +292,7 @@ CONF
 	code=$(curl -s -o "$T_DIR/b" -w '%{http_code}' "$base/")
 	check "$label: no directory listing" expect_eq code 403 "$code"
 	stop_pid "$APACHE_PID"
-	left=""
-	for p in /proc/[0-9]*; do
-		[ "$(readlink "$p/exe" 2>/dev/null)" = "$AD/htdocs/tfgit/tfgit.fcgi" ] && left="$left ${p#/proc/}"
-	done
+	left=$(apache_children "$AD/htdocs/tfgit/tfgit.fcgi")
 	check "$label: Apache stops with all its tfgit processes" expect_eq left "" "$left"
 done
 
