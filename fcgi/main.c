@@ -60,7 +60,7 @@ static void serve(char **params, const struct request_io *io)
 		return;
 	}
 	if (settings_load(&cfg, params, 0, why, sizeof(why)) < 0 || tfgit_tls_trust(cfg.ca_file) < 0) {
-		tfgit_log("%s %s: the settings are not usable: %s", req.method, req.query_string ? "request" : "-",
+		tfgit_log("%s: the settings are not usable: %s", req.method,
 			  why[0] ? why : "TFGIT_SSL_CA_FILE cannot be loaded");
 		respond_error(&req, 500, "this server's settings are not usable; its log says why");
 	} else {

@@ -217,7 +217,8 @@ static void log_request(const struct request *req)
 	const char *user = req->remote_user ? req->remote_user : "-";
 	const char *addr = req->remote_addr ? req->remote_addr : "-";
 	tfgit_url_redact(url, sizeof(url), req->target.url ? req->target.url : "-");
-	tfgit_log("%s state=%s ref=%s repo=%s user=%s addr=%s -> %d in %.1f ms%s%s%s", req->method,
+	tfgit_log("%s%s state=%s ref=%s repo=%s user=%s addr=%s -> %d in %.1f ms%s%s%s", req->method,
+		  req->lock_address ? " /lock" : "",
 		  req->target.state ? req->target.state : "-", req->target.ref ? req->target.ref : "-",
 		  url, user, addr, req->status, ms, req->result.attempts > 1 ? " (retried)" : "",
 		  req->result.message[0] ? ": " : "", req->result.message);
