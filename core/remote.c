@@ -540,8 +540,11 @@ static int smart_push(session *s, const char *refname, const git_oid *new, int f
 		 * anything else (a hook, a protected branch, no deletes, no forced updates) is the
 		 * server's policy and is not. */
 		const char *why = s->rejected;
-		int lost = strstr(why, "lock") || strstr(why, "stale") || strstr(why, "fetch first") ||
-			   strstr(why, "failed to update") || (!force && strstr(why, "non-fast-forward"));
+		/* the server's status, after "<refname>: " (every lock branch's name holds "lock") */
+		const char *status = strstr(why, ": ") ? strstr(why, ": ") + 2 : why;
+		int lost = !strstr(status, "declined") && !strstr(status, "denied") &&
+			   (strstr(status, "lock") || strstr(status, "stale") || strstr(status, "fetch first") ||
+			    strstr(status, "failed to update") || (!force && strstr(status, "non-fast-forward")));
 		if (lost)
 			return TFGIT_ECONFLICT;
 		result_message(r, "the repository refused the push (%s)", why);

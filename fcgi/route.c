@@ -8,7 +8,7 @@
 #include "response.h"
 #include "route.h"
 
-enum body_rule { BODY_NONE, BODY_OPTIONAL, BODY_JSON };
+enum body_rule { BODY_NONE, BODY_OPTIONAL, BODY_JSON, BODY_STATE };
 enum address { STATE_ADDRESS, LOCK_ADDRESS }; /* …/tfgit, …/tfgit/lock */
 
 struct route {
@@ -67,8 +67,8 @@ static void handle_unlock(struct request *req, const struct settings *cfg)
  * unlock_method DELETE on the address ending in /lock) and update_method PUT. */
 static const struct route routes[] = {
 	{STATE_ADDRESS, "GET", BODY_NONE, 0, ACL_READ, handle_get},
-	{STATE_ADDRESS, "POST", BODY_JSON, 0, ACL_WRITE, handle_post},
-	{STATE_ADDRESS, "PUT", BODY_JSON, 0, ACL_WRITE, handle_post},
+	{STATE_ADDRESS, "POST", BODY_STATE, 0, ACL_WRITE, handle_post},
+	{STATE_ADDRESS, "PUT", BODY_STATE, 0, ACL_WRITE, handle_post},
 	{STATE_ADDRESS, "DELETE", BODY_NONE, 0, ACL_WRITE, handle_delete},
 	{STATE_ADDRESS, "LOCK", BODY_JSON, LOCK_BODY_MAX, ACL_LOCK, handle_lock},
 	{STATE_ADDRESS, "UNLOCK", BODY_OPTIONAL, LOCK_BODY_MAX, ACL_LOCK, handle_unlock},
@@ -195,12 +195,20 @@ static int read_body(struct request *req, const struct route *rt, const struct s
 			return -1;
 		}
 	}
-	if (rt->body == BODY_JSON && req->body_len == 0) {
+	if ((rt->body == BODY_JSON || rt->body == BODY_STATE) && req->body_len == 0) {
 		respond_error(req, 400, "the body is empty");
 		return -1;
 	}
-	if (rt->body == BODY_JSON && json_object_check(req->body, req->body_len) < 0) {
+	int kind = rt->body == BODY_STATE ? json_state_check(req->body, req->body_len) :
+		   rt->body == BODY_JSON ? json_object_check(req->body, req->body_len) : 0;
+	if (kind < 0) {
 		respond_error(req, 400, "the body is not one JSON object (or nests too deep)");
+		return -1;
+	}
+	/* only states are written: never a configuration or pipeline file in a state's place */
+	if (rt->body == BODY_STATE && kind != 1) {
+		respond_error(req, 400, "the body is not a Terraform state (a JSON object with top-level "
+					"serial and lineage)");
 		return -1;
 	}
 	return 0;
