@@ -123,4 +123,31 @@ check "8. the force-unlock line names user and address" \
 check "8. ... and the lock JSON it prints injects no line" \
 	expect_eq foreign "" "$(since_mark | grep -v '^tfgit\[')"
 check "8. request lines carry user= and addr=" grep -q 'user=- addr=127.0.0.1' <<<"$(since_mark)"
+
+# 1. local paths: a directory inside the allowed one whose .git, refs or objects is a symlink
+# leading out of it is not a repository of the allowed directory
+st() { printf '{"version":4,"serial":%s,"lineage":"sec"}' "$1"; }
+AL=$T_DIR/remotes/allowed
+mkdir -p "$AL"
+OUT=$(new_remote outside)
+commit_file "$OUT" master secret.tfstate '{"version":4,"serial":1,"lineage":"outside-secret"}' >/dev/null
+mkdir "$AL/nonbare.git" && ln -s "$OUT" "$AL/nonbare.git/.git"
+git init -q --bare "$AL/dotgit.git" && ln -s "$OUT" "$AL/dotgit.git/.git"
+git init -q --bare "$AL/refs.git" && rm -rf "$AL/refs.git/refs" && ln -s "$OUT/refs" "$AL/refs.git/refs"
+git init -q --bare "$AL/fine.git"
+chown -R "$POOL_USER" "$AL"
+out_refs=$(g "$OUT" for-each-ref)
+stack_up local TFGIT_ALLOWED_REPOS="$AL/*.git" TFGIT_REQUIRE_LOCK=0
+for r in nonbare dotgit refs; do
+	req GET "repository=$AL/$r.git&state=secret.tfstate"
+	check "1. a local repository $r.git with a symlink inside leading out of the allowed directory: GET is not served" \
+		eval "[ '$CODE' != 200 ] && ! grep -q outside-secret <<<'$BODY'"
+	req LOCK "repository=$AL/$r.git&state=x.tfstate" --data '{"ID":"esc"}'
+	check "1. ... nor LOCK ($r.git)" eval "[ '$CODE' != 200 ]"
+	req POST "repository=file://$AL/$r.git&state=x.tfstate" --data "$(st 1)"
+	check "1. ... nor POST through file:// ($r.git)" eval "[ '$CODE' != 200 ]"
+done
+check "1. the repository outside got no ref and no commit" expect_eq refs "$out_refs" "$(g "$OUT" for-each-ref)"
+req POST "repository=$AL/fine.git&state=x.tfstate" --data "$(st 1)"
+check "1. a plain bare repository in the allowed directory is served" expect_eq code 200 "$CODE"
 finish
