@@ -152,6 +152,9 @@ static int authorize(struct request *req, const struct route *rt, const struct s
 {
 	const acl *a = NULL;
 	char err[512], msg[1400];
+	/* a holder's lock ID is what unlocks (and writes under) its lock: shown only to who could
+	 * remove the lock anyway */
+	req->may_force_unlock = cfg->store.allow_force_unlock;
 	if (!cfg->acl_file)
 		return 0;
 	int right = rt->right;
@@ -162,6 +165,9 @@ static int authorize(struct request *req, const struct route *rt, const struct s
 		respond_error(req, 500, "the access-control file (TFGIT_ACL_FILE) is not usable; see the log");
 		return -1;
 	}
+	req->may_force_unlock = req->may_force_unlock &&
+		acl_allows(a, req->remote_user, ACL_FORCE_UNLOCK, req->target.url, req->target.state,
+			   tfgit_pattern_match);
 	if (acl_allows(a, req->remote_user, right, req->target.url, req->target.state, tfgit_pattern_match))
 		return 0;
 	snprintf(msg, sizeof(msg), "%s%s%s may not %s state %s of this repository (TFGIT_ACL_FILE)",
