@@ -79,6 +79,14 @@ check "12. nginx logs no query string (request line of a body buffered to a file
 check "... and so no password from a repository URL" \
 	expect_eq files "" "$(grep -l 'Ngx-Secr3t-12' "$T_DIR/nginx.log" "$T_DIR"/stack-*/access.log)"
 
+for path in /tfgit/ /tfgit/x /tfgit/lock/x; do
+	out=$(curl -s -w '\n%{http_code}' "${URL%/tfgit}$path?repository=http://carol:Ngx-Path-Secr3t@127.0.0.1/x.git&state=a")
+	check "12. another address under /tfgit ($path) is a JSON 404" \
+		eval "[ '${out##*$'\n'}' = 404 ] && grep -q '^{\"error\":' <<<'${out%$'\n'*}'"
+done
+check "12. ... and nginx logs no line with its query string" \
+	expect_eq files "" "$(grep -l 'Ngx-Path-Secr3t' "$T_DIR/nginx.log" "$T_DIR"/stack-*/access.log)"
+
 # 12. a password with a double quote in the default repository's URL
 CLOSED=$(free_port)
 stack_up quote TFGIT_DEFAULT_REPOSITORY="http://u:pa\"ss-LONG@127.0.0.1:$CLOSED/r.git" TFGIT_NETRC=/nonexistent
