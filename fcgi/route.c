@@ -220,25 +220,43 @@ static int read_body(struct request *req, const struct route *rt, const struct s
 	return 0;
 }
 
+/* A field of the log line as one word: space, '=', '"' and '%' %-encoded (a user name
+ * "ops addr=10.0.0.1" cannot pose as another field); control characters are tfgit_log's. */
+static const char *log_word(char *out, size_t outlen, const char *v)
+{
+	size_t o = 0;
+	if (!v || !*v)
+		v = "-";
+	for (; *v && o + 4 < outlen; v++) {
+		if (strchr(" =\"%", *v))
+			o += (size_t)snprintf(out + o, outlen - o, "%%%02X", (unsigned char)*v);
+		else
+			out[o++] = *v;
+	}
+	out[o] = '\0';
+	return out;
+}
+
 /* One line per request; tfgit_log escapes every field, so none can forge a line. */
 static void log_request(const struct request *req)
 {
 	struct timespec now;
-	char url[512];
+	char url[512], user[512], addr[128], state[3200], ref[800];
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	double ms = (double)(now.tv_sec - req->start.tv_sec) * 1e3 +
 		    (double)(now.tv_nsec - req->start.tv_nsec) / 1e6;
-	const char *user = req->remote_user ? req->remote_user : "-";
-	const char *addr = req->remote_addr ? req->remote_addr : "-";
+	log_word(user, sizeof(user), req->remote_user);
+	log_word(addr, sizeof(addr), req->remote_addr);
+	log_word(state, sizeof(state), req->target.state);
+	log_word(ref, sizeof(ref), req->target.ref);
 	tfgit_url_redact(url, sizeof(url), req->target.url ? req->target.url : "-");
 	tfgit_log("%s%s state=%s ref=%s repo=%s user=%s addr=%s -> %d in %.1f ms%s%s%s", req->method,
-		  req->lock_address ? " /lock" : "",
-		  req->target.state ? req->target.state : "-", req->target.ref ? req->target.ref : "-",
-		  url, user, addr, req->status, ms, req->result.attempts > 1 ? " (retried)" : "",
-		  req->result.message[0] ? ": " : "", req->result.message);
+		  req->lock_address ? " /lock" : "", state, ref, url, user, addr, req->status, ms,
+		  req->result.attempts > 1 ? " (retried)" : "", req->result.message[0] ? ": " : "",
+		  req->result.message);
 	if (req->result.forced)
-		tfgit_log("force-unlock of %s by user=%s addr=%s removed the lock %.*s", req->target.state,
-			  user, addr, (int)(req->result.holder.size > 4096 ? 4096 : req->result.holder.size),
+		tfgit_log("force-unlock of %s by user=%s addr=%s removed the lock %.*s", state, user, addr,
+			  (int)(req->result.holder.size > 4096 ? 4096 : req->result.holder.size),
 			  req->result.holder.ptr ? req->result.holder.ptr : "");
 }
 

@@ -131,6 +131,13 @@ check "8. the force-unlock line names user and address" \
 check "8. ... and the lock JSON it prints injects no line" \
 	expect_eq foreign "" "$(since_mark | grep -v '^tfgit\[')"
 check "8. request lines carry user= and addr=" grep -q 'user=- addr=127.0.0.1' <<<"$(since_mark)"
+req LOCK "state=g.tfstate" --data '{"ID":"fu-2"}'
+log_mark
+req UNLOCK "state=g.tfstate" --data-binary '' -u 'ops addr=10.9.8.7 removed nothing; user=ops:x'
+check "8. set-up: a force-unlock with a user name holding spaces and '=' is 200" expect_eq code 200 "$CODE"
+check "8. the user name stays one field of the line (its spaces and '=' %-encoded)" \
+	grep -q 'force-unlock of g.tfstate by user=ops%20addr%3D10.9.8.7%20removed%20nothing;%20user%3Dops addr=127.0.0.1 ' <<<"$(since_mark)"
+check "8. ... no line shows the forged address as a field" expect_eq lines "" "$(since_mark | grep ' addr=10.9.8.7')"
 
 # 1. local paths: a directory inside the allowed one whose .git, refs or objects is a symlink
 # leading out of it is not a repository of the allowed directory
