@@ -438,7 +438,7 @@ static int commit_present(git_repository *repo, const git_oid *id)
 
 static int smart_fetch(session *s, const char *refname, tfgit_result *r)
 {
-	char spec[2048];
+	char spec[4400]; /* two ref names of up to ~1100 bytes each, never cut short */
 	char *specs[] = {spec};
 	git_strarray refspecs = {specs, 1};
 	git_fetch_options opts;
@@ -539,7 +539,7 @@ static int local_push(session *s, const char *refname, const git_oid *old, const
 static int smart_push(session *s, const char *refname, const git_oid *new, int force,
 		      tfgit_result *r)
 {
-	char spec[2048];
+	char spec[4400];
 	char *specs[] = {spec};
 	git_strarray refspecs = {specs, 1};
 	git_push_options opts;
