@@ -41,4 +41,38 @@ fi
 wait "$MAKE_PID" 2>/dev/null
 check "no process of make run is left" expect_eq left "" "$(run_pids | tr '\n' ' ')"
 check "nothing listens on $port any more" eval "! (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null"
+check "make run's start-up probe left no line in nginx's error output" \
+	eval "! grep -E '\[(error|warn|crit|alert|emerg)\]' '$T_DIR/run.out'"
+
+# a STATE_DIR the pool's user cannot reach (inside a 0700 directory, as under /root): make run
+# says so and stops, instead of printing a block whose every request would be a 502
+if [ "$(id -u)" -eq 0 ]; then
+	mkdir -m 700 "$T_DIR/closed"
+	port=$(free_port)
+	if (cd "$ROOT" && exec timeout 60 make --no-print-directory run PORT="$port" \
+		STATE_DIR="$T_DIR/closed/state" BUILD="${BUILD:-build}") >"$T_DIR/closed.out" 2>&1; then
+		fail "make run with an unreachable STATE_DIR fails" "$(tail -5 "$T_DIR/closed.out")"
+	else
+		pass "make run with an unreachable STATE_DIR fails"
+	fi
+	check "it says which user cannot reach STATE_DIR and how to fix it" \
+		grep -q "cannot reach STATE_DIR=$T_DIR/closed/state.*make run STATE_DIR=" "$T_DIR/closed.out"
+	check "it printed no backend block" eval "! grep -q unlock_address '$T_DIR/closed.out'"
+	# a STATE_DIR another user made first (in /var/tmp, say), or a symlink: refused
+	mkdir -m 777 "$T_DIR/theirs"
+	chown nobody "$T_DIR/theirs"
+	ln -s "$T_DIR/theirs" "$T_DIR/link"
+	for sd in theirs link; do
+		if (cd "$ROOT" && exec timeout 60 make --no-print-directory run PORT="$(free_port)" \
+			STATE_DIR="$T_DIR/$sd" BUILD="${BUILD:-build}") >"$T_DIR/$sd.out" 2>&1; then
+			fail "make run refuses a STATE_DIR that is $sd" "$(tail -5 "$T_DIR/$sd.out")"
+		else
+			check "make run refuses a STATE_DIR that is $sd, saying why" \
+				grep -q "STATE_DIR=$T_DIR/$sd \(must belong to you\|is a symlink\)" "$T_DIR/$sd.out"
+		fi
+	done
+	check "... and wrote nothing into it" expect_eq files "" "$(ls -A "$T_DIR/theirs")"
+else
+	skip "make run with an unreachable STATE_DIR fails" "needs root (the pool drops to another user)"
+fi
 finish
