@@ -82,8 +82,7 @@ tf_cycle() {
 		for i in "${steps[@]}"; do skip "$label: terraform $i" "terraform is not on the PATH"; done
 		return
 	fi
-	W=$T_DIR/tf-$label
-	W=${W// /-}
+	W=$T_DIR/tf-${label//[\/ ]/-}
 	tf_project "$W" "$addr" "retry_max      = 0"
 	if [ "${5:-}" = gitlab ]; then
 		lock_addr=${addr/\/tfgit\?//tfgit/lock?}
@@ -186,6 +185,10 @@ common_checks() {
 		--data-binary @"$T_DIR/toolarge" "$U?state=big.tfstate&ID=x&note=$SECRET")
 	check "$label: a body over 64 MiB is 413 with a JSON body" eval \
 		"[ '$out' = 413 ] && is_json_error '$T_DIR/b' && grep -qi '^Content-Type: application/json' '$T_DIR/h'"
+	# only /tfgit and /tfgit/lock are addresses: a typo is a JSON 404, not the state's address
+	out=$(curl -s -D "$T_DIR/h" -o "$T_DIR/b" -w '%{http_code}' -X DELETE "$U/unlock?state=$S")
+	check "$label: DELETE on /tfgit/unlock is a JSON 404 (not a DELETE of the state)" eval \
+		"[ '$out' = 404 ] && is_json_error '$T_DIR/b' && grep -qi '^Content-Type: application/json' '$T_DIR/h'"
 	# a client's header is never a setting
 	local other
 	other=$(new_remote "hdr-$name")
@@ -194,7 +197,7 @@ common_checks() {
 		"$U?state=hdr.tfstate&ID=h"
 	curl -s -o /dev/null -X UNLOCK -H "Tfgit-Default-Repository: $other" --data '{"ID":"h"}' "$U?state=hdr.tfstate"
 	check "$label: a client's Tfgit-Default-Repository header is not a setting" eval \
-		"g '$R' log --all --format=%s | grep -q 'hdr.tfstate' && ! g '$other' log --all --format=%s 2>/dev/null | grep -q ."
+		"g '$R' cat-file -e master:hdr.tfstate && [ -z \"\$(g '$other' for-each-ref)\" ]"
 	# no line Apache writes carries the query string
 	curl -s -o /dev/null "$U?state=q.tfstate&note=$SECRET"
 	curl -s -o /dev/null "$U/nothing?state=q.tfstate&note=$SECRET"
@@ -287,6 +290,12 @@ CONF
 	fi
 	check "$label: the cache is where .htaccess puts it, private to the program's user" eval \
 		"[ \"\$(stat -c '%a %U' '$AD/home/tfgit-cache')\" = '700 $POOL_USER' ] && ls '$AD/home/tfgit-cache' | grep -q ."
+	if [ "$handler" = cgi ]; then
+		out=$(curl -s -D "$T_DIR/h" -o "$T_DIR/b" -w '%{http_code}' --max-time 60 \
+			--data-binary @"$T_DIR/toolarge" "$U?state=big.tfstate&ID=x")
+		check "$label: a body over 64 MiB is 413 with a JSON body" eval \
+			"[ '$out' = 413 ] && is_json_error '$T_DIR/b' && grep -qi '^Content-Type: application/json' '$T_DIR/h'"
+	fi
 	code=$(curl -s -o "$T_DIR/b" -w '%{http_code}' "$base/.htaccess")
 	check "$label: the .htaccess itself is not served" expect_eq code 403 "$code"
 	code=$(curl -s -o "$T_DIR/b" -w '%{http_code}' "$base/")
