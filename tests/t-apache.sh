@@ -220,6 +220,14 @@ stop_checks() {
 	[ -z "$left" ] || kill -KILL $left 2>/dev/null
 }
 
+# the shipped bounds agree with tfgit's defaults: bodies up to TFGIT_MAX_BODY (64 MiB), and more
+# time than TFGIT_REMOTE_TIMEOUT (60 s) plus TFGIT_QUEUE_TIMEOUT (10 s) for tfgit to answer
+conf_value() { awk -v k="$2" '$1 == k {print $2; exit}' "$ROOT/apache/$1"; }
+check "apache/tfgit-fcgid.conf: FcgidMaxRequestLen is TFGIT_MAX_BODY, FcgidIOTimeout above 70 s" eval \
+	"[ '$(conf_value tfgit-fcgid.conf FcgidMaxRequestLen)' = 67108864 ] && [ '$(conf_value tfgit-fcgid.conf FcgidIOTimeout)' -gt 70 ] && [ '$(conf_value tfgit-fcgid.conf FcgidBusyTimeout)' -gt '$(conf_value tfgit-fcgid.conf FcgidIOTimeout)' ]"
+check "apache/tfgit-cgi.conf: LimitRequestBody is TFGIT_MAX_BODY, CGIDScriptTimeout above 70 s" eval \
+	"[ '$(conf_value tfgit-cgi.conf LimitRequestBody)' = 67108864 ] && [ '$(conf_value tfgit-cgi.conf CGIDScriptTimeout)' -gt 70 ]"
+
 for bin in "${BINS[@]}"; do
 	kind=dynamic
 	[ "$bin" = "$TFGIT_BIN" ] || kind=static
