@@ -3,7 +3,9 @@
 set -euo pipefail
 pkgs=(gcc make pkg-config libfcgi-dev libgit2-dev libjson-c-dev libssl-dev libssh2-1-dev
       libcmocka-dev nginx spawn-fcgi git curl ca-certificates openssl
-      fcgiwrap openssh-server openssh-client jq)
+      fcgiwrap openssh-server openssh-client jq
+      # make static (the .a files; GSSAPI stays dynamic) and t-systemd (systemd-socket-activate)
+      libhttp-parser-dev libpcre2-dev zlib1g-dev libmbedtls-dev libkrb5-dev systemd)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
