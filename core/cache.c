@@ -26,8 +26,18 @@
 
 #define EVICT_MAX 4096
 
-/* Every missing directory of dir is created 0700; dir itself must end up ours and 0700. */
-static int private_dir(const char *dir)
+static int refuse_foreign(const char *dir, const struct stat *st, char *why, size_t whylen)
+{
+	snprintf(why, whylen, "%s belongs to uid %ld, not to this process's user (uid %ld): "
+		 "set TFGIT_CACHE_DIR to a directory of your own", dir, (long)st->st_uid, (long)geteuid());
+	core_log("cache directory: %s", why);
+	return TFGIT_ERROR;
+}
+
+/* Every missing directory of dir is created 0700; dir itself (not followed through a symlink)
+ * must be ours and writable by no one else, and is made 0700. The reason of a refusal, naming
+ * the path, goes to why. */
+static int private_dir(const char *dir, char *why, size_t whylen)
 {
 	char tmp[4096];
 	struct stat st;
@@ -39,7 +49,7 @@ static int private_dir(const char *dir)
 		char end = *p;
 		*p = '\0';
 		if (mkdir(tmp, 0700) < 0 && errno != EEXIST) {
-			core_log("cache directory %s: %s", tmp, strerror(errno));
+			snprintf(why, whylen, "%s cannot be made: %s", tmp, strerror(errno));
 			return errno == ENOSPC ? TFGIT_ENOSPACE : TFGIT_ERROR;
 		}
 		if (!end)
@@ -48,22 +58,35 @@ static int private_dir(const char *dir)
 	}
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st) < 0) {
-		core_log("cache directory %s: %s", dir, strerror(errno));
+		int e = errno;
 		if (fd >= 0)
 			close(fd);
+		/* what is in the way, for the message: the checks below are made on what was opened */
+		if (e == EACCES && lstat(dir, &st) == 0 && st.st_uid != geteuid())
+			return refuse_foreign(dir, &st, why, whylen);
+		snprintf(why, whylen, "%s: %s", dir, e == ELOOP || e == ENOTDIR ?
+			 "not a directory (a symlink is not followed)" : strerror(e));
+		core_log("cache directory: %s", why);
 		return TFGIT_ERROR;
 	}
 	int rc = 0;
 	if (st.st_uid != geteuid()) {
-		core_log("cache directory %s belongs to uid %ld, not to this process's user %ld: refused",
-			 dir, (long)st.st_uid, (long)geteuid());
+		close(fd);
+		return refuse_foreign(dir, &st, why, whylen);
+	}
+	if (st.st_mode & 022) {
+		/* others could have put anything in it: a flock held forever, a planted repository */
+		snprintf(why, whylen, "%s is writable by %s: refused (remove it, or make it 0700 "
+			 "and check what it holds)", dir, st.st_mode & 002 ? "every user" : "its group");
 		rc = TFGIT_ERROR;
 	} else if ((st.st_mode & 077) && fchmod(fd, 0700) < 0) {
-		core_log("cache directory %s is open to other users and cannot be made private: %s", dir,
+		snprintf(why, whylen, "%s is readable by other users and cannot be made private: %s", dir,
 			 strerror(errno));
 		rc = TFGIT_ERROR;
 	}
 	close(fd);
+	if (rc < 0)
+		core_log("cache directory: %s", why);
 	return rc;
 }
 
@@ -129,17 +152,27 @@ static int still_there(int fd, const char *path)
 }
 
 /* Opens and flocks c->lockpath, waiting at most queue_seconds. */
-static int take_flock(cache *c, int queue_seconds)
+static int take_flock(cache *c, int queue_seconds, char *why, size_t whylen)
 {
 	struct stat st;
 	for (;;) {
 		c->lockfd = open(c->lockpath, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 		if (c->lockfd < 0 || fstat(c->lockfd, &st) < 0) {
-			core_log("cache lock %s: %s", c->lockpath, strerror(errno));
+			int e = errno;
+			if (e == EACCES && lstat(c->lockpath, &st) == 0 && st.st_uid != geteuid())
+				snprintf(why, whylen, "%s is not a file of this process's user (uid %ld) writable "
+					 "by it alone: refused", c->lockpath, (long)geteuid());
+			else
+				snprintf(why, whylen, "%s: %s", c->lockpath, e == ELOOP ? "a symlink (not followed)" :
+					 strerror(e));
+			errno = e;
+			core_log("cache lock %s", why);
 			return errno == ENOSPC ? TFGIT_ENOSPACE : TFGIT_ERROR;
 		}
-		if (st.st_uid != geteuid() || !S_ISREG(st.st_mode)) {
-			core_log("cache lock %s is not a file of this process's user: refused", c->lockpath);
+		if (st.st_uid != geteuid() || !S_ISREG(st.st_mode) || (st.st_mode & 022)) {
+			snprintf(why, whylen, "%s is not a file of this process's user (uid %ld) writable by "
+				 "it alone: refused", c->lockpath, (long)geteuid());
+			core_log("cache lock %s", why);
 			return TFGIT_ERROR;
 		}
 		deadline_wait_begin(queue_seconds);
@@ -169,7 +202,8 @@ static int take_flock(cache *c, int queue_seconds)
 	}
 }
 
-int cache_open(cache **out, const char *cache_dir, const char *url, int queue_seconds)
+int cache_open(cache **out, const char *cache_dir, const char *url, int queue_seconds, char *why,
+	       size_t whylen)
 {
 	char name[65] = {0};
 	int rc = TFGIT_ERROR;
@@ -178,14 +212,15 @@ int cache_open(cache **out, const char *cache_dir, const char *url, int queue_se
 	if (!c)
 		return TFGIT_ERROR;
 	c->lockfd = -1;
-	if ((rc = private_dir(cache_dir)) < 0)
+	snprintf(why, whylen, "%s", tfgit_strerror(TFGIT_ERROR));
+	if ((rc = private_dir(cache_dir, why, whylen)) < 0)
 		goto done;
 	rc = TFGIT_ERROR;
 	if (cache_name(name, url) < 0)
 		goto done;
 	snprintf(c->path, sizeof(c->path), "%s/%s.git", cache_dir, name);
 	snprintf(c->lockpath, sizeof(c->lockpath), "%s/%s.flock", cache_dir, name);
-	if ((rc = take_flock(c, queue_seconds)) < 0 || (rc = open_or_init(c)) < 0)
+	if ((rc = take_flock(c, queue_seconds, why, whylen)) < 0 || (rc = open_or_init(c)) < 0)
 		goto done;
 	*out = c;
 	return 0;

@@ -16,10 +16,12 @@ typedef struct {
 
 /* Takes the repository's exclusive flock, waiting at most queue_seconds (0: the operation's
  * own deadline) while another request holds it, then opens the cache, creating it or
- * rebuilding it when it cannot be opened. The cache directory is made (or kept) 0700 and
- * must belong to this user. 0, TFGIT_EBUSY after queue_seconds, TFGIT_ETIMEOUT, TFGIT_ENOSPACE
- * or TFGIT_ERROR. *out is freed with cache_free(). */
-int cache_open(cache **out, const char *cache_dir, const char *url, int queue_seconds);
+ * rebuilding it when it cannot be opened. The cache directory is made (or kept) 0700; it and
+ * the flock file must belong to this user and be writable by no one else (why names the path
+ * and the reason of a refusal). 0, TFGIT_EBUSY after queue_seconds, TFGIT_ETIMEOUT,
+ * TFGIT_ENOSPACE or TFGIT_ERROR. *out is freed with cache_free(). */
+int cache_open(cache **out, const char *cache_dir, const char *url, int queue_seconds, char *why,
+	       size_t whylen);
 
 /* Throws the cache repository away and creates an empty one, keeping the flock. */
 int cache_reset(cache *c);

@@ -105,12 +105,31 @@ const char *tfgit_strerror(int code)
 	}
 }
 
+/* The private CA the TLS context trusts now ("" : none); "\001": no context yet. */
+static char trusted_ca[4096] = "\001";
+
+int tfgit_tls_trust(const char *ca_file)
+{
+	const char *want = ca_file ? ca_file : "";
+	if (!strcmp(trusted_ca, want))
+		return 0;
+	if (strlen(want) >= sizeof(trusted_ca) || httpstream_setup(ca_file) < 0) {
+		trusted_ca[0] = '\001';
+		trusted_ca[1] = '\0';
+		return TFGIT_ERROR;
+	}
+	snprintf(trusted_ca, sizeof(trusted_ca), "%s", want);
+	return 0;
+}
+
 int tfgit_init(const char *ca_file)
 {
 	if (git_libgit2_init() < 0)
 		return TFGIT_ERROR;
 	/* tfgit's own HTTP(S) streams (no redirect is followed) and their TLS trust */
-	if (httpstream_setup(ca_file) < 0)
+	trusted_ca[0] = '\001';
+	trusted_ca[1] = '\0';
+	if (tfgit_tls_trust(ca_file) < 0)
 		return TFGIT_ERROR;
 	/* repositories are named by the operator's allowlist, and may belong to the git user */
 	git_libgit2_opts(GIT_OPT_SET_OWNER_VALIDATION, 0);
@@ -125,6 +144,8 @@ int tfgit_init(const char *ca_file)
 void tfgit_shutdown(void)
 {
 	httpstream_teardown();
+	trusted_ca[0] = '\001';
+	trusted_ca[1] = '\0';
 	git_libgit2_shutdown();
 }
 

@@ -27,18 +27,19 @@ static int op_begin(op *o)
 {
 	const tfgit_target *t = o->t;
 	int rc;
+	char why[400];
 	snprintf(o->ref, sizeof(o->ref), "refs/heads/%s", t->ref);
 	snprintf(o->lockref, sizeof(o->lockref), "refs/heads/locks/%s", t->state);
 	snprintf(o->lockpath, sizeof(o->lockpath), "%s.lock", t->state);
 	if (git_signature_now(&o->sig, o->store->author_name, o->store->author_email) < 0)
 		return git_failure(o->r, -1, "making the commit signature");
-	if ((rc = cache_open(&o->cache, o->store->cache_dir, t->url, o->store->queue_timeout)) < 0) {
+	if ((rc = cache_open(&o->cache, o->store->cache_dir, t->url, o->store->queue_timeout, why,
+			     sizeof(why))) < 0) {
 		if (rc == TFGIT_EBUSY)
 			result_message(o->r, "the repository is busy: another request has held it for "
 				       "TFGIT_QUEUE_TIMEOUT (%d s); try again", o->store->queue_timeout);
 		else
-			result_message(o->r, "the cache for this repository is not usable: %s",
-				       tfgit_strerror(rc));
+			result_message(o->r, "the cache for this repository is not usable: %s", why);
 		return rc;
 	}
 	rc = op_connect(o);

@@ -86,6 +86,9 @@ typedef struct {
 /* Call once per process, after fork(), before any other function. ca_file: a private CA to
  * trust besides the system's (NULL: the system's only). */
 int tfgit_init(const char *ca_file);
+/* From now on TLS remotes are trusted by the system's CAs plus ca_file (NULL: none); the
+ * context is rebuilt only when ca_file differs from the last one. 0 or TFGIT_ERROR. */
+int tfgit_tls_trust(const char *ca_file);
 void tfgit_shutdown(void);
 
 int tfgit_state_get(tfgit_result *out, const tfgit_store *store, const tfgit_target *t);

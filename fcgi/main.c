@@ -1,7 +1,10 @@
-/* tfgit.fcgi: a FastCGI responder pool serving Terraform's http backend from git.
- * With --workers N it supervises N worker processes on the inherited listen socket (fd 0,
- * as spawn-fcgi hands it over); without, it is a single responder. */
+/* tfgit.fcgi: Terraform's http backend from git, in whichever process model it was started:
+ *  - a supervised pool: --workers N on the FastCGI socket inherited as fd 0 (spawn-fcgi), or
+ *    handed over by systemd (LISTEN_FDS, fd 3);
+ *  - a single FastCGI responder on that socket, managed by the web server (Apache mod_fcgid);
+ *  - plain CGI, one request per process (FCGX_IsCGI(): fd 0 is not a listening socket). */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,11 +18,14 @@
 
 #include "../core/acl.h"
 #include "request.h"
+#include "response.h"
 #include "route.h"
 #include "settings.h"
 
 #define WORKERS_MAX 256
 #define STOP_GRACE_SECONDS 30
+
+extern char **environ;
 
 static volatile sig_atomic_t stopping;
 
@@ -42,6 +48,28 @@ static void set_stop_handler(int restart)
 	sigaction(SIGINT, &sa, NULL);
 }
 
+/* Serves one request: its settings (server variables, environment, TFGIT_CONFIG), then the
+ * route; a request whose settings are unusable gets a 500 and the log says why. */
+static void serve(char **params, const struct request_io *io)
+{
+	struct request req;
+	struct settings cfg;
+	char why[640];
+	if (request_init(&req, params, io) < 0) {
+		request_free(&req);
+		return;
+	}
+	if (settings_load(&cfg, params, 0, why, sizeof(why)) < 0 || tfgit_tls_trust(cfg.ca_file) < 0) {
+		tfgit_log("%s: the settings are not usable: %s", req.method,
+			  why[0] ? why : "TFGIT_SSL_CA_FILE cannot be loaded");
+		respond_error(&req, 500, "this server's settings are not usable; its log says why");
+	} else {
+		route_request(&req, &cfg);
+	}
+	settings_free(&cfg);
+	request_free(&req);
+}
+
 /* The request's body and response on its FastCGI connection. */
 static int fcgi_read(void *ctx, char *buf, int n)
 {
@@ -56,29 +84,27 @@ static void fcgi_write(void *ctx, const char *buf, int n)
 	FCGX_PutStr(buf, n, fcgi->out);
 }
 
-static int worker(const struct settings *cfg)
+/* Accepts and serves FastCGI requests until stopped, or (max_requests > 0, a pool's worker)
+ * until it has served that many. */
+static int responder(long max_requests)
 {
 	FCGX_Request fcgi;
 	/* libgit2 is set up here, after fork(): no worker shares another's state */
-	if (tfgit_init(cfg->ca_file) < 0 || FCGX_Init() != 0 ||
-	    FCGX_InitRequest(&fcgi, 0, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
+	if (tfgit_init(NULL) < 0 || FCGX_Init() != 0 || FCGX_InitRequest(&fcgi, 0, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
 		fprintf(stderr, "tfgit[%ld]: cannot initialise libgit2 or libfcgi\n", (long)getpid());
 		return 1;
 	}
 	signal(SIGPIPE, SIG_IGN);
 	srandom((unsigned)getpid() ^ (unsigned)time(NULL)); /* each worker its own back-off */
-	/* a worker leaves after max_requests (the supervisor starts another): what a library leaks
-	 * per connection (libgit2 1.5's SSH transport does) stays bounded */
-	for (long served = 0; !stopping && (!cfg->max_requests || served < cfg->max_requests); served++) {
+	/* a pool's worker leaves after max_requests (the supervisor starts another): what a library
+	 * leaks per connection (libgit2 1.5's SSH transport does) stays bounded */
+	for (long served = 0; !stopping && (!max_requests || served < max_requests); served++) {
 		set_stop_handler(0);
 		if (FCGX_Accept_r(&fcgi) < 0)
 			break;
 		set_stop_handler(1);
-		struct request req;
 		struct request_io io = {fcgi_read, fcgi_write, &fcgi};
-		if (request_init(&req, fcgi.envp, &io) == 0)
-			route_request(&req, cfg);
-		request_free(&req);
+		serve(fcgi.envp, &io);
 		FCGX_Finish_r(&fcgi);
 	}
 	FCGX_Free(&fcgi, 1);
@@ -87,23 +113,88 @@ static int worker(const struct settings *cfg)
 	return 0;
 }
 
-static pid_t spawn(const struct settings *cfg)
+/* Plain CGI: the body on stdin (CONTENT_LENGTH bytes when given, else up to its end), the
+ * response on stdout. */
+struct cgi_io {
+	long long left; /* -1: read to the end */
+};
+
+static int cgi_read(void *ctx, char *buf, int n)
+{
+	struct cgi_io *c = ctx;
+	if (c->left == 0)
+		return 0;
+	if (c->left > 0 && c->left < n)
+		n = (int)c->left;
+	ssize_t got;
+	while ((got = read(0, buf, (size_t)n)) < 0 && errno == EINTR)
+		;
+	if (got > 0 && c->left > 0)
+		c->left -= got;
+	if (got == 0 && c->left > 0)
+		return -1; /* the body ended before CONTENT_LENGTH */
+	return (int)got;
+}
+
+static void cgi_write(void *ctx, const char *buf, int n)
+{
+	(void)ctx;
+	while (n > 0) {
+		ssize_t put = write(1, buf, (size_t)n);
+		if (put < 0 && errno == EINTR)
+			continue;
+		if (put <= 0)
+			return;
+		buf += put;
+		n -= (int)put;
+	}
+}
+
+static int cgi(void)
+{
+	const char *cl = getenv("CONTENT_LENGTH");
+	struct cgi_io c = {-1};
+	if (!getenv("REQUEST_METHOD")) {
+		fprintf(stderr, "tfgit: not started by a web server (no FastCGI socket on fd 0, no CGI "
+				"request); see tfgit.fcgi --help\n");
+		return 2;
+	}
+	if (cl && *cl) {
+		char *end;
+		long long v = strtoll(cl, &end, 10);
+		c.left = !*end && v >= 0 ? v : -1;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	if (tfgit_init(NULL) < 0) {
+		static const char down[] = "Status: 500 Internal Server Error\r\nContent-Type: application/json\r\n\r\n"
+					   "{\"error\":\"libgit2 cannot be initialised\"}";
+		cgi_write(NULL, down, (int)sizeof(down) - 1);
+		return 1;
+	}
+	struct request_io io = {cgi_read, cgi_write, &c};
+	serve(environ, &io);
+	acl_cache_free();
+	tfgit_shutdown();
+	return 0;
+}
+
+static pid_t spawn(long max_requests)
 {
 	pid_t pid = fork();
 	if (pid == 0)
-		exit(worker(cfg)); /* exit, not _exit: leak checkers run at exit */
+		exit(responder(max_requests)); /* exit, not _exit: leak checkers run at exit */
 	if (pid < 0)
 		fprintf(stderr, "tfgit: fork: %s\n", strerror(errno));
 	return pid;
 }
 
 /* Keeps n workers alive until SIGTERM/SIGINT, then stops them and waits (bounded). */
-static int supervise(const struct settings *cfg, int n)
+static int supervise(long max_requests, int n)
 {
 	pid_t pids[WORKERS_MAX] = {0};
 	set_stop_handler(0);
 	for (int i = 0; i < n; i++)
-		pids[i] = spawn(cfg);
+		pids[i] = spawn(max_requests);
 	fprintf(stderr, "tfgit[%ld]: pool of %d workers ready\n", (long)getpid(), n);
 	while (!stopping) {
 		int status;
@@ -123,7 +214,7 @@ static int supervise(const struct settings *cfg, int n)
 				fprintf(stderr, "tfgit[%ld]: worker %ld ended (%s %d); starting another\n",
 					(long)getpid(), (long)dead, WIFSIGNALED(status) ? "signal" : "status",
 					WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
-			pids[i] = stopping ? 0 : spawn(cfg);
+			pids[i] = stopping ? 0 : spawn(max_requests);
 		}
 	}
 	for (int i = 0; i < n; i++)
@@ -154,19 +245,64 @@ static int supervise(const struct settings *cfg, int n)
 	return 0;
 }
 
-static void usage(void)
+/* Started with fds 0-2 closed (cgi-fcgi -connect, some supervisors), the sockets and files
+ * opened later would land there and a log line could be written into them: /dev/null. */
+static void open_std_fds(void)
 {
-	fprintf(stderr, "usage: tfgit.fcgi [--workers N]\n"
-			"  Serves Terraform's http backend over FastCGI on the socket inherited as fd 0\n"
-			"  (start it with spawn-fcgi -n). Settings come from TFGIT_* variables.\n");
+	for (int fd = 0; fd < 3; fd++) {
+		if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+			continue;
+		int n = open("/dev/null", O_RDWR);
+		if (n >= 0 && n != fd) {
+			dup2(n, fd);
+			close(n);
+		}
+	}
+}
+
+/* systemd's socket activation hands the listening socket over as fd 3 (LISTEN_FDS=1 for
+ * this pid); libfcgi listens on fd 0. -1 with a message when what was handed over is unusable. */
+static int take_activated_socket(void)
+{
+	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+	if (!pid || !fds || atol(pid) != (long)getpid())
+		return 0;
+	if (strcmp(fds, "1") != 0) {
+		fprintf(stderr, "tfgit: LISTEN_FDS=%s: give tfgit exactly one socket\n", fds);
+		return -1;
+	}
+	if (dup2(3, 0) < 0) {
+		fprintf(stderr, "tfgit: the activated socket (fd 3): %s\n", strerror(errno));
+		return -1;
+	}
+	close(3);
+	unsetenv("LISTEN_PID"); /* not the workers' */
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+	return 0;
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: tfgit.fcgi [--workers N]\n"
+		"  Serves Terraform's http backend from git, as the web server started it:\n"
+		"  --workers N   a pool of N processes on the FastCGI socket on fd 0 (spawn-fcgi -n)\n"
+		"                or handed over by systemd (LISTEN_FDS); replaced after TFGIT_MAX_REQUESTS\n"
+		"  (none)        one FastCGI responder on fd 0, managed by the web server (mod_fcgid),\n"
+		"                or plain CGI when fd 0 is not a listening socket (one request)\n"
+		"  Settings: TFGIT_* variables, from the request's server variables (fastcgi_param,\n"
+		"  SetEnv), then the environment, then the file TFGIT_CONFIG names. See README.md.\n");
 }
 
 int main(int argc, char **argv)
 {
 	struct settings cfg;
+	char why[640];
 	int workers = 0;
 	/* whatever umask we inherit, the cache and every file made holds states: ours alone */
 	umask(077);
+	open_std_fds();
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--workers") && i + 1 < argc) {
 			workers = atoi(argv[++i]);
@@ -174,24 +310,43 @@ int main(int argc, char **argv)
 				fprintf(stderr, "tfgit: --workers takes 1 to %d\n", WORKERS_MAX);
 				return 2;
 			}
+		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			usage(stdout);
+			return 0;
 		} else {
-			usage();
+			usage(stderr);
 			return 2;
 		}
 	}
 	if (geteuid() == 0 && !getenv("TFGIT_ALLOW_ROOT")) {
-		fprintf(stderr, "tfgit: refusing to run as root: start it with spawn-fcgi -u <user>\n");
+		fprintf(stderr, "tfgit: refusing to run as root: start it as the web server's user "
+				"(spawn-fcgi -u <user>)\n");
 		return 2;
 	}
-	/* libgit2 validates the branch names in the settings; it is shut down again before any
-	 * fork, so each worker initialises its own */
+	if (take_activated_socket() < 0)
+		return 2;
+	if (FCGX_IsCGI()) {
+		if (workers) {
+			fprintf(stderr, "tfgit: --workers needs a listening FastCGI socket on fd 0\n");
+			return 2;
+		}
+		return cgi();
+	}
+	/* the settings of the environment are checked now (libgit2 checks branch names; it is
+	 * shut down again before any fork, so each worker initialises its own). A pool stops on
+	 * a bad one; a web server's responder may get what is missing per request (SetEnv) and
+	 * answers 500 while the settings are unusable. */
 	if (tfgit_init(NULL) < 0)
 		return 1;
-	int bad = settings_load(&cfg) < 0;
+	int bad = settings_load(&cfg, NULL, 1, why, sizeof(why)) < 0;
 	tfgit_shutdown();
+	long max_requests = cfg.max_requests;
+	settings_free(&cfg);
 	if (bad)
+		fprintf(stderr, "tfgit: %s\n", why);
+	if (bad && workers)
 		return 2;
 	if (workers == 0)
-		return worker(&cfg);
-	return supervise(&cfg, workers);
+		return responder(0); /* the web server bounds its life (FcgidMaxRequestsPerProcess) */
+	return supervise(max_requests, workers);
 }

@@ -13,6 +13,25 @@ static char *param_dup(char **envp, const char *name, int keep_empty)
 	return v && (keep_empty || *v) ? strdup(v) : NULL;
 }
 
+/* GitLab's layout: the lock address is the state's address with /lock appended. The web
+ * server says which path was asked for: PATH_INFO below a script (Apache), else the path
+ * (nginx's DOCUMENT_URI, or REQUEST_URI without its query). */
+static int is_lock_address(char **envp)
+{
+	static const char suffix[] = "/lock";
+	const char *p = FCGX_GetParam("PATH_INFO", envp);
+	if (p && *p)
+		return strcmp(p, suffix) == 0;
+	size_t n;
+	if ((p = FCGX_GetParam("DOCUMENT_URI", envp)) && *p)
+		n = strlen(p);
+	else if ((p = FCGX_GetParam("REQUEST_URI", envp)) && *p)
+		n = strcspn(p, "?");
+	else
+		return 0;
+	return n >= sizeof(suffix) - 1 && !memcmp(p + n - (sizeof(suffix) - 1), suffix, sizeof(suffix) - 1);
+}
+
 int request_init(struct request *req, char **envp, const struct request_io *io)
 {
 	memset(req, 0, sizeof(*req));
@@ -24,6 +43,7 @@ int request_init(struct request *req, char **envp, const struct request_io *io)
 	req->content_md5 = param_dup(envp, "HTTP_CONTENT_MD5", 1);
 	req->remote_user = param_dup(envp, "REMOTE_USER", 0);
 	req->remote_addr = param_dup(envp, "REMOTE_ADDR", 0);
+	req->lock_address = is_lock_address(envp);
 	const char *cl = FCGX_GetParam("CONTENT_LENGTH", envp);
 	if (cl && *cl) {
 		char *end;

@@ -23,6 +23,7 @@ struct request {
 	char *remote_user;    /* REMOTE_USER: who the web server authenticated; NULL when none */
 	char *remote_addr;    /* REMOTE_ADDR */
 	long long content_length; /* -1 when absent (a chunked body) */
+	int lock_address;     /* the request's path ends in /lock (GitLab's lock address) */
 	struct query q;
 	char resolved_url[4096]; /* the repository as used: a local path resolved */
 	char *body;

@@ -9,8 +9,10 @@
 #include "route.h"
 
 enum body_rule { BODY_NONE, BODY_OPTIONAL, BODY_JSON };
+enum address { STATE_ADDRESS, LOCK_ADDRESS }; /* …/tfgit, …/tfgit/lock */
 
 struct route {
+	enum address address;
 	const char *method;
 	enum body_rule body;
 	size_t max_body;  /* 0: TFGIT_MAX_BODY */
@@ -61,15 +63,28 @@ static void handle_unlock(struct request *req, const struct settings *cfg)
 					 req->body_len));
 }
 
+/* Terraform's methods, and what firewalls let through: GitLab's layout (lock_method POST and
+ * unlock_method DELETE on the address ending in /lock) and update_method PUT. */
 static const struct route routes[] = {
-	{"GET", BODY_NONE, 0, ACL_READ, handle_get},
-	{"POST", BODY_JSON, 0, ACL_WRITE, handle_post},
-	{"DELETE", BODY_NONE, 0, ACL_WRITE, handle_delete},
-	{"LOCK", BODY_JSON, LOCK_BODY_MAX, ACL_LOCK, handle_lock},
-	{"UNLOCK", BODY_OPTIONAL, LOCK_BODY_MAX, ACL_LOCK, handle_unlock},
+	{STATE_ADDRESS, "GET", BODY_NONE, 0, ACL_READ, handle_get},
+	{STATE_ADDRESS, "POST", BODY_JSON, 0, ACL_WRITE, handle_post},
+	{STATE_ADDRESS, "PUT", BODY_JSON, 0, ACL_WRITE, handle_post},
+	{STATE_ADDRESS, "DELETE", BODY_NONE, 0, ACL_WRITE, handle_delete},
+	{STATE_ADDRESS, "LOCK", BODY_JSON, LOCK_BODY_MAX, ACL_LOCK, handle_lock},
+	{STATE_ADDRESS, "UNLOCK", BODY_OPTIONAL, LOCK_BODY_MAX, ACL_LOCK, handle_unlock},
+	{LOCK_ADDRESS, "LOCK", BODY_JSON, LOCK_BODY_MAX, ACL_LOCK, handle_lock},
+	{LOCK_ADDRESS, "POST", BODY_JSON, LOCK_BODY_MAX, ACL_LOCK, handle_lock},
+	{LOCK_ADDRESS, "PUT", BODY_JSON, LOCK_BODY_MAX, ACL_LOCK, handle_lock},
+	{LOCK_ADDRESS, "UNLOCK", BODY_OPTIONAL, LOCK_BODY_MAX, ACL_LOCK, handle_unlock},
+	{LOCK_ADDRESS, "DELETE", BODY_OPTIONAL, LOCK_BODY_MAX, ACL_LOCK, handle_unlock},
 };
-#define ALLOW_HEADER "Allow: GET, POST, DELETE, LOCK, UNLOCK\r\n"
-#define METHOD_NOT_ALLOWED "{\"error\":\"method not allowed: use GET, POST, DELETE, LOCK or UNLOCK\"}"
+static const char *const not_allowed[][2] = {
+	[STATE_ADDRESS] = {"Allow: GET, POST, PUT, DELETE, LOCK, UNLOCK\r\n",
+			   "{\"error\":\"method not allowed: use GET, POST, PUT, DELETE, LOCK or UNLOCK\"}"},
+	[LOCK_ADDRESS] = {"Allow: POST, PUT, DELETE, LOCK, UNLOCK\r\n",
+			  "{\"error\":\"method not allowed on the lock address: POST, PUT or LOCK locks; "
+			  "DELETE or UNLOCK unlocks\"}"},
+};
 
 /* Checks the query and fills req->target; on failure the error response is sent. The
  * repository is parsed before it is matched, and matched as the server will see it. */
@@ -140,7 +155,7 @@ static int authorize(struct request *req, const struct route *rt, const struct s
 	if (!cfg->acl_file)
 		return 0;
 	int right = rt->right;
-	if (right == ACL_LOCK && !strcmp(rt->method, "UNLOCK") && tfgit_unlock_is_force(req->body, req->body_len))
+	if (rt->handle == handle_unlock && tfgit_unlock_is_force(req->body, req->body_len))
 		right = ACL_FORCE_UNLOCK;
 	if (acl_get(&a, cfg->acl_file, err, sizeof(err)) < 0) {
 		tfgit_log("TFGIT_ACL_FILE: %s: every request is refused until it is fixed", err);
@@ -202,7 +217,8 @@ static void log_request(const struct request *req)
 	const char *user = req->remote_user ? req->remote_user : "-";
 	const char *addr = req->remote_addr ? req->remote_addr : "-";
 	tfgit_url_redact(url, sizeof(url), req->target.url ? req->target.url : "-");
-	tfgit_log("%s state=%s ref=%s repo=%s user=%s addr=%s -> %d in %.1f ms%s%s%s", req->method,
+	tfgit_log("%s%s state=%s ref=%s repo=%s user=%s addr=%s -> %d in %.1f ms%s%s%s", req->method,
+		  req->lock_address ? " /lock" : "",
 		  req->target.state ? req->target.state : "-", req->target.ref ? req->target.ref : "-",
 		  url, user, addr, req->status, ms, req->result.attempts > 1 ? " (retried)" : "",
 		  req->result.message[0] ? ": " : "", req->result.message);
@@ -215,12 +231,13 @@ static void log_request(const struct request *req)
 void route_request(struct request *req, const struct settings *cfg)
 {
 	const struct route *rt = NULL;
+	enum address address = req->lock_address ? LOCK_ADDRESS : STATE_ADDRESS;
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
-		if (strcmp(routes[i].method, req->method) == 0)
+		if (routes[i].address == address && strcmp(routes[i].method, req->method) == 0)
 			rt = &routes[i];
 	if (!rt)
-		respond(req, 405, ALLOW_HEADER, "application/json", METHOD_NOT_ALLOWED,
-			sizeof(METHOD_NOT_ALLOWED) - 1);
+		respond(req, 405, not_allowed[address][0], "application/json", not_allowed[address][1],
+			strlen(not_allowed[address][1]));
 	else if (resolve_target(req, cfg) == 0 && read_body(req, rt, cfg) == 0 &&
 		 authorize(req, rt, cfg) == 0)
 		rt->handle(req, cfg);

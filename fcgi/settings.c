@@ -1,63 +1,190 @@
-/* Server settings, read once from TFGIT_* environment variables at start. */
+/* Server settings: each looked up in the request's server variables, then the process
+ * environment, then the file TFGIT_CONFIG names. */
 #include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <fcgiapp.h>
 
 #include "settings.h"
 
-static const char *env_or(const char *name, const char *fallback)
+#define CONFIG_MAX (64 * 1024)
+
+/* Every setting a server variable, the environment or TFGIT_CONFIG may give. */
+static const char *const known[] = {
+	"TFGIT_DEFAULT_REPOSITORY", "TFGIT_DEFAULT_REF", "TFGIT_ALLOWED_REPOS", "TFGIT_ALLOWED_STATES",
+	"TFGIT_ALLOWED_REFS", "TFGIT_ACL_FILE", "TFGIT_CACHE_DIR", "TFGIT_CACHE_MAX",
+	"TFGIT_QUEUE_TIMEOUT", "TFGIT_REQUIRE_LOCK", "TFGIT_FORCE_UNLOCK", "TFGIT_MAX_BODY",
+	"TFGIT_AUTHOR_NAME", "TFGIT_AUTHOR_EMAIL", "TFGIT_MAX_REQUESTS", "TFGIT_REMOTE_TIMEOUT",
+	"GIT_USERNAME", "GIT_PASSWORD", "GIT_PASSWORD_FILE", "GITHUB_TOKEN", "GITHUB_TOKEN_FILE",
+	"TFGIT_NETRC", "SSH_PRIVATE_KEY", "TFGIT_SSH_KNOWN_HOSTS", "StrictHostKeyChecking",
+	"TFGIT_SSL_CA_FILE", "TFGIT_SSL_NO_VERIFY",
+};
+
+struct source {
+	char **params;    /* the request's server variables; NULL at start-up */
+	const char *file; /* TFGIT_CONFIG's entries, "NAME=value\0" each, ending with "\0" */
+	char *why;
+	size_t whylen;
+};
+
+static int refuse(const struct source *src, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int refuse(const struct source *src, const char *fmt, ...)
 {
-	const char *v = getenv(name);
-	return v && *v ? v : fallback;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(src->why, src->whylen, fmt, ap);
+	va_end(ap);
+	return -1;
 }
 
-static int env_flag(const char *name, int fallback, int *out)
+/* A setting's value, NULL when unset (or empty) everywhere. */
+static const char *lookup(const struct source *src, const char *name)
 {
-	const char *v = getenv(name);
-	if (!v || !*v)
+	const char *v;
+	size_t n = strlen(name);
+	if (src->params && (v = FCGX_GetParam(name, src->params)) && *v)
+		return v;
+	if ((v = getenv(name)) && *v)
+		return v;
+	for (const char *e = src->file; e && *e; e += strlen(e) + 1)
+		if (!strncmp(e, name, n) && e[n] == '=')
+			return e[n + 1] ? e + n + 1 : NULL;
+	return NULL;
+}
+
+static const char *value_or(const struct source *src, const char *name, const char *fallback)
+{
+	const char *v = lookup(src, name);
+	return v ? v : fallback;
+}
+
+static int is_known(const char *name)
+{
+	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+		if (!strcmp(known[i], name))
+			return 1;
+	return 0;
+}
+
+/* Reads TFGIT_CONFIG into s->file_text as "NAME=value\0" entries: one NAME=value per line,
+ * '#' lines and blank lines skipped, value without surrounding quotes or trailing blanks;
+ * FCGI_* (spawn-fcgi.conf's own) ignored, any other unknown name refused. The file must
+ * belong to this user or root and be writable by no one else. */
+static int read_config(struct settings *s, struct source *src, const char *path)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		return refuse(src, "TFGIT_CONFIG %s: %s", path, strerror(e));
+	}
+	if (!S_ISREG(st.st_mode) || st.st_size > CONFIG_MAX ||
+	    (st.st_uid != geteuid() && st.st_uid != 0) || (st.st_mode & 022)) {
+		close(fd);
+		return refuse(src, "TFGIT_CONFIG %s must be a file of at most %d bytes, owned by this "
+				   "user (uid %ld) or root and writable by no one else", path, CONFIG_MAX,
+			      (long)geteuid());
+	}
+	char *text = calloc(1, (size_t)st.st_size + 2), *out;
+	ssize_t got = text ? read(fd, text, (size_t)st.st_size) : -1;
+	close(fd);
+	if (got < 0) {
+		free(text);
+		return refuse(src, "TFGIT_CONFIG %s cannot be read", path);
+	}
+	text[got] = '\0';
+	s->file_text = out = text; /* entries are written over the text, never past it */
+	s->file_size = (size_t)st.st_size + 2;
+	int line = 0;
+	for (char *p = text, *next; p && *p; p = next) {
+		line++;
+		next = strchr(p, '\n');
+		if (next)
+			*next++ = '\0';
+		p += strspn(p, " \t");
+		size_t len = strlen(p);
+		while (len && strchr(" \t\r", p[len - 1]))
+			p[--len] = '\0';
+		if (!*p || *p == '#')
+			continue;
+		char *eq = strchr(p, '=');
+		size_t klen = strcspn(p, " \t=");
+		if (!eq || klen == 0 || p + klen + strspn(p + klen, " \t") != eq)
+			return refuse(src, "TFGIT_CONFIG %s line %d: not NAME=value", path, line);
+		p[klen] = '\0';
+		char *v = eq + 1;
+		v += strspn(v, " \t");
+		size_t vlen = strlen(v);
+		if (vlen >= 2 && (v[0] == '"' || v[0] == '\'') && v[vlen - 1] == v[0]) {
+			v[--vlen] = '\0';
+			v++;
+			vlen--;
+		}
+		if (!strncmp(p, "FCGI_", 5))
+			continue;
+		if (!is_known(p))
+			return refuse(src, "TFGIT_CONFIG %s line %d: %s is not a tfgit setting", path, line, p);
+		/* out never passes p: each entry is no longer than its line */
+		size_t n = strlen(p);
+		memmove(out, p, n);
+		out[n] = '=';
+		memmove(out + n + 1, v, vlen);
+		out += n + 1 + vlen;
+		*out++ = '\0';
+	}
+	*out = '\0';
+	src->file = s->file_text;
+	return 0;
+}
+
+static int flag_setting(const struct source *src, const char *name, int fallback, int *out)
+{
+	const char *v = lookup(src, name);
+	if (!v)
 		*out = fallback;
 	else if (!strcmp(v, "1") || !strcasecmp(v, "true") || !strcasecmp(v, "yes") || !strcasecmp(v, "on"))
 		*out = 1;
 	else if (!strcmp(v, "0") || !strcasecmp(v, "false") || !strcasecmp(v, "no") || !strcasecmp(v, "off"))
 		*out = 0;
-	else {
-		fprintf(stderr, "tfgit: %s=%s is not a boolean (use 1 or 0)\n", name, v);
-		return -1;
-	}
+	else
+		return refuse(src, "%s=%s is not a boolean (use 1 or 0)", name, v);
 	return 0;
 }
 
-/* A whole number from lo to hi; -1 with a message. */
-static int number_setting(const char *name, const char *fallback, unsigned long long lo,
-			  unsigned long long hi, unsigned long long *out)
+/* A whole number from lo to hi. */
+static int number_setting(const struct source *src, const char *name, const char *fallback,
+			  unsigned long long lo, unsigned long long hi, unsigned long long *out)
 {
-	const char *v = env_or(name, fallback);
+	const char *v = value_or(src, name, fallback);
 	char *end;
 	errno = 0;
 	*out = strtoull(v, &end, 10);
-	if (errno || *end || *v == '-' || *out < lo || *out > hi) {
-		fprintf(stderr, "tfgit: %s=%s is not a number from %llu to %llu\n", name, v, lo, hi);
-		return -1;
-	}
+	if (errno || *end || *v == '-' || *out < lo || *out > hi)
+		return refuse(src, "%s=%s is not a number from %llu to %llu", name, v, lo, hi);
 	return 0;
 }
 
 /* TFGIT_CACHE_MAX: a number of repositories, or a size with a K, M or G suffix. */
-static int cache_max(struct settings *s)
+static int cache_max(struct settings *s, const struct source *src)
 {
-	const char *v = env_or("TFGIT_CACHE_MAX", "0");
+	const char *v = value_or(src, "TFGIT_CACHE_MAX", "0");
 	char *end;
 	errno = 0;
 	unsigned long long n = strtoull(v, &end, 10);
 	int shift = !*end ? -1 : !strcasecmp(end, "K") ? 10 : !strcasecmp(end, "M") ? 20 :
 		    !strcasecmp(end, "G") ? 30 : -2;
-	if (errno || *v == '-' || shift == -2 || n > (1ULL << 40)) {
-		fprintf(stderr, "tfgit: TFGIT_CACHE_MAX=%s: give a number of repositories (50) or a size "
-				"(512M, 2G)\n", v);
-		return -1;
-	}
+	if (errno || *v == '-' || shift == -2 || n > (1ULL << 40))
+		return refuse(src, "TFGIT_CACHE_MAX=%s: give a number of repositories (50) or a size "
+				   "(512M, 2G)", v);
 	if (shift < 0)
 		s->store.cache_max_count = (long)n;
 	else
@@ -65,127 +192,160 @@ static int cache_max(struct settings *s)
 	return 0;
 }
 
+/* TFGIT_CACHE_DIR, by default private to this account: /dev/shm/tfgit-<uid> (memory), or
+ * ~/.cache/tfgit when /dev/shm is not usable. */
+static int cache_dir(struct settings *s, const struct source *src)
+{
+	const char *v = lookup(src, "TFGIT_CACHE_DIR");
+	struct stat st;
+	if (v) {
+		if (*v != '/')
+			return refuse(src, "TFGIT_CACHE_DIR=%s is not an absolute path", v);
+		s->store.cache_dir = v;
+		return 0;
+	}
+	if (stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode) && access("/dev/shm", W_OK | X_OK) == 0) {
+		snprintf(s->cache_dir, sizeof(s->cache_dir), "/dev/shm/tfgit-%ld", (long)geteuid());
+	} else {
+		struct passwd *pw = getpwuid(geteuid());
+		if (!pw || !pw->pw_dir || *pw->pw_dir != '/')
+			return refuse(src, "no cache directory: /dev/shm is not usable and this user has no "
+					   "home; set TFGIT_CACHE_DIR");
+		snprintf(s->cache_dir, sizeof(s->cache_dir), "%s/.cache/tfgit", pw->pw_dir);
+	}
+	s->store.cache_dir = s->cache_dir;
+	return 0;
+}
+
+/* Notes a password written in the default repository's URL, as written and %-decoded. */
+static void note_url_password(const char *url)
+{
+	const char *at = strrchr(url, '@');
+	const char *scheme = strstr(url, "://");
+	const char *colon = scheme ? strchr(scheme + 3, ':') : NULL;
+	if (!at || !colon || colon > at)
+		return;
+	char pw[512] = "", dec[512] = "";
+	size_t n = (size_t)(at - colon - 1), o = 0;
+	snprintf(pw, sizeof(pw), "%.*s", (int)(n < sizeof(pw) ? n : sizeof(pw) - 1), colon + 1);
+	for (size_t i = 0; pw[i] && o + 1 < sizeof(dec); i++) {
+		unsigned int c;
+		if (pw[i] == '%' && pw[i + 1] && pw[i + 2] && sscanf(pw + i + 1, "%2x", &c) == 1) {
+			dec[o++] = (char)c;
+			i += 2;
+		} else {
+			dec[o++] = pw[i];
+		}
+	}
+	dec[o] = '\0';
+	tfgit_secret_note(pw);
+	tfgit_secret_note(dec);
+	explicit_bzero(pw, sizeof(pw));
+	explicit_bzero(dec, sizeof(dec));
+}
+
 /* Notes every secret of the settings (so no message shows it) and checks the patterns. */
-static int secrets_and_patterns(struct settings *s)
+static int secrets_and_patterns(struct settings *s, const struct source *src)
 {
 	char why[512];
 	tfgit_secret_note(s->store.remote.password);
 	tfgit_secret_note(s->store.remote.token);
 	if (s->default_repository) {
-		if (tfgit_repository_check(s->default_repository, 1, why, sizeof(why)) < 0) {
-			fprintf(stderr, "tfgit: TFGIT_DEFAULT_REPOSITORY: %s\n", why);
-			return -1;
-		}
-		/* a password in the URL, as written and %-decoded */
-		const char *at = strrchr(s->default_repository, '@');
-		const char *scheme = strstr(s->default_repository, "://");
-		const char *colon = scheme ? strchr(scheme + 3, ':') : NULL;
-		if (at && colon && colon < at) {
-			char pw[512] = "", dec[512] = "";
-			size_t n = (size_t)(at - colon - 1), o = 0;
-			snprintf(pw, sizeof(pw), "%.*s", (int)(n < sizeof(pw) ? n : sizeof(pw) - 1), colon + 1);
-			for (size_t i = 0; pw[i] && o + 1 < sizeof(dec); i++) {
-				unsigned int c;
-				if (pw[i] == '%' && sscanf(pw + i + 1, "%2x", &c) == 1 && pw[i + 1] && pw[i + 2]) {
-					dec[o++] = (char)c;
-					i += 2;
-				} else {
-					dec[o++] = pw[i];
-				}
-			}
-			dec[o] = '\0';
-			tfgit_secret_note(pw);
-			tfgit_secret_note(dec);
-		}
+		note_url_password(s->default_repository);
+		if (tfgit_repository_check(s->default_repository, 1, why, sizeof(why)) < 0)
+			return refuse(src, "TFGIT_DEFAULT_REPOSITORY: %s", why);
 	}
-	if (s->allowed_repos && tfgit_patterns_check(s->allowed_repos, why, sizeof(why)) < 0) {
-		fprintf(stderr, "tfgit: TFGIT_ALLOWED_REPOS: %s\n", why);
-		return -1;
-	}
+	if (s->allowed_repos && tfgit_patterns_check(s->allowed_repos, why, sizeof(why)) < 0)
+		return refuse(src, "TFGIT_ALLOWED_REPOS: %s", why);
 	return 0;
 }
 
-int settings_load(struct settings *s)
+static int remote_settings(struct settings *s, const struct source *src)
 {
-	char host[256] = "localhost";
-	memset(s, 0, sizeof(*s));
-	s->default_repository = env_or("TFGIT_DEFAULT_REPOSITORY", NULL);
-	s->default_ref = env_or("TFGIT_DEFAULT_REF", "master");
-	s->allowed_repos = env_or("TFGIT_ALLOWED_REPOS", NULL);
-	s->allowed_states = env_or("TFGIT_ALLOWED_STATES", NULL);
-	s->allowed_refs = env_or("TFGIT_ALLOWED_REFS", NULL);
-	s->acl_file = env_or("TFGIT_ACL_FILE", NULL);
-	s->store.cache_dir = env_or("TFGIT_CACHE_DIR", "/dev/shm/tfgit");
-	s->store.author_name = env_or("TFGIT_AUTHOR_NAME", "tfgit");
-	gethostname(host, sizeof(host) - 1);
-	snprintf(s->email, sizeof(s->email), "tfgit@%s", host);
-	s->store.author_email = env_or("TFGIT_AUTHOR_EMAIL", s->email);
-	if (env_flag("TFGIT_REQUIRE_LOCK", 1, &s->store.require_lock) < 0 ||
-	    env_flag("TFGIT_FORCE_UNLOCK", 1, &s->store.allow_force_unlock) < 0)
-		return -1;
 	tfgit_remote_opts *r = &s->store.remote;
-	r->username = env_or("GIT_USERNAME", NULL);
-	r->password = env_or("GIT_PASSWORD", NULL);
-	r->password_file = env_or("GIT_PASSWORD_FILE", NULL);
-	r->token = env_or("GITHUB_TOKEN", NULL);
-	r->token_file = env_or("GITHUB_TOKEN_FILE", NULL);
-	r->netrc = env_or("TFGIT_NETRC", NULL);
-	r->ssh_key = env_or("SSH_PRIVATE_KEY", NULL);
-	r->known_hosts = env_or("TFGIT_SSH_KNOWN_HOSTS", NULL);
-	s->ca_file = env_or("TFGIT_SSL_CA_FILE", NULL);
-	if (env_flag("TFGIT_SSL_NO_VERIFY", 0, &r->tls_no_verify) < 0)
+	unsigned long long v;
+	r->username = lookup(src, "GIT_USERNAME");
+	r->password = lookup(src, "GIT_PASSWORD");
+	r->password_file = lookup(src, "GIT_PASSWORD_FILE");
+	r->token = lookup(src, "GITHUB_TOKEN");
+	r->token_file = lookup(src, "GITHUB_TOKEN_FILE");
+	r->netrc = lookup(src, "TFGIT_NETRC");
+	r->ssh_key = lookup(src, "SSH_PRIVATE_KEY");
+	r->known_hosts = lookup(src, "TFGIT_SSH_KNOWN_HOSTS");
+	if (flag_setting(src, "TFGIT_SSL_NO_VERIFY", 0, &r->tls_no_verify) < 0)
 		return -1;
-	const char *strict = env_or("StrictHostKeyChecking", "yes");
+	const char *strict = value_or(src, "StrictHostKeyChecking", "yes");
 	if (!strcasecmp(strict, "yes"))
 		r->host_key_check = HOSTKEY_STRICT;
 	else if (!strcasecmp(strict, "no"))
 		r->host_key_check = HOSTKEY_OFF;
 	else if (!strcasecmp(strict, "accept-new"))
 		r->host_key_check = HOSTKEY_ACCEPT_NEW;
-	else {
-		fprintf(stderr, "tfgit: StrictHostKeyChecking=%s: use yes, no or accept-new\n", strict);
+	else
+		return refuse(src, "StrictHostKeyChecking=%s: use yes, no or accept-new", strict);
+	if (number_setting(src, "TFGIT_REMOTE_TIMEOUT", "60", 0, 86400, &v) < 0)
 		return -1;
-	}
-	char *end;
-	const char *timeout = env_or("TFGIT_REMOTE_TIMEOUT", "60");
-	long t = strtol(timeout, &end, 10);
-	if (*end || t < 0 || t > 86400) {
-		fprintf(stderr, "tfgit: TFGIT_REMOTE_TIMEOUT=%s is not a number of seconds\n", timeout);
+	r->timeout = (int)v;
+	return 0;
+}
+
+int settings_load(struct settings *s, char **params, int warn, char *why, size_t whylen)
+{
+	struct source src = {params, NULL, why, whylen};
+	char host[256] = "localhost";
+	unsigned long long v;
+	memset(s, 0, sizeof(*s));
+	if (whylen)
+		*why = '\0';
+	const char *config = lookup(&src, "TFGIT_CONFIG");
+	if (config && read_config(s, &src, config) < 0)
 		return -1;
-	}
-	r->timeout = (int)t;
-	const char *maxreq = env_or("TFGIT_MAX_REQUESTS", "10000");
-	s->max_requests = strtol(maxreq, &end, 10);
-	if (*end || s->max_requests < 0) {
-		fprintf(stderr, "tfgit: TFGIT_MAX_REQUESTS=%s is not a number (0: no limit)\n", maxreq);
+	s->default_repository = lookup(&src, "TFGIT_DEFAULT_REPOSITORY");
+	s->default_ref = value_or(&src, "TFGIT_DEFAULT_REF", "master");
+	s->allowed_repos = lookup(&src, "TFGIT_ALLOWED_REPOS");
+	s->allowed_states = lookup(&src, "TFGIT_ALLOWED_STATES");
+	s->allowed_refs = lookup(&src, "TFGIT_ALLOWED_REFS");
+	s->acl_file = lookup(&src, "TFGIT_ACL_FILE");
+	s->store.author_name = value_or(&src, "TFGIT_AUTHOR_NAME", "tfgit");
+	gethostname(host, sizeof(host) - 1);
+	snprintf(s->email, sizeof(s->email), "tfgit@%s", host);
+	s->store.author_email = value_or(&src, "TFGIT_AUTHOR_EMAIL", s->email);
+	s->ca_file = lookup(&src, "TFGIT_SSL_CA_FILE");
+	if (cache_dir(s, &src) < 0 || flag_setting(&src, "TFGIT_REQUIRE_LOCK", 1, &s->store.require_lock) < 0 ||
+	    flag_setting(&src, "TFGIT_FORCE_UNLOCK", 1, &s->store.allow_force_unlock) < 0 ||
+	    remote_settings(s, &src) < 0)
 		return -1;
-	}
-	if (r->tls_no_verify)
-		fprintf(stderr, "tfgit: WARNING: TFGIT_SSL_NO_VERIFY=1: TLS certificates of remotes are "
-				"not verified; anyone in between can read and change your state\n");
-	if (r->host_key_check == HOSTKEY_OFF)
-		fprintf(stderr, "tfgit: WARNING: StrictHostKeyChecking=no: SSH host keys are not "
-				"checked; anyone in between can read and change your state\n");
-	const char *max = env_or("TFGIT_MAX_BODY", "67108864");
-	errno = 0;
-	unsigned long long v = strtoull(max, &end, 10);
-	if (errno || *end || v == 0) {
-		fprintf(stderr, "tfgit: TFGIT_MAX_BODY=%s is not a positive number of bytes\n", max);
+	if (number_setting(&src, "TFGIT_MAX_REQUESTS", "10000", 0, 1ULL << 40, &v) < 0)
 		return -1;
-	}
+	s->max_requests = (long)v;
+	if (number_setting(&src, "TFGIT_MAX_BODY", "67108864", 1, 1ULL << 40, &v) < 0)
+		return -1;
 	s->max_body = (size_t)v;
 	s->store.max_blob = s->max_body;
-	r->max_object = s->max_body;
-	if (number_setting("TFGIT_QUEUE_TIMEOUT", "10", 0, 86400, &v) < 0)
+	s->store.remote.max_object = s->max_body;
+	if (number_setting(&src, "TFGIT_QUEUE_TIMEOUT", "10", 0, 86400, &v) < 0)
 		return -1;
 	s->store.queue_timeout = (int)v;
-	if (cache_max(s) < 0 || secrets_and_patterns(s) < 0)
+	if (cache_max(s, &src) < 0 || secrets_and_patterns(s, &src) < 0)
 		return -1;
-	if (tfgit_ref_check(s->default_ref, NULL) < 0) {
-		fprintf(stderr, "tfgit: TFGIT_DEFAULT_REF=%s is not a valid branch name\n", s->default_ref);
-		return -1;
-	}
+	if (tfgit_ref_check(s->default_ref, NULL) < 0)
+		return refuse(&src, "TFGIT_DEFAULT_REF=%s is not a valid branch name", s->default_ref);
+	if (warn && s->store.remote.tls_no_verify)
+		fprintf(stderr, "tfgit: WARNING: TFGIT_SSL_NO_VERIFY=1: TLS certificates of remotes are "
+				"not verified; anyone in between can read and change your state\n");
+	if (warn && s->store.remote.host_key_check == HOSTKEY_OFF)
+		fprintf(stderr, "tfgit: WARNING: StrictHostKeyChecking=no: SSH host keys are not "
+				"checked; anyone in between can read and change your state\n");
 	return 0;
+}
+
+void settings_free(struct settings *s)
+{
+	if (s->file_text) {
+		explicit_bzero(s->file_text, s->file_size); /* it may hold passwords */
+		free(s->file_text);
+	}
+	s->file_text = NULL;
 }
 
 int settings_repository_allowed(const struct settings *s, const char *given, const char *resolved)

@@ -1,4 +1,5 @@
-/* Server settings, read once from TFGIT_* environment variables at start. */
+/* Server settings: each looked up in the request's server variables (nginx fastcgi_param,
+ * Apache SetEnv, .htaccess), then the process environment, then the file TFGIT_CONFIG names. */
 #ifndef TFGIT_SETTINGS_H
 #define TFGIT_SETTINGS_H
 
@@ -15,13 +16,21 @@ struct settings {
 	const char *acl_file;           /* TFGIT_ACL_FILE; NULL: no access control */
 	size_t max_body;
 	const char *ca_file;            /* TFGIT_SSL_CA_FILE */
-	long max_requests;              /* TFGIT_MAX_REQUESTS: a worker's requests before it is replaced */
+	long max_requests;              /* TFGIT_MAX_REQUESTS: a pool worker's requests before it is replaced */
 	tfgit_store store;
+	/* owned: the values read from TFGIT_CONFIG, and defaults made at load */
+	char *file_text;
+	size_t file_size;
 	char email[320];
+	char cache_dir[4096];
 };
 
-/* Fills s from the environment; -1 with a message on stderr when a value is unusable. */
-int settings_load(struct settings *s);
+/* Fills s; params are the request's server variables ("NAME=value", NULL-terminated; NULL at
+ * start-up), which must outlive s. warn: print the warnings of unsafe settings (start-up).
+ * -1 with the reason in why (never a secret) when a value is unusable. Free with
+ * settings_free(), also after a failure. */
+int settings_load(struct settings *s, char **params, int warn, char *why, size_t whylen);
+void settings_free(struct settings *s);
 
 /* 1 when the request may use this repository: the default one named exactly (as given), or
  * resolved (a checked URL, local paths resolved) matching TFGIT_ALLOWED_REPOS. */

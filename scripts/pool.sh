@@ -17,11 +17,12 @@ done <"$conf"
 args=(-n -s "$FCGI_SOCKET" -M "$FCGI_SOCKET_MODE")
 # whatever umask we inherit: nobody else may replace the socket or read the cache
 install -d -m 755 "$(dirname "$FCGI_SOCKET")"
-install -d -m 700 "$TFGIT_CACHE_DIR"
+# unset, each worker uses /dev/shm/tfgit-<its uid> and makes it itself
+[ -z "${TFGIT_CACHE_DIR:-}" ] || install -d -m 700 "$TFGIT_CACHE_DIR"
 rm -f "$FCGI_SOCKET"
 if [ "$(id -u)" -eq 0 ]; then
 	args+=(-u "$FCGI_USER" -g "$FCGI_GROUP" -U "$FCGI_USER" -G "$FCGI_GROUP")
-	chown "$FCGI_USER:$FCGI_GROUP" "$TFGIT_CACHE_DIR"
+	[ -z "${TFGIT_CACHE_DIR:-}" ] || chown "$FCGI_USER:$FCGI_GROUP" "$TFGIT_CACHE_DIR"
 	if ! runuser -u "$FCGI_USER" -- test -x "$bin"; then
 		# e.g. a clone under /root: run a copy from the socket's directory instead
 		install -m 755 "$bin" "$(dirname "$FCGI_SOCKET")/tfgit.fcgi"

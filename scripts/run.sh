@@ -19,9 +19,37 @@ if [ -z "${TFGIT_DEFAULT_REPOSITORY:-}" ]; then
 fi
 export TFGIT_CACHE_DIR=${TFGIT_CACHE_DIR:-$STATE_DIR/cache}
 
+# Started as root, the pool and nginx's workers run as another user: it must reach the socket
+# under STATE_DIR and a local default repository, or every request would be a 502.
+user=$(stack_pool_user)
+if [ "$(id -u)" -eq 0 ]; then
+	if ! runuser -u "$user" -- test -x "$STATE_DIR"; then
+		echo "make run: $user (the user of the pool and of nginx's workers) cannot reach" \
+			"STATE_DIR=$STATE_DIR: a directory on the way is closed to other users" \
+			"(/root is 0700). Choose one it can reach: make run STATE_DIR=/var/tmp/tfgit" >&2
+		exit 1
+	fi
+	repo_dir=${TFGIT_DEFAULT_REPOSITORY#file://}
+	if [[ $repo_dir == /* ]] && ! runuser -u "$user" -- test -w "$repo_dir/refs"; then
+		echo "make run: $user cannot write the default repository $repo_dir; give it to that" \
+			"user (chown -R $user $repo_dir) or choose another TFGIT_DEFAULT_REPOSITORY" >&2
+		exit 1
+	fi
+fi
+
 trap 'stack_stop; exit 0' INT TERM
 stack_start "$STATE_DIR" "$PORT"
 addr="$STACK_URL?type=git&ref=${TFGIT_DEFAULT_REF:-master}&state=default.tfstate"
+# one GET through nginx and the pool to the repository: what a client would meet
+probe=$(curl -s -o "$STATE_DIR/probe.out" -w '%{http_code}' "$addr" || echo 000)
+if [ "$probe" != 200 ] && [ "$probe" != 204 ]; then
+	echo "make run: a GET of $STACK_URL answers $probe: $(head -c 600 "$STATE_DIR/probe.out" 2>/dev/null)" >&2
+	[ "$probe" != 502 ] || echo "make run: nginx cannot reach the pool's socket $FCGI_SOCKET" >&2
+	echo "make run: the pool's log is above; stopping" >&2
+	stack_stop
+	exit 1
+fi
+rm -f "$STATE_DIR/probe.out"
 cat <<BLOCK
 
 tfgit is serving $TFGIT_DEFAULT_REPOSITORY at $STACK_URL (Ctrl-C stops it).

@@ -74,7 +74,7 @@ stack_start() {
 	nginx -e stderr -p "$dir" -c "$dir/nginx.conf" >>"${STACK_NGINX_LOG:-/dev/stderr}" 2>&1 &
 	STACK_NGINX_PID=$!
 	STACK_URL=http://127.0.0.1:$port/tfgit
-	if ! wait_for 10 "nginx on port $port" eval "kill -0 $STACK_NGINX_PID && curl -s -o /dev/null http://127.0.0.1:$port/"; then
+	if ! wait_for 10 "nginx on port $port" eval "kill -0 $STACK_NGINX_PID && curl -s -o /dev/null http://127.0.0.1:$port/.tfgit-ready"; then
 		stack_stop # the port may have been taken meanwhile: the caller can try another
 		return 1
 	fi

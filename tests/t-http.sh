@@ -140,9 +140,9 @@ req GET "$Q"
 check "GET of a deleted state is 204" expect_eq code 204 "$CODE"
 req UNLOCK "$Q" --data "$LOCK_B"
 
-for m in PUT PATCH OPTIONS; do
+for m in PATCH OPTIONS PROPFIND; do
 	out=$(curl -s -D - -X "$m" "$URL?$Q" | tr -d '\r')
-	check "$m is 405 with Allow" grep -q '^Allow: GET, POST, DELETE, LOCK, UNLOCK$' <<<"$out"
+	check "$m is 405 with Allow" grep -q '^Allow: GET, POST, PUT, DELETE, LOCK, UNLOCK$' <<<"$out"
 done
 check "405 carries a JSON error body" grep -q '"error"' <<<"$out"
 

@@ -41,4 +41,24 @@ fi
 wait "$MAKE_PID" 2>/dev/null
 check "no process of make run is left" expect_eq left "" "$(run_pids | tr '\n' ' ')"
 check "nothing listens on $port any more" eval "! (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null"
+check "make run's start-up probe left no line in nginx's error output" \
+	eval "! grep -E '\[(error|warn|crit|alert|emerg)\]' '$T_DIR/run.out'"
+
+# a STATE_DIR the pool's user cannot reach (inside a 0700 directory, as under /root): make run
+# says so and stops, instead of printing a block whose every request would be a 502
+if [ "$(id -u)" -eq 0 ]; then
+	mkdir -m 700 "$T_DIR/closed"
+	port=$(free_port)
+	if (cd "$ROOT" && exec timeout 60 make --no-print-directory run PORT="$port" \
+		STATE_DIR="$T_DIR/closed/state" BUILD="${BUILD:-build}") >"$T_DIR/closed.out" 2>&1; then
+		fail "make run with an unreachable STATE_DIR fails" "$(tail -5 "$T_DIR/closed.out")"
+	else
+		pass "make run with an unreachable STATE_DIR fails"
+	fi
+	check "it says which user cannot reach STATE_DIR and how to fix it" \
+		grep -q "cannot reach STATE_DIR=$T_DIR/closed/state.*make run STATE_DIR=" "$T_DIR/closed.out"
+	check "it printed no backend block" eval "! grep -q unlock_address '$T_DIR/closed.out'"
+else
+	skip "make run with an unreachable STATE_DIR fails" "needs root (the pool drops to another user)"
+fi
 finish

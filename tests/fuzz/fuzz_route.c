@@ -1,6 +1,7 @@
 /* Fuzz target: the whole request path of the front — query, method, REMOTE_USER and body
  * through parsing, validation, the allowlists, the ACL and the response — with the git
- * operations replaced by stubs (no remote). Input: "METHOD\nQUERY\nREMOTE_USER\nBODY".
+ * operations replaced by stubs (no remote). Input: "METHOD\nQUERY\nREMOTE_USER\nBODY"; its last byte picks the address
+ * (state or /lock) and the stubs' outcome.
  * Beyond not crashing it checks that a stub is reached only with a target that passed every
  * check, and that every answer is a well-formed response whose error bodies are JSON. */
 #include <stddef.h>
@@ -126,7 +127,8 @@ static void setup(void)
 	setenv("TFGIT_ALLOWED_STATES", "*.tfstate envs/* public/*", 1);
 	setenv("TFGIT_ACL_FILE", acl, 1);
 	setenv("TFGIT_MAX_BODY", "1048576", 1);
-	if (tfgit_init(NULL) < 0 || settings_load(&cfg) < 0) /* libgit2 checks branch names */
+	char why[640];
+	if (tfgit_init(NULL) < 0 || settings_load(&cfg, NULL, 0, why, sizeof(why)) < 0) /* libgit2 checks branch names */
 		abort();
 }
 
@@ -172,11 +174,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	snprintf(method, sizeof(method), "REQUEST_METHOD=%s", line[0]);
 	snprintf(query, sizeof(query), "QUERY_STRING=%s", line[1]);
 	snprintf(user, sizeof(user), "REMOTE_USER=%s", line[2]);
-	char *envp[] = {method, query, user, "REMOTE_ADDR=127.0.0.1", NULL};
 	memset(&io, 0, sizeof(io));
+	io.pick = size ? data[size - 1] : 0;
+	/* the last byte also picks the address: the state's, or GitLab's lock address */
+	char *envp[] = {method, query, user, "REMOTE_ADDR=127.0.0.1",
+			io.pick & 0x40 ? "DOCUMENT_URI=/tfgit/lock" : "DOCUMENT_URI=/tfgit", NULL};
 	io.body = p;
 	io.body_len = size - (size_t)(p - in);
-	io.pick = size ? data[size - 1] : 0;
 	struct request_io rio = {mem_read, mem_write, NULL};
 	struct request req;
 	if (request_init(&req, envp, &rio) == 0) {

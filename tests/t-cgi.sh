@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# One binary, three process models: plain CGI (request from the environment and stdin), a
+# pool started with fds 1 and 2 closed; a cache per account, refused when another user could
+# have touched it.
+. "$(dirname "$0")/lib.sh"
+. "$ROOT/tests/servers.sh"
+
+ST='{"version":4,"serial":1,"lineage":"cgi"}'
+
+# cgi USER BODY|- VAR=value...: runs the binary as plain CGI as USER with only the given
+# variables (and REQUEST_METHOD etc. among them), BODY on stdin; the answer in $T_DIR/cgi.out,
+# its status in CODE, its body in BODY.
+cgi() {
+	local user=$1 body=$2
+	shift 2
+	if [ "$(id -u)" -eq 0 ]; then
+		printf '%s' "$body" | setpriv --reuid="$user" --regid="$(id -g "$user")" --clear-groups -- \
+			env -i PATH=/usr/bin:/bin GATEWAY_INTERFACE=CGI/1.1 "$@" "$TFGIT_BIN" >"$T_DIR/cgi.out" 2>"$T_DIR/cgi.err"
+	else
+		printf '%s' "$body" | env -i PATH=/usr/bin:/bin GATEWAY_INTERFACE=CGI/1.1 "$@" "$TFGIT_BIN" \
+			>"$T_DIR/cgi.out" 2>"$T_DIR/cgi.err"
+	fi
+	CODE=$(sed -n '1s/^Status: \([0-9]*\).*/\1/p' "$T_DIR/cgi.out")
+	BODY=$(sed '1,/^\r$/d' "$T_DIR/cgi.out")
+}
+
+# answered STATUS TEXT: the last answer had STATUS and its body holds TEXT.
+answered() {
+	expect_eq status "$1" "$CODE" || return 1
+	sed 's|\\/|/|g' <<<"$BODY" | grep -qF -- "$2" || { echo "body: $BODY"; return 1; }
+}
+
+# --- plain CGI, as mod_cgid runs it -----------------------------------------------------------
+R=$(new_remote cgi)
+C=$T_DIR/cgi-cache
+mkdir -m 700 "$C" && chown "$POOL_USER" "$C"
+cgi "$POOL_USER" "$ST" REQUEST_METHOD=POST QUERY_STRING="state=a.tfstate" CONTENT_LENGTH=${#ST} \
+	TFGIT_DEFAULT_REPOSITORY="$R" TFGIT_CACHE_DIR="$C" TFGIT_REQUIRE_LOCK=0
+check "CGI: a POST with CONTENT_LENGTH is 200" expect_eq code 200 "$CODE"
+check "CGI: the answer is a CGI response (Status: line first, headers, blank line)" \
+	eval "head -1 '$T_DIR/cgi.out' | grep -q '^Status: 200 OK' && grep -q \$'^\\r\$' '$T_DIR/cgi.out'"
+check "CGI: the state is on the remote" expect_eq state "$ST" "$(g "$R" show master:a.tfstate)"
+check "CGI: settings come from the environment (TFGIT_DEFAULT_REPOSITORY, SetEnv's way)" \
+	expect_eq commits 1 "$(g "$R" rev-list --count master)"
+ST2='{"version":4,"serial":2,"lineage":"cgi"}'
+cgi "$POOL_USER" "$ST2" REQUEST_METHOD=POST QUERY_STRING="state=a.tfstate" \
+	TFGIT_DEFAULT_REPOSITORY="$R" TFGIT_CACHE_DIR="$C" TFGIT_REQUIRE_LOCK=0
+check "CGI: a body without CONTENT_LENGTH (chunked, as Apache passes it) is read to its end" \
+	expect_eq state "$ST2" "$(g "$R" show master:a.tfstate)"
+cgi "$POOL_USER" '{"version":4' REQUEST_METHOD=POST QUERY_STRING="state=a.tfstate" CONTENT_LENGTH=500 \
+	TFGIT_DEFAULT_REPOSITORY="$R" TFGIT_CACHE_DIR="$C" TFGIT_REQUIRE_LOCK=0
+check "CGI: a body shorter than CONTENT_LENGTH is 400 and changes nothing" \
+	eval "[ '$CODE' = 400 ] && [ \"\$(g '$R' show master:a.tfstate)\" = '$ST2' ]"
+cgi "$POOL_USER" "" REQUEST_METHOD=GET QUERY_STRING="state=a.tfstate" TFGIT_DEFAULT_REPOSITORY="$R" \
+	TFGIT_CACHE_DIR="$C"
+check "CGI: GET returns the state" expect_eq body "$ST2" "$BODY"
+check "CGI: ... with its Content-MD5" grep -q '^Content-MD5: ' "$T_DIR/cgi.out"
+check "CGI: the request's log line goes to stderr (the web server's error log)" \
+	grep -q 'GET state=a.tfstate .* -> 200' "$T_DIR/cgi.err"
+cgi "$POOL_USER" "" REQUEST_METHOD=GET QUERY_STRING="state=a.tfstate" HTTP_TFGIT_DEFAULT_REPOSITORY="$R" \
+	TFGIT_CACHE_DIR="$C"
+check "CGI: a client's header (HTTP_TFGIT_DEFAULT_REPOSITORY) is never read as a setting" \
+	answered 400 'no default repository'
+cgi "$POOL_USER" "" REQUEST_METHOD=GET QUERY_STRING="state=a.tfstate" TFGIT_DEFAULT_REPOSITORY="$R" \
+	TFGIT_CACHE_DIR="$C" TFGIT_REMOTE_TIMEOUT=soon
+check "CGI: an unusable setting is a 500 with a JSON body" \
+	answered 500 '{"error":"this server'"'"'s settings are not usable'
+check "CGI: ... and the log names the setting" grep -q 'TFGIT_REMOTE_TIMEOUT=soon is not a number' "$T_DIR/cgi.err"
+lockq="state=b.tfstate"
+cgi "$POOL_USER" '{"ID":"cgi-1"}' REQUEST_METHOD=POST QUERY_STRING="$lockq" PATH_INFO=/lock \
+	TFGIT_DEFAULT_REPOSITORY="$R" TFGIT_CACHE_DIR="$C"
+check "CGI: POST to …/lock (PATH_INFO) takes the lock" \
+	eval "[ '$CODE' = 200 ] && g '$R' rev-parse -q --verify refs/heads/locks/b.tfstate"
+cgi "$POOL_USER" "$ST" REQUEST_METHOD=PUT QUERY_STRING="$lockq&ID=cgi-1" TFGIT_DEFAULT_REPOSITORY="$R" \
+	TFGIT_CACHE_DIR="$C"
+check "CGI: PUT writes the state like POST" expect_eq state "$ST" "$(g "$R" show master:b.tfstate)"
+cgi "$POOL_USER" '{"ID":"cgi-1"}' REQUEST_METHOD=DELETE QUERY_STRING="$lockq" PATH_INFO=/lock \
+	TFGIT_DEFAULT_REPOSITORY="$R" TFGIT_CACHE_DIR="$C"
+check "CGI: DELETE of …/lock unlocks" \
+	eval "[ '$CODE' = 200 ] && ! g '$R' rev-parse -q --verify refs/heads/locks/b.tfstate"
+check "CGI: the state itself was not deleted by that DELETE" expect_eq state "$ST" "$(g "$R" show master:b.tfstate)"
+out=$(as_pool env -i "$TFGIT_BIN" </dev/null 2>&1)
+rc=$?
+check "started by hand (no socket, no CGI request) it exits 2" expect_eq status 2 "$rc"
+check "... saying why" grep -q 'not started by a web server' <<<"$out"
+
+# --- a pool started with fds 1 and 2 closed (cgi-fcgi -connect does that) ---------------------
+closer=$T_DIR/close-fds
+printf '#!/bin/sh\nexec "$@" >&- 2>&-\n' >"$closer"
+chmod 755 "$closer"
+RF=$(new_remote fds)
+TFGIT_WRAPPER=$closer stack_up fds TFGIT_DEFAULT_REPOSITORY="$RF" TFGIT_REQUIRE_LOCK=0 FCGI_WORKERS=1
+worker=$(pgrep -P "$LAST_POOL_PID" | head -1)
+check "fds 1 and 2 closed at start: the worker has /dev/null there" \
+	eval "[ \"\$(readlink /proc/$worker/fd/1)\" = /dev/null ] && [ \"\$(readlink /proc/$worker/fd/2)\" = /dev/null ]"
+req POST "state=f.tfstate" --data "$ST"
+req GET "state=f.tfstate"
+check "... and requests are answered intact (no log line written into a connection)" expect_eq body "$ST" "$BODY"
+
+# --- a cache per account ---------------------------------------------------------------------
+if [ "$(id -u)" -ne 0 ]; then
+	skip "two accounts, each with its own cache" "needs root to make the accounts"
+	finish
+	exit
+fi
+A=tfgit-test-a B=tfgit-test-b
+for u in $A $B; do
+	id "$u" >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin "$u"
+done
+UA=$(id -u $A) UB=$(id -u $B)
+accounts_cleanup() {
+	rm -rf "/dev/shm/tfgit-$UA" "/dev/shm/tfgit-$UB"
+	userdel "$A" 2>/dev/null
+	userdel "$B" 2>/dev/null
+	cleanup
+}
+trap accounts_cleanup EXIT
+rm -rf "/dev/shm/tfgit-$UA" "/dev/shm/tfgit-$UB"
+RA=$(new_remote acct-a) RB=$(new_remote acct-b)
+chown -R $A "$RA"
+chown -R $B "$RB"
+cgi $A "$ST" REQUEST_METHOD=POST QUERY_STRING="state=s.tfstate" TFGIT_DEFAULT_REPOSITORY="$RA" TFGIT_REQUIRE_LOCK=0
+check "account A, no cache setting: its POST is 200" expect_eq code 200 "$CODE"
+cgi $B "$ST" REQUEST_METHOD=POST QUERY_STRING="state=s.tfstate" TFGIT_DEFAULT_REPOSITORY="$RB" TFGIT_REQUIRE_LOCK=0
+check "account B, no cache setting: its POST is 200 too" expect_eq code 200 "$CODE"
+check "each account has its own cache, /dev/shm/tfgit-<uid>, 0700" \
+	expect_eq caches "$A 700 $B 700" "$(stat -c '%U %a' "/dev/shm/tfgit-$UA" "/dev/shm/tfgit-$UB" | tr '\n' ' ' | sed 's/ $//')"
+
+# another user squats A's default cache directory before A's first request
+rm -rf "/dev/shm/tfgit-$UA"
+install -d -m 700 -o $B "/dev/shm/tfgit-$UA"
+cgi $A "" REQUEST_METHOD=GET QUERY_STRING="state=s.tfstate" TFGIT_DEFAULT_REPOSITORY="$RA"
+check "a cache directory owned by another user is refused (500)" expect_eq code 500 "$CODE"
+check "... with an error naming the path and the reason" \
+	answered 500 "/dev/shm/tfgit-$UA belongs to uid $UB, not to this process's user (uid $UA)"
+rm -rf "/dev/shm/tfgit-$UA"
+install -d -m 777 -o $A "/dev/shm/tfgit-$UA"
+cgi $A "" REQUEST_METHOD=GET QUERY_STRING="state=s.tfstate" TFGIT_DEFAULT_REPOSITORY="$RA"
+check "a world-writable cache directory is refused, naming it" \
+	answered 500 "/dev/shm/tfgit-$UA is writable by every user"
+chmod 770 "/dev/shm/tfgit-$UA"
+cgi $A "" REQUEST_METHOD=GET QUERY_STRING="state=s.tfstate" TFGIT_DEFAULT_REPOSITORY="$RA"
+check "a group-writable one too" answered 500 "/dev/shm/tfgit-$UA is writable by its group"
+rm -rf "/dev/shm/tfgit-$UA"
+install -d -m 700 -o $A "$T_DIR/a-real-cache"
+chmod 755 "$T_DIR"
+ln -s "$T_DIR/a-real-cache" "/dev/shm/tfgit-$UA"
+cgi $A "" REQUEST_METHOD=GET QUERY_STRING="state=s.tfstate" TFGIT_DEFAULT_REPOSITORY="$RA"
+check "a cache directory that is a symlink is not followed" answered 500 "a symlink is not followed"
+check "... nothing was written through it" expect_eq entries "" "$(ls -A "$T_DIR/a-real-cache")"
+rm -f "/dev/shm/tfgit-$UA"
+cgi $A "" REQUEST_METHOD=GET QUERY_STRING="state=s.tfstate" TFGIT_DEFAULT_REPOSITORY="$RA"
+check "with the directory gone, A's request works again" expect_eq code 200 "$CODE"
+flock_file=$(find "/dev/shm/tfgit-$UA" -name '*.flock' | head -1)
+chown $B "$flock_file"
+cgi $A "" REQUEST_METHOD=GET QUERY_STRING="state=s.tfstate" TFGIT_DEFAULT_REPOSITORY="$RA"
+check "a .flock owned by another user is refused, naming it" \
+	answered 500 "$flock_file is not a file of this process's user"
+chown $A "$flock_file"
+chmod 666 "$flock_file"
+cgi $A "" REQUEST_METHOD=GET QUERY_STRING="state=s.tfstate" TFGIT_DEFAULT_REPOSITORY="$RA"
+check "a world-writable .flock is refused" answered 500 "$flock_file is not a file of this process's user"
+finish
