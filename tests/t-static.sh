@@ -37,7 +37,8 @@ cgi() {
 	local method=$1 query=$2 body=${3-} vars
 	vars=(PATH=/usr/bin:/bin GATEWAY_INTERFACE=CGI/1.1 SERVER_PROTOCOL=HTTP/1.1 SERVER_NAME=localhost
 	      SERVER_PORT=80 SCRIPT_NAME=/cgi-bin/tfgit.fcgi REMOTE_ADDR=127.0.0.1
-	      REQUEST_METHOD="$method" QUERY_STRING="$query" TFGIT_CACHE_DIR="$CGI/cache")
+	      REQUEST_METHOD="$method" QUERY_STRING="$query" TFGIT_CACHE_DIR="$CGI/cache"
+	      TFGIT_DEFAULT_REPOSITORY="$R")
 	[ -z "$body" ] || vars+=(CONTENT_LENGTH="${#body}" CONTENT_TYPE=application/json)
 	printf %s "$body" | (cd "$CGI" && as_pool env -i "${vars[@]}" "$BIN") >"$CGI/out" 2>>"$T_DIR/pool.log"
 	CGI_EXIT=$?
@@ -49,7 +50,7 @@ cgi() {
 }
 
 R=$(new_remote static)
-Q="repository=$R&state=static.tfstate"
+Q="state=static.tfstate"
 STATE='{"version":4,"serial":1,"lineage":"static"}'
 cgi LOCK "$Q" '{"ID":"static-1"}'
 check "CGI: LOCK is 200" expect_eq code 200 "$CODE"

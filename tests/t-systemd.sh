@@ -89,6 +89,16 @@ else
 			systemd-analyze security --offline=yes --threshold=20 "$UNIT"
 	fi
 fi
+if command -v systemd-sysusers >/dev/null; then
+	mkdir -p "$T_DIR/sysroot/etc"
+	check "the installed sysusers.d/tfgit.conf makes the unit's User= and Group=" eval "
+		systemd-sysusers --root='$T_DIR/sysroot' '$P/lib/sysusers.d/tfgit.conf' >>'$T_DIR/install.log' 2>&1 &&
+		u=\$(sed -n 's/^User=//p' '$UNIT') && g=\$(sed -n 's/^Group=//p' '$UNIT') &&
+		grep -q \"^\$u:x:[0-9]*:[0-9]*:.*:/usr/sbin/nologin\$\" '$T_DIR/sysroot/etc/passwd' &&
+		grep -q \"^\$g:x:\" '$T_DIR/sysroot/etc/group'"
+else
+	skip "the installed sysusers.d/tfgit.conf makes the unit's user" "systemd-sysusers is not installed"
+fi
 check "the socket is for nginx's group only (SocketGroup=www-data, SocketMode=0660)" \
 	eval "grep -qx SocketGroup=www-data '$SOCK_UNIT' && grep -qx SocketMode=0660 '$SOCK_UNIT'"
 check "... and handed over on fd 3 (no StandardInput=socket)" \
