@@ -68,4 +68,23 @@ check "CGI: UNLOCK is 200" expect_eq code 200 "$CODE"
 check "... the lock branch is gone" eval "! g '$R' rev-parse -q --verify refs/heads/locks/static.tfstate"
 check "the cache is the pool user's own, 0700" \
 	expect_eq cache "$POOL_USER 700" "$(stat -c '%U %a' "$CGI/cache" 2>&1)"
+
+# The CGI tests (t-cgi) and Apache's (mod_fcgid, mod_cgid), where present, again with this
+# binary: lib.sh takes the binary from $BUILD, so BUILD=<build>/static runs them on it. Their
+# TAP lines are folded into this file's.
+for t in t-cgi t-apache; do
+	[ -f "$ROOT/tests/$t.sh" ] || continue
+	BUILD="${BUILD:-build}/static" bash "$ROOT/tests/$t.sh" >"$T_DIR/$t.tap" 2>&1
+	rc=$?
+	while IFS= read -r line; do
+		case $line in
+		"not ok "*) fail "static binary, $t: ${line#not ok * - }" ;;
+		"ok "*" # SKIP "*) line=${line#ok * - }; skip "static binary, $t: ${line% # SKIP *}" "${line##* # SKIP }" ;;
+		"ok "*) pass "static binary, $t: ${line#ok * - }" ;;
+		"#"*) echo "$line" ;;
+		esac
+	done <"$T_DIR/$t.tap"
+	[ "$rc" -eq 0 ] || grep -q '^not ok ' "$T_DIR/$t.tap" ||
+		fail "static binary, $t: runs to its end" "$(tail -n 20 "$T_DIR/$t.tap")"
+done
 finish
