@@ -111,8 +111,12 @@ static int value(cursor *c, char *stack, int *depth)
 	}
 }
 
-/* The top-level keys a Terraform state always has (bits of *keys). */
-static const char *const state_keys[] = {"\"version\"", "\"serial\"", "\"lineage\""};
+/* Top-level keys that tell a state (bits of *keys): a Terraform (or OpenTofu) state always has
+ * serial and lineage; OpenTofu's client-side encrypted form has encrypted_data and
+ * encryption_version (and serial and lineage beside them). */
+enum { KEY_SERIAL = 1, KEY_LINEAGE = 2, KEY_ENCRYPTED_DATA = 4, KEY_ENCRYPTION_VERSION = 8 };
+static const char *const state_keys[] = {"\"serial\"", "\"lineage\"", "\"encrypted_data\"",
+					  "\"encryption_version\""};
 
 static void note_key(const unsigned char *start, const unsigned char *end, unsigned *keys)
 {
@@ -176,8 +180,16 @@ int json_object_check(const char *body, size_t len)
 	return object_check(body, len, &keys);
 }
 
+int json_state_check(const char *body, size_t len)
+{
+	unsigned keys = 0, plain = KEY_SERIAL | KEY_LINEAGE,
+		 encrypted = KEY_ENCRYPTED_DATA | KEY_ENCRYPTION_VERSION;
+	if (object_check(body, len, &keys) < 0)
+		return TFGIT_EINVALID;
+	return (keys & plain) == plain || (keys & encrypted) == encrypted ? 1 : 0;
+}
+
 int json_is_state(const char *body, size_t len)
 {
-	unsigned keys = 0;
-	return object_check(body, len, &keys) == 0 && keys == 7;
+	return json_state_check(body, len) == 1;
 }

@@ -101,7 +101,7 @@ static int unlock_attempt(op *o, void *ctx)
 		rc = TFGIT_ELOCKED;
 	} else if (l->force && !o->store->allow_force_unlock) {
 		result_message(o->r, "force-unlock is disabled on this server (TFGIT_FORCE_UNLOCK=0); "
-			       "state %s stays locked by ID \"%s\"", o->t->state, ls.info.id);
+			       "state %s stays locked (by %s)", o->t->state, ls.info.who[0] ? ls.info.who : "unknown");
 		rc = TFGIT_EFORBIDDEN;
 	} else {
 		rc = session_push(o->sess, o->lockref, &ls.commit, NULL, 0, o->r);

@@ -23,8 +23,10 @@ int lockinfo_parse(lockinfo *out, const char *body, size_t len);
  * Builds no tree (jsoncheck.c): its memory does not grow with the body. */
 int json_object_check(const char *body, size_t len);
 
-/* 1 when body is such an object with the top-level keys of every Terraform state: "version",
- * "serial" and "lineage"; else 0. */
+/* 1 when body is such an object and a Terraform (or OpenTofu) state: top-level "serial" and
+ * "lineage", or OpenTofu's encrypted form ("encrypted_data" and "encryption_version"); else 0. */
 int json_is_state(const char *body, size_t len);
+/* One pass for both: 1 a state, 0 another JSON object, TFGIT_EINVALID not one JSON object. */
+int json_state_check(const char *body, size_t len);
 
 #endif

@@ -295,18 +295,17 @@ static int empty_tree(git_tree **out, git_repository *repo)
 	return err;
 }
 
-int op_is_own_update(op *o, git_commit *tip)
+int op_is_own_update(op *o, git_commit *tip, const char *message)
 {
 	const git_signature *who = git_commit_committer(tip);
-	char subject[1100];
 	git_commit *parent = NULL;
 	git_tree *tree = NULL, *base = NULL;
 	git_tree_entry *e = NULL;
 	git_oid rebuilt;
 	int own = 0;
-	snprintf(subject, sizeof(subject), "Update %s\n", o->t->state);
+	/* the same message: the same state, and the same lock's ID, Who and Operation */
 	if (!who || strcmp(who->name, o->store->author_name) || strcmp(who->email, o->store->author_email) ||
-	    strncmp(git_commit_message(tip), subject, strlen(subject)) || git_commit_parentcount(tip) > 1)
+	    strcmp(git_commit_message(tip), message) || git_commit_parentcount(tip) > 1)
 		return 0;
 	/* it changed nothing but the state: its parent's tree with the state set is its tree */
 	if (git_commit_tree(&tree, tip) < 0 || git_tree_entry_bypath(&e, tree, o->t->state) < 0)

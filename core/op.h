@@ -63,9 +63,10 @@ int op_commit(git_oid *out, op *o, git_commit *parent, int amend, git_tree *base
  * for answers Terraform can only print as lock info. */
 int op_lock_json(tfgit_buf *out, const char *info, int with_error);
 
-/* 1 when tip is tfgit's own "Update <state>" (committer = the store's author) that changed
- * nothing but the state: the only commit amend may replace. */
-int op_is_own_update(op *o, git_commit *tip);
+/* 1 when tip is tfgit's own update of this state under the same lock (committer = the store's
+ * author, message = message: subject and Lock-ID/Who/Operation trailers) that changed nothing
+ * but the state: the only commit amend may replace. */
+int op_is_own_update(op *o, git_commit *tip, const char *message);
 
 /* Writes "Subject state\n\nLock-ID: …\nWho: …\nOperation: …\n" (known fields only, escaped as
  * the log escapes them) into out. */

@@ -7,10 +7,13 @@
  * the cache reads their objects in place (an alternate), new objects are copied into them, and
  * their refs are updated with libgit2's matching updates, which check the old value under the
  * ref's lock file, exactly as receive-pack does. */
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #include "credentials.h"
 #include "deadline.h"
@@ -53,6 +56,24 @@ static const char *local_path(const char *url)
 	if (strncmp(url, "file://", 7) == 0)
 		return url + 7;
 	return NULL;
+}
+
+/* 1 when repo, opened from path, is the directory path itself (resolved), holds no .git of its
+ * own and its refs and objects are directories there, not symlinks leading elsewhere. */
+static int local_repository_is_itself(git_repository *repo, const char *path)
+{
+	char want[PATH_MAX], got[PATH_MAX], sub[PATH_MAX + 16];
+	struct stat st;
+	if (!realpath(path, want) || !realpath(git_repository_path(repo), got) || strcmp(want, got) != 0)
+		return 0;
+	static const char *const inside[] = {"refs", "objects"};
+	for (size_t i = 0; i < sizeof(inside) / sizeof(inside[0]); i++) {
+		snprintf(sub, sizeof(sub), "%s/%s", want, inside[i]);
+		if (lstat(sub, &st) < 0 || !S_ISDIR(st.st_mode))
+			return 0;
+	}
+	snprintf(sub, sizeof(sub), "%s/.git", want);
+	return lstat(sub, &st) < 0 && errno == ENOENT;
 }
 
 static int push_update_reference(const char *refname, const char *status, void *payload)
@@ -215,7 +236,19 @@ int session_open(session **out, git_repository *cache, const char *url, int for_
 	max_object = opts->max_object;
 	const char *path = local_path(url);
 	if (path) {
-		err = git_repository_open_ext(&s->local, path, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL);
+		/* the directory named is the bare repository itself: no .git inside it is looked
+		 * for, and nothing in it that the refs and objects live in may lead elsewhere */
+		err = git_repository_open_ext(&s->local, path, GIT_REPOSITORY_OPEN_NO_SEARCH |
+					      GIT_REPOSITORY_OPEN_NO_DOTGIT | GIT_REPOSITORY_OPEN_BARE, NULL);
+		if (err == 0 && !local_repository_is_itself(s->local, path)) {
+			git_repository_free(s->local);
+			s->local = NULL;
+			result_message(r, "repository %s is not a bare repository of its own (a .git, refs or "
+					  "objects inside it leads elsewhere)", url);
+			core_log("%s", r ? r->message : "repository refused");
+			session_free(s);
+			return TFGIT_EFORBIDDEN;
+		}
 		if (err < 0) {
 			result_message(r, "repository %s was not found or is not a git repository", url);
 			core_log("%s", r ? r->message : "repository not found");
@@ -540,8 +573,11 @@ static int smart_push(session *s, const char *refname, const git_oid *new, int f
 		 * anything else (a hook, a protected branch, no deletes, no forced updates) is the
 		 * server's policy and is not. */
 		const char *why = s->rejected;
-		int lost = strstr(why, "lock") || strstr(why, "stale") || strstr(why, "fetch first") ||
-			   strstr(why, "failed to update") || (!force && strstr(why, "non-fast-forward"));
+		/* the server's status, after "<refname>: " (every lock branch's name holds "lock") */
+		const char *status = strstr(why, ": ") ? strstr(why, ": ") + 2 : why;
+		int lost = !strstr(status, "declined") && !strstr(status, "denied") &&
+			   (strstr(status, "lock") || strstr(status, "stale") || strstr(status, "fetch first") ||
+			    strstr(status, "failed to update") || (!force && strstr(status, "non-fast-forward")));
 		if (lost)
 			return TFGIT_ECONFLICT;
 		result_message(r, "the repository refused the push (%s)", why);

@@ -142,7 +142,7 @@ static int write_attempt(op *o, void *ctx)
 		git_oid_cpy(&upd.id, &blob);
 		upd.filemode = GIT_FILEMODE_BLOB;
 		op_message(message, sizeof(message), "Update", o->t->state, &ls.info, w->lock_id);
-		amend = w->amend && tip && op_is_own_update(o, tip);
+		amend = w->amend && tip && op_is_own_update(o, tip, message);
 	} else {
 		if (!e) {
 			rc = 0; /* nothing to delete */

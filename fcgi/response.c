@@ -83,11 +83,31 @@ void respond_error(struct request *req, int status, const char *message)
 	json_object_put(obj);
 }
 
+/* The holder's lock JSON with its ID replaced: the ID unlocks the lock, and this requester may
+ * not remove it. */
+static void respond_hidden_holder(struct request *req, const tfgit_buf *holder)
+{
+	json_tokener *tok = json_tokener_new();
+	json_object *obj = tok ? json_tokener_parse_ex(tok, holder->ptr, (int)holder->size) : NULL;
+	if (!json_object_is_type(obj, json_type_object)) {
+		json_object_put(obj);
+		obj = json_object_new_object();
+	}
+	json_object_object_add(obj, "ID", json_object_new_string("(hidden: shown only to who may force-unlock)"));
+	size_t len = 0;
+	const char *text = json_object_to_json_string_length(obj, JSON_C_TO_STRING_PLAIN, &len);
+	respond(req, 409, NULL, "application/json", text, len);
+	json_object_put(obj);
+	json_tokener_free(tok);
+}
+
 void respond_result(struct request *req, int code)
 {
 	tfgit_result *r = &req->result;
 	int status = status_for(code);
-	if ((code == TFGIT_ELOCKED || code == TFGIT_EEXISTS) && r->holder.ptr) {
+	if (code == TFGIT_ELOCKED && r->holder.ptr && !req->may_force_unlock) {
+		respond_hidden_holder(req, &r->holder);
+	} else if ((code == TFGIT_ELOCKED || code == TFGIT_EEXISTS) && r->holder.ptr) {
 		/* Terraform parses a conflict body as lock info and prints its ID */
 		respond(req, 409, NULL, "application/json", r->holder.ptr, r->holder.size);
 	} else if (code == TFGIT_OK || code == TFGIT_ENOTFOUND) {

@@ -8,7 +8,7 @@
 #include "response.h"
 #include "route.h"
 
-enum body_rule { BODY_NONE, BODY_OPTIONAL, BODY_JSON };
+enum body_rule { BODY_NONE, BODY_OPTIONAL, BODY_JSON, BODY_STATE };
 enum address { STATE_ADDRESS, LOCK_ADDRESS }; /* …/tfgit, …/tfgit/lock */
 
 struct route {
@@ -67,8 +67,8 @@ static void handle_unlock(struct request *req, const struct settings *cfg)
  * unlock_method DELETE on the address ending in /lock) and update_method PUT. */
 static const struct route routes[] = {
 	{STATE_ADDRESS, "GET", BODY_NONE, 0, ACL_READ, handle_get},
-	{STATE_ADDRESS, "POST", BODY_JSON, 0, ACL_WRITE, handle_post},
-	{STATE_ADDRESS, "PUT", BODY_JSON, 0, ACL_WRITE, handle_post},
+	{STATE_ADDRESS, "POST", BODY_STATE, 0, ACL_WRITE, handle_post},
+	{STATE_ADDRESS, "PUT", BODY_STATE, 0, ACL_WRITE, handle_post},
 	{STATE_ADDRESS, "DELETE", BODY_NONE, 0, ACL_WRITE, handle_delete},
 	{STATE_ADDRESS, "LOCK", BODY_JSON, LOCK_BODY_MAX, ACL_LOCK, handle_lock},
 	{STATE_ADDRESS, "UNLOCK", BODY_OPTIONAL, LOCK_BODY_MAX, ACL_LOCK, handle_unlock},
@@ -152,6 +152,9 @@ static int authorize(struct request *req, const struct route *rt, const struct s
 {
 	const acl *a = NULL;
 	char err[512], msg[1400];
+	/* a holder's lock ID is what unlocks (and writes under) its lock: shown only to who could
+	 * remove the lock anyway */
+	req->may_force_unlock = cfg->store.allow_force_unlock;
 	if (!cfg->acl_file)
 		return 0;
 	int right = rt->right;
@@ -162,6 +165,9 @@ static int authorize(struct request *req, const struct route *rt, const struct s
 		respond_error(req, 500, "the access-control file (TFGIT_ACL_FILE) is not usable; see the log");
 		return -1;
 	}
+	req->may_force_unlock = req->may_force_unlock &&
+		acl_allows(a, req->remote_user, ACL_FORCE_UNLOCK, req->target.url, req->target.state,
+			   tfgit_pattern_match);
 	if (acl_allows(a, req->remote_user, right, req->target.url, req->target.state, tfgit_pattern_match))
 		return 0;
 	snprintf(msg, sizeof(msg), "%s%s%s may not %s state %s of this repository (TFGIT_ACL_FILE)",
@@ -195,36 +201,62 @@ static int read_body(struct request *req, const struct route *rt, const struct s
 			return -1;
 		}
 	}
-	if (rt->body == BODY_JSON && req->body_len == 0) {
+	if ((rt->body == BODY_JSON || rt->body == BODY_STATE) && req->body_len == 0) {
 		respond_error(req, 400, "the body is empty");
 		return -1;
 	}
-	if (rt->body == BODY_JSON && json_object_check(req->body, req->body_len) < 0) {
+	int kind = rt->body == BODY_STATE ? json_state_check(req->body, req->body_len) :
+		   rt->body == BODY_JSON ? json_object_check(req->body, req->body_len) : 0;
+	if (kind < 0) {
 		respond_error(req, 400, "the body is not one JSON object (or nests too deep)");
 		return -1;
 	}
+	/* only states are written: never a configuration or pipeline file in a state's place */
+	if (rt->body == BODY_STATE && kind != 1) {
+		respond_error(req, 400, "the body is not a Terraform state (a JSON object with top-level "
+					"serial and lineage)");
+		return -1;
+	}
 	return 0;
+}
+
+/* A field of the log line as one word: space, '=', '"' and '%' %-encoded (a user name
+ * "ops addr=10.0.0.1" cannot pose as another field); control characters are tfgit_log's. */
+static const char *log_word(char *out, size_t outlen, const char *v)
+{
+	size_t o = 0;
+	if (!v || !*v)
+		v = "-";
+	for (; *v && o + 4 < outlen; v++) {
+		if (strchr(" =\"%", *v))
+			o += (size_t)snprintf(out + o, outlen - o, "%%%02X", (unsigned char)*v);
+		else
+			out[o++] = *v;
+	}
+	out[o] = '\0';
+	return out;
 }
 
 /* One line per request; tfgit_log escapes every field, so none can forge a line. */
 static void log_request(const struct request *req)
 {
 	struct timespec now;
-	char url[512];
+	char url[512], user[512], addr[128], state[3200], ref[800];
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	double ms = (double)(now.tv_sec - req->start.tv_sec) * 1e3 +
 		    (double)(now.tv_nsec - req->start.tv_nsec) / 1e6;
-	const char *user = req->remote_user ? req->remote_user : "-";
-	const char *addr = req->remote_addr ? req->remote_addr : "-";
+	log_word(user, sizeof(user), req->remote_user);
+	log_word(addr, sizeof(addr), req->remote_addr);
+	log_word(state, sizeof(state), req->target.state);
+	log_word(ref, sizeof(ref), req->target.ref);
 	tfgit_url_redact(url, sizeof(url), req->target.url ? req->target.url : "-");
 	tfgit_log("%s%s state=%s ref=%s repo=%s user=%s addr=%s -> %d in %.1f ms%s%s%s", req->method,
-		  req->lock_address ? " /lock" : "",
-		  req->target.state ? req->target.state : "-", req->target.ref ? req->target.ref : "-",
-		  url, user, addr, req->status, ms, req->result.attempts > 1 ? " (retried)" : "",
-		  req->result.message[0] ? ": " : "", req->result.message);
+		  req->lock_address ? " /lock" : "", state, ref, url, user, addr, req->status, ms,
+		  req->result.attempts > 1 ? " (retried)" : "", req->result.message[0] ? ": " : "",
+		  req->result.message);
 	if (req->result.forced)
-		tfgit_log("force-unlock of %s by user=%s addr=%s removed the lock %.*s", req->target.state,
-			  user, addr, (int)(req->result.holder.size > 4096 ? 4096 : req->result.holder.size),
+		tfgit_log("force-unlock of %s by user=%s addr=%s removed the lock %.*s", state, user, addr,
+			  (int)(req->result.holder.size > 4096 ? 4096 : req->result.holder.size),
 			  req->result.holder.ptr ? req->result.holder.ptr : "");
 }
 

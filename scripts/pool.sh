@@ -16,6 +16,13 @@ done <"$conf"
 [ -x "$bin" ] || { echo "pool.sh: $bin is not built; run make first" >&2; exit 1; }
 args=(-n -s "$FCGI_SOCKET" -M "$FCGI_SOCKET_MODE")
 # whatever umask we inherit: nobody else may replace the socket or read the cache
+# nothing is followed through a symlink another user could have placed
+for d in "$(dirname "$FCGI_SOCKET")" ${TFGIT_CACHE_DIR:+"$TFGIT_CACHE_DIR"}; do
+	if [ -L "$d" ]; then
+		echo "pool.sh: $d is a symlink; give a real directory" >&2
+		exit 1
+	fi
+done
 install -d -m 755 "$(dirname "$FCGI_SOCKET")"
 # unset, each worker uses /dev/shm/tfgit-<its uid> and makes it itself
 [ -z "${TFGIT_CACHE_DIR:-}" ] || install -d -m 700 "$TFGIT_CACHE_DIR"

@@ -5,7 +5,19 @@ set -euo pipefail
 . "$(dirname "$0")/stack.sh"
 PORT=${PORT:-8080}
 STATE_DIR=${STATE_DIR:-/var/tmp/tfgit}
+umask 022
+# nginx's configuration, the socket and the cache go here: another user's directory (one made
+# in /var/tmp before us, say) or a symlink could hand them to that user
+if [ -L "$STATE_DIR" ]; then
+	echo "make run: STATE_DIR=$STATE_DIR is a symlink; give a real directory" >&2
+	exit 1
+fi
 mkdir -p "$STATE_DIR"
+if [ ! -O "$STATE_DIR" ] || [ $(( 8#$(stat -c %a "$STATE_DIR") & 8#022 )) -ne 0 ]; then
+	echo "make run: STATE_DIR=$STATE_DIR must belong to you ($(id -un)) and be writable by no one" \
+		"else (it is $(stat -c '%U %a' "$STATE_DIR")); remove it or choose another" >&2
+	exit 1
+fi
 STATE_DIR=$(cd "$STATE_DIR" && pwd)
 export TFGIT_BIN=${TFGIT_BIN:-$STACK_ROOT/${BUILD:-build}/tfgit.fcgi}
 repo=$STATE_DIR/repo.git

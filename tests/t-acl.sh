@@ -52,6 +52,15 @@ as reader UNLOCK "state=$S" --data '{"ID":"w-1"}'
 check "reader: UNLOCK with the holder's ID is 403" expect_eq code 403 "$CODE"
 as writer UNLOCK "state=$S" --data-binary ''
 check "writer: force-unlock (no force-unlock right) is 403" expect_eq code 403 "$CODE"
+as writer LOCK "state=$S" --data '{"ID":"w-other","Who":"someone else"}'
+check "writer, another ID: LOCK of a held state is 409 with the holder's lock info" \
+	eval "[ '$CODE' = 409 ] && grep -q '\"Who\":\"writer\"' <<<'$BODY'"
+check "... without the holder's ID (it would unlock what writer may not force-unlock)" \
+	eval "! grep -q 'w-1' <<<'$BODY' && grep -q '\"ID\":\"(hidden' <<<'$BODY'"
+as writer POST "state=$S&ID=w-other" --data "$(st 5)"
+check "... nor in a POST's 409" eval "[ '$CODE' = 409 ] && ! grep -q 'w-1' <<<'$BODY'"
+as admin LOCK "state=$S" --data '{"ID":"adm-x"}'
+check "admin (may force-unlock): the 409 shows the holder's ID" eval "[ '$CODE' = 409 ] && grep -q '\"ID\":\"w-1\"' <<<'$BODY'"
 check "... the lock stays" expect_eq id w-1 "$(g "$R" show "locks/$S:$S.lock" 2>&1 | sed 's/.*"ID":"\([^"]*\)".*/\1/')"
 as ops UNLOCK "state=$S" --data '{"ID":"w-1"}'
 check "ops (read,force-unlock): UNLOCK with an ID (the lock right) is 403" expect_eq code 403 "$CODE"

@@ -117,13 +117,13 @@ if [ "$(id -u)" -eq 0 ] && mkdir -p "$T_DIR/small" && mount -t tmpfs -o size=512
 	check "set-up: a cache on a 512 KiB filesystem" expect_eq code 200 "$CODE"
 	dd if=/dev/zero of="$T_DIR/small/filler" bs=4k 2>/dev/null
 	before=$(g "$R" rev-parse master)
-	{ printf '{"pad":"'; head -c 300000 /dev/urandom | base64 -w0; printf '"}'; } >"$T_DIR/big.json"
+	{ printf '{"version":4,"serial":9,"lineage":"t","pad":"'; head -c 300000 /dev/urandom | base64 -w0; printf '"}'; } >"$T_DIR/big.json"
 	req POST "$Q&ID=f-1" --data-binary "@$T_DIR/big.json"
 	check "a full cache filesystem: POST is 507" expect_eq code 507 "$CODE"
 	check "... saying so" grep -qi 'no space' <<<"$BODY"
 	check "... and the remote is untouched" expect_eq master "$before" "$(g "$R" rev-parse master)"
 	rm -f "$T_DIR/small/filler"
-	req POST "$Q&ID=f-1" --data "{\"pad\":\"x\"}"
+	req POST "$Q&ID=f-1" --data '{"version":4,"serial":9,"lineage":"t","pad":"x"}'
 	check "with room again, POST is 200" expect_eq code 200 "$CODE"
 	# stop everything that may use the small filesystem before unmounting it
 	for s in "${STACKS[@]}"; do for pid in $s; do stop_pid "$pid"; done; done

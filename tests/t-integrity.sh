@@ -97,6 +97,16 @@ req POST "$Q6&state=a.tfstate&amend=true" --data "$(st 3)"
 check "6. tfgit's own commit of the same state is amended: as many commits as before" \
 	expect_eq commits "$count" "$(g "$R6" rev-list --count master)"
 check "... holding the new state" expect_eq state "$(st 3)" "$(g "$R6" show master:a.tfstate)"
+req LOCK "$Q6&state=a.tfstate" --data '{"ID":"h1","Who":"pipeline-1"}'
+req POST "$Q6&state=a.tfstate&ID=h1" --data "$(st 4)"
+h1_commit=$(tip "$R6" master)
+req UNLOCK "$Q6&state=a.tfstate" --data '{"ID":"h1"}'
+req LOCK "$Q6&state=a.tfstate" --data '{"ID":"h2","Who":"pipeline-2"}'
+req POST "$Q6&state=a.tfstate&ID=h2&amend=true" --data "$(st 5)"
+check "6. set-up: amend=true under another lock is 200" expect_eq code 200 "$CODE"
+check "6. the same state's commit made under another lock (another pipeline) is kept" \
+	g "$R6" merge-base --is-ancestor "$h1_commit" master
+req UNLOCK "$Q6&state=a.tfstate" --data '{"ID":"h2"}'
 
 # 7, 9, 13 with the lock required (the default)
 R7=$(new_remote strict)
@@ -162,6 +172,18 @@ req LOCK "state=real.tfstate" --data '{"ID":"n-2"}'
 req POST "state=real.tfstate&ID=n-2" --data "$(st 2 real)"
 check "13. POST over a Terraform state written by the git CLI is 200" expect_eq code 200 "$CODE"
 req UNLOCK "state=real.tfstate" --data '{"ID":"n-2"}'
+# a new file of a name no state has yet: the body itself must be a state
+tip_before=$(g "$R7" rev-parse master)
+for s in new.tf.json azure-pipelines.yml; do
+	req LOCK "state=$s" --data '{"ID":"n-3"}'
+	req POST "state=$s&ID=n-3" --data '{"resource":{"terraform_data":{"x":{"provisioner":{"local-exec":{"command":"id"}}}}}}'
+	check "13. POST of a body that is not a state (configuration) to a new $s is 400" expect_eq code 400 "$CODE"
+	check "... saying so" grep -q "not a Terraform state" <<<"$BODY"
+	req PUT "state=$s&ID=n-3" --data '{"trigger":["main"],"steps":[{"script":"id"}]}'
+	check "13. PUT of a pipeline to a new $s is 400" expect_eq code 400 "$CODE"
+	req UNLOCK "state=$s" --data '{"ID":"n-3"}'
+done
+check "13. nothing was written" expect_eq tip "$tip_before" "$(g "$R7" rev-parse master)"
 
 # 13. TFGIT_ALLOWED_STATES and TFGIT_ALLOWED_REFS
 R13=$(new_remote names)

@@ -68,8 +68,30 @@ for i in 1 2 3 4 5; do req GET "state=a.tfstate"; codes="$codes$CODE "; done
 check "TFGIT_MAX_REQUESTS=3: every request is served across the replacement" expect_eq codes "204 204 204 204 204 " "$codes"
 check "... by a new worker after three" eval "[ -n \"\$(pgrep -P $SUP)\" ] && [ \"\$(pgrep -P $SUP)\" != $first ]"
 
-stack_up single TFGIT_DEFAULT_REPOSITORY="$R" FCGI_WORKERS=0
-check "FCGI_WORKERS=0 runs one responder without a supervisor" expect_eq children 0 "$(pgrep -P "$LAST_POOL_PID" | wc -l)"
+# a single responder, as mod_fcgid runs it: the web server bounds its life, SIGTERM between
+# requests ends it at once, during one after the answer
+stack_up single TFGIT_DEFAULT_REPOSITORY="$R" TFGIT_ALLOWED_REPOS="$ALLOW" FCGI_WORKERS=0 \
+	TFGIT_MAX_REQUESTS=2 TFGIT_REMOTE_TIMEOUT=3
+ONE=$LAST_POOL_PID
+check "FCGI_WORKERS=0 runs one responder without a supervisor" expect_eq children 0 "$(pgrep -P "$ONE" | wc -l)"
 req UNLOCK "state=a.tfstate" --data '{"ID":"p-1"}'
 check "... and it serves" expect_eq code 200 "$CODE"
+req GET "state=a.tfstate"
+req GET "state=a.tfstate"
+check "... past TFGIT_MAX_REQUESTS (a pool's bound; the web server bounds a responder)" \
+	eval "[ '$CODE' = 204 ] && alive $ONE"
+: >"$T_DIR/hole.out"
+curl -s -o "$T_DIR/one.body" -w '%{http_code}' "$URL?repository=$HANG&state=z.tfstate" >"$T_DIR/one.code" &
+ONE_CURL=$!
+wait_for 5 "the in-flight request to reach its remote" grep -q accepted "$T_DIR/hole.out"
+kill -TERM "$ONE"
+wait "$ONE_CURL"
+check "single responder: SIGTERM during a request lets it finish with its answer (504)" \
+	expect_eq code 504 "$(cat "$T_DIR/one.code")"
+check "... then it exits" wait_for 5 "the responder to exit" eval "! alive $ONE"
+stack_up idle TFGIT_DEFAULT_REPOSITORY="$R" FCGI_WORKERS=0
+req GET "state=a.tfstate"
+kill -TERM "$LAST_POOL_PID"
+check "single responder: SIGTERM between requests exits at once (within 2 s)" \
+	wait_for 2 "the responder to exit" eval "! alive $LAST_POOL_PID"
 finish

@@ -58,6 +58,20 @@ if [ "$(id -u)" -eq 0 ]; then
 	check "it says which user cannot reach STATE_DIR and how to fix it" \
 		grep -q "cannot reach STATE_DIR=$T_DIR/closed/state.*make run STATE_DIR=" "$T_DIR/closed.out"
 	check "it printed no backend block" eval "! grep -q unlock_address '$T_DIR/closed.out'"
+	# a STATE_DIR another user made first (in /var/tmp, say), or a symlink: refused
+	mkdir -m 777 "$T_DIR/theirs"
+	chown nobody "$T_DIR/theirs"
+	ln -s "$T_DIR/theirs" "$T_DIR/link"
+	for sd in theirs link; do
+		if (cd "$ROOT" && exec timeout 60 make --no-print-directory run PORT="$(free_port)" \
+			STATE_DIR="$T_DIR/$sd" BUILD="${BUILD:-build}") >"$T_DIR/$sd.out" 2>&1; then
+			fail "make run refuses a STATE_DIR that is $sd" "$(tail -5 "$T_DIR/$sd.out")"
+		else
+			check "make run refuses a STATE_DIR that is $sd, saying why" \
+				grep -q "STATE_DIR=$T_DIR/$sd \(must belong to you\|is a symlink\)" "$T_DIR/$sd.out"
+		fi
+	done
+	check "... and wrote nothing into it" expect_eq files "" "$(ls -A "$T_DIR/theirs")"
 else
 	skip "make run with an unreachable STATE_DIR fails" "needs root (the pool drops to another user)"
 fi

@@ -79,6 +79,14 @@ check "12. nginx logs no query string (request line of a body buffered to a file
 check "... and so no password from a repository URL" \
 	expect_eq files "" "$(grep -l 'Ngx-Secr3t-12' "$T_DIR/nginx.log" "$T_DIR"/stack-*/access.log)"
 
+for path in /tfgit/ /tfgit/x /tfgit/lock/x; do
+	out=$(curl -s -w '\n%{http_code}' "${URL%/tfgit}$path?repository=http://carol:Ngx-Path-Secr3t@127.0.0.1/x.git&state=a")
+	check "12. another address under /tfgit ($path) is a JSON 404" \
+		eval "[ '${out##*$'\n'}' = 404 ] && grep -q '^{\"error\":' <<<'${out%$'\n'*}'"
+done
+check "12. ... and nginx logs no line with its query string" \
+	expect_eq files "" "$(grep -l 'Ngx-Path-Secr3t' "$T_DIR/nginx.log" "$T_DIR"/stack-*/access.log)"
+
 # 12. a password with a double quote in the default repository's URL
 CLOSED=$(free_port)
 stack_up quote TFGIT_DEFAULT_REPOSITORY="http://u:pa\"ss-LONG@127.0.0.1:$CLOSED/r.git" TFGIT_NETRC=/nonexistent
@@ -123,4 +131,38 @@ check "8. the force-unlock line names user and address" \
 check "8. ... and the lock JSON it prints injects no line" \
 	expect_eq foreign "" "$(since_mark | grep -v '^tfgit\[')"
 check "8. request lines carry user= and addr=" grep -q 'user=- addr=127.0.0.1' <<<"$(since_mark)"
+req LOCK "state=g.tfstate" --data '{"ID":"fu-2"}'
+log_mark
+req UNLOCK "state=g.tfstate" --data-binary '' -u 'ops addr=10.9.8.7 removed nothing; user=ops:x'
+check "8. set-up: a force-unlock with a user name holding spaces and '=' is 200" expect_eq code 200 "$CODE"
+check "8. the user name stays one field of the line (its spaces and '=' %-encoded)" \
+	grep -q 'force-unlock of g.tfstate by user=ops%20addr%3D10.9.8.7%20removed%20nothing;%20user%3Dops addr=127.0.0.1 ' <<<"$(since_mark)"
+check "8. ... no line shows the forged address as a field" expect_eq lines "" "$(since_mark | grep ' addr=10.9.8.7')"
+
+# 1. local paths: a directory inside the allowed one whose .git, refs or objects is a symlink
+# leading out of it is not a repository of the allowed directory
+st() { printf '{"version":4,"serial":%s,"lineage":"sec"}' "$1"; }
+AL=$T_DIR/remotes/allowed
+mkdir -p "$AL"
+OUT=$(new_remote outside)
+commit_file "$OUT" master secret.tfstate '{"version":4,"serial":1,"lineage":"outside-secret"}' >/dev/null
+mkdir "$AL/nonbare.git" && ln -s "$OUT" "$AL/nonbare.git/.git"
+git init -q --bare "$AL/dotgit.git" && ln -s "$OUT" "$AL/dotgit.git/.git"
+git init -q --bare "$AL/refs.git" && rm -rf "$AL/refs.git/refs" && ln -s "$OUT/refs" "$AL/refs.git/refs"
+git init -q --bare "$AL/fine.git"
+chown -R "$POOL_USER" "$AL"
+out_refs=$(g "$OUT" for-each-ref)
+stack_up local TFGIT_ALLOWED_REPOS="$AL/*.git" TFGIT_REQUIRE_LOCK=0
+for r in nonbare dotgit refs; do
+	req GET "repository=$AL/$r.git&state=secret.tfstate"
+	check "1. a local repository $r.git with a symlink inside leading out of the allowed directory: GET is not served" \
+		eval "[ '$CODE' != 200 ] && ! grep -q outside-secret <<<'$BODY'"
+	req LOCK "repository=$AL/$r.git&state=x.tfstate" --data '{"ID":"esc"}'
+	check "1. ... nor LOCK ($r.git)" eval "[ '$CODE' != 200 ]"
+	req POST "repository=file://$AL/$r.git&state=x.tfstate" --data "$(st 1)"
+	check "1. ... nor POST through file:// ($r.git)" eval "[ '$CODE' != 200 ]"
+done
+check "1. the repository outside got no ref and no commit" expect_eq refs "$out_refs" "$(g "$OUT" for-each-ref)"
+req POST "repository=$AL/fine.git&state=x.tfstate" --data "$(st 1)"
+check "1. a plain bare repository in the allowed directory is served" expect_eq code 200 "$CODE"
 finish

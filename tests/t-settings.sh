@@ -22,6 +22,10 @@ req UNLOCK "$Q" --data-binary ''
 check "TFGIT_FORCE_UNLOCK=0: force-unlock is 403" expect_eq code 403 "$CODE"
 check "... saying why" grep -q TFGIT_FORCE_UNLOCK <<<"$BODY"
 check "... and the lock stays" g "$R" rev-parse -q --verify refs/heads/locks/s.tfstate
+check "... and its ID is not in the answer" eval "! grep -q held <<<'$BODY'"
+req LOCK "$Q" --data '{"ID":"other"}'
+check "TFGIT_FORCE_UNLOCK=0: a LOCK's 409 hides the holder's ID (it would unlock the lock)" \
+	eval "[ '$CODE' = 409 ] && ! grep -q held <<<'$BODY'"
 req UNLOCK "$Q" --data '{"ID":"held"}'
 check "the holder can still unlock" expect_eq code 200 "$CODE"
 

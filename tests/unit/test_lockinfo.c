@@ -72,6 +72,15 @@ static void states_are_told_from_other_json(void **st)
 	assert_int_equal(json_is_state(S("{\"resource\":{\"version\":1,\"serial\":2,\"lineage\":3}}")), 0);
 	assert_int_equal(json_is_state(S("{\"version\":4,\"serial\":1,\"lineage\":\"l\"")), 0);
 	assert_int_equal(json_is_state(S("stages: [build]")), 0);
+	/* OpenTofu's client-side encrypted state */
+	assert_int_equal(json_is_state(S("{\"serial\":2,\"lineage\":\"l\",\"meta\":{},\"encrypted_data\":\"AAA=\","
+					 "\"encryption_version\":\"v0\"}")), 1);
+	assert_int_equal(json_is_state(S("{\"meta\":{},\"encrypted_data\":\"AAA=\",\"encryption_version\":\"v0\"}")), 1);
+	/* what a hostile writer would put in a state's place: configuration, a pipeline */
+	assert_int_equal(json_state_check(S("{\"resource\":{\"terraform_data\":{\"x\":{}}}}")), 0);
+	assert_int_equal(json_state_check(S("{\"trigger\":[\"main\"],\"steps\":[]}")), 0);
+	assert_int_equal(json_state_check(S("{\"serial\":1,\"lineage\":\"l\"}")), 1);
+	assert_int_equal(json_state_check(S("[1]")), TFGIT_EINVALID);
 }
 
 static void json_check_bounds_depth(void **st)
