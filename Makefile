@@ -141,14 +141,15 @@ $(STATIC)/tfgit.fcgi: $(STATIC_OBJ)
 
 # ---- make install [PREFIX=/usr/local] [DESTDIR=]: where a packager expects the files ---------
 # The binary is started by spawn-fcgi, systemd or a web server, never by a user: it goes to
-# $(LIBEXECDIR), not bin/ (nor /usr/lib/cgi-bin, which Apache's default configuration serves).
+# $(LIBEXECDIR) (GNU's libexecdir, FHS 3.0's /usr/libexec), not bin/, nor /usr/lib/cgi-bin,
+# which Apache's default configuration serves to anyone.
 # Configuration under $(SYSCONFDIR)/tfgit is installed only where absent (a reference copy
 # of each goes to $(DATADIR)/tfgit); @LIBEXECDIR@-style names in the units, the settings
 # examples and apache/* are filled in with the paths below.
 PREFIX     ?= /usr/local
 DESTDIR    ?=
 SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
-LIBEXECDIR ?= $(PREFIX)/lib/tfgit
+LIBEXECDIR ?= $(PREFIX)/libexec/tfgit
 SBINDIR    ?= $(PREFIX)/sbin
 DATADIR    ?= $(PREFIX)/share
 DOCDIR     ?= $(DATADIR)/doc/tfgit

@@ -69,10 +69,10 @@ check "... the lock branch is gone" eval "! g '$R' rev-parse -q --verify refs/he
 check "the cache is the pool user's own, 0700" \
 	expect_eq cache "$POOL_USER 700" "$(stat -c '%U %a' "$CGI/cache" 2>&1)"
 
-# The CGI tests (t-cgi) and Apache's (mod_fcgid, mod_cgid), where present, again with this
-# binary: lib.sh takes the binary from $BUILD, so BUILD=<build>/static runs them on it. Their
-# TAP lines are folded into this file's.
-for t in t-cgi t-apache; do
+# The CGI tests (t-cgi) again with this binary: lib.sh takes the binary from $BUILD, so
+# BUILD=<build>/static runs them on it; their TAP lines are folded into this file's.
+# (t-apache runs its mod_fcgid and CGI cycles with both binaries itself.)
+for t in t-cgi; do
 	[ -f "$ROOT/tests/$t.sh" ] || continue
 	BUILD="${BUILD:-build}/static" bash "$ROOT/tests/$t.sh" >"$T_DIR/$t.tap" 2>&1
 	rc=$?

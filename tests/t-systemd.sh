@@ -16,8 +16,8 @@ install_to() {
 D=$T_DIR/dest
 check "make install DESTDIR=... PREFIX=/usr (under umask 000)" install_to "$D" /usr 000
 # every file make install documents (Makefile, "make install"), with its mode
-expected="755 usr/lib/tfgit/tfgit.fcgi
-755 usr/lib/tfgit/pool.sh
+expected="755 usr/libexec/tfgit/tfgit.fcgi
+755 usr/libexec/tfgit/pool.sh
 755 usr/sbin/tfgit-pool
 640 etc/tfgit/spawn-fcgi.conf
 640 etc/tfgit/tfgit.env
@@ -28,7 +28,7 @@ expected="755 usr/lib/tfgit/tfgit.fcgi
 644 usr/lib/systemd/system/tfgit.service
 644 usr/lib/sysusers.d/tfgit.conf
 644 usr/share/doc/tfgit/README.md"
-[ -x "$BUILD_DIR/static/tfgit.fcgi" ] && expected+=$'\n'"755 usr/lib/tfgit/tfgit-static.fcgi"
+[ -x "$BUILD_DIR/static/tfgit.fcgi" ] && expected+=$'\n'"755 usr/libexec/tfgit/tfgit-static.fcgi"
 for f in "$ROOT"/apache/*; do
 	[ -f "$f" ] && expected+=$'\n'"644 usr/share/tfgit/apache/${f##*/}"
 done
@@ -36,33 +36,33 @@ actual=$(cd "$D" && find . -type f -printf '%m %P\n' | sort -k2)
 check "every file is where documented, with its mode (and nothing else)" \
 	expect_eq files "$(sort -k2 <<<"$expected")" "$actual"
 check "... every directory is 755" expect_eq dirs "" "$(cd "$D" && find . -type d ! -perm 755 -printf '%m %P\n')"
-check "... the binary is the build's" cmp "$D/usr/lib/tfgit/tfgit.fcgi" "$BUILD_DIR/tfgit.fcgi"
+check "... the binary is the build's" cmp "$D/usr/libexec/tfgit/tfgit.fcgi" "$BUILD_DIR/tfgit.fcgi"
 check "no @NAME@ is left in an installed text file" \
 	expect_eq left "" "$(cd "$D" && grep -rlI '@[A-Z]*DIR@\|@PREFIX@' . 2>&1)"
-check "the service runs the installed binary" grep -qx 'ExecStart=/usr/lib/tfgit/tfgit.fcgi --workers ${FCGI_WORKERS}' \
+check "the service runs the installed binary" grep -qx 'ExecStart=/usr/libexec/tfgit/tfgit.fcgi --workers ${FCGI_WORKERS}' \
 	"$D/usr/lib/systemd/system/tfgit.service"
 check "... with the settings in /etc/tfgit/tfgit.env" grep -qx 'EnvironmentFile=-/etc/tfgit/tfgit.env' \
 	"$D/usr/lib/systemd/system/tfgit.service"
 check "tfgit-pool starts pool.sh with /etc/tfgit/spawn-fcgi.conf and the installed binary" \
 	eval "grep -q 'TFGIT_CONF:=/etc/tfgit/spawn-fcgi.conf' '$D/usr/sbin/tfgit-pool' &&
-	      grep -q 'TFGIT_BIN:=/usr/lib/tfgit/tfgit.fcgi' '$D/usr/sbin/tfgit-pool' &&
-	      grep -q 'exec /usr/lib/tfgit/pool.sh' '$D/usr/sbin/tfgit-pool'"
+	      grep -q 'TFGIT_BIN:=/usr/libexec/tfgit/tfgit.fcgi' '$D/usr/sbin/tfgit-pool' &&
+	      grep -q 'exec /usr/libexec/tfgit/pool.sh' '$D/usr/sbin/tfgit-pool'"
 echo "# changed by the admin" >>"$D/etc/tfgit/spawn-fcgi.conf"
 echo "TFGIT_DEFAULT_REF=main" >>"$D/etc/tfgit/tfgit.env"
 chmod 600 "$D/etc/tfgit/tfgit.env"
-printf 'stale' >"$D/usr/lib/tfgit/tfgit.fcgi"
+printf 'stale' >"$D/usr/libexec/tfgit/tfgit.fcgi"
 check "a second make install" install_to "$D" /usr
 check "... keeps the changed spawn-fcgi.conf" grep -qx '# changed by the admin' "$D/etc/tfgit/spawn-fcgi.conf"
 check "... and the changed tfgit.env, with its mode" \
 	eval "grep -qx TFGIT_DEFAULT_REF=main '$D/etc/tfgit/tfgit.env' && [ \$(stat -c %a '$D/etc/tfgit/tfgit.env') = 600 ]"
 check "... and says so" grep -q "etc/tfgit/spawn-fcgi.conf exists: kept" "$T_DIR/install.log"
-check "... but replaces the binary" cmp "$D/usr/lib/tfgit/tfgit.fcgi" "$BUILD_DIR/tfgit.fcgi"
+check "... but replaces the binary" cmp "$D/usr/libexec/tfgit/tfgit.fcgi" "$BUILD_DIR/tfgit.fcgi"
 L=$T_DIR/dest-local
 install_to "$L" /usr/local
 check "PREFIX=/usr/local: configuration in /usr/local/etc/tfgit, units in /usr/local/lib/systemd/system" \
 	eval "test -f '$L/usr/local/etc/tfgit/spawn-fcgi.conf' &&
 	      grep -qx 'EnvironmentFile=-/usr/local/etc/tfgit/tfgit.env' '$L/usr/local/lib/systemd/system/tfgit.service' &&
-	      grep -qx 'ExecStart=/usr/local/lib/tfgit/tfgit.fcgi --workers \${FCGI_WORKERS}' '$L/usr/local/lib/systemd/system/tfgit.service'"
+	      grep -qx 'ExecStart=/usr/local/libexec/tfgit/tfgit.fcgi --workers \${FCGI_WORKERS}' '$L/usr/local/lib/systemd/system/tfgit.service'"
 check "make uninstall removes all but the configuration" eval "make -C '$ROOT' --no-print-directory -s uninstall \
 	DESTDIR='$L' PREFIX=/usr/local >>'$T_DIR/install.log' 2>&1 &&
 	[ \"\$(cd '$L' && find . -type f | sort | tr '\n' ' ')\" = './usr/local/etc/tfgit/spawn-fcgi.conf ./usr/local/etc/tfgit/tfgit.env ' ]"
@@ -160,7 +160,7 @@ fi
 # the unit's command line, ${FCGI_WORKERS} as its Environment= would give it (2 here)
 exec_start=$(sed -n 's/^ExecStart=//p' "$UNIT")
 read -ra CMD <<<"${exec_start//'${FCGI_WORKERS}'/2}"
-check "ExecStart names the installed binary" expect_eq binary "$P/lib/tfgit/tfgit.fcgi" "${CMD[0]}"
+check "ExecStart names the installed binary" expect_eq binary "$P/libexec/tfgit/tfgit.fcgi" "${CMD[0]}"
 
 R=$(new_remote systemd)
 SETTINGS=(TFGIT_DEFAULT_REPOSITORY="$R" TFGIT_REMOTE_TIMEOUT=20)
@@ -180,7 +180,7 @@ check "... from the remote" expect_eq state "$STATE" "$(g "$R" show master:sd.tf
 req UNLOCK "state=sd.tfstate" --data '{"ID":"sd-1"}' --max-time 15
 check "UNLOCK is 200" expect_eq code 200 "$CODE"
 check "the launcher's process is now tfgit.fcgi (LISTEN_PID is its pid)" \
-	expect_eq exe "$P/lib/tfgit/tfgit.fcgi" "$(readlink "/proc/$LAUNCHER/exe")"
+	expect_eq exe "$P/libexec/tfgit/tfgit.fcgi" "$(readlink "/proc/$LAUNCHER/exe")"
 check "... the supervisor of --workers 2" \
 	wait_for 5 "two workers" eval "[ \$(pgrep -P $LAUNCHER | wc -l) -eq 2 ]"
 check "... serving on fd 0, systemd's fd 3 moved there" \
@@ -194,8 +194,8 @@ check "... and its workers" eval "for w in $workers; do ! alive \$w || exit 1; d
 
 # the static binary, without --workers: a single responder, socket-activated the same way
 if [ -x "$BUILD_DIR/static/tfgit.fcgi" ]; then
-	cp "$BUILD_DIR/static/tfgit.fcgi" "$P/lib/tfgit/tfgit-static.fcgi"
-	activate single "$P/lib/tfgit/tfgit-static.fcgi"
+	cp "$BUILD_DIR/static/tfgit.fcgi" "$P/libexec/tfgit/tfgit-static.fcgi"
+	activate single "$P/libexec/tfgit/tfgit-static.fcgi"
 	nginx_front single "$SOCK"
 	req GET "state=sd.tfstate" --max-time 15
 	check "the static binary without --workers, socket-activated, serves GET" expect_eq body "$STATE" "$BODY"
