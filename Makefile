@@ -168,7 +168,7 @@ install: all
 	install -m 0755 $(BUILD)/tfgit.fcgi "$$d$(LIBEXECDIR)/tfgit.fcgi"; echo "  $$d$(LIBEXECDIR)/tfgit.fcgi"; \
 	if [ -f $(STATIC)/tfgit.fcgi ]; then install -m 0755 $(STATIC)/tfgit.fcgi "$$d$(LIBEXECDIR)/tfgit-static.fcgi"; \
 	  echo "  $$d$(LIBEXECDIR)/tfgit-static.fcgi"; fi; \
-	install -m 0755 scripts/pool.sh "$$d$(LIBEXECDIR)/pool.sh"; \
+	install -m 0755 scripts/pool.sh "$$d$(LIBEXECDIR)/pool.sh"; echo "  $$d$(LIBEXECDIR)/pool.sh"; \
 	printf '%s\n' '#!/bin/sh' '# tfgit-pool: the tfgit FastCGI pool under spawn-fcgi, in the foreground (made by make install).' \
 	  ': "$${TFGIT_CONF:=$(SYSCONFDIR)/tfgit/spawn-fcgi.conf}" "$${TFGIT_BIN:=$(LIBEXECDIR)/tfgit.fcgi}"' \
 	  'export TFGIT_CONF TFGIT_BIN' 'exec $(LIBEXECDIR)/pool.sh "$$@"' >"$$tmp"; \
@@ -183,7 +183,7 @@ install: all
 	subst systemd/tfgit.socket "$$d$(SYSTEMDUNITDIR)/tfgit.socket" 0644; \
 	subst systemd/tfgit.service "$$d$(SYSTEMDUNITDIR)/tfgit.service" 0644; \
 	subst systemd/tfgit.sysusers "$$d$(SYSUSERSDIR)/tfgit.conf" 0644; \
-	subst README.md "$$d$(DOCDIR)/README.md" 0644
+	install -m 0644 README.md "$$d$(DOCDIR)/README.md"; echo "  $$d$(DOCDIR)/README.md"
 
 # Removes what make install put there, except the configuration under $(SYSCONFDIR)/tfgit.
 uninstall:
