@@ -303,10 +303,40 @@ static int resolve_existing(char *out, size_t outlen, const char *path)
 	}
 }
 
+/* One spelling per repository: scheme, user, lower-case host, explicit port, the path without
+ * a trailing '/' and, for http(s), %-encoded only where it must be (upper-case hex). So
+ * "r.gi%74", "R.git/" and "r.git" are one cache entry, one flock, one connection target. */
+static int url_canonical(char *out, size_t outlen, const url_parts *p, const char *url)
+{
+	size_t s = 0, o;
+	while (s < sizeof(schemes) / sizeof(schemes[0]) && schemes[s].kind != p->kind)
+		s++;
+	if (p->kind == URL_SCP || s == sizeof(schemes) / sizeof(schemes[0]))
+		return snprintf(out, outlen, "%s", url) < (int)outlen ? 0 : -1;
+	o = (size_t)snprintf(out, outlen, "%s%s%s%s:%s", schemes[s].prefix, p->user, p->user[0] ? "@" : "",
+			     p->host, p->port);
+	for (const char *c = p->path; *c && o < outlen; c++) {
+		unsigned char ch = (unsigned char)*c;
+		int plain = p->kind != URL_HTTP && p->kind != URL_HTTPS;
+		if (plain || ch == '/' || (ch < 0x80 && (isalnum(ch) || strchr("-._~!$&'()*+,;=:@", ch))))
+			out[o++] = (char)ch;
+		else
+			o += (size_t)snprintf(out + o, outlen - o, "%%%02X", ch);
+	}
+	if (o >= outlen)
+		return -1;
+	out[o] = '\0';
+	return 0;
+}
+
 int url_resolve(char *out, size_t outlen, const char *url, int pattern)
 {
 	const char *path = url[0] == '/' ? url : starts_with(url, "file://") ? url + 7 : NULL;
 	if (!path) {
+		url_parts p;
+		char why[8];
+		if (!pattern && url_parse(&p, url, 0, why, sizeof(why)) == 0)
+			return url_canonical(out, outlen, &p, url);
 		if (snprintf(out, outlen, "%s", url) >= (int)outlen)
 			return -1;
 		return 0;

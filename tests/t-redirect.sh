@@ -59,8 +59,8 @@ cycle() { # LOCK, GET, POST, GET, UNLOCK on REPOSITORY
 	local q="repository=$1&state=b.tfstate"
 	req LOCK "$q" --data "$LOCK"; [ "$CODE" = 200 ] || { echo "LOCK $CODE $BODY"; return 1; }
 	req GET "$q"; [ "$CODE" = 204 ] || { echo "GET $CODE $BODY"; return 1; }
-	req POST "$q&ID=redir-1" --data '{"serial":1}'; [ "$CODE" = 200 ] || { echo "POST $CODE $BODY"; return 1; }
-	req GET "$q"; [ "$BODY" = '{"serial":1}' ] || { echo "GET after POST: $CODE $BODY"; return 1; }
+	req POST "$q&ID=redir-1" --data '{"serial":1,"lineage":"r"}'; [ "$CODE" = 200 ] || { echo "POST $CODE $BODY"; return 1; }
+	req GET "$q"; [ "$BODY" = '{"serial":1,"lineage":"r"}' ] || { echo "GET after POST: $CODE $BODY"; return 1; }
 	req UNLOCK "$q" --data "$LOCK"; [ "$CODE" = 200 ] || { echo "UNLOCK $CODE $BODY"; return 1; }
 }
 

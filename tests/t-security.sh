@@ -50,6 +50,14 @@ for bad in '..%252fother.git' '%252E%252E%252Fother.git' '..%255Cother.git' '..%
 	check "1. repository path allowed/${bad//%25/%} is 400" expect_eq code 400 "$CODE"
 done
 check "1. none of these reached the git server" expect_eq requests "" "$(cat "$T_DIR/git/access.log")"
+# other spellings of the allowed repository (%-encoded letters, a trailing '/', the host in
+# capitals) are the same repository: one cache entry and one flock, not a clone each
+for spelling in "allowed/r.gi%2574" "%2561llowed/r.git" "allowed/r.git/"; do
+	req GET "repository=http://127.0.0.1:$GIT_PORT/$spelling&state=x.tfstate"
+	check "1. the spelling $spelling of the allowed repository is served" expect_eq code 200 "$CODE"
+done
+check "1. ... from the one cache entry of that repository" \
+	expect_eq entries 1 "$(cache_entries "$T_DIR/stack-allow/cache" | grep -c '\.git$')"
 
 # 2. userinfo: the allowed host's name before '@', another host after it
 for u in "http://localhost:x@127.0.0.1:$EVIL_PORT/allowed/r.git" "http://localhost@127.0.0.1:$EVIL_PORT/allowed/r.git" \

@@ -101,6 +101,28 @@ static void matches_part_by_part(void **st)
 }
 
 /* A symlink inside an allowed directory cannot lead out of it. */
+/* Every spelling of one remote is one URL: one cache entry, one flock, one connection. */
+static void urls_have_one_spelling(void **st)
+{
+	(void)st;
+	static const char *const same[] = {"http://Git.Example.org/allowed/r.git", "http://git.example.org:80/allowed/r.git/",
+					   "http://git.example.org/allowed/r.gi%74", "http://git.example.org/%61llowed/r.git"};
+	char first[512], out[512];
+	for (size_t i = 0; i < sizeof(same) / sizeof(same[0]); i++) {
+		assert_int_equal(tfgit_repository_resolve(out, sizeof(out), same[i]), 0);
+		if (i == 0)
+			snprintf(first, sizeof(first), "%s", out);
+		assert_string_equal(out, first);
+	}
+	assert_string_equal(first, "http://git.example.org:80/allowed/r.git");
+	assert_int_equal(tfgit_repository_resolve(out, sizeof(out), "https://h/a%20b/%c3%a9.git"), 0);
+	assert_string_equal(out, "https://h:443/a%20b/%C3%A9.git");
+	assert_int_equal(tfgit_repository_resolve(out, sizeof(out), "ssh://git@H.example:2222/infra/s.git/"), 0);
+	assert_string_equal(out, "ssh://git@h.example:2222/infra/s.git");
+	assert_int_equal(tfgit_repository_resolve(out, sizeof(out), "git@host:infra/s.git"), 0);
+	assert_string_equal(out, "git@host:infra/s.git");
+}
+
 static void local_paths_are_resolved(void **st)
 {
 	(void)st;
@@ -153,6 +175,7 @@ int main(void)
 		cmocka_unit_test(refuses_what_could_lead_elsewhere),
 		cmocka_unit_test(credentials_only_for_the_operator),
 		cmocka_unit_test(matches_part_by_part),
+		cmocka_unit_test(urls_have_one_spelling),
 		cmocka_unit_test(local_paths_are_resolved),
 		cmocka_unit_test(names_are_globbed),
 		cmocka_unit_test(log_lines_cannot_be_forged),
