@@ -17,7 +17,7 @@ CORE_OBJ = $(CORE_SRC:%.c=$(BUILD)/%.o)
 FCGI_OBJ = $(FCGI_SRC:%.c=$(BUILD)/%.o)
 UNIT     = $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(wildcard tests/unit/test_*.c))
 
-.PHONY: all deps test unit run clean sanitize valgrind stress bench fuzz
+.PHONY: all deps test unit run clean sanitize valgrind stress bench fuzz static install uninstall
 all: $(BUILD)/tfgit.fcgi
 
 deps:
@@ -71,6 +71,7 @@ fuzz:
 test:
 	@$(MAKE) --no-print-directory deps
 	@$(MAKE) --no-print-directory all unit
+	@$(MAKE) --no-print-directory static
 	@BUILD=$(BUILD) tests/run.sh
 
 # A long stress run on a local, a git:// and a smart-HTTP remote; prints its figures. Bounded: 5 min each.
@@ -117,3 +118,78 @@ valgrind:
 
 clean:
 	rm -rf build build-asan build-fuzz
+
+# ---- make static: a self-contained tfgit.fcgi for hosts without the libraries -----------------
+# Everything tfgit links is taken from Debian's .a files: libfcgi, json-c, OpenSSL (tfgit's TLS
+# stream, libssh2's crypto), libgit2 with what it was built with (mbedTLS, http-parser, libssh2,
+# pcre2, zlib). Left dynamic: glibc (NSS and getaddrinfo need it shared), and GSSAPI, which
+# Debian's libgit2 is built with for Negotiate authentication: MIT Kerberos ships no .a files.
+STATIC      = $(BUILD)/static
+STATIC_OBJ  = $(patsubst %.c,$(STATIC)/%.o,fcgi/main.c $(FCGI_SRC) $(CORE_SRC))
+STATIC_LIBS = -lfcgi -lgit2 -lmbedtls -lmbedx509 -lmbedcrypto -lhttp_parser -lssh2 -lpcre2-8 \
+              -ljson-c -lssl -lcrypto -lz
+STATIC_DYNAMIC_LIBS = -lgssapi_krb5 -lpthread -ldl -lrt
+
+static: $(STATIC)/tfgit.fcgi
+
+$(STATIC)/%.o: %.c core/*.h fcgi/*.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
+
+$(STATIC)/tfgit.fcgi: $(STATIC_OBJ)
+	$(CC) $(CFLAGS) -o $@ $^ -Wl,-Bstatic $(STATIC_LIBS) -Wl,-Bdynamic $(STATIC_DYNAMIC_LIBS) $(LDFLAGS)
+
+# ---- make install [PREFIX=/usr/local] [DESTDIR=]: where a packager expects the files ---------
+# The binary is started by spawn-fcgi, systemd or a web server, never by a user: it goes to
+# $(LIBEXECDIR) (GNU's libexecdir, FHS 3.0's /usr/libexec), not bin/, nor /usr/lib/cgi-bin,
+# which Apache's default configuration serves to anyone.
+# Configuration under $(SYSCONFDIR)/tfgit is installed only where absent (a reference copy
+# of each goes to $(DATADIR)/tfgit); @LIBEXECDIR@-style names in the units, the settings
+# examples and apache/* are filled in with the paths below.
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+LIBEXECDIR ?= $(PREFIX)/libexec/tfgit
+SBINDIR    ?= $(PREFIX)/sbin
+DATADIR    ?= $(PREFIX)/share
+DOCDIR     ?= $(DATADIR)/doc/tfgit
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR    ?= $(PREFIX)/lib/sysusers.d
+SUBST = -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' -e 's|@LIBEXECDIR@|$(LIBEXECDIR)|g' \
+        -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@DATADIR@|$(DATADIR)|g' -e 's|@DOCDIR@|$(DOCDIR)|g'
+
+install: all
+	@set -e; d='$(DESTDIR)'; tmp=$$(mktemp); trap 'rm -f "$$tmp"' EXIT; \
+	subst() { sed $(SUBST) "$$1" >"$$tmp"; install -m "$$3" "$$tmp" "$$2"; echo "  $$2"; }; \
+	conf() { if [ -e "$$2" ]; then echo "  $$2 exists: kept (the shipped one is in $(DATADIR)/tfgit)"; \
+	         else subst "$$1" "$$2" 0640; fi; }; \
+	install -d -m 0755 "$$d$(LIBEXECDIR)" "$$d$(SBINDIR)" "$$d$(SYSCONFDIR)/tfgit" "$$d$(DATADIR)/tfgit/nginx" \
+	        "$$d$(DOCDIR)" "$$d$(SYSTEMDUNITDIR)" "$$d$(SYSUSERSDIR)"; \
+	install -m 0755 $(BUILD)/tfgit.fcgi "$$d$(LIBEXECDIR)/tfgit.fcgi"; echo "  $$d$(LIBEXECDIR)/tfgit.fcgi"; \
+	if [ -f $(STATIC)/tfgit.fcgi ]; then install -m 0755 $(STATIC)/tfgit.fcgi "$$d$(LIBEXECDIR)/tfgit-static.fcgi"; \
+	  echo "  $$d$(LIBEXECDIR)/tfgit-static.fcgi"; fi; \
+	install -m 0755 scripts/pool.sh "$$d$(LIBEXECDIR)/pool.sh"; echo "  $$d$(LIBEXECDIR)/pool.sh"; \
+	printf '%s\n' '#!/bin/sh' '# tfgit-pool: the tfgit FastCGI pool under spawn-fcgi, in the foreground (made by make install).' \
+	  ': "$${TFGIT_CONF:=$(SYSCONFDIR)/tfgit/spawn-fcgi.conf}" "$${TFGIT_BIN:=$(LIBEXECDIR)/tfgit.fcgi}"' \
+	  'export TFGIT_CONF TFGIT_BIN' 'exec $(LIBEXECDIR)/pool.sh "$$@"' >"$$tmp"; \
+	install -m 0755 "$$tmp" "$$d$(SBINDIR)/tfgit-pool"; echo "  $$d$(SBINDIR)/tfgit-pool"; \
+	conf spawn-fcgi.conf "$$d$(SYSCONFDIR)/tfgit/spawn-fcgi.conf"; \
+	conf systemd/tfgit.env "$$d$(SYSCONFDIR)/tfgit/tfgit.env"; \
+	subst spawn-fcgi.conf "$$d$(DATADIR)/tfgit/spawn-fcgi.conf" 0644; \
+	subst systemd/tfgit.env "$$d$(DATADIR)/tfgit/tfgit.env" 0644; \
+	subst nginx/tfgit-location.conf "$$d$(DATADIR)/tfgit/nginx/tfgit-location.conf" 0644; \
+	for f in apache/*; do [ -f "$$f" ] || continue; install -d -m 0755 "$$d$(DATADIR)/tfgit/apache"; \
+	  subst "$$f" "$$d$(DATADIR)/tfgit/apache/$${f#apache/}" 0644; done; \
+	subst systemd/tfgit.socket "$$d$(SYSTEMDUNITDIR)/tfgit.socket" 0644; \
+	subst systemd/tfgit.service "$$d$(SYSTEMDUNITDIR)/tfgit.service" 0644; \
+	subst systemd/tfgit.sysusers "$$d$(SYSUSERSDIR)/tfgit.conf" 0644; \
+	install -m 0644 README.md "$$d$(DOCDIR)/README.md"; echo "  $$d$(DOCDIR)/README.md"
+
+# Removes what make install put there, except the configuration under $(SYSCONFDIR)/tfgit.
+uninstall:
+	rm -f '$(DESTDIR)$(LIBEXECDIR)/tfgit.fcgi' '$(DESTDIR)$(LIBEXECDIR)/tfgit-static.fcgi' \
+	      '$(DESTDIR)$(LIBEXECDIR)/pool.sh' '$(DESTDIR)$(SBINDIR)/tfgit-pool' \
+	      '$(DESTDIR)$(SYSTEMDUNITDIR)/tfgit.socket' '$(DESTDIR)$(SYSTEMDUNITDIR)/tfgit.service' \
+	      '$(DESTDIR)$(SYSUSERSDIR)/tfgit.conf'
+	rm -rf '$(DESTDIR)$(DATADIR)/tfgit' '$(DESTDIR)$(DOCDIR)'
+	-rmdir '$(DESTDIR)$(LIBEXECDIR)'

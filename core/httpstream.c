@@ -32,7 +32,12 @@
 #include "httpstream.h"
 #include "internal.h"
 
-#define SYSTEM_CA_BUNDLE "/etc/ssl/certs/ca-certificates.crt"
+/* The system's CA bundle: the first that exists of Debian's/Ubuntu's, RHEL's/Fedora's,
+ * openSUSE's, Alpine's/BSD's (the static binary runs on any of them). */
+static const char *const system_ca_bundles[] = {
+	"/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt",
+	"/etc/ssl/ca-bundle.pem", "/etc/ssl/cert.pem",
+};
 
 static SSL_CTX *tls_ctx;
 static int system_cas_loaded;
@@ -238,11 +243,16 @@ static int trust_system_cas(void)
 {
 	if (system_cas_loaded)
 		return 0;
-	if (access(SYSTEM_CA_BUNDLE, R_OK) == 0 &&
-	    SSL_CTX_load_verify_locations(tls_ctx, SYSTEM_CA_BUNDLE, NULL) != 1) {
-		ERR_clear_error();
-		git_error_set(GIT_ERROR_SSL, "the system CA bundle %s cannot be loaded", SYSTEM_CA_BUNDLE);
-		return -1;
+	for (size_t i = 0; i < sizeof(system_ca_bundles) / sizeof(system_ca_bundles[0]); i++) {
+		const char *bundle = system_ca_bundles[i];
+		if (access(bundle, R_OK) != 0)
+			continue;
+		if (SSL_CTX_load_verify_locations(tls_ctx, bundle, NULL) != 1) {
+			ERR_clear_error();
+			git_error_set(GIT_ERROR_SSL, "the system CA bundle %s cannot be loaded", bundle);
+			return -1;
+		}
+		break;
 	}
 	system_cas_loaded = 1;
 	return 0;

@@ -2,6 +2,7 @@
 # Installs the Debian 12 packages tfgit needs to build, run and test, when any is missing.
 set -euo pipefail
 pkgs=(gcc make pkg-config libfcgi-dev libgit2-dev libjson-c-dev libssl-dev libssh2-1-dev
+      libhttp-parser-dev libpcre2-dev zlib1g-dev libmbedtls-dev libkrb5-dev systemd # make static (.a files; GSSAPI stays dynamic); t-systemd
       apache2 libapache2-mod-fcgid  # Apache 2.4 + mod_fcgid: apache/*.conf, tests/t-apache.sh
       libcmocka-dev nginx spawn-fcgi git curl ca-certificates openssl
       fcgiwrap openssh-server openssh-client jq)
