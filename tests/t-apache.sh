@@ -228,6 +228,15 @@ check "apache/tfgit-fcgid.conf: FcgidMaxRequestLen is TFGIT_MAX_BODY, FcgidIOTim
 check "apache/tfgit-cgi.conf: LimitRequestBody is TFGIT_MAX_BODY, CGIDScriptTimeout above 70 s" eval \
 	"[ '$(conf_value tfgit-cgi.conf LimitRequestBody)' = 67108864 ] && [ '$(conf_value tfgit-cgi.conf CGIDScriptTimeout)' -gt 70 ]"
 
+# make install fills in the paths the shipped files name
+inst=$T_DIR/install
+if make -s -C "$ROOT" install DESTDIR="$inst" PREFIX=/usr BUILD="${BUILD:-build}" >"$T_DIR/install.out" 2>&1; then
+	check "make install PREFIX=/usr: apache/* with their paths filled in" eval \
+		"! grep -n '@[A-Z]*@' '$inst/usr/share/tfgit/apache/'* && grep -q 'Define TFGIT_BIN /usr/libexec/tfgit/tfgit.fcgi' '$inst/usr/share/tfgit/apache/tfgit-fcgid.conf' && [ -x '$inst/usr/libexec/tfgit/tfgit.fcgi' ] && cmp -s '$ROOT/apache/htaccess' '$inst/usr/share/tfgit/apache/htaccess'"
+else
+	fail "make install PREFIX=/usr DESTDIR=..." "$(tail -n 20 "$T_DIR/install.out")"
+fi
+
 for bin in "${BINS[@]}"; do
 	kind=dynamic
 	[ "$bin" = "$TFGIT_BIN" ] || kind=static
