@@ -273,14 +273,22 @@ for handler in cgi fcgid; do
 	R=$(new_remote "htaccess-$handler")
 	apache_writable_dir "$AD/home"
 	sed -e "s|^SetEnv TFGIT_DEFAULT_REPOSITORY .*|SetEnv TFGIT_DEFAULT_REPOSITORY $R|" \
-		-e "s|^SetEnv TFGIT_CACHE_DIR .*|SetEnv TFGIT_CACHE_DIR $AD/home/tfgit-cache|" \
+		-e "s|^#SetEnv TFGIT_CACHE_DIR .*|SetEnv TFGIT_CACHE_DIR $AD/home/tfgit-cache|" \
 		"$ROOT/apache/htaccess" >"$AD/htdocs/tfgit/.htaccess"
+	edits=2
 	if [ "$handler" = fcgid ]; then
+		# mod_fcgid, and basic authentication as the comments say: uncomment, delete "all granted"
+		htpasswd_line ci ci-secret >"$AD/home/htpasswd"
+		chmod 644 "$AD/home/htpasswd"
 		sed -i -e 's|^\( *\)SetHandler cgi-script|\1#SetHandler cgi-script|' \
-			-e 's|^\( *\)#SetHandler fcgid-script|\1SetHandler fcgid-script|' "$AD/htdocs/tfgit/.htaccess"
+			-e 's|^\( *\)#SetHandler fcgid-script|\1SetHandler fcgid-script|' \
+			-e 's|^#\(Auth[TN].*\)|\1|' -e "s|^#AuthUserFile .*|AuthUserFile $AD/home/htpasswd|" \
+			-e 's|^#Require valid-user|Require valid-user|' -e '/^Require all granted/d' \
+			"$AD/htdocs/tfgit/.htaccess"
+		edits=9
 	fi
-	check "$label: the test's .htaccess differs from the shipped one only in the lines to edit" eval \
-		"[ \$(diff '$ROOT/apache/htaccess' '$AD/htdocs/tfgit/.htaccess' | grep -c '^>') -le 4 ]"
+	check "$label: the test's .htaccess differs from the shipped one only in lines marked EDIT ($edits)" eval \
+		"[ \$(diff '$ROOT/apache/htaccess' '$AD/htdocs/tfgit/.htaccess' | grep -c '^[<>]') -le $((edits * 2)) ]"
 	cat >"$AD/site.conf" <<CONF
 CustomLog "$AD/site-access.log" common
 <Directory "$AD/htdocs">
@@ -297,11 +305,16 @@ CONF
 	if [ "$handler" = cgi ]; then
 		tf_cycle "$label" "$R" "$S" "$U?type=git&state=$S" gitlab
 	else
-		curl -s -o /dev/null -X POST --data '{"ID":"ht"}' "$U/lock?state=$S"
-		curl -s -o /dev/null -X PUT --data '{"version":4,"serial":1,"lineage":"ht"}' "$U?state=$S&ID=ht"
-		curl -s -o /dev/null -X DELETE --data '{"ID":"ht"}' "$U/lock?state=$S"
+		out=$(curl -s -D "$T_DIR/h" -o "$T_DIR/b" -w '%{http_code}' "$U?state=$S")
+		check "$label: without credentials, a JSON 401" eval \
+			"[ '$out' = 401 ] && is_json_error '$T_DIR/b' && grep -qi '^Content-Type: application/json' '$T_DIR/h'"
+		curl -s -o /dev/null -u ci:ci-secret -X POST --data '{"ID":"ht"}' "$U/lock?state=$S"
+		curl -s -o /dev/null -u ci:ci-secret -X PUT --data '{"version":4,"serial":1,"lineage":"ht"}' "$U?state=$S&ID=ht"
+		curl -s -o /dev/null -u ci:ci-secret -X DELETE --data '{"ID":"ht"}' "$U/lock?state=$S"
 		check "$label: lock, PUT and unlock reach the repository named only in .htaccess" eval \
 			"g '$R' show 'master:$S' | grep -q '\"lineage\":\"ht\"' && [ \"\$(tip '$R' 'locks/$S')\" = none ]"
+		check "$label: ... tfgit sees the user Apache authenticated (REMOTE_USER)" \
+			grep -q "PUT state=$S .*user=ci " "$AD/error.log"
 		check "$label: ... served by a warm mod_fcgid process" eval \
 			"[ -n \"\$(apache_children '$AD/htdocs/tfgit/tfgit.fcgi')\" ]"
 	fi
