@@ -326,6 +326,9 @@ CONF
 		check "$label: a body over 64 MiB is 413 with a JSON body" eval \
 			"[ '$out' = 413 ] && is_json_error '$T_DIR/b' && grep -qi '^Content-Type: application/json' '$T_DIR/h'"
 	fi
+	out=$(curl -s -D "$T_DIR/h" -o "$T_DIR/b" -w '%{http_code}' -u ci:ci-secret -X DELETE "$U/unlock?state=$S&ID=x")
+	check "$label: DELETE on tfgit.fcgi/unlock is a JSON 404 (not a DELETE of the state)" eval \
+		"[ '$out' = 404 ] && is_json_error '$T_DIR/b' && grep -qi '^Content-Type: application/json' '$T_DIR/h'"
 	code=$(curl -s -o "$T_DIR/b" -w '%{http_code}' "$base/.htaccess")
 	check "$label: the .htaccess itself is not served" expect_eq code 403 "$code"
 	code=$(curl -s -o "$T_DIR/b" -w '%{http_code}' "$base/")
