@@ -185,6 +185,12 @@ common_checks() {
 		--data-binary @"$T_DIR/toolarge" "$U?state=big.tfstate&ID=x&note=$SECRET")
 	check "$label: a body over 64 MiB is 413 with a JSON body" eval \
 		"[ '$out' = 413 ] && is_json_error '$T_DIR/b' && grep -qi '^Content-Type: application/json' '$T_DIR/h'"
+	# requests at the same moment, each in a process of its own (CGI) or queued for mod_fcgid's
+	# processes: one lock wins, and every write lands
+	at_once LOCK "state=race.tfstate" '{"ID":"race-%i"}' 6 "$U"
+	check "$label: 6 LOCKs at once: one 200, five 409" expect_eq "200/409" "1/5" "$AT_ONCE_200/$AT_ONCE_409"
+	write_states_at_once "" 6 "$U"
+	check "$label: 6 writes of 6 states at once all land" expect_eq states "6 6" "$AT_ONCE_200 $(states_on "$R" master 6)"
 	# only /tfgit and /tfgit/lock are addresses: a typo is a JSON 404, not the state's address
 	out=$(curl -s -D "$T_DIR/h" -o "$T_DIR/b" -w '%{http_code}' -X DELETE "$U/unlock?state=$S")
 	check "$label: DELETE on /tfgit/unlock is a JSON 404 (not a DELETE of the state)" eval \
