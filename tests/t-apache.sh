@@ -25,6 +25,8 @@ OTHER_ID=11111111-2222-3333-4444-555555555555
 OTHER_LOCK='{"ID":"'$OTHER_ID'","Operation":"OperationTypeApply","Info":"","Who":"other@ci-runner","Version":"1.11.4","Created":"2026-11-24T10:00:00.000000001Z","Path":""}'
 # a secret a client might put into a query string: it must reach no log
 SECRET=Sekr1tInTheQuery
+# a body one byte over TFGIT_MAX_BODY (sparse)
+truncate -s $((64 * 1024 * 1024 + 1)) "$T_DIR/toolarge"
 blackhole
 
 # apache_stack NAME MODE BIN: an Apache serving a copy of BIN with the shipped configuration of
@@ -180,7 +182,6 @@ common_checks() {
 	check "$label: ... its body is tfgit's JSON error" eval \
 		"is_json_error '$T_DIR/b' && grep -qi '^Content-Type: application/json' '$T_DIR/h'"
 	# a body over TFGIT_MAX_BODY is refused from its Content-Length, with JSON, before it is read
-	[ -f "$T_DIR/toolarge" ] || truncate -s $((64 * 1024 * 1024 + 1)) "$T_DIR/toolarge"
 	out=$(curl -s -D "$T_DIR/h" -o "$T_DIR/b" -w '%{http_code}' --max-time 60 \
 		--data-binary @"$T_DIR/toolarge" "$U?state=big.tfstate&ID=x&note=$SECRET")
 	check "$label: a body over 64 MiB is 413 with a JSON body" eval \
@@ -307,22 +308,26 @@ CONF
 	fi
 	base=$APACHE_URL/tfgit
 	U=$base/tfgit.fcgi
-	S=shared/terraform.tfstate
-	if [ "$handler" = cgi ]; then
-		tf_cycle "$label" "$R" "$S" "$U?type=git&state=$S" gitlab
-	else
-		out=$(curl -s -D "$T_DIR/h" -o "$T_DIR/b" -w '%{http_code}' "$U?state=$S")
+	if [ "$handler" = fcgid ]; then
+		out=$(curl -s -D "$T_DIR/h" -o "$T_DIR/b" -w '%{http_code}' "$U?state=x.tfstate")
 		check "$label: without credentials, a JSON 401" eval \
 			"[ '$out' = 401 ] && is_json_error '$T_DIR/b' && grep -qi '^Content-Type: application/json' '$T_DIR/h'"
-		curl -s -o /dev/null -u ci:ci-secret -X POST --data '{"ID":"ht"}' "$U/lock?state=$S"
-		curl -s -o /dev/null -u ci:ci-secret -X PUT --data '{"version":4,"serial":1,"lineage":"ht"}' "$U?state=$S&ID=ht"
-		curl -s -o /dev/null -u ci:ci-secret -X DELETE --data '{"ID":"ht"}' "$U/lock?state=$S"
-		check "$label: lock, PUT and unlock reach the repository named only in .htaccess" eval \
-			"g '$R' show 'master:$S' | grep -q '\"lineage\":\"ht\"' && [ \"\$(tip '$R' 'locks/$S')\" = none ]"
+	fi
+	# GitLab's layout as the .htaccess's comments give it (with credentials, where asked for)
+	S=shared/curl.tfstate
+	curl -s -o /dev/null -u ci:ci-secret -X POST --data '{"ID":"ht"}' "$U/lock?state=$S"
+	curl -s -o /dev/null -u ci:ci-secret -X PUT --data '{"version":4,"serial":1,"lineage":"ht"}' "$U?state=$S&ID=ht"
+	curl -s -o /dev/null -u ci:ci-secret -X DELETE --data '{"ID":"ht"}' "$U/lock?state=$S"
+	check "$label: lock, PUT and unlock reach the repository named only in .htaccess" eval \
+		"g '$R' show 'master:$S' | grep -q '\"lineage\":\"ht\"' && [ \"\$(tip '$R' 'locks/$S')\" = none ]"
+	if [ "$handler" = fcgid ]; then
 		check "$label: ... tfgit sees the user Apache authenticated (REMOTE_USER)" \
 			grep -q "PUT state=$S .*user=ci " "$AD/error.log"
 		check "$label: ... served by a warm mod_fcgid process" eval \
 			"[ -n \"\$(apache_children '$AD/htdocs/tfgit/tfgit.fcgi')\" ]"
+	else
+		S=shared/terraform.tfstate
+		tf_cycle "$label" "$R" "$S" "$U?type=git&state=$S" gitlab
 	fi
 	check "$label: the cache is where .htaccess puts it, private to the program's user" eval \
 		"[ \"\$(stat -c '%a %U' '$AD/home/tfgit-cache')\" = '700 $POOL_USER' ] && ls '$AD/home/tfgit-cache' | grep -q ."
