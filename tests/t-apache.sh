@@ -213,7 +213,7 @@ common_checks() {
 	check "$label: no access or error log line carries the query string" eval \
 		"! grep -r -l '$SECRET' '$AD'/*.log"
 	check "$label: ... tfgit's access log has the requests, paths only" eval \
-		"grep -q '\"GET /tfgit\" 200' '$AD/tfgit-access.log' && grep -q '\"PROPFIND /tfgit\" 405' '$AD/tfgit-access.log'"
+		"grep -q '\"GET /tfgit\" 204' '$AD/tfgit-access.log' && grep -q '\"PROPFIND /tfgit\" 405' '$AD/tfgit-access.log' && grep -q '\"DELETE /tfgit/unlock\" 404' '$AD/tfgit-access.log'"
 }
 
 # stop_checks LABEL: Apache stops, and every tfgit process it started with it.
@@ -254,16 +254,14 @@ for bin in "${BINS[@]}"; do
 		apache_stack "$name" "$mode" "$bin" || continue
 		S=prod/terraform.tfstate
 		tf_cycle "$label" "$R" "$S" "$U?type=git&ref=master&state=$S"
-		if [ "$mode" = fcgid ]; then
-			check "$label: mod_fcgid keeps a warm tfgit process" eval "[ -n \"\$(apache_children '$AD/bin/tfgit.fcgi')\" ]"
-			if [ "$kind" = dynamic ]; then
-				S2=gitlab/terraform.tfstate
-				tf_cycle "$label GitLab-style lock address" "$R" "$S2" \
-					"$U?type=git&ref=master&state=$S2" gitlab
-			fi
+		if [ "$mode" = fcgid ] && [ "$kind" = dynamic ]; then
+			S2=gitlab/terraform.tfstate
+			tf_cycle "$label GitLab-style lock address" "$R" "$S2" "$U?type=git&ref=master&state=$S2" gitlab
 		fi
 		common_checks "$label" "$name"
 		figures "$label" "$U"
+		[ "$mode" = cgi ] ||
+			check "$label: mod_fcgid keeps a warm tfgit process" eval "[ -n \"\$(apache_children '$AD/bin/tfgit.fcgi')\" ]"
 		stop_checks "$label"
 	done
 done
