@@ -90,6 +90,7 @@ printf '#!/bin/sh\nexec "$@" >&- 2>&-\n' >"$closer"
 chmod 755 "$closer"
 RF=$(new_remote fds)
 TFGIT_WRAPPER=$closer stack_up fds TFGIT_DEFAULT_REPOSITORY="$RF" TFGIT_REQUIRE_LOCK=0 FCGI_WORKERS=1
+wait_for 10 "the pool's worker" pgrep -P "$LAST_POOL_PID"
 worker=$(pgrep -P "$LAST_POOL_PID" | head -1)
 # /dev/null (or, under make sanitize, the checker's log, opened before main): never a socket,
 # the cache's flock or a repository file
