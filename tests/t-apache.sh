@@ -40,6 +40,7 @@ apache_stack() {
 	bin=$(apache_bin "$AD" "$3")
 	apache_writable_dir "$AD/cache"
 	R=$(new_remote "$name")
+	# shellcheck disable=SC2034 # read by apache_conf
 	local APACHE_DEFINES="Define TFGIT_BIN $bin
 Define TFGIT_ACCESS_LOG $AD/tfgit-access.log"
 	{
@@ -224,6 +225,7 @@ stop_checks() {
 	left=$(apache_children "$AD/bin/tfgit.fcgi")
 	check "$label: Apache stops with all its tfgit processes ($((SECONDS - t0)) s)" eval \
 		"! kill -0 $APACHE_PID 2>/dev/null && [ -z '$left' ]"
+	# shellcheck disable=SC2086 # one pid a word
 	[ -z "$left" ] || kill -KILL $left 2>/dev/null
 }
 
