@@ -16,12 +16,15 @@ static char *param_dup(char **envp, const char *name, int keep_empty)
 /* GitLab's layout: the lock address is the state's address with /lock appended. The web
  * server says which path was asked for: PATH_INFO below a script (Apache), else the path
  * (nginx's DOCUMENT_URI, or REQUEST_URI without its query). */
-static int is_lock_address(char **envp)
+static int is_lock_address(char **envp, int *unknown)
 {
 	static const char suffix[] = "/lock";
 	const char *p = FCGX_GetParam("PATH_INFO", envp);
-	if (p && *p)
-		return strcmp(p, suffix) == 0;
+	*unknown = 0;
+	if (p && *p) {
+		*unknown = strcmp(p, suffix) != 0; /* a typo must not reach the state's address */
+		return !*unknown;
+	}
 	size_t n;
 	if ((p = FCGX_GetParam("DOCUMENT_URI", envp)) && *p)
 		n = strlen(p);
@@ -43,7 +46,7 @@ int request_init(struct request *req, char **envp, const struct request_io *io)
 	req->content_md5 = param_dup(envp, "HTTP_CONTENT_MD5", 1);
 	req->remote_user = param_dup(envp, "REMOTE_USER", 0);
 	req->remote_addr = param_dup(envp, "REMOTE_ADDR", 0);
-	req->lock_address = is_lock_address(envp);
+	req->lock_address = is_lock_address(envp, &req->unknown_address);
 	const char *cl = FCGX_GetParam("CONTENT_LENGTH", envp);
 	if (cl && *cl) {
 		char *end;

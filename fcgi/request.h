@@ -24,6 +24,7 @@ struct request {
 	char *remote_addr;    /* REMOTE_ADDR */
 	long long content_length; /* -1 when absent (a chunked body) */
 	int lock_address;     /* the request's path ends in /lock (GitLab's lock address) */
+	int unknown_address;  /* a path below the program other than /lock (PATH_INFO): 404 */
 	int may_force_unlock; /* may remove any lock: only then is a holder's lock ID shown */
 	struct query q;
 	char resolved_url[4096]; /* the repository as used: a local path resolved */

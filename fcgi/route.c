@@ -267,7 +267,9 @@ void route_request(struct request *req, const struct settings *cfg)
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
 		if (routes[i].address == address && strcmp(routes[i].method, req->method) == 0)
 			rt = &routes[i];
-	if (!rt)
+	if (req->unknown_address)
+		respond_error(req, 404, "no such address: the state's address, or it followed by /lock");
+	else if (!rt)
 		respond(req, 405, not_allowed[address][0], "application/json", not_allowed[address][1],
 			strlen(not_allowed[address][1]));
 	else if (resolve_target(req, cfg) == 0 && read_body(req, rt, cfg) == 0 &&

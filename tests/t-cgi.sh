@@ -79,6 +79,11 @@ cgi "$POOL_USER" '{"ID":"cgi-1"}' REQUEST_METHOD=DELETE QUERY_STRING="$lockq" PA
 check "CGI: DELETE of …/lock unlocks" \
 	eval "[ '$CODE' = 200 ] && ! g '$R' rev-parse -q --verify refs/heads/locks/b.tfstate"
 check "CGI: the state itself was not deleted by that DELETE" expect_eq state "$ST" "$(g "$R" show master:b.tfstate)"
+cgi "$POOL_USER" '{"ID":"cgi-1"}' REQUEST_METHOD=DELETE QUERY_STRING="$lockq&ID=cgi-1" PATH_INFO=/unlock \
+	TFGIT_DEFAULT_REPOSITORY="$R" TFGIT_CACHE_DIR="$C" TFGIT_REQUIRE_LOCK=0
+check "CGI: another path below the program (PATH_INFO=/unlock, a typo) is a JSON 404" \
+	answered 404 '{"error":"no such address'
+check "... and deleted nothing" expect_eq state "$ST" "$(g "$R" show master:b.tfstate)"
 out=$(as_pool env -i "$TFGIT_BIN" </dev/null 2>&1)
 rc=$?
 check "started by hand (no socket, no CGI request) it exits 2" expect_eq status 2 "$rc"
