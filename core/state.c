@@ -97,8 +97,8 @@ static int replaceable(op *o, const git_tree_entry *e)
 	snprintf(what, sizeof(what), "the file at %s", o->t->state);
 	rc = op_blob_bytes(&old, o, git_tree_entry_id(e), o->store->max_blob, what);
 	if (rc == 0 && !json_is_state(old.ptr, old.size)) {
-		result_message(o->r, "%s on branch %s is not a Terraform state (no top-level version, "
-			       "serial and lineage): tfgit does not overwrite or delete it", o->t->state,
+		result_message(o->r, "%s on branch %s is not a Terraform state (no top-level serial and "
+			       "lineage): tfgit does not overwrite or delete it", o->t->state,
 			       o->t->ref);
 		rc = TFGIT_EEXISTS;
 	} else if (rc == TFGIT_ETOOLARGE) {
