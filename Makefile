@@ -9,7 +9,7 @@ BUILD   ?= build
 PORT    ?= 8080
 STATE_DIR ?= /var/tmp/tfgit
 
-CORE_SRC = core/acl.c core/cache.c core/credentials.c core/deadline.c core/errors.c core/httpstream.c \
+CORE_SRC = core/acl.c core/cache.c core/credentials.c core/crypt.c core/filter.c core/deadline.c core/errors.c core/httpstream.c \
            core/jsoncheck.c core/lock.c core/lockinfo.c core/log.c core/op.c core/remote.c core/sockets.c \
            core/state.c core/url.c core/validate.c
 FCGI_SRC = fcgi/query.c fcgi/request.c fcgi/response.c fcgi/route.c fcgi/settings.c
