@@ -294,7 +294,7 @@ int crypt_open(tfgit_buf *buf, const tfgit_crypt *c, const char *state, tfgit_re
 		rc = open_reference(&plain, c, state, buf, r);
 	else if (c->key_files)
 		rc = open_keys(&plain, c, state, buf, r);
-	else if (!(clear && c->migrate)) /* a filter is not asked what it cannot read */
+	else /* asked even for what looks clear: sops' output is JSON with the state's keys */
 		rc = open_filter(&plain, c, state, buf, buf->size * 4 + (1 << 20), r);
 	if (rc == 0) {
 		tfgit_buf_free(buf);
@@ -378,4 +378,32 @@ int crypt_seal(tfgit_buf *out, const tfgit_crypt *c, const char *state, const ch
 	}
 	out->size = head + len + TAG;
 	return 0;
+}
+
+int crypt_stale(const tfgit_crypt *c, const char *blob, size_t len)
+{
+	int sealed_now = crypt_enabled(c) && c->migrate != CRYPT_MIGRATE_DECRYPT;
+	int ours = len >= HEADER + TAG && memcmp(blob, MAGIC, MAGIC_LEN) == 0;
+	int clear = json_is_state(blob, len);
+	if (!crypt_enabled(c))
+		return 0;
+	if (c->encrypt_cmd) /* filters: whatever they read is written again (their keys may have
+			     * rotated; sops' output is JSON too, so clear text cannot be told) */
+		return 1;
+	if (clear)
+		return sealed_now && c->migrate == CRYPT_MIGRATE_ENCRYPT;
+	if (c->key_files) {
+		struct aes_key keys[KEYS_MAX];
+		char why[512];
+		if (!ours)
+			return 0;
+		if (!sealed_now)
+			return 1;
+		int n = read_keys(keys, c->key_files, why, sizeof(why)), stale = n > 0 &&
+			memcmp(keys[0].id, blob + MAGIC_LEN + 1, KEY_ID) != 0;
+		explicit_bzero(keys, sizeof(keys));
+		return stale;
+	}
+	/* one passphrase: only a migration to clear text rewrites */
+	return !sealed_now && json_object_check(blob, len) < 0;
 }

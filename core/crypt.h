@@ -20,6 +20,12 @@ int crypt_open(tfgit_buf *buf, const tfgit_crypt *c, const char *state, tfgit_re
 int crypt_seal(tfgit_buf *out, const tfgit_crypt *c, const char *state, const char *plain, size_t len,
 	       tfgit_result *r);
 
+/* 1 when a stored blob is to be written again under these settings (the re-encryption of a
+ * repository): sealed with another key than the first of TFGIT_ENCRYPTION_KEYS, clear text
+ * while migrating to encryption, encrypted while migrating to clear text, or (filters) any
+ * blob, their keys unknown to tfgit. Whether it can be read is crypt_open's to say. */
+int crypt_stale(const tfgit_crypt *c, const char *blob, size_t len);
+
 /* 0 when every file of key_files is a usable key (why says which is not). */
 int crypt_keys_check(const char *key_files, char *why, size_t whylen);
 

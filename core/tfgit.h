@@ -121,6 +121,11 @@ int tfgit_unlock_is_force(const char *body, size_t len);
 int tfgit_unlock(tfgit_result *out, const tfgit_store *store, const tfgit_target *t,
 		 const char *body, size_t len);
 
+/* Writes again, in one commit, every state of the branch t->ref (t->state unused) whose stored
+ * form is stale under the store's encryption settings: sealed with an older key, or clear
+ * text / encrypted while migrating. *count: how many. Files it cannot read are left. */
+int tfgit_reencrypt(tfgit_result *out, const tfgit_store *store, const tfgit_target *t, size_t *count);
+
 void tfgit_result_free(tfgit_result *r);
 void tfgit_buf_free(tfgit_buf *b);
 const char *tfgit_strerror(int code);

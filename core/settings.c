@@ -1,5 +1,5 @@
-/* Server settings: each looked up in the request's server variables, then the process
- * environment, then the file TFGIT_CONFIG names. */
+/* Settings of both fronts (the FastCGI program, the admin command): each looked up in the
+ * request's server variables, then the process environment, then the file TFGIT_CONFIG names. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>
@@ -10,9 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <fcgiapp.h>
-
-#include "../core/crypt.h"
+#include "crypt.h"
 #include "settings.h"
 
 #define CONFIG_MAX (64 * 1024)
@@ -47,12 +45,21 @@ static int refuse(const struct source *src, const char *fmt, ...)
 	return -1;
 }
 
+/* NAME's value in "NAME=value" strings (NULL-terminated), as the web server passed them. */
+static const char *param(const char *name, char **params, size_t n)
+{
+	for (char **p = params; p && *p; p++)
+		if (!strncmp(*p, name, n) && (*p)[n] == '=')
+			return *p + n + 1;
+	return NULL;
+}
+
 /* A setting's value, NULL when unset (or empty) everywhere. */
 static const char *lookup(const struct source *src, const char *name)
 {
 	const char *v;
 	size_t n = strlen(name);
-	if (src->params && (v = FCGX_GetParam(name, src->params)) && *v)
+	if ((v = param(name, src->params, n)) && *v)
 		return v;
 	if ((v = getenv(name)) && *v)
 		return v;
