@@ -9,19 +9,23 @@ BUILD   ?= build
 PORT    ?= 8080
 STATE_DIR ?= /var/tmp/tfgit
 
-CORE_SRC = core/acl.c core/cache.c core/credentials.c core/deadline.c core/errors.c core/httpstream.c \
-           core/jsoncheck.c core/lock.c core/lockinfo.c core/log.c core/op.c core/remote.c core/sockets.c \
+CORE_SRC = core/acl.c core/cache.c core/credentials.c core/crypt.c core/filter.c core/deadline.c core/errors.c core/httpstream.c \
+           core/jsoncheck.c core/lock.c core/lockinfo.c core/log.c core/op.c core/remote.c core/rotate.c core/settings.c core/sockets.c \
            core/state.c core/url.c core/validate.c
-FCGI_SRC = fcgi/query.c fcgi/request.c fcgi/response.c fcgi/route.c fcgi/settings.c
+FCGI_SRC = fcgi/query.c fcgi/request.c fcgi/response.c fcgi/route.c
 CORE_OBJ = $(CORE_SRC:%.c=$(BUILD)/%.o)
 FCGI_OBJ = $(FCGI_SRC:%.c=$(BUILD)/%.o)
 UNIT     = $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(wildcard tests/unit/test_*.c))
 
 .PHONY: all deps test unit run clean sanitize valgrind stress bench fuzz static install uninstall
-all: $(BUILD)/tfgit.fcgi
+all: $(BUILD)/tfgit.fcgi $(BUILD)/tfgit
 
 deps:
 	@scripts/deps.sh
+
+# the operators' command: the same core, no HTTP
+$(BUILD)/tfgit: $(BUILD)/cli/main.o $(CORE_OBJ)
+	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) $(LDFLAGS)
 
 $(BUILD)/%.o: %.c core/*.h fcgi/*.h
 	@mkdir -p $(dir $@)
@@ -33,6 +37,10 @@ $(BUILD)/tfgit.fcgi: $(BUILD)/fcgi/main.o $(FCGI_OBJ) $(CORE_OBJ)
 $(BUILD)/unit/%: tests/unit/%.c $(FCGI_OBJ) $(CORE_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $^ -lcmocka -lfcgi $(PKG_LIBS) $(LDFLAGS)
+
+$(BUILD)/tools/cryptbench: tests/tools/cryptbench.c $(CORE_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $^ $(PKG_LIBS) $(LDFLAGS)
 
 $(BUILD)/tools/%: tests/tools/%.c
 	@mkdir -p $(dir $@)
@@ -50,7 +58,7 @@ $(BUILD)/fuzz/replay_route: tests/fuzz/fuzz_route.c tests/fuzz/replay.c $(FCGI_O
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $^ -lfcgi $(PKG_LIBS) $(LDFLAGS)
 
 FUZZ = $(patsubst tests/fuzz/fuzz_%.c,$(BUILD)/fuzz/replay_%,$(wildcard tests/fuzz/fuzz_*.c))
-unit: $(UNIT) $(FUZZ) $(BUILD)/tools/blackhole $(BUILD)/tools/loadgen
+unit: $(UNIT) $(FUZZ) $(BUILD)/tools/blackhole $(BUILD)/tools/loadgen $(BUILD)/tools/cryptbench
 
 # libFuzzer (clang) on each target (query parser, JSON check, the router) for FUZZ_SECONDS, starting from the corpus in tests/fuzz/corpus.
 FUZZ_SECONDS ?= 60
@@ -151,6 +159,7 @@ DESTDIR    ?=
 SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
 LIBEXECDIR ?= $(PREFIX)/libexec/tfgit
 SBINDIR    ?= $(PREFIX)/sbin
+BINDIR     ?= $(PREFIX)/bin
 DATADIR    ?= $(PREFIX)/share
 DOCDIR     ?= $(DATADIR)/doc/tfgit
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
@@ -169,6 +178,7 @@ install: all
 	if [ -f $(STATIC)/tfgit.fcgi ]; then install -m 0755 $(STATIC)/tfgit.fcgi "$$d$(LIBEXECDIR)/tfgit-static.fcgi"; \
 	  echo "  $$d$(LIBEXECDIR)/tfgit-static.fcgi"; fi; \
 	install -m 0755 scripts/pool.sh "$$d$(LIBEXECDIR)/pool.sh"; echo "  $$d$(LIBEXECDIR)/pool.sh"; \
+	install -d -m 0755 "$$d$(BINDIR)"; install -m 0755 $(BUILD)/tfgit "$$d$(BINDIR)/tfgit"; echo "  $$d$(BINDIR)/tfgit"; \
 	printf '%s\n' '#!/bin/sh' '# tfgit-pool: the tfgit FastCGI pool under spawn-fcgi, in the foreground (made by make install).' \
 	  ': "$${TFGIT_CONF:=$(SYSCONFDIR)/tfgit/spawn-fcgi.conf}" "$${TFGIT_BIN:=$(LIBEXECDIR)/tfgit.fcgi}"' \
 	  'export TFGIT_CONF TFGIT_BIN' 'exec $(LIBEXECDIR)/pool.sh "$$@"' >"$$tmp"; \
@@ -188,7 +198,7 @@ install: all
 # Removes what make install put there, except the configuration under $(SYSCONFDIR)/tfgit.
 uninstall:
 	rm -f '$(DESTDIR)$(LIBEXECDIR)/tfgit.fcgi' '$(DESTDIR)$(LIBEXECDIR)/tfgit-static.fcgi' \
-	      '$(DESTDIR)$(LIBEXECDIR)/pool.sh' '$(DESTDIR)$(SBINDIR)/tfgit-pool' \
+	      '$(DESTDIR)$(LIBEXECDIR)/pool.sh' '$(DESTDIR)$(SBINDIR)/tfgit-pool' '$(DESTDIR)$(BINDIR)/tfgit' \
 	      '$(DESTDIR)$(SYSTEMDUNITDIR)/tfgit.socket' '$(DESTDIR)$(SYSTEMDUNITDIR)/tfgit.service' \
 	      '$(DESTDIR)$(SYSUSERSDIR)/tfgit.conf'
 	rm -rf '$(DESTDIR)$(DATADIR)/tfgit' '$(DESTDIR)$(DOCDIR)'

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crypt.h"
 #include "internal.h"
 #include "op.h"
 
@@ -66,6 +67,13 @@ static int get_attempt(op *o, void *ctx)
 	git_oid_tostr(o->r->blob_id, sizeof(o->r->blob_id), git_tree_entry_id(e));
 	snprintf(what, sizeof(what), "state %s (TFGIT_MAX_BODY)", o->t->state);
 	rc = op_blob_bytes(&o->r->content, o, git_tree_entry_id(e), o->store->max_blob, what);
+	if (rc == 0 && (rc = crypt_open(&o->r->content, &o->store->crypt, o->t->state, o->r)) > 0) {
+		/* what Terraform gets is the clear text: its ETag is that text's blob id */
+		git_oid plain_id;
+		rc = 0;
+		if (git_odb_hash(&plain_id, o->r->content.ptr, o->r->content.size, GIT_OBJECT_BLOB) == 0)
+			git_oid_tostr(o->r->blob_id, sizeof(o->r->blob_id), &plain_id);
+	}
 done:
 	git_tree_entry_free(e);
 	git_tree_free(tree);
@@ -86,17 +94,24 @@ struct write_ctx {
 };
 
 /* What is at the path may be replaced or deleted only when it is a Terraform state: a POST
- * naming main.tf.json or a pipeline file changes nothing. */
-static int replaceable(op *o, const git_tree_entry *e)
+ * naming main.tf.json or a pipeline file changes nothing. Its clear text (decrypted) is left
+ * in *old for the caller to compare with the new state; 1 when it was stored encrypted, 0 in
+ * clear text, or an error. */
+static int replaceable(op *o, const git_tree_entry *e, tfgit_buf *old)
 {
-	tfgit_buf old = {0};
 	char what[1200];
 	int rc = regular_file(o, e);
 	if (rc < 0)
 		return rc;
 	snprintf(what, sizeof(what), "the file at %s", o->t->state);
-	rc = op_blob_bytes(&old, o, git_tree_entry_id(e), o->store->max_blob, what);
-	if (rc == 0 && !json_is_state(old.ptr, old.size)) {
+	int sealed = 0;
+	rc = op_blob_bytes(old, o, git_tree_entry_id(e), o->store->max_blob, what);
+	/* encrypted or not, what is compared and checked is the clear text (unencrypted, any
+	 * file: one that is not a state is refused below) */
+	if (rc == 0 && crypt_enabled(&o->store->crypt) &&
+	    (rc = sealed = crypt_open(old, &o->store->crypt, o->t->state, o->r)) > 0)
+		rc = 0;
+	if (rc == 0 && !json_is_state(old->ptr, old->size)) {
 		result_message(o->r, "%s on branch %s is not a Terraform state (no top-level serial and "
 			       "lineage): tfgit does not overwrite or delete it", o->t->state,
 			       o->t->ref);
@@ -104,8 +119,7 @@ static int replaceable(op *o, const git_tree_entry *e)
 	} else if (rc == TFGIT_ETOOLARGE) {
 		rc = TFGIT_EEXISTS;
 	}
-	tfgit_buf_free(&old);
-	return rc;
+	return rc < 0 ? rc : sealed;
 }
 
 static int write_attempt(op *o, void *ctx)
@@ -116,6 +130,7 @@ static int write_attempt(op *o, void *ctx)
 	git_tree *tree = NULL;
 	git_tree_entry *e = NULL;
 	git_oid tip_id, blob, commit;
+	tfgit_buf old = {0}, stored = {0};
 	char message[4096];
 	int amend = 0;
 	/* POST and DELETE follow one rule: the holder's ID, or no lock when none is required */
@@ -127,17 +142,35 @@ static int write_attempt(op *o, void *ctx)
 		goto done;
 	git_tree_update upd = {.path = o->t->state};
 	if (w->body) {
-		if ((rc = git_blob_create_from_buffer(&blob, o->cache->repo, w->body, w->len)) < 0) {
-			rc = git_failure(o->r, rc, "storing the state");
-			goto done;
+		const tfgit_crypt *c = &o->store->crypt;
+		int sealed = crypt_enabled(c) && c->migrate != CRYPT_MIGRATE_DECRYPT;
+		if (!crypt_enabled(c)) {
+			if ((rc = git_blob_create_from_buffer(&blob, o->cache->repo, w->body, w->len)) < 0) {
+				rc = git_failure(o->r, rc, "storing the state");
+				goto done;
+			}
+			/* a repeated POST (Terraform retries after a 5xx) must not make a second commit */
+			if (e && git_oid_equal(&blob, git_tree_entry_id(e)) && regular_file(o, e) == 0) {
+				rc = 0;
+				goto done;
+			}
 		}
-		/* a repeated POST (Terraform retries after a 5xx) must not make a second commit */
-		if (e && git_oid_equal(&blob, git_tree_entry_id(e)) && regular_file(o, e) == 0) {
-			rc = 0;
+		if (e && (rc = replaceable(o, e, &old)) < 0)
 			goto done;
+		if (crypt_enabled(c)) {
+			/* clear texts compared (a fresh nonce makes every ciphertext new), and the stored
+			 * form too: a migration rewrites an unchanged state */
+			if (e && rc == sealed && old.size == w->len && !memcmp(old.ptr, w->body, w->len)) {
+				rc = 0;
+				goto done;
+			}
+			if ((rc = crypt_seal(&stored, c, o->t->state, w->body, w->len, o->r)) < 0)
+				goto done;
+			if ((rc = git_blob_create_from_buffer(&blob, o->cache->repo, stored.ptr, stored.size)) < 0) {
+				rc = git_failure(o->r, rc, "storing the state");
+				goto done;
+			}
 		}
-		if (e && (rc = replaceable(o, e)) < 0)
-			goto done;
 		upd.action = GIT_TREE_UPDATE_UPSERT;
 		git_oid_cpy(&upd.id, &blob);
 		upd.filemode = GIT_FILEMODE_BLOB;
@@ -148,7 +181,7 @@ static int write_attempt(op *o, void *ctx)
 			rc = 0; /* nothing to delete */
 			goto done;
 		}
-		if ((rc = replaceable(o, e)) < 0)
+		if ((rc = replaceable(o, e, &old)) < 0)
 			goto done;
 		upd.action = GIT_TREE_UPDATE_REMOVE;
 		op_message(message, sizeof(message), "Delete", o->t->state, &ls.info, w->lock_id);
@@ -160,11 +193,13 @@ static int write_attempt(op *o, void *ctx)
 	if (rc == 0)
 		o->r->changed = 1;
 done:
+	tfgit_buf_free(&old);
+	tfgit_buf_free(&stored);
 	git_tree_entry_free(e);
 	git_tree_free(tree);
 	git_commit_free(tip);
 	lock_state_free(&ls);
-	return rc;
+	return rc < 0 ? rc : 0;
 }
 
 int tfgit_state_put(tfgit_result *out, const tfgit_store *store, const tfgit_target *t,

@@ -49,6 +49,19 @@ typedef struct {
 
 enum { HOSTKEY_STRICT = 1, HOSTKEY_OFF = 0, HOSTKEY_ACCEPT_NEW = 2 };
 
+/* Encryption of states at rest (crypt.c); strings are borrowed (NULL when unset). At most one
+ * of passphrase, key_files and the commands is set (the settings check it). */
+typedef struct {
+	const char *passphrase;  /* TF_BACKEND_HTTP_ENCRYPTION_PASSPHRASE: terraform-backend-git's aes */
+	const char *key_files;   /* TFGIT_ENCRYPTION_KEYS: space-separated; the first encrypts */
+	const char *encrypt_cmd; /* TFGIT_ENCRYPT_CMD and TFGIT_DECRYPT_CMD: filters */
+	const char *decrypt_cmd;
+	int filter_timeout;      /* TFGIT_FILTER_TIMEOUT, seconds */
+	int migrate;             /* TFGIT_ENCRYPTION_MIGRATE: one of CRYPT_MIGRATE_* */
+} tfgit_crypt;
+
+enum { CRYPT_MIGRATE_NONE = 0, CRYPT_MIGRATE_ENCRYPT = 1, CRYPT_MIGRATE_DECRYPT = 2 };
+
 /* Server-wide settings of the store; strings are borrowed, not copied. */
 typedef struct {
 	const char *cache_dir;    /* one bare repository per remote below it */
@@ -61,6 +74,7 @@ typedef struct {
 	long cache_max_count;     /* cache entries kept (least recently used evicted); 0: no bound */
 	long long cache_max_bytes; /* bytes the cache may take; 0: no bound */
 	tfgit_remote_opts remote;
+	tfgit_crypt crypt;
 } tfgit_store;
 
 /* What a request addresses; strings are borrowed and must be validated first. */
@@ -106,6 +120,11 @@ int tfgit_lock(tfgit_result *out, const tfgit_store *store, const tfgit_target *
 int tfgit_unlock_is_force(const char *body, size_t len);
 int tfgit_unlock(tfgit_result *out, const tfgit_store *store, const tfgit_target *t,
 		 const char *body, size_t len);
+
+/* Writes again, in one commit, every state of the branch t->ref (t->state unused) whose stored
+ * form is stale under the store's encryption settings: sealed with an older key, or clear
+ * text / encrypted while migrating. *count: how many. Files it cannot read are left. */
+int tfgit_reencrypt(tfgit_result *out, const tfgit_store *store, const tfgit_target *t, size_t *count);
 
 void tfgit_result_free(tfgit_result *r);
 void tfgit_buf_free(tfgit_buf *b);

@@ -20,7 +20,7 @@
 #include "request.h"
 #include "response.h"
 #include "route.h"
-#include "settings.h"
+#include "../core/settings.h"
 
 #define WORKERS_MAX 256
 #define STOP_GRACE_SECONDS 30

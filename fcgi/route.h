@@ -3,7 +3,7 @@
 #define TFGIT_ROUTE_H
 
 #include "request.h"
-#include "settings.h"
+#include "../core/settings.h"
 
 /* Serves one request completely (response written, one log line). */
 void route_request(struct request *req, const struct settings *cfg);

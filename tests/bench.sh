@@ -160,3 +160,7 @@ if command -v terraform >/dev/null; then
 	printf 'terraform apply of %d terraform_data: through tfgit %.2f s, local backend %.2f s\n' $res \
 		"$(awk -v t=$((t1 - t0)) 'BEGIN { print t / 1e9 }')" "$(awk -v t=$((t3 - t2)) 'BEGIN { print t / 1e9 }')"
 fi
+
+# what encryption at rest costs per MB (tests/tools/cryptbench: AES-256-GCM through libcrypto)
+echo
+"$BUILD_DIR/tools/cryptbench"

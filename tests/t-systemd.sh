@@ -19,6 +19,7 @@ check "make install DESTDIR=... PREFIX=/usr (under umask 000)" install_to "$D" /
 expected="755 usr/libexec/tfgit/tfgit.fcgi
 755 usr/libexec/tfgit/pool.sh
 755 usr/sbin/tfgit-pool
+755 usr/bin/tfgit
 640 etc/tfgit/spawn-fcgi.conf
 640 etc/tfgit/tfgit.env
 644 usr/share/tfgit/spawn-fcgi.conf

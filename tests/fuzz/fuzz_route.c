@@ -16,7 +16,7 @@
 #include "../../core/tfgit.h"
 #include "../../fcgi/request.h"
 #include "../../fcgi/route.h"
-#include "../../fcgi/settings.h"
+#include "../../core/settings.h"
 
 #define OUT_MAX (1 << 20)
 

@@ -1,5 +1,5 @@
-/* Server settings: each looked up in the request's server variables, then the process
- * environment, then the file TFGIT_CONFIG names. */
+/* Settings of both fronts (the FastCGI program, the admin command): each looked up in the
+ * request's server variables, then the process environment, then the file TFGIT_CONFIG names. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>
@@ -10,8 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <fcgiapp.h>
-
+#include "crypt.h"
 #include "settings.h"
 
 #define CONFIG_MAX (64 * 1024)
@@ -24,7 +23,9 @@ static const char *const known[] = {
 	"TFGIT_AUTHOR_NAME", "TFGIT_AUTHOR_EMAIL", "TFGIT_MAX_REQUESTS", "TFGIT_REMOTE_TIMEOUT",
 	"GIT_USERNAME", "GIT_PASSWORD", "GIT_PASSWORD_FILE", "GITHUB_TOKEN", "GITHUB_TOKEN_FILE",
 	"TFGIT_NETRC", "SSH_PRIVATE_KEY", "TFGIT_SSH_KNOWN_HOSTS", "StrictHostKeyChecking",
-	"TFGIT_SSL_CA_FILE", "TFGIT_SSL_NO_VERIFY",
+	"TFGIT_SSL_CA_FILE", "TFGIT_SSL_NO_VERIFY", "TF_BACKEND_HTTP_ENCRYPTION_PROVIDER",
+	"TF_BACKEND_HTTP_ENCRYPTION_PASSPHRASE", "TFGIT_ENCRYPTION_KEYS", "TFGIT_ENCRYPT_CMD",
+	"TFGIT_DECRYPT_CMD", "TFGIT_FILTER_TIMEOUT", "TFGIT_ENCRYPTION_MIGRATE",
 };
 
 struct source {
@@ -44,12 +45,21 @@ static int refuse(const struct source *src, const char *fmt, ...)
 	return -1;
 }
 
+/* NAME's value in "NAME=value" strings (NULL-terminated), as the web server passed them. */
+static const char *param(const char *name, char **params, size_t n)
+{
+	for (char **p = params; p && *p; p++)
+		if (!strncmp(*p, name, n) && (*p)[n] == '=')
+			return *p + n + 1;
+	return NULL;
+}
+
 /* A setting's value, NULL when unset (or empty) everywhere. */
 static const char *lookup(const struct source *src, const char *name)
 {
 	const char *v;
 	size_t n = strlen(name);
-	if (src->params && (v = FCGX_GetParam(name, src->params)) && *v)
+	if ((v = param(name, src->params, n)) && *v)
 		return v;
 	if ((v = getenv(name)) && *v)
 		return v;
@@ -289,6 +299,52 @@ static int remote_settings(struct settings *s, const struct source *src)
 	return 0;
 }
 
+/* Encryption at rest: terraform-backend-git's two settings, tfgit's keys, or filters; one way. */
+static int crypt_settings(struct settings *s, const struct source *src)
+{
+	tfgit_crypt *c = &s->store.crypt;
+	unsigned long long v;
+	char why[512];
+	const char *provider = lookup(src, "TF_BACKEND_HTTP_ENCRYPTION_PROVIDER");
+	const char *passphrase = lookup(src, "TF_BACKEND_HTTP_ENCRYPTION_PASSPHRASE");
+	const char *migrate = lookup(src, "TFGIT_ENCRYPTION_MIGRATE");
+	tfgit_secret_note(passphrase);
+	if (provider && strcmp(provider, "aes") != 0)
+		return refuse(src, "TF_BACKEND_HTTP_ENCRYPTION_PROVIDER=%s: tfgit knows aes; for sops (or age, "
+				   "gpg, a Vault CLI) set TFGIT_ENCRYPT_CMD and TFGIT_DECRYPT_CMD", provider);
+	if (!provider != !passphrase)
+		return refuse(src, "TF_BACKEND_HTTP_ENCRYPTION_PROVIDER=aes and TF_BACKEND_HTTP_ENCRYPTION_PASSPHRASE "
+				   "go together");
+	c->passphrase = passphrase;
+	c->key_files = lookup(src, "TFGIT_ENCRYPTION_KEYS");
+	c->encrypt_cmd = lookup(src, "TFGIT_ENCRYPT_CMD");
+	c->decrypt_cmd = lookup(src, "TFGIT_DECRYPT_CMD");
+	if ((c->passphrase != NULL) + (c->key_files != NULL) + (c->encrypt_cmd || c->decrypt_cmd) > 1)
+		return refuse(src, "choose one way to encrypt: TF_BACKEND_HTTP_ENCRYPTION_PASSPHRASE, "
+				   "TFGIT_ENCRYPTION_KEYS, or TFGIT_ENCRYPT_CMD with TFGIT_DECRYPT_CMD");
+	if (!c->encrypt_cmd != !c->decrypt_cmd)
+		return refuse(src, "TFGIT_ENCRYPT_CMD and TFGIT_DECRYPT_CMD go together");
+	if (c->key_files && crypt_keys_check(c->key_files, why, sizeof(why)) < 0)
+		return refuse(src, "%s", why);
+	if (number_setting(src, "TFGIT_FILTER_TIMEOUT", "30", 1, 3600, &v) < 0)
+		return -1;
+	c->filter_timeout = (int)v;
+	if (!migrate)
+		c->migrate = CRYPT_MIGRATE_NONE;
+	else if (!strcmp(migrate, "encrypt") || !strcmp(migrate, "1"))
+		c->migrate = CRYPT_MIGRATE_ENCRYPT;
+	else if (!strcmp(migrate, "decrypt"))
+		c->migrate = CRYPT_MIGRATE_DECRYPT;
+	else
+		return refuse(src, "TFGIT_ENCRYPTION_MIGRATE=%s: use encrypt (clear text is read, and encrypted "
+				   "at its next write) or decrypt (encrypted states are read, written in clear text)",
+			      migrate);
+	if (c->migrate && !crypt_enabled(c))
+		return refuse(src, "TFGIT_ENCRYPTION_MIGRATE needs the encryption settings (the keys to read or "
+				   "write with)");
+	return 0;
+}
+
 int settings_load(struct settings *s, char **params, int warn, char *why, size_t whylen)
 {
 	struct source src = {params, NULL, why, whylen};
@@ -326,7 +382,7 @@ int settings_load(struct settings *s, char **params, int warn, char *why, size_t
 	if (number_setting(&src, "TFGIT_QUEUE_TIMEOUT", "10", 0, 86400, &v) < 0)
 		return -1;
 	s->store.queue_timeout = (int)v;
-	if (cache_max(s, &src) < 0 || secrets_and_patterns(s, &src) < 0)
+	if (cache_max(s, &src) < 0 || secrets_and_patterns(s, &src) < 0 || crypt_settings(s, &src) < 0)
 		return -1;
 	if (tfgit_ref_check(s->default_ref, NULL) < 0)
 		return refuse(&src, "TFGIT_DEFAULT_REF=%s is not a valid branch name", s->default_ref);

@@ -5,7 +5,7 @@
 
 #include <stddef.h>
 
-#include "../core/tfgit.h"
+#include "tfgit.h"
 
 struct settings {
 	const char *default_repository; /* NULL when unset */
