@@ -51,6 +51,9 @@ kid() { base64 -d <"$1" | sha256sum | cut -c1-16; }
 # blob_kid FILE: the key id in a v1 blob's header (bytes 9..16)
 blob_kid() { od -An -tx1 -j 9 -N 8 "$1" | tr -d ' \n'; }
 size() { stat -c %s "$1"; }
+# holds VALUE: the Terraform state on stdin is JSON holding the string VALUE (terraform_data's
+# input is stored as {"value": ..., "type": "string"})
+holds() { jq -e --arg v "$1" '[.. | strings] | index($v) != null' >/dev/null; }
 
 # put_blob REMOTE PATH FILE [BRANCH]: a commit (git CLI) setting PATH to FILE's bytes on BRANCH (main)
 put_blob() {
@@ -67,7 +70,7 @@ put_blob() {
 	chown -R --reference="$r" "$r"
 }
 # stored REMOTE PATH [REF]: the stored bytes of PATH into $T_DIR/stored
-stored() { g "$1" cat-file blob "${3:-main}:$2" >"$T_DIR/stored"; }
+stored() { g "$1" cat-file blob "${3:-main}:$2" >"$T_DIR/stored" 2>/dev/null; }
 tip() { g "$1" rev-parse -q --verify "refs/heads/${2:-main}" 2>/dev/null || echo none; }
 commits() { g "$1" rev-list --count main 2>/dev/null || echo 0; }
 
@@ -200,7 +203,7 @@ if [ -n "$HAVE_TF" ]; then
 	stored "$RR" tf/terraform.tfstate
 	check "... the stored state holds no clear text" eval "! grep -q ref-mode-value-1 '$T_DIR/stored'"
 	gocheck "... refcrypt decrypts it to a state holding the value" eval \
-		"'$RC' ref-decrypt '$PASS' <'$T_DIR/stored' | jq -e '.resources[0].instances[0].attributes.input == \"ref-mode-value-1\"'"
+		"'$RC' ref-decrypt '$PASS' <'$T_DIR/stored' | holds ref-mode-value-1"
 	check "... terraform plan reads it back: no changes" eval \
 		"(cd '$T_DIR/tf-ref' && terraform plan -no-color -input=false -detailed-exitcode)"
 else
@@ -315,17 +318,32 @@ check "v1: a blob under a key not configured is a 500 JSON naming the state" err
 check "... and the missing key's id ($(kid "$KFIX"))" grep -qi "$(kid "$KFIX")" <<<"$BODY"
 stack_down
 
-# key files: 0600/0400 of the pool's user or root; base64 of exactly 32 bytes
+# key files: 0600/0400 of the pool's user or root; base64 of exactly 32 bytes. A pool (--workers)
+# checks the settings of its environment at start and stops on a bad one (as for every setting);
+# a single responder (FCGI_WORKERS=0, as under a web server) answers 500 JSON per request.
 cp "$KOTHER" "$KEYS/loose" && chown "$POOL_USER" "$KEYS/loose" && chmod 644 "$KEYS/loose"
 head -c 16 /dev/urandom | base64 >"$KEYS/short" && chown "$POOL_USER" "$KEYS/short" && chmod 600 "$KEYS/short"
 for k in loose short; do
-	stack_up "key-$k" "${COMMON[@]}" TFGIT_DEFAULT_REPOSITORY="$RV" TFGIT_ENCRYPTION_KEYS="$KEYS/$k"
+	what=$([ $k = loose ] && echo "0644" || echo "base64 of 16 bytes")
+	d=$T_DIR/refuse-$k
+	( export FCGI_SOCKET=$d/tfgit.sock TFGIT_CACHE_DIR=$d/cache FCGI_WORKERS=2 TFGIT_DEFAULT_REF=main \
+		TFGIT_DEFAULT_REPOSITORY="$RV" TFGIT_ENCRYPTION_KEYS="$KEYS/$k"
+	  exec "$ROOT/scripts/pool.sh" ) >"$d.log" 2>&1 &
+	pid=$!
+	if wait_for 10 "the pool to refuse a bad key file" eval "! alive $pid"; then
+		wait "$pid"; rc=$?
+		check "v1: a pool refuses to start on a key file that is $what (exit $rc)" eval \
+			"[ $rc -ne 0 ] && grep -F '$KEYS/$k' '$d.log'"
+	else
+		stop_pid "$pid"
+		fail "v1: a pool refuses to start on a key file that is $what" "it was still running after 10 s"
+	fi
+	stack_up "key-$k" "${COMMON[@]}" FCGI_WORKERS=0 TFGIT_DEFAULT_REPOSITORY="$RV" TFGIT_ENCRYPTION_KEYS="$KEYS/$k"
 	log_mark
 	get "state=envs/prod.tfstate"
-	check "v1: a key file that is $k ($( [ $k = loose ] && echo 0644 || echo 16 bytes)) is a 500 JSON" \
+	check "v1: a single responder answers a 500 JSON while the key file is $what" \
 		eval "[ '$CODE' = 500 ] && is_json_error"
-	check "... the log names the key file or TFGIT_ENCRYPTION_KEYS" eval \
-		"since_mark | grep -E 'TFGIT_ENCRYPTION_KEYS|$KEYS/$k'"
+	check "... the log names the key file" eval "since_mark | grep -F '$KEYS/$k'"
 	stack_down
 done
 
@@ -356,7 +374,7 @@ else
 	check "... the new blob is under k2's id" expect_eq "key id" "$(kid "$K2")" "$(blob_kid "$T_DIR/stored")"
 	get "ref=old&$TQ"
 	check "... the old (k1) version is still readable" eval \
-		"[ '$CODE' = 200 ] && jq -e '.resources[0].instances[0].attributes.input == \"rot-value-1\"' '$T_DIR/got'"
+		"[ '$CODE' = 200 ] && holds rot-value-1 <'$T_DIR/got'"
 	stack_down
 
 	stack_up rot3 "${COMMON[@]}" TFGIT_DEFAULT_REPOSITORY="$RT" TFGIT_ENCRYPTION_KEYS="$K2"
@@ -427,7 +445,7 @@ if command -v age >/dev/null && command -v age-keygen >/dev/null; then
 		check "... the stored blob is age's output, without the clear text" eval \
 			"[ \"\$(head -c 21 '$T_DIR/stored')\" = age-encryption.org/v1 ] && ! grep -q age-value-1 '$T_DIR/stored'"
 		check "... age -d gives the state" eval \
-			"age -d -i '$AGEKEY' <'$T_DIR/stored' | jq -e '.resources[0].instances[0].attributes.input == \"age-value-1\"'"
+			"age -d -i '$AGEKEY' <'$T_DIR/stored' | holds age-value-1"
 		check "... terraform plan reads it back: no changes" eval \
 			"(cd '$T_DIR/tf-age' && terraform plan -no-color -input=false -detailed-exitcode)"
 	else
@@ -466,7 +484,7 @@ if command -v gpg >/dev/null; then
 			"[ \"\$(od -An -tx1 -N 1 '$T_DIR/stored' | tr -d ' ')\" = 8c ] && ! grep -q gpg-value-1 '$T_DIR/stored'"
 		# shellcheck disable=SC2086 # gpg_opts is a word list
 		check "... gpg --decrypt gives the state" eval \
-			"runuser -u '$POOL_USER' -- gpg $gpg_opts --decrypt <'$T_DIR/stored' | jq -e '.resources[0].instances[0].attributes.input == \"gpg-value-1\"'"
+			"runuser -u '$POOL_USER' -- gpg $gpg_opts --decrypt <'$T_DIR/stored' | holds gpg-value-1"
 		check "... terraform plan reads it back: no changes" eval \
 			"(cd '$T_DIR/tf-gpg' && terraform plan -no-color -input=false -detailed-exitcode)"
 	else
