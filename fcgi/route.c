@@ -247,8 +247,9 @@ static void log_request(const struct request *req)
 		    (double)(now.tv_nsec - req->start.tv_nsec) / 1e6;
 	log_word(user, sizeof(user), req->remote_user);
 	log_word(addr, sizeof(addr), req->remote_addr);
-	log_word(state, sizeof(state), req->target.state);
-	log_word(ref, sizeof(ref), req->target.ref);
+	/* refused before its target was checked, the request still says what it asked for */
+	log_word(state, sizeof(state), req->target.state ? req->target.state : req->q.state);
+	log_word(ref, sizeof(ref), req->target.ref ? req->target.ref : req->q.ref);
 	tfgit_url_redact(url, sizeof(url), req->target.url ? req->target.url : "-");
 	tfgit_log("%s%s state=%s ref=%s repo=%s user=%s addr=%s -> %d in %.1f ms%s%s%s", req->method,
 		  req->lock_address ? " /lock" : "", state, ref, url, user, addr, req->status, ms,

@@ -57,7 +57,7 @@ probe=$(curl -s -o "$STATE_DIR/probe.out" -w '%{http_code}' "$addr" || echo 000)
 if [ "$probe" != 200 ] && [ "$probe" != 204 ]; then
 	echo "make run: a GET of $STACK_URL answers $probe: $(head -c 600 "$STATE_DIR/probe.out" 2>/dev/null)" >&2
 	[ "$probe" != 502 ] || echo "make run: nginx cannot reach the pool's socket $FCGI_SOCKET" >&2
-	echo "make run: the pool's log is above; stopping" >&2
+	echo "make run: the pool's own lines, if any, are above; stopping" >&2
 	stack_stop
 	exit 1
 fi

@@ -62,6 +62,9 @@ stack_start() {
 	sed -e "s|@USER@|$user_line|" -e "s|@RUN_DIR@|$dir|g" -e "s|@SOCKET@|$FCGI_SOCKET|" \
 	    -e "s|@PORT@|$port|" -e "s|@ROOT@|$STACK_ROOT|" -e "$include" \
 	    "$STACK_ROOT/nginx/nginx.conf.in" >"$dir/nginx.conf"
+	# a socket left by an earlier run must not pass for this pool's (pool.sh removes it too,
+	# but only once it runs)
+	rm -f "$FCGI_SOCKET"
 	# the subshell execs pool.sh: $! is the pool's pid
 	( [ -z "${STACK_UMASK:-}" ] || umask "$STACK_UMASK"; exec "$STACK_ROOT/scripts/pool.sh" ) \
 		>>"${STACK_POOL_LOG:-/dev/stderr}" 2>&1 &

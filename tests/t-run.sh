@@ -41,6 +41,21 @@ fi
 wait "$MAKE_PID" 2>/dev/null
 check "no process of make run is left" expect_eq left "" "$(run_pids | tr '\n' ' ')"
 check "nothing listens on $port any more" eval "! (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null"
+# a second make run on the same STATE_DIR (the default one is always the same): what the
+# first left there (its socket) must not pass for the new pool's
+: >"$T_DIR/run2.out"
+(cd "$ROOT" && exec make --no-print-directory run PORT="$port" STATE_DIR="$state" BUILD="${BUILD:-build}") \
+	>"$T_DIR/run2.out" 2>&1 &
+MAKE_PID=$!
+if wait_for 60 "make run again" grep -q 'unlock_address' "$T_DIR/run2.out"; then
+	req GET "${addr#*\?}"
+	check "make run again on the same STATE_DIR serves" expect_eq code 200 "$CODE"
+else
+	fail "make run again on the same STATE_DIR serves" "$(tail -5 "$T_DIR/run2.out")"
+fi
+kill -TERM "$MAKE_PID"
+wait_for 20 "make run to stop" eval "! kill -0 $MAKE_PID"
+wait "$MAKE_PID" 2>/dev/null
 check "make run's start-up probe left no line in nginx's error output" \
 	eval "! grep -E '\[(error|warn|crit|alert|emerg)\]' '$T_DIR/run.out'"
 
