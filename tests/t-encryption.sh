@@ -372,6 +372,8 @@ else
 	check "rotation: apply with \"k2 k1\"" tf_init_apply "$T_DIR/tf-rot2" rot-value-2
 	stored "$RT" tf/terraform.tfstate
 	check "... the new blob is under k2's id" expect_eq "key id" "$(kid "$K2")" "$(blob_kid "$T_DIR/stored")"
+	gocheck "... refcrypt decrypts it with k2 and the path tf/terraform.tfstate (Terraform sent it %-encoded)" eval \
+		"'$RC' tfgit-decrypt '$K2' tf/terraform.tfstate <'$T_DIR/stored' | holds rot-value-2"
 	get "ref=old&$TQ"
 	check "... the old (k1) version is still readable" eval \
 		"[ '$CODE' = 200 ] && holds rot-value-1 <'$T_DIR/got'"
@@ -406,6 +408,9 @@ gocheck "... which refcrypt decrypts to the POSTed bytes" eval \
 	"'$RC' tfgit-decrypt '$KFIX' clear.tfstate <'$T_DIR/stored' | cmp - '$T_DIR/s4.json'"
 get "state=clear.tfstate"
 check "... and GET returns them" eval "[ '$CODE' = 200 ] && cmp '$T_DIR/s4.json' '$T_DIR/got'"
+get "repository=$RR&state=ref.tfstate"
+check "... a reference (aes) blob is not taken for clear text: a 500 JSON, not the blob" eval \
+	"err500 ref.tfstate && ! cmp -s '$ENC/ref-aes.blob' '$T_DIR/got'"
 stack_down
 
 stack_up migdec "${COMMON[@]}" TFGIT_DEFAULT_REPOSITORY="$RM" TFGIT_ENCRYPTION_KEYS="$KFIX" \
@@ -426,6 +431,9 @@ get "state=clear.tfstate"
 check "encryption off: a v1 blob is a 500 JSON naming the state (not the blob)" err500 clear.tfstate
 get "state=envs/prod.tfstate"
 check "... a clear-text state is read as ever" eval "[ '$CODE' = 200 ] && cmp '$T_DIR/s5.json' '$T_DIR/got'"
+get "repository=$RR&state=ref.tfstate"
+check "... a reference (aes) blob is a 500 JSON naming the state, not the blob" eval \
+	"err500 ref.tfstate && ! cmp -s '$ENC/ref-aes.blob' '$T_DIR/got'"
 stack_down
 
 # ---------------------------------------------------------------- filters: age and gpg
@@ -506,14 +514,19 @@ fi
 RF=$(new_remote filters)
 commit_file "$RF" main f.tfstate 'opaque-stored-blob' >/dev/null
 
-# hung_left: a `sleep 60` (or the shell running it) started by this test's pools still runs;
-# prints the pids. Found by the test's directory in their environment (the workers' settings,
-# e.g. TFGIT_CACHE_DIR, are inherited; a filter run with a cleaned environment is not found).
+# hung_left: a `sleep 60` (or a shell running it) of the pool's user started since the tick
+# count HUNG_SINCE still runs; prints the pids. (Not found by environment: the filters get a
+# cleaned one.)
+ticks_now() { awk -v hz="$(getconf CLK_TCK)" '{print int($1 * hz)}' /proc/uptime; }
 hung_left() {
-	local p found=1
+	local p found=1 uid
+	uid=$(id -u "$POOL_USER")
 	for p in /proc/[0-9]*; do
 		[[ "$(tr '\0' ' ' 2>/dev/null <"$p/cmdline")" == *"sleep 60 "* ]] || continue
-		grep -qsaF "$T_DIR/" "$p/environ" && { echo "${p#/proc/}"; found=0; }
+		[ "$(stat -c %u "$p" 2>/dev/null)" = "$uid" ] || continue
+		[ "$(awk '{print $22}' "$p/stat" 2>/dev/null || echo 0)" -ge "$HUNG_SINCE" ] || continue
+		echo "${p#/proc/}"
+		found=0
 	done
 	return $found
 }
@@ -552,6 +565,7 @@ stack_down
 
 stack_up fhang "${COMMON[@]}" TFGIT_DEFAULT_REPOSITORY="$RF" TFGIT_ENCRYPT_CMD='sleep 60' \
 	TFGIT_DECRYPT_CMD='sleep 60' TFGIT_FILTER_TIMEOUT=2
+HUNG_SINCE=$(ticks_now)
 start=$SECONDS
 post "state=new.tfstate" "$PLAIN"
 took=$((SECONDS - start))
@@ -565,6 +579,19 @@ check "... GET is a 500 JSON within 10 s (took ${took}s)" eval "[ '$CODE' = 500 
 check "... the hung commands are killed (none left within 5 s)" \
 	wait_for 5 "the hung filter to go" eval "! hung_left >/dev/null"
 for p in $(hung_left); do kill "$p" 2>/dev/null; done # what tfgit left: ours to end
+stack_down
+
+# the filters' environment: none of tfgit's settings or secrets (README: "They never see tfgit's
+# own secrets (GIT_PASSWORD, TFGIT_*, the passphrase) in their environment")
+install -d -m 700 -o "$POOL_USER" "$T_DIR/fenv"
+stack_up fenv "${COMMON[@]}" TFGIT_DEFAULT_REPOSITORY="$RF" GIT_PASSWORD=tfgit-TEST-git-password \
+	TFGIT_ENCRYPT_CMD="env >$T_DIR/fenv/enc.env; cat" TFGIT_DECRYPT_CMD="env >$T_DIR/fenv/dec.env; cat"
+echo tfgit-TEST-git-password >>"$T_DIR/secrets"
+post "state=env.tfstate" "$PLAIN"
+get "state=env.tfstate"
+check "filters: a filter's environment has no TFGIT_* setting and no GIT_PASSWORD" eval \
+	"[ -s '$T_DIR/fenv/enc.env' ] && [ -s '$T_DIR/fenv/dec.env' ] &&
+	 ! grep -E '^(TFGIT_|GIT_PASSWORD|TF_BACKEND_HTTP_ENCRYPTION)' '$T_DIR/fenv/enc.env' '$T_DIR/fenv/dec.env'"
 stack_down
 
 # ---------------------------------------------------------------- secrets and commit messages
