@@ -549,18 +549,16 @@ fi
 RF=$(new_remote filters)
 commit_file "$RF" main f.tfstate 'opaque-stored-blob' >/dev/null
 
-# hung_left: a `sleep 60` (or a shell running it) of the pool's user started since the tick
-# count HUNG_SINCE still runs; prints the pids. (Not found by environment: the filters get a
-# cleaned one.)
+# hung_left: a `sleep 60` (or a shell running it) of the pool's user, started since the tick
+# count HUNG_SINCE, from this test's pools (the stack's FCGI_SOCKET, under $T_DIR, is in its
+# environment: filters lose only tfgit's settings and secrets), still runs; prints the pids.
 ticks_now() { awk -v hz="$(getconf CLK_TCK)" '{print int($1 * hz)}' /proc/uptime; }
 hung_left() {
-	local p found=1 uid
-	uid=$(id -u "$POOL_USER")
-	for p in /proc/[0-9]*; do
-		[[ "$(tr '\0' ' ' 2>/dev/null <"$p/cmdline")" == *"sleep 60 "* ]] || continue
-		[ "$(stat -c %u "$p" 2>/dev/null)" = "$uid" ] || continue
-		[ "$(awk '{print $22}' "$p/stat" 2>/dev/null || echo 0)" -ge "$HUNG_SINCE" ] || continue
-		echo "${p#/proc/}"
+	local p found=1
+	for p in $(pgrep -u "$POOL_USER" -f 'sleep 60'); do # one scan: the filter lives 2 s only
+		[ "$(awk '{print $22}' "/proc/$p/stat" 2>/dev/null || echo 0)" -ge "$HUNG_SINCE" ] || continue
+		grep -qsaF "$T_DIR/" "/proc/$p/environ" || continue
+		echo "$p"
 		found=0
 	done
 	return $found
@@ -602,16 +600,26 @@ stack_up fhang "${COMMON[@]}" TFGIT_DEFAULT_REPOSITORY="$RF" TFGIT_ENCRYPT_CMD='
 	TFGIT_DECRYPT_CMD='sleep 60' TFGIT_FILTER_TIMEOUT=2
 HUNG_SINCE=$(ticks_now)
 start=$SECONDS
-post "state=new.tfstate" "$PLAIN"
+curl -s -o "$T_DIR/hang.body" -w '%{http_code}' --max-time 60 --data-binary "@$PLAIN" \
+	"$URL?state=new.tfstate" >"$T_DIR/hang.code" &
+cpid=$!
+# the detection itself is proved: the hanging command is found while it hangs
+check "filter hanging: the command is seen running (the kill check below can see it)" \
+	wait_for 5 "the hanging filter to show" hung_left
+wait "$cpid"
 took=$((SECONDS - start))
+CODE=$(cat "$T_DIR/hang.code") BODY=$(cat "$T_DIR/hang.body")
+printf '%s\n' "$BODY" >>"$T_DIR/bodies"
 check "filter hanging past TFGIT_FILTER_TIMEOUT=2: POST is a 500 JSON within 10 s (took ${took}s)" eval \
 	"[ '$CODE' = 500 ] && is_json_error && [ $took -le 10 ]"
+check "... the hung commands are killed (none left within 5 s)" \
+	wait_for 5 "the hung filter to go" eval "! hung_left >/dev/null"
 check "... nothing written" expect_eq tip "$before" "$(tip "$RF")"
 start=$SECONDS
 get "state=f.tfstate"
 took=$((SECONDS - start))
 check "... GET is a 500 JSON within 10 s (took ${took}s)" eval "[ '$CODE' = 500 ] && is_json_error && [ $took -le 10 ]"
-check "... the hung commands are killed (none left within 5 s)" \
+check "... and the GET's hung command is killed too" \
 	wait_for 5 "the hung filter to go" eval "! hung_left >/dev/null"
 for p in $(hung_left); do kill "$p" 2>/dev/null; done # what tfgit left: ours to end
 stack_down
