@@ -84,7 +84,7 @@ int op_run(tfgit_result *r, const tfgit_store *store, const tfgit_target *t, int
 	   op_attempt_fn fn, void *ctx)
 {
 	op o = {.store = store, .t = t, .r = r, .for_push = for_push};
-	int rebuilt = 0;
+	int rebuilt = 0, refetched = 0;
 	/* bounds everything, the wait for the repository's flock included */
 	sockets_remember();
 	deadline_start(store->remote.timeout);
@@ -105,6 +105,15 @@ int op_run(tfgit_result *r, const tfgit_store *store, const tfgit_target *t, int
 				rc = op_connect(&o);
 			if (rc == 0)
 				r->message[0] = '\0';
+			continue;
+		}
+		if (rc == TFGIT_EUNREACHABLE && r->transient && !refetched && !deadline_passed()) {
+			/* a fetch cut short (nothing was changed by it): once more, on a new connection */
+			core_log("%s: trying once more", r->message);
+			refetched = 1;
+			r->transient = 0;
+			r->message[0] = '\0';
+			rc = op_connect(&o);
 			continue;
 		}
 		if (rc != TFGIT_ECONFLICT)

@@ -469,8 +469,12 @@ static int smart_fetch(session *s, const char *refname, tfgit_result *r)
 	if (err == 0)
 		err = git_remote_fetch(from, &refspecs, &opts, NULL);
 	git_remote_free(fetcher);
-	if (err < 0)
-		return remote_failure(s, r, err, "fetching from the repository");
+	if (err < 0) {
+		int rc = remote_failure(s, r, err, "fetching from the repository");
+		if (rc == TFGIT_EUNREACHABLE && r)
+			r->transient = 1; /* e.g. "early EOF": the connection ended mid-pack */
+		return rc;
+	}
 	return 0;
 }
 

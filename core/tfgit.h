@@ -94,6 +94,8 @@ typedef struct {
 	int attempts;       /* pushes tried (more than 1 when the branch moved) */
 	int damaged;        /* internal: the failure was the cache's own (missing objects, bad
 			     * packs), worth a rebuild, not the request's */
+	int transient;      /* internal: a fetch (which changes nothing) was cut short by the
+			     * network, worth one more try on a new connection */
 	char message[512];  /* for the log and the error body; never holds secrets */
 } tfgit_result;
 
