@@ -271,6 +271,12 @@ static int open_filter(tfgit_buf *plain, const tfgit_crypt *c, const char *state
 			       "its error output", state, why);
 		return -1;
 	}
+	if (!json_is_state(plain->ptr, plain->size)) { /* never garbage handed to Terraform */
+		tfgit_buf_free(plain);
+		result_message(r, "state %s: wrong key or damaged: what TFGIT_DECRYPT_CMD gave is not a "
+			       "Terraform state", state);
+		return -1;
+	}
 	return 0;
 }
 

@@ -596,6 +596,14 @@ check "... and the pool still answers; no worker died (the filter read no stdin)
 	"[ '$CODE' = 500 ] && no_worker_died"
 stack_down
 
+# a decrypt filter whose output is not a state: never handed to Terraform
+stack_up fgarbage "${COMMON[@]}" TFGIT_DEFAULT_REPOSITORY="$RF" TFGIT_ENCRYPT_CMD=cat \
+	TFGIT_DECRYPT_CMD="echo notjson"
+get "state=f.tfstate"
+check "a decrypt filter that prints something not a state: GET is a 500 JSON, not its output" eval \
+	"[ '$CODE' = 500 ] && is_json_error && ! grep -q notjson <<<\"\$BODY\""
+stack_down
+
 stack_up fhang "${COMMON[@]}" TFGIT_DEFAULT_REPOSITORY="$RF" TFGIT_ENCRYPT_CMD='sleep 60' \
 	TFGIT_DECRYPT_CMD='sleep 60' TFGIT_FILTER_TIMEOUT=2
 HUNG_SINCE=$(ticks_now)
