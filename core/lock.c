@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "internal.h"
 #include "op.h"
@@ -35,12 +36,26 @@ static int lock_collision(op *o)
 	return rc;
 }
 
+/* Seconds since the lock was taken: its commit's time, which tfgit set when it took the lock
+ * (the lock info's "Created" is the client's clock). -1 when unknown. */
+static long lock_age(op *o, const lock_state *ls)
+{
+	git_commit *c = NULL;
+	long age = -1;
+	if (git_commit_lookup(&c, o->cache->repo, &ls->commit) == 0)
+		age = (long)(time(NULL) - (time_t)git_commit_time(c));
+	git_error_clear();
+	git_commit_free(c);
+	return age;
+}
+
 static int lock_attempt(op *o, void *ctx)
 {
 	struct lock_ctx *l = ctx;
 	lock_state ls;
 	git_oid blob, commit;
 	char message[4096];
+	long age = 0;
 	int rc = op_read_lock(&ls, o);
 	if (rc < 0)
 		goto done;
@@ -49,14 +64,17 @@ static int lock_attempt(op *o, void *ctx)
 	if (ls.held) {
 		if (strcmp(ls.info.id, l->info.id) == 0) {
 			rc = 0; /* Terraform re-sends LOCK after a 5xx: the holder keeps it */
-		} else {
+			goto done;
+		}
+		if (!o->store->lock_ttl || (age = lock_age(o, &ls)) <= o->store->lock_ttl) {
 			o->r->holder = ls.raw;
 			ls.raw.ptr = NULL;
 			result_message(o->r, "state %s is already locked by ID \"%s\" (%s)", o->t->state,
 				       ls.info.id, ls.info.who[0] ? ls.info.who : "unknown");
 			rc = TFGIT_ELOCKED;
+			goto done;
 		}
-		goto done;
+		/* TFGIT_LOCK_TTL: an expired lock is replaced below, compare-and-swap */
 	}
 	if ((rc = git_blob_create_from_buffer(&blob, o->cache->repo, l->body, l->len)) < 0) {
 		rc = git_failure(o->r, rc, "storing the lock");
@@ -68,10 +86,15 @@ static int lock_attempt(op *o, void *ctx)
 	op_message(message, sizeof(message), "Lock", o->t->state, &l->info, NULL);
 	if ((rc = op_commit(&commit, o, NULL, 0, NULL, &upd, 1, message)) < 0)
 		goto done;
-	/* create only: the remote refuses when another contender created it first */
-	rc = session_push(o->sess, o->lockref, NULL, &commit, 0, o->r);
+	/* create only: the remote refuses when another contender created it first. A takeover
+	 * replaces the expired lock's commit only while it is still the branch's tip: of two
+	 * contenders one wins, the other finds the winner's fresh lock on its next attempt. */
+	rc = session_push(o->sess, o->lockref, ls.held ? &ls.commit : NULL, &commit, ls.held, o->r);
 	if (rc == 0)
 		o->r->changed = 1;
+	if (rc == 0 && ls.held)
+		core_log("lock of %s taken over from expired lock %.*s (age %ld s > TFGIT_LOCK_TTL=%ld s)",
+			 o->t->state, (int)ls.raw.size, ls.raw.ptr ? ls.raw.ptr : "", age, o->store->lock_ttl);
 done:
 	lock_state_free(&ls);
 	return rc;

@@ -91,3 +91,139 @@ int tfgit_unlock_is_force(const char *body, size_t len)
 		return 1;
 	return lockinfo_parse(&info, body, len) == 0 && info.id[0] == '\0';
 }
+
+/* The top-level scan of states: the body was checked (json_state_check) before it is stored,
+ * so this only finds; on any input it stays inside the body and ends. */
+typedef const unsigned char *uptr;
+
+static uptr skip_ws(uptr p, uptr end)
+{
+	while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+		p++;
+	return p;
+}
+
+/* From an opening quote to just past the closing one; end when unterminated. */
+static uptr skip_string(uptr p, uptr end)
+{
+	for (p++; p < end; p++) {
+		if (*p == '\\')
+			p++;
+		else if (*p == '"')
+			return p + 1;
+	}
+	return end;
+}
+
+/* One value: a container by its depth (strings skipped whole), a scalar up to what ends it. */
+static uptr skip_value(uptr p, uptr end)
+{
+	if (p >= end)
+		return end;
+	if (*p == '"')
+		return skip_string(p, end);
+	if (*p != '{' && *p != '[') {
+		while (p < end && !strchr(",}] \t\r\n", *p))
+			p++;
+		return p;
+	}
+	size_t depth = 0;
+	while (p < end) {
+		if (*p == '"') {
+			p = skip_string(p, end);
+			continue;
+		}
+		if (*p == '{' || *p == '[')
+			depth++;
+		else if ((*p == '}' || *p == ']') && --depth == 0)
+			return p + 1;
+		p++;
+	}
+	return end;
+}
+
+static int key_is(uptr key, uptr end, const char *quoted)
+{
+	size_t n = strlen(quoted);
+	return (size_t)(end - key) == n && !memcmp(key, quoted, n);
+}
+
+int state_fields_scan(state_fields *f, const char *body, size_t len)
+{
+	memset(f, 0, sizeof(*f));
+	if (!body)
+		return TFGIT_EINVALID;
+	uptr p = (uptr)body, end = p + len;
+	p = skip_ws(p, end);
+	if (p >= end || *p != '{')
+		return TFGIT_EINVALID;
+	p = skip_ws(p + 1, end);
+	if (p < end && *p == '}')
+		return 0;
+	while (p < end) {
+		if (*p != '"')
+			return TFGIT_EINVALID;
+		uptr key = p;
+		p = skip_string(p, end);
+		uptr key_end = p;
+		p = skip_ws(p, end);
+		if (p >= end || *p != ':')
+			return TFGIT_EINVALID;
+		p = skip_ws(p + 1, end);
+		uptr v = p;
+		p = skip_value(p, end);
+		if (p == v)
+			return TFGIT_EINVALID;
+		json_span s = {(const char *)v, (size_t)(p - v)};
+		if (key_is(key, key_end, "\"serial\""))
+			f->serial = s;
+		else if (key_is(key, key_end, "\"terraform_version\""))
+			f->terraform_version = s;
+		else if (key_is(key, key_end, "\"lineage\""))
+			f->lineage = s;
+		p = skip_ws(p, end);
+		if (p < end && *p == '}')
+			return 0;
+		if (p >= end || *p != ',')
+			return TFGIT_EINVALID;
+		p = skip_ws(p + 1, end);
+	}
+	return TFGIT_EINVALID;
+}
+
+#define SPAN_DECODE_MAX 4096
+
+int json_span_text(char *out, size_t outlen, json_span s)
+{
+	if (!outlen)
+		return -1;
+	out[0] = '\0';
+	if (!s.ptr || !s.len || *s.ptr == '{' || *s.ptr == '[' || (s.len == 4 && !memcmp(s.ptr, "null", 4)))
+		return -1;
+	if (*s.ptr != '"') { /* a number or literal, as written */
+		size_t n = s.len < outlen ? s.len : outlen - 1;
+		memcpy(out, s.ptr, n);
+		out[n] = '\0';
+		return n == s.len;
+	}
+	if (s.len > SPAN_DECODE_MAX)
+		return 0;
+	/* a small string: json-c decodes its escapes (\u sequences included) */
+	json_tokener *tok = json_tokener_new_ex(1);
+	json_object *v = tok ? json_tokener_parse_ex(tok, s.ptr, (int)s.len) : NULL;
+	json_tokener_free(tok);
+	if (!json_object_is_type(v, json_type_string)) {
+		json_object_put(v);
+		return -1;
+	}
+	const char *text = json_object_get_string(v);
+	size_t n = (size_t)json_object_get_string_len(v);
+	int fit = n < outlen && !memchr(text, '\0', n);
+	n = strnlen(text, n); /* a \u0000 ends it */
+	if (n >= outlen)
+		n = outlen - 1;
+	memcpy(out, text, n);
+	out[n] = '\0';
+	json_object_put(v);
+	return fit;
+}

@@ -29,4 +29,27 @@ int json_is_state(const char *body, size_t len);
 /* One pass for both: 1 a state, 0 another JSON object, TFGIT_EINVALID not one JSON object. */
 int json_state_check(const char *body, size_t len);
 
+/* A JSON value as written in a body (a string with its quotes); len 0: absent. */
+typedef struct {
+	const char *ptr;
+	size_t len;
+} json_span;
+
+/* The top-level fields of a state the audit trail and the lineage guard read. */
+typedef struct {
+	json_span serial, terraform_version, lineage;
+} state_fields;
+
+/* Finds the top-level "serial", "terraform_version" and "lineage" of a state (the last of
+ * repeated keys, as Terraform's reader takes) without building a tree: one pass, constant
+ * memory whatever the size (a 50 MB state is not turned into a json-c tree several times its
+ * size). Spans point into body. 0, or TFGIT_EINVALID when body is not an object (what was
+ * found before the fault is kept). */
+int state_fields_scan(state_fields *f, const char *body, size_t len);
+
+/* A scalar's text: a string decoded (escapes resolved), a number or literal as written; cut to
+ * fit out. 1 when it fit, 0 when it was cut (or is longer than 4 KiB, then not decoded: out is
+ * empty), -1 when absent or not a scalar (out empty). */
+int json_span_text(char *out, size_t outlen, json_span s);
+
 #endif

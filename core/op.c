@@ -304,6 +304,45 @@ static int empty_tree(git_tree **out, git_repository *repo)
 	return err;
 }
 
+/* The trailers a state's own content gives (op_state_message): they change with every version
+ * of the state, so amend does not compare them. */
+static const char *const state_trailers[] = {"Serial: ", "Terraform-Version: "};
+
+/* The next line of a message after *p that amend compares: the subject, then the trailers but
+ * blank lines and the state's own; NULL at the end. *len: its length. */
+static const char *compared_line(const char **p, size_t *len, int subject)
+{
+	while (**p) {
+		const char *line = *p, *nl = strchr(line, '\n');
+		size_t n = nl ? (size_t)(nl - line) : strlen(line);
+		*p = nl ? nl + 1 : line + n;
+		int skip = !subject && n == 0;
+		for (size_t i = 0; !subject && !skip && i < sizeof(state_trailers) / sizeof(state_trailers[0]); i++)
+			skip = !strncmp(line, state_trailers[i], strlen(state_trailers[i]));
+		if (!skip) {
+			*len = n;
+			return line;
+		}
+		subject = 0;
+	}
+	return NULL;
+}
+
+/* 1 when messages a and b say the same but for the state's own trailers. */
+static int same_message(const char *a, const char *b)
+{
+	const char *la, *lb;
+	size_t na = 0, nb = 0;
+	for (int first = 1;; first = 0) {
+		la = compared_line(&a, &na, first);
+		lb = compared_line(&b, &nb, first);
+		if (!la || !lb)
+			return !la && !lb;
+		if (na != nb || memcmp(la, lb, na))
+			return 0;
+	}
+}
+
 int op_is_own_update(op *o, git_commit *tip, const char *message)
 {
 	const git_signature *who = git_commit_committer(tip);
@@ -312,9 +351,10 @@ int op_is_own_update(op *o, git_commit *tip, const char *message)
 	git_tree_entry *e = NULL;
 	git_oid rebuilt;
 	int own = 0;
-	/* the same message: the same state, and the same lock's ID, Who and Operation */
+	/* the same message but for the state's own trailers: the same state, and the same lock's
+	 * ID, Who and Operation */
 	if (!who || strcmp(who->name, o->store->author_name) || strcmp(who->email, o->store->author_email) ||
-	    strcmp(git_commit_message(tip), message) || git_commit_parentcount(tip) > 1)
+	    !same_message(git_commit_message(tip), message) || git_commit_parentcount(tip) > 1)
 		return 0;
 	/* it changed nothing but the state: its parent's tree with the state set is its tree */
 	if (git_commit_tree(&tree, tip) < 0 || git_tree_entry_bypath(&e, tree, o->t->state) < 0)
@@ -430,4 +470,25 @@ int op_ref_collision(op *o, const char *refname, const char *what)
 	result_message(o->r, "%s %s collides with branch %s on the remote (one would be a directory "
 		       "of the other)", what, refname + strlen("refs/heads/"), other + strlen("refs/heads/"));
 	return TFGIT_EEXISTS;
+}
+
+void op_state_message(char *out, size_t outlen, const char *subject, const char *state,
+		      const lockinfo *info, const char *lock_id, const char *json, size_t len)
+{
+	state_fields f;
+	char value[4 * LOCKINFO_FIELD_MAX + 8], text[LOCKINFO_FIELD_MAX + 1];
+	op_message(out, outlen, subject, state, info, lock_id);
+	if (!json)
+		return;
+	state_fields_scan(&f, json, len); /* what it found, even in a body that is not a state */
+	const json_span spans[] = {f.serial, f.terraform_version};
+	size_t n = strlen(out);
+	int first = !strstr(out, "\n\n"); /* no trailer yet: a blank line before the first */
+	for (size_t i = 0; i < 2 && n < outlen; i++) {
+		if (json_span_text(text, sizeof(text), spans[i]) < 0 || !text[0])
+			continue;
+		tfgit_escape(value, sizeof(value), text, strlen(text));
+		n += (size_t)snprintf(out + n, outlen - n, "%s%s%s\n", first ? "\n" : "", state_trailers[i], value);
+		first = 0;
+	}
 }

@@ -64,14 +64,21 @@ int op_commit(git_oid *out, op *o, git_commit *parent, int amend, git_tree *base
 int op_lock_json(tfgit_buf *out, const char *info, int with_error);
 
 /* 1 when tip is tfgit's own update of this state under the same lock (committer = the store's
- * author, message = message: subject and Lock-ID/Who/Operation trailers) that changed nothing
- * but the state: the only commit amend may replace. */
+ * author, message = message: subject and Lock-ID/Who/Operation trailers; the Serial and
+ * Terraform-Version trailers, which change with every version, are not compared) that changed
+ * nothing but the state: the only commit amend may replace. */
 int op_is_own_update(op *o, git_commit *tip, const char *message);
 
 /* Writes "Subject state\n\nLock-ID: …\nWho: …\nOperation: …\n" (known fields only, escaped as
  * the log escapes them) into out. */
 void op_message(char *out, size_t outlen, const char *subject, const char *state,
 		const lockinfo *info, const char *lock_id);
+
+/* op_message followed by the audit trailers "Serial: …\nTerraform-Version: …\n" read from the
+ * top-level "serial" and "terraform_version" of json, the state's clear text (those present,
+ * escaped the same way; none when json is NULL). A bounded scan: no tree is built. */
+void op_state_message(char *out, size_t outlen, const char *subject, const char *state,
+		      const lockinfo *info, const char *lock_id, const char *json, size_t len);
 
 /* Copies a blob's bytes into a new buffer; ETOOLARGE (message naming what) when its header
  * says it is larger than max, before anything is inflated. */

@@ -122,6 +122,34 @@ static int replaceable(op *o, const git_tree_entry *e, tfgit_buf *old)
 	return rc < 0 ? rc : sealed;
 }
 
+/* TFGIT_LINEAGE_GUARD: a state replaces the stored one (its clear text, old) only when both
+ * have the same top-level lineage; EEXISTS naming both otherwise. A stored state without a
+ * lineage (OpenTofu's encrypted form may lack one) is not guarded. */
+static int same_lineage(op *o, const tfgit_buf *old, const char *body, size_t len)
+{
+	state_fields was, now;
+	char a[1024], b[1024];
+	state_fields_scan(&was, old->ptr, old->size);
+	state_fields_scan(&now, body, len);
+	int fa = json_span_text(a, sizeof(a), was.lineage), fb = json_span_text(b, sizeof(b), now.lineage);
+	if (fa < 0 || (fa == 1 && !a[0]))
+		return 0;
+	/* the raw forms when one is too long to be compared decoded */
+	if (fa == 1 && fb == 1 ? !strcmp(a, b)
+			       : was.lineage.len == now.lineage.len &&
+					 !memcmp(was.lineage.ptr, now.lineage.ptr, now.lineage.len))
+		return 0;
+	char ea[128], eb[128];
+	tfgit_escape(ea, sizeof(ea), a, strlen(a));
+	tfgit_escape(eb, sizeof(eb), b, strlen(b));
+	/* the lineages first: a long path is what gets cut */
+	result_message(o->r, "lineage mismatch: the stored state has lineage \"%s\", the state sent has "
+		       "%s%s%s; TFGIT_LINEAGE_GUARD=1 refuses replacing state %s on branch %s by another "
+		       "state", ea, fb < 0 ? "" : "lineage \"", fb < 0 ? "none" : eb, fb < 0 ? "" : "\"",
+		       o->t->state, o->t->ref);
+	return TFGIT_EEXISTS;
+}
+
 static int write_attempt(op *o, void *ctx)
 {
 	struct write_ctx *w = ctx;
@@ -157,6 +185,8 @@ static int write_attempt(op *o, void *ctx)
 		}
 		if (e && (rc = replaceable(o, e, &old)) < 0)
 			goto done;
+		if (e && o->store->lineage_guard && (rc = same_lineage(o, &old, w->body, w->len)) < 0)
+			goto done;
 		if (crypt_enabled(c)) {
 			/* clear texts compared (a fresh nonce makes every ciphertext new), and the stored
 			 * form too: a migration rewrites an unchanged state */
@@ -174,7 +204,8 @@ static int write_attempt(op *o, void *ctx)
 		upd.action = GIT_TREE_UPDATE_UPSERT;
 		git_oid_cpy(&upd.id, &blob);
 		upd.filemode = GIT_FILEMODE_BLOB;
-		op_message(message, sizeof(message), "Update", o->t->state, &ls.info, w->lock_id);
+		op_state_message(message, sizeof(message), "Update", o->t->state, &ls.info, w->lock_id,
+				 w->body, w->len);
 		amend = w->amend && tip && op_is_own_update(o, tip, message);
 	} else {
 		if (!e) {
@@ -184,7 +215,9 @@ static int write_attempt(op *o, void *ctx)
 		if ((rc = replaceable(o, e, &old)) < 0)
 			goto done;
 		upd.action = GIT_TREE_UPDATE_REMOVE;
-		op_message(message, sizeof(message), "Delete", o->t->state, &ls.info, w->lock_id);
+		/* the version deleted: its serial and Terraform version */
+		op_state_message(message, sizeof(message), "Delete", o->t->state, &ls.info, w->lock_id,
+				 old.ptr, old.size);
 	}
 	if ((rc = op_commit(&commit, o, tip, amend, tree, &upd, 1, message)) < 0)
 		goto done;

@@ -73,6 +73,9 @@ typedef struct {
 	int queue_timeout;        /* seconds to wait while another request holds the repository */
 	long cache_max_count;     /* cache entries kept (least recently used evicted); 0: no bound */
 	long long cache_max_bytes; /* bytes the cache may take; 0: no bound */
+	long lock_ttl;            /* TFGIT_LOCK_TTL: a LOCK takes over a lock older than this many
+				   * seconds (its commit's time); 0: never */
+	int lineage_guard;        /* TFGIT_LINEAGE_GUARD: a write of another lineage is EEXISTS */
 	tfgit_remote_opts remote;
 	tfgit_crypt crypt;
 } tfgit_store;
