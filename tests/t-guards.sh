@@ -3,6 +3,7 @@
 # every state commit (amend still applying), TFGIT_LOCK_TTL taking over an expired lock with
 # compare-and-swap, TFGIT_LINEAGE_GUARD refusing a state of another lineage.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/servers.sh"
 
 st() { printf '{"version":4,"terraform_version":"%s","serial":%s,"lineage":"%s","outputs":{},"resources":[]}' "$3" "$1" "$2"; }
 # trailer REMOTE REV KEY: the values of trailer KEY of commit REV, one a line
@@ -148,4 +149,32 @@ req DELETE "state=g.tfstate"
 check "9. DELETE is not guarded" expect_eq code 200 "$CODE"
 req POST "state=g.tfstate" --data "$(st 1 lineage-two 1.9.5)"
 check "9. after it, any lineage is a first write again" expect_eq code 200 "$CODE"
+
+# 10. a takeover over git's smart HTTP protocol: the push names the expired lock's commit as the
+# old value, and git-http-backend refuses the loser's
+FCGIWRAP_CHILDREN=4 git_http_server git plain
+htpasswd_line alice 'Gu4rd-Pw' >>"$T_DIR/git/htpasswd"
+RS=$GIT_DIR_ROOT/ttl.git
+bare_repo "$RS"
+chown -R "$POOL_USER" "$RS"
+SMART=http://127.0.0.1:$GIT_PORT/ttl.git
+SMART_VARS=(TFGIT_DEFAULT_REPOSITORY="$SMART" TFGIT_LOCK_TTL=60 GIT_USERNAME=alice GIT_PASSWORD=Gu4rd-Pw
+	TFGIT_NETRC=/nonexistent)
+stack_up smart1 "${SMART_VARS[@]}"
+URL_S1=$URL
+stack_up smart2 "${SMART_VARS[@]}"
+old_lock "$RS" h.tfstate old-h 3600
+req LOCK "state=h.tfstate" --data '{"ID":"h-new"}'
+check "10. smart HTTP: an expired lock is taken over (200)" expect_eq code 200 "$CODE"
+check "... the lock branch holds the new lock" expect_eq id h-new "$(lock_id_on "$RS" h.tfstate)"
+for round in $(seq 1 "${ROUNDS:-3}"); do
+	old_lock "$RS" "k$round.tfstate" old-k 3600
+	at_once LOCK "state=k$round.tfstate" '{"ID":"k-%i"}' 4 "$URL_S1" "$URL"
+	check "10.$round smart HTTP, four takeovers at once: exactly one 200, three 409" \
+		expect_eq codes "1 3" "$AT_ONCE_200 $AT_ONCE_409"
+	winner=$(lock_id_on "$RS" "k$round.tfstate")
+	check "... the lock is the winner's, the losers were shown it" \
+		eval "[[ '$winner' == k-? ]] && [ \$(grep -l '\"ID\":\"$winner\"' '$T_DIR'/body.* | wc -l) -eq 3 ]"
+	rm -f "$T_DIR"/body.*
+done
 finish
