@@ -89,6 +89,8 @@ typedef struct {
 	tfgit_buf content;  /* GET: the state bytes */
 	tfgit_buf holder;   /* ELOCKED: the holder's lock JSON; forced UNLOCK: the lock removed */
 	char blob_id[41];   /* GET: id of the state blob */
+	char version[41];   /* GET: the commit the state was read at (the branch tip, or the
+			     * version asked for) */
 	int changed;        /* a new commit or ref update reached the remote */
 	int forced;         /* UNLOCK went ahead without the holder's ID */
 	int attempts;       /* pushes tried (more than 1 when the branch moved) */
@@ -108,6 +110,11 @@ int tfgit_tls_trust(const char *ca_file);
 void tfgit_shutdown(void);
 
 int tfgit_state_get(tfgit_result *out, const tfgit_store *store, const tfgit_target *t);
+/* The state as it was at version (a commit id of the branch's history, full or at least 7 hex
+ * digits); ENOTFOUND when version is no commit of the branch or the state is not in it;
+ * EINVALID when version is not hex or is ambiguous. */
+int tfgit_state_get_version(tfgit_result *out, const tfgit_store *store, const tfgit_target *t,
+			    const char *version);
 /* lock_id may be NULL (no ID= in the request). amend replaces the tip commit when it is
  * tfgit's own "Update <state>" that changed nothing else; otherwise a commit is added. An
  * existing file at the path that is not a Terraform state is never overwritten (EEXISTS). */
