@@ -24,10 +24,11 @@ deps:
 	@scripts/deps.sh
 
 # the operators' command: the same core, no HTTP
-$(BUILD)/tfgit: $(BUILD)/cli/main.o $(CORE_OBJ)
+CLI_SRC  = cli/main.c cli/views.c cli/actions.c cli/doctor.c
+$(BUILD)/tfgit: $(CLI_SRC:%.c=$(BUILD)/%.o) $(CORE_OBJ)
 	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) $(LDFLAGS)
 
-$(BUILD)/%.o: %.c core/*.h fcgi/*.h
+$(BUILD)/%.o: %.c core/*.h fcgi/*.h cli/*.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
 
