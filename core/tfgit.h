@@ -92,6 +92,8 @@ typedef struct {
 	tfgit_buf content;  /* GET: the state bytes */
 	tfgit_buf holder;   /* ELOCKED: the holder's lock JSON; forced UNLOCK: the lock removed */
 	char blob_id[41];   /* GET: id of the state blob */
+	char version[41];   /* GET: the commit the state was read at (the branch tip, or the
+			     * version asked for) */
 	int changed;        /* a new commit or ref update reached the remote */
 	int forced;         /* UNLOCK went ahead without the holder's ID */
 	int attempts;       /* pushes tried (more than 1 when the branch moved) */
@@ -111,6 +113,11 @@ int tfgit_tls_trust(const char *ca_file);
 void tfgit_shutdown(void);
 
 int tfgit_state_get(tfgit_result *out, const tfgit_store *store, const tfgit_target *t);
+/* The state as it was at version (a commit id of the branch's history, full or at least 7 hex
+ * digits); ENOTFOUND when version is no commit of the branch or the state is not in it;
+ * EINVALID when version is not hex or is ambiguous. */
+int tfgit_state_get_version(tfgit_result *out, const tfgit_store *store, const tfgit_target *t,
+			    const char *version);
 /* lock_id may be NULL (no ID= in the request). amend replaces the tip commit when it is
  * tfgit's own "Update <state>" that changed nothing else; otherwise a commit is added. An
  * existing file at the path that is not a Terraform state is never overwritten (EEXISTS). */
@@ -130,6 +137,55 @@ int tfgit_unlock(tfgit_result *out, const tfgit_store *store, const tfgit_target
  * form is stale under the store's encryption settings: sealed with an older key, or clear
  * text / encrypted while migrating. *count: how many. Files it cannot read are left. */
 int tfgit_reencrypt(tfgit_result *out, const tfgit_store *store, const tfgit_target *t, size_t *count);
+
+/* The operators' views (history.c): a state's versions, the locks, the states of a branch. */
+typedef struct {
+	char commit[41];
+	long long time;          /* the commit's time, seconds since the epoch */
+	char who[256];           /* the commit's trailers (empty when absent) */
+	char lock_id[256];
+	char operation[256];
+	long long serial;        /* from the state; -1 when unknown */
+	char lineage[128];
+	size_t size;             /* bytes Terraform gets */
+	int deleted;             /* the commit removed the state */
+} tfgit_version;
+
+typedef struct {
+	char state[1100];
+	char id[256], who[256], operation[256], created[64];
+	long long time;          /* the lock commit's time */
+} tfgit_lock_entry;
+
+typedef struct {
+	char state[1100];
+	long long serial;
+	char lineage[128];
+	tfgit_version last;      /* its last change */
+	int locked;
+	tfgit_lock_entry lock;
+} tfgit_state_entry;
+
+/* t->state's versions on t->ref, newest first (*list freed with free()). */
+int tfgit_history(tfgit_result *out, const tfgit_store *store, const tfgit_target *t,
+		  tfgit_version **list, size_t *n);
+/* Every lock of the repository t->url (*list freed with free()). */
+int tfgit_locks(tfgit_result *out, const tfgit_store *store, const tfgit_target *t,
+		tfgit_lock_entry **list, size_t *n);
+/* Every state on t->ref with its last change and lock (*list freed with free()). */
+int tfgit_states(tfgit_result *out, const tfgit_store *store, const tfgit_target *t,
+		 tfgit_state_entry **list, size_t *n);
+
+/* What changed between two states' clear texts by resource address (statediff.c): kind '+'
+ * added, '-' removed, '~' changed (attributes: the names of the attributes that changed,
+ * comma-separated; never values). EINVALID when either is not a JSON object. */
+typedef struct {
+	char kind;
+	char address[1024];
+	char attributes[1024];
+} tfgit_diff_entry;
+int tfgit_state_diff(const char *a, size_t alen, const char *b, size_t blen, tfgit_diff_entry **list,
+		     size_t *n);
 
 void tfgit_result_free(tfgit_result *r);
 void tfgit_buf_free(tfgit_buf *b);

@@ -56,6 +56,7 @@ static char **field(struct query *q, const char *key, size_t n)
 		{"state", offsetof(struct query, state)},
 		{"amend", offsetof(struct query, amend)},
 		{"ID", offsetof(struct query, id)},
+		{"version", offsetof(struct query, version)},
 	};
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
 		if (strlen(keys[i].name) == n && memcmp(keys[i].name, key, n) == 0)
@@ -125,5 +126,6 @@ void query_free(struct query *q)
 	free(q->state);
 	free(q->amend);
 	free(q->id);
+	free(q->version);
 	memset(q, 0, sizeof(*q));
 }

@@ -14,6 +14,7 @@ struct query {
 	char *state;
 	char *amend;
 	char *id; /* ID */
+	char *version; /* a commit of the state's history (tfgit's own parameter) */
 };
 
 /* Parses qs in any order and escaping (Terraform re-encodes and sorts it when adding ID=).

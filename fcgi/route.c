@@ -22,15 +22,22 @@ struct route {
 
 static void handle_get(struct request *req, const struct settings *cfg)
 {
-	char headers[256], md5[32];
-	int rc = tfgit_state_get(&req->result, &cfg->store, &req->target);
+	char headers[320], md5[32];
+	const char *version = req->q.version;
+	int rc = version ? tfgit_state_get_version(&req->result, &cfg->store, &req->target, version)
+			 : tfgit_state_get(&req->result, &cfg->store, &req->target);
+	if (version && rc == TFGIT_ENOTFOUND) { /* an old version asked for: not "no state yet" */
+		respond_error(req, 404, req->result.message);
+		return;
+	}
 	if (rc != TFGIT_OK) {
 		respond_result(req, rc);
 		return;
 	}
 	content_md5(md5, req->result.content.ptr, req->result.content.size);
-	snprintf(headers, sizeof(headers), "Content-MD5: %s\r\nETag: \"%s\"\r\n", md5,
-		 req->result.blob_id);
+	/* X-Tfgit-Version: the commit the state was read at, for …&version= and tfgit show */
+	snprintf(headers, sizeof(headers), "Content-MD5: %s\r\nETag: \"%s\"\r\nX-Tfgit-Version: %s\r\n", md5,
+		 req->result.blob_id, req->result.version);
 	respond(req, 200, headers, "application/json", req->result.content.ptr,
 		req->result.content.size);
 }

@@ -76,6 +76,14 @@ int tfgit_state_get(tfgit_result *out, const tfgit_store *s, const tfgit_target 
 	return stub(out, t);
 }
 
+int tfgit_state_get_version(tfgit_result *out, const tfgit_store *s, const tfgit_target *t, const char *v)
+{
+	(void)s;
+	if (!v || strlen(v) > 4096)
+		abort(); /* the query parser bounds it */
+	return stub(out, t);
+}
+
 int tfgit_state_put(tfgit_result *out, const tfgit_store *s, const tfgit_target *t, const char *id,
 		    const char *body, size_t len, int amend)
 {
