@@ -148,7 +148,7 @@ static int key_is(uptr key, uptr end, const char *quoted)
 	return (size_t)(end - key) == n && !memcmp(key, quoted, n);
 }
 
-int state_fields_scan(state_fields *f, const char *body, size_t len)
+int state_top_scan(state_top *f, const char *body, size_t len)
 {
 	memset(f, 0, sizeof(*f));
 	if (!body)

@@ -38,14 +38,14 @@ typedef struct {
 /* The top-level fields of a state the audit trail and the lineage guard read. */
 typedef struct {
 	json_span serial, terraform_version, lineage;
-} state_fields;
+} state_top;
 
 /* Finds the top-level "serial", "terraform_version" and "lineage" of a state (the last of
  * repeated keys, as Terraform's reader takes) without building a tree: one pass, constant
  * memory whatever the size (a 50 MB state is not turned into a json-c tree several times its
  * size). Spans point into body. 0, or TFGIT_EINVALID when body is not an object (what was
  * found before the fault is kept). */
-int state_fields_scan(state_fields *f, const char *body, size_t len);
+int state_top_scan(state_top *f, const char *body, size_t len);
 
 /* A scalar's text: a string decoded (escapes resolved), a number or literal as written; cut to
  * fit out. 1 when it fit, 0 when it was cut (or is longer than 4 KiB, then not decoded: out is

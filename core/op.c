@@ -475,12 +475,12 @@ int op_ref_collision(op *o, const char *refname, const char *what)
 void op_state_message(char *out, size_t outlen, const char *subject, const char *state,
 		      const lockinfo *info, const char *lock_id, const char *json, size_t len)
 {
-	state_fields f;
+	state_top f;
 	char value[4 * LOCKINFO_FIELD_MAX + 8], text[LOCKINFO_FIELD_MAX + 1];
 	op_message(out, outlen, subject, state, info, lock_id);
 	if (!json)
 		return;
-	state_fields_scan(&f, json, len); /* what it found, even in a body that is not a state */
+	state_top_scan(&f, json, len); /* what it found, even in a body that is not a state */
 	const json_span spans[] = {f.serial, f.terraform_version};
 	size_t n = strlen(out);
 	int first = !strstr(out, "\n\n"); /* no trailer yet: a blank line before the first */

@@ -128,10 +128,10 @@ static int replaceable(op *o, const git_tree_entry *e, tfgit_buf *old)
  * lineage (OpenTofu's encrypted form may lack one) is not guarded. */
 static int same_lineage(op *o, const tfgit_buf *old, const char *body, size_t len)
 {
-	state_fields was, now;
+	state_top was, now;
 	char a[1024], b[1024];
-	state_fields_scan(&was, old->ptr, old->size);
-	state_fields_scan(&now, body, len);
+	state_top_scan(&was, old->ptr, old->size);
+	state_top_scan(&now, body, len);
 	int fa = json_span_text(a, sizeof(a), was.lineage), fb = json_span_text(b, sizeof(b), now.lineage);
 	if (fa < 0 || (fa == 1 && !a[0]))
 		return 0;
