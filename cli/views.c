@@ -9,9 +9,10 @@
 
 const char *cli_safe(const char *s)
 {
-	static char out[4][4096];
+	/* a ring: a printf may take up to eight of them */
+	static char out[8][4096];
 	static int next;
-	char *o = out[next++ % 4];
+	char *o = out[next++ % 8];
 	tfgit_escape(o, sizeof(out[0]), s ? s : "", s ? strlen(s) : 0);
 	return o;
 }
