@@ -10,6 +10,7 @@
 
 #include "crypt.h"
 #include "internal.h"
+#include "lockinfo.h"
 #include "op.h"
 
 /* The commit version names on the branch: 0, ENOTFOUND (no such commit of this branch),
@@ -111,21 +112,19 @@ static void trailer(char *out, size_t outlen, const char *message, const char *n
 	}
 }
 
-/* serial and lineage of a state's clear text (json-c; -1 and "" when absent). */
+/* serial and lineage of a state's clear text (-1 and "" when absent): one pass, no tree. */
 static void state_fields(const tfgit_buf *b, long long *serial, char *lineage, size_t len)
 {
-	json_tokener *tok = json_tokener_new();
-	json_object *obj = tok ? json_tokener_parse_ex(tok, b->ptr, (int)b->size) : NULL, *v;
+	state_top top;
+	char num[32];
 	*serial = -1;
 	lineage[0] = '\0';
-	if (json_object_is_type(obj, json_type_object)) {
-		if (json_object_object_get_ex(obj, "serial", &v))
-			*serial = json_object_get_int64(v);
-		if (json_object_object_get_ex(obj, "lineage", &v) && json_object_is_type(v, json_type_string))
-			snprintf(lineage, len, "%s", json_object_get_string(v));
-	}
-	json_object_put(obj);
-	json_tokener_free(tok);
+	memset(&top, 0, sizeof(top));
+	state_top_scan(&top, b->ptr, b->size);
+	if (json_span_text(num, sizeof(num), top.serial) == 1)
+		*serial = strtoll(num, NULL, 10);
+	if (json_span_text(lineage, len, top.lineage) < 0)
+		lineage[0] = '\0';
 }
 
 /* The state's blob in commit c (NULL when absent). */
