@@ -133,12 +133,12 @@ int cmd_history(struct ctx *c)
 			json_object_array_add(arr, version_json(&l[i]));
 		print_json(arr);
 	} else {
-		printf("%-12s %-20s %7s %9s  %-24s %-24s %s\n", "VERSION", "DATE", "SERIAL", "SIZE", "WHO", "OPERATION",
-		       "LOCK-ID");
+		printf("%-12s %-20s %7s %9s  %-24s %-24s %-36s %s\n", "VERSION", "DATE", "SERIAL", "SIZE", "WHO",
+		       "OPERATION", "LOCK-ID", "LINEAGE");
 		for (size_t i = 0; i < n; i++)
-			printf("%-12.12s %-20s %7lld %9zu  %-24s %-24s %s%s\n", l[i].commit, cli_time(l[i].time),
+			printf("%-12.12s %-20s %7lld %9zu  %-24s %-24s %-36s %s%s\n", l[i].commit, cli_time(l[i].time),
 			       l[i].serial, l[i].size, dash(l[i].who), dash(l[i].operation), dash(l[i].lock_id),
-			       l[i].deleted ? " (deleted)" : "");
+			       dash(l[i].lineage), l[i].deleted ? " (deleted)" : "");
 	}
 	free(l);
 	tfgit_result_free(&r);

@@ -110,6 +110,29 @@ rc=$?
 check "doctor with a default repository that does not answer: exit 1, naming it" \
 	eval "[ $rc = 1 ] && grep -q 'problem: the default repository .*missing.git does not answer' '$T_DIR/doc2.out'"
 
+mkdir -m 500 "$T_DIR/ro-cache"
+chown "$POOL_USER" "$T_DIR/ro-cache"
+if TFGIT_EXTRA="TFGIT_CACHE_DIR=$T_DIR/ro-cache" tfgit doctor >"$T_DIR/doc3.out" 2>&1; then
+	fail "doctor with an unwritable cache directory exits non-zero" "$(cat "$T_DIR/doc3.out")"
+else
+	check "doctor with an unwritable cache directory says so" grep -q 'problem: .*ro-cache is not writable' "$T_DIR/doc3.out"
+fi
+# wrong credentials for a smart-HTTP repository behind basic auth
+git_http_server creds plain
+htpasswd_line alice 'right-Pw-1' >>"$T_DIR/creds/htpasswd"
+bare_repo "$GIT_DIR_ROOT/s.git"
+as_pool env -i PATH=/usr/bin:/bin TFGIT_DEFAULT_REPOSITORY="http://127.0.0.1:$GIT_PORT/s.git" \
+	TFGIT_CACHE_DIR="$CACHE" GIT_USERNAME=alice GIT_PASSWORD=wrong-Pw-2 TFGIT_NETRC=/nonexistent \
+	"$TFGIT_CLI" doctor >"$T_DIR/doc4.out" 2>&1
+rc=$?
+check "doctor with wrong credentials: exit 1, saying to check the credentials" \
+	eval "[ $rc = 1 ] && grep -q 'problem: the default repository .* does not answer' '$T_DIR/doc4.out' && grep -q 'fix: check the credentials' '$T_DIR/doc4.out'"
+check "... without showing the password" eval "! grep -q wrong-Pw-2 '$T_DIR/doc4.out'"
+as_pool env -i PATH=/usr/bin:/bin TFGIT_DEFAULT_REPOSITORY="http://127.0.0.1:$GIT_PORT/s.git" \
+	TFGIT_CACHE_DIR="$CACHE" GIT_USERNAME=alice GIT_PASSWORD=right-Pw-1 TFGIT_NETRC=/nonexistent \
+	"$TFGIT_CLI" doctor >"$T_DIR/doc5.out" 2>&1
+check "doctor with the right credentials: 0 problems" grep -qx '0 problems' "$T_DIR/doc5.out"
+
 # rollback through terraform: three applies, roll back to the first, plan sees it, apply on top
 if ! command -v terraform >/dev/null; then
 	skip "rollback through terraform" "terraform is not on the PATH"
