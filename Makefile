@@ -11,7 +11,7 @@ STATE_DIR ?= /var/tmp/tfgit
 
 CORE_SRC = core/acl.c core/cache.c core/credentials.c core/crypt.c core/filter.c core/deadline.c core/errors.c core/history.c core/httpstream.c \
            core/jsoncheck.c core/lock.c core/lockinfo.c core/log.c core/metrics.c core/op.c core/remote.c core/rotate.c core/settings.c core/sockets.c \
-           core/state.c core/url.c core/validate.c
+           core/state.c core/statediff.c core/url.c core/validate.c
 FCGI_SRC = fcgi/query.c fcgi/request.c fcgi/response.c fcgi/route.c
 CORE_OBJ = $(CORE_SRC:%.c=$(BUILD)/%.o)
 FCGI_OBJ = $(FCGI_SRC:%.c=$(BUILD)/%.o)
@@ -24,10 +24,11 @@ deps:
 	@scripts/deps.sh
 
 # the operators' command: the same core, no HTTP
-$(BUILD)/tfgit: $(BUILD)/cli/main.o $(CORE_OBJ)
+CLI_SRC  = cli/main.c cli/views.c cli/actions.c cli/doctor.c
+$(BUILD)/tfgit: $(CLI_SRC:%.c=$(BUILD)/%.o) $(CORE_OBJ)
 	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) $(LDFLAGS)
 
-$(BUILD)/%.o: %.c core/*.h fcgi/*.h
+$(BUILD)/%.o: %.c core/*.h fcgi/*.h cli/*.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
 

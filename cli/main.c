@@ -1,77 +1,106 @@
 /* tfgit: the operators' command, on the same core as tfgit.fcgi (no HTTP in between), with
  * the settings read as the program reads them (environment, then TFGIT_CONFIG). */
-#include <stdio.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
-#include "../core/settings.h"
-#include "../core/tfgit.h"
+#include "cli.h"
 
-struct args {
-	const char *command;
-	const char *repository;
-	const char *ref;
+static const struct command {
+	const char *name;
+	int (*run)(struct ctx *c);
+	int needs_state; /* --state required */
+	const char *usage;
+} commands[] = {
+	{"states", cmd_states, 0, "states                       every state on the branch: serial, lineage, last change, lock"},
+	{"history", cmd_history, 1, "history --state S            its versions, newest first"},
+	{"show", cmd_show, 1, "show --state S --version V   the state at version V (a commit id) on stdout"},
+	{"diff", cmd_diff, 1, "diff --state S --from V1 [--to V2]  what changed, by resource address"},
+	{"rollback", cmd_rollback, 1, "rollback --state S --to V    V's content as a new version (serial raised), under a lock"},
+	{"locks", cmd_locks, 0, "locks                        every lock of the repository"},
+	{"unlock", cmd_unlock, 1, "unlock --state S [--id ID]   removes the lock (with --id only that holder's)"},
+	{"reencrypt", cmd_reencrypt, 0, "reencrypt                    every stale encrypted state written again (rotation, migration)"},
+	{"doctor", cmd_doctor, 0, "doctor                       checks settings, cache and the default repository"},
 };
 
 static void usage(FILE *out)
 {
-	fprintf(out,
-		"usage: tfgit reencrypt [--repository URL] [--ref BRANCH]\n"
-		"  reencrypt   writes again, in one commit, every state of the branch whose stored form\n"
-		"              is stale under the encryption settings: sealed with an older key of\n"
-		"              TFGIT_ENCRYPTION_KEYS (rotation), or clear text / encrypted while\n"
-		"              TFGIT_ENCRYPTION_MIGRATE is set. Files it cannot read are left as they are.\n"
-		"  --repository  default TFGIT_DEFAULT_REPOSITORY; another must match TFGIT_ALLOWED_REPOS\n"
-		"  --ref         default TFGIT_DEFAULT_REF (master)\n"
-		"Settings come from the environment and the file TFGIT_CONFIG names, as for tfgit.fcgi.\n"
-		"Run it as the pool's user (sudo -u www-data tfgit ...): it shares the pool's cache.\n");
+	fprintf(out, "usage: tfgit COMMAND [--repository URL] [--ref BRANCH] [--state PATH] [--json]\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(out, "  %s\n", commands[i].usage);
+	fprintf(out, "--repository defaults to TFGIT_DEFAULT_REPOSITORY (another must match TFGIT_ALLOWED_REPOS),\n"
+		     "--ref to TFGIT_DEFAULT_REF. Settings come from the environment and TFGIT_CONFIG, as for\n"
+		     "tfgit.fcgi. Run it as the pool's user (sudo -u www-data tfgit ...): it shares its cache.\n");
 }
 
 static int parse(struct args *a, int argc, char **argv)
 {
+	static const struct {
+		const char *flag;
+		size_t offset;
+	} values[] = {
+		{"--repository", offsetof(struct args, repository)}, {"--ref", offsetof(struct args, ref)},
+		{"--state", offsetof(struct args, state)},           {"--version", offsetof(struct args, version)},
+		{"--from", offsetof(struct args, from)},             {"--to", offsetof(struct args, to)},
+		{"--id", offsetof(struct args, id)},
+	};
 	memset(a, 0, sizeof(*a));
 	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+		size_t k = 0;
+		while (k < sizeof(values) / sizeof(values[0]) && strcmp(argv[i], values[k].flag))
+			k++;
+		if (k < sizeof(values) / sizeof(values[0]) && i + 1 < argc)
+			*(const char **)((char *)a + values[k].offset) = argv[++i];
+		else if (!strcmp(argv[i], "--json"))
+			a->json = 1;
+		else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
 			usage(stdout);
 			exit(0);
-		} else if (!strcmp(argv[i], "--repository") && i + 1 < argc) {
-			a->repository = argv[++i];
-		} else if (!strcmp(argv[i], "--ref") && i + 1 < argc) {
-			a->ref = argv[++i];
-		} else if (!a->command && argv[i][0] != '-') {
+		} else if (!a->command && argv[i][0] != '-')
 			a->command = argv[i];
-		} else {
+		else
 			return -1;
-		}
 	}
-	return a->command && !strcmp(a->command, "reencrypt") ? 0 : -1;
+	return a->command ? 0 : -1;
 }
 
-/* The repository as the FastCGI program would accept it; -1 with a message. */
-static int target(tfgit_target *t, char *url, size_t urllen, const struct args *a, const struct settings *s)
+/* The repository, ref and state as the FastCGI program would accept them. */
+static int target(struct ctx *c, int needs_state)
 {
 	char why[512];
+	const struct args *a = c->a;
+	const struct settings *s = c->s;
 	const char *repo = a->repository ? a->repository : s->default_repository;
 	if (!repo) {
 		fprintf(stderr, "tfgit: give --repository, or set TFGIT_DEFAULT_REPOSITORY\n");
 		return -1;
 	}
 	if (s->default_repository && !strcmp(repo, s->default_repository)) {
-		snprintf(url, urllen, "%s", repo);
+		snprintf(c->url, sizeof(c->url), "%s", repo);
 	} else if (tfgit_repository_check(repo, 0, why, sizeof(why)) < 0) {
 		fprintf(stderr, "tfgit: --repository: %s\n", why);
 		return -1;
-	} else if (tfgit_repository_resolve(url, urllen, repo) < 0 || !settings_repository_allowed(s, repo, url)) {
-		fprintf(stderr, "tfgit: --repository %s is not allowed (TFGIT_ALLOWED_REPOS)\n", repo);
+	} else if (tfgit_repository_resolve(c->url, sizeof(c->url), repo) < 0 ||
+		   !settings_repository_allowed(s, repo, c->url)) {
+		fprintf(stderr, "tfgit: --repository %s is not allowed (TFGIT_ALLOWED_REPOS)\n", cli_safe(repo));
 		return -1;
 	}
-	t->url = url;
-	t->ref = a->ref ? a->ref : s->default_ref;
-	t->state = "";
-	if (tfgit_ref_check(t->ref, NULL) < 0) {
-		fprintf(stderr, "tfgit: --ref %s is not a valid branch name\n", t->ref);
+	c->t.url = c->url;
+	c->t.ref = a->ref ? a->ref : s->default_ref;
+	c->t.state = a->state ? a->state : "";
+	if (needs_state && !a->state) {
+		fprintf(stderr, "tfgit %s: --state is required\n", a->command);
+		return -1;
+	}
+	if (a->state && tfgit_state_path_check(a->state) < 0) {
+		fprintf(stderr, "tfgit: --state %s is not a state path\n", cli_safe(a->state));
+		return -1;
+	}
+	if (tfgit_ref_check(c->t.ref, a->state) < 0) {
+		fprintf(stderr, "tfgit: --ref %s is not a valid branch name\n", cli_safe(c->t.ref));
 		return -1;
 	}
 	return 0;
@@ -81,12 +110,15 @@ int main(int argc, char **argv)
 {
 	struct args a;
 	struct settings s;
-	tfgit_target t;
-	tfgit_result r = {0};
-	char why[640], url[4096];
-	size_t count = 0;
+	struct ctx c = {.a = &a, .s = &s};
+	char why[640];
+	const struct command *cmd = NULL;
 	umask(077); /* the cache it shares with the pool holds states */
-	if (parse(&a, argc, argv) < 0) {
+	if (parse(&a, argc, argv) == 0)
+		for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+			if (!strcmp(commands[i].name, a.command))
+				cmd = &commands[i];
+	if (!cmd) {
 		usage(stderr);
 		return 2;
 	}
@@ -98,16 +130,16 @@ int main(int argc, char **argv)
 	if (tfgit_init(NULL) < 0)
 		return 1;
 	int rc = 2;
-	if (settings_load(&s, NULL, 1, why, sizeof(why)) < 0)
+	if (settings_load(&s, NULL, 0, why, sizeof(why)) < 0) {
 		fprintf(stderr, "tfgit: %s\n", why);
-	else if (tfgit_tls_trust(s.ca_file) < 0)
+		rc = cmd->run == cmd_doctor ? 1 : 2;
+		if (cmd->run == cmd_doctor)
+			printf("problem: the settings: %s\n", why);
+	} else if (tfgit_tls_trust(s.ca_file) < 0) {
 		fprintf(stderr, "tfgit: TFGIT_SSL_CA_FILE cannot be loaded\n");
-	else if (target(&t, url, sizeof(url), &a, &s) == 0) {
-		int err = tfgit_reencrypt(&r, &s.store, &t, &count);
-		printf("%s\n", r.message[0] ? r.message : tfgit_strerror(err));
-		rc = err < 0 ? 1 : 0;
+	} else if (cmd->run == cmd_doctor || target(&c, cmd->needs_state) == 0) {
+		rc = cmd->run(&c);
 	}
-	tfgit_result_free(&r);
 	settings_free(&s);
 	tfgit_shutdown();
 	return rc;

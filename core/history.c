@@ -3,7 +3,10 @@
  * operators' command. */
 #include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include <json-c/json.h>
 
 #include "crypt.h"
 #include "internal.h"
@@ -92,4 +95,334 @@ int tfgit_state_get_version(tfgit_result *out, const tfgit_store *store, const t
 			    const char *version)
 {
 	return op_run(out, store, t, 0, version_attempt, (void *)version);
+}
+
+/* A trailer's value ("Name: value" on its own line of message) into out; empty when absent. */
+static void trailer(char *out, size_t outlen, const char *message, const char *name)
+{
+	size_t n = strlen(name);
+	out[0] = '\0';
+	for (const char *p = message; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+		if (!strncmp(p, name, n) && p[n] == ':' && p[n + 1] == ' ') {
+			size_t len = strcspn(p + n + 2, "\n");
+			snprintf(out, outlen, "%.*s", (int)(len < outlen ? len : outlen - 1), p + n + 2);
+			return;
+		}
+	}
+}
+
+/* serial and lineage of a state's clear text (json-c; -1 and "" when absent). */
+static void state_fields(const tfgit_buf *b, long long *serial, char *lineage, size_t len)
+{
+	json_tokener *tok = json_tokener_new();
+	json_object *obj = tok ? json_tokener_parse_ex(tok, b->ptr, (int)b->size) : NULL, *v;
+	*serial = -1;
+	lineage[0] = '\0';
+	if (json_object_is_type(obj, json_type_object)) {
+		if (json_object_object_get_ex(obj, "serial", &v))
+			*serial = json_object_get_int64(v);
+		if (json_object_object_get_ex(obj, "lineage", &v) && json_object_is_type(v, json_type_string))
+			snprintf(lineage, len, "%s", json_object_get_string(v));
+	}
+	json_object_put(obj);
+	json_tokener_free(tok);
+}
+
+/* The state's blob in commit c (NULL when absent). */
+static int blob_in(git_oid *out, git_commit *c, const char *state)
+{
+	git_tree *tree = NULL;
+	git_tree_entry *e = NULL;
+	int found = git_commit_tree(&tree, c) == 0 && git_tree_entry_bypath(&e, tree, state) == 0 &&
+		    git_tree_entry_type(e) == GIT_OBJECT_BLOB;
+	if (found)
+		git_oid_cpy(out, git_tree_entry_id(e));
+	git_tree_entry_free(e);
+	git_tree_free(tree);
+	git_error_clear();
+	return found;
+}
+
+static void version_of(tfgit_version *v, op *o, git_commit *c, const git_oid *blob)
+{
+	const char *msg = git_commit_message(c);
+	memset(v, 0, sizeof(*v));
+	git_oid_tostr(v->commit, sizeof(v->commit), git_commit_id(c));
+	v->time = (long long)git_commit_time(c);
+	trailer(v->who, sizeof(v->who), msg, "Who");
+	trailer(v->lock_id, sizeof(v->lock_id), msg, "Lock-ID");
+	trailer(v->operation, sizeof(v->operation), msg, "Operation");
+	v->serial = -1;
+	if (!blob) {
+		v->deleted = 1;
+		return;
+	}
+	tfgit_buf b = {0};
+	tfgit_result scratch = {0};
+	scratch.attempts = 0;
+	if (op_blob_bytes(&b, o, blob, o->store->max_blob, "a version") == 0 &&
+	    crypt_open(&b, &o->store->crypt, o->t->state, &scratch) >= 0) {
+		v->size = b.size;
+		state_fields(&b, &v->serial, v->lineage, sizeof(v->lineage));
+	}
+	tfgit_buf_free(&b);
+	tfgit_result_free(&scratch);
+}
+
+struct history_ctx {
+	tfgit_version *list;
+	size_t n, cap;
+};
+
+/* The commits of the branch that changed the state (its blob differs from the first parent's). */
+static int history_attempt(op *o, void *ctx)
+{
+	struct history_ctx *h = ctx;
+	git_commit *tip = NULL;
+	git_revwalk *walk = NULL;
+	git_oid tip_id, id;
+	int rc = op_read_tip(&tip, &tip_id, o);
+	h->n = 0;
+	if (rc < 0 || !tip)
+		goto done;
+	if ((rc = git_revwalk_new(&walk, o->cache->repo)) < 0 ||
+	    (rc = git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL | GIT_SORT_TIME)) < 0 ||
+	    (rc = git_revwalk_push(walk, &tip_id)) < 0) {
+		rc = git_failure(o->r, rc, "walking the branch's history");
+		goto done;
+	}
+	while (git_revwalk_next(&id, walk) == 0) {
+		git_commit *c = NULL, *parent = NULL;
+		git_oid mine, theirs;
+		if (git_commit_lookup(&c, o->cache->repo, &id) < 0)
+			break;
+		int has = blob_in(&mine, c, o->t->state);
+		int had = git_commit_parentcount(c) > 0 && git_commit_parent(&parent, c, 0) == 0 &&
+			  blob_in(&theirs, parent, o->t->state);
+		if ((has || had) && !(has && had && git_oid_equal(&mine, &theirs))) {
+			if (h->n == h->cap) {
+				size_t cap = h->cap ? h->cap * 2 : 64;
+				tfgit_version *l = realloc(h->list, cap * sizeof(*l));
+				if (!l) {
+					git_commit_free(c);
+					git_commit_free(parent);
+					rc = TFGIT_ERROR;
+					break;
+				}
+				h->list = l;
+				h->cap = cap;
+			}
+			version_of(&h->list[h->n++], o, c, has ? &mine : NULL);
+		}
+		git_commit_free(c);
+		git_commit_free(parent);
+	}
+	git_error_clear();
+done:
+	git_revwalk_free(walk);
+	git_commit_free(tip);
+	return rc;
+}
+
+int tfgit_history(tfgit_result *out, const tfgit_store *store, const tfgit_target *t,
+		  tfgit_version **list, size_t *n)
+{
+	struct history_ctx h = {0};
+	int rc = op_run(out, store, t, 0, history_attempt, &h);
+	*list = h.list;
+	*n = rc < 0 ? 0 : h.n;
+	return rc;
+}
+
+/* Locks */
+
+struct locks_ctx {
+	op *o;
+	tfgit_lock_entry *list;
+	size_t n, cap;
+	int rc;
+};
+
+static int lock_ref(const char *name, const git_oid *oid, void *payload)
+{
+	struct locks_ctx *l = payload;
+	op *o = l->o;
+	const char *state = name + strlen("refs/heads/locks/");
+	char path[1200];
+	git_commit *c = NULL;
+	git_tree *tree = NULL;
+	git_tree_entry *e = NULL;
+	tfgit_buf raw = {0};
+	lockinfo info;
+	if (session_fetch(o->sess, name, o->r) < 0 || git_commit_lookup(&c, o->cache->repo, oid) < 0)
+		return 0; /* gone meanwhile, or unreadable: not listed */
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 32;
+		tfgit_lock_entry *nl = realloc(l->list, cap * sizeof(*nl));
+		if (!nl) {
+			git_commit_free(c);
+			l->rc = TFGIT_ERROR;
+			return 1;
+		}
+		l->list = nl;
+		l->cap = cap;
+	}
+	tfgit_lock_entry *x = &l->list[l->n++];
+	memset(x, 0, sizeof(*x));
+	snprintf(x->state, sizeof(x->state), "%s", state);
+	x->time = (long long)git_commit_time(c);
+	snprintf(path, sizeof(path), "%s.lock", state);
+	if (git_commit_tree(&tree, c) == 0 && git_tree_entry_bypath(&e, tree, path) == 0 &&
+	    op_blob_bytes(&raw, o, git_tree_entry_id(e), LOCK_BODY_MAX, "a lock file") == 0 &&
+	    lockinfo_parse(&info, raw.ptr, raw.size) == 0) {
+		snprintf(x->id, sizeof(x->id), "%.255s", info.id);
+		snprintf(x->who, sizeof(x->who), "%.255s", info.who);
+		snprintf(x->operation, sizeof(x->operation), "%.255s", info.operation);
+		json_tokener *tok = json_tokener_new();
+		json_object *obj = tok ? json_tokener_parse_ex(tok, raw.ptr, (int)raw.size) : NULL, *v;
+		if (json_object_object_get_ex(obj, "Created", &v) && json_object_is_type(v, json_type_string))
+			snprintf(x->created, sizeof(x->created), "%.63s", json_object_get_string(v));
+		json_object_put(obj);
+		json_tokener_free(tok);
+	}
+	git_error_clear();
+	tfgit_buf_free(&raw);
+	git_tree_entry_free(e);
+	git_tree_free(tree);
+	git_commit_free(c);
+	return 0;
+}
+
+static int locks_attempt(op *o, void *ctx)
+{
+	struct locks_ctx *l = ctx;
+	l->o = o;
+	l->n = 0;
+	l->rc = 0;
+	session_each_ref(o->sess, "refs/heads/locks/", lock_ref, l);
+	o->r->message[0] = '\0'; /* a lock gone between advertisement and fetch is not an error */
+	return l->rc;
+}
+
+int tfgit_locks(tfgit_result *out, const tfgit_store *store, const tfgit_target *t,
+		tfgit_lock_entry **list, size_t *n)
+{
+	struct locks_ctx l = {0};
+	int rc = op_run(out, store, t, 0, locks_attempt, &l);
+	*list = l.list;
+	*n = rc < 0 ? 0 : l.n;
+	return rc;
+}
+
+/* States */
+
+struct states_ctx {
+	op *o;
+	tfgit_state_entry *list;
+	size_t n, cap;
+	int rc;
+};
+
+static int state_file(const char *root, const git_tree_entry *e, void *payload)
+{
+	struct states_ctx *st = payload;
+	op *o = st->o;
+	git_filemode_t mode = git_tree_entry_filemode(e);
+	tfgit_buf b = {0};
+	tfgit_result scratch = {0};
+	char path[1200];
+	if (mode != GIT_FILEMODE_BLOB && mode != GIT_FILEMODE_BLOB_EXECUTABLE)
+		return 0;
+	snprintf(path, sizeof(path), "%s%s", root, git_tree_entry_name(e));
+	if (op_blob_bytes(&b, o, git_tree_entry_id(e), o->store->max_blob, path) == 0 &&
+	    crypt_open(&b, &o->store->crypt, path, &scratch) >= 0 && json_is_state(b.ptr, b.size)) {
+		if (st->n == st->cap) {
+			size_t cap = st->cap ? st->cap * 2 : 64;
+			tfgit_state_entry *l = realloc(st->list, cap * sizeof(*l));
+			if (!l) {
+				st->rc = TFGIT_ERROR;
+				tfgit_buf_free(&b);
+				return -1;
+			}
+			st->list = l;
+			st->cap = cap;
+		}
+		tfgit_state_entry *x = &st->list[st->n++];
+		memset(x, 0, sizeof(*x));
+		snprintf(x->state, sizeof(x->state), "%.1099s", path);
+		state_fields(&b, &x->serial, x->lineage, sizeof(x->lineage));
+	}
+	tfgit_buf_free(&b);
+	tfgit_result_free(&scratch);
+	return 0;
+}
+
+static int states_attempt(op *o, void *ctx)
+{
+	struct states_ctx *st = ctx;
+	struct locks_ctx locks = {0};
+	git_commit *tip = NULL;
+	git_tree *tree = NULL;
+	git_revwalk *walk = NULL;
+	git_oid tip_id, id;
+	size_t pending;
+	st->o = o;
+	st->n = 0;
+	int rc = op_read_tip(&tip, &tip_id, o);
+	if (rc < 0 || !tip)
+		goto done;
+	if ((rc = git_commit_tree(&tree, tip)) < 0 || git_tree_walk(tree, GIT_TREEWALK_PRE, state_file, st) < 0) {
+		rc = st->rc < 0 ? st->rc : git_failure(o->r, rc, "reading the branch");
+		goto done;
+	}
+	/* each state's last change: the newest commit whose blob differs from its parent's */
+	pending = st->n;
+	if (git_revwalk_new(&walk, o->cache->repo) < 0 ||
+	    git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL | GIT_SORT_TIME) < 0 || git_revwalk_push(walk, &tip_id) < 0)
+		pending = 0;
+	while (pending && git_revwalk_next(&id, walk) == 0) {
+		git_commit *c = NULL, *parent = NULL;
+		if (git_commit_lookup(&c, o->cache->repo, &id) < 0)
+			break;
+		int has_parent = git_commit_parentcount(c) > 0 && git_commit_parent(&parent, c, 0) == 0;
+		for (size_t i = 0; i < st->n; i++) {
+			git_oid mine, theirs;
+			if (st->list[i].last.commit[0] || !blob_in(&mine, c, st->list[i].state))
+				continue;
+			if (has_parent && blob_in(&theirs, parent, st->list[i].state) && git_oid_equal(&mine, &theirs))
+				continue;
+			version_of(&st->list[i].last, o, c, NULL);
+			st->list[i].last.deleted = 0;
+			pending--;
+		}
+		git_commit_free(c);
+		git_commit_free(parent);
+	}
+	git_error_clear();
+	/* and its lock */
+	locks.o = o;
+	session_each_ref(o->sess, "refs/heads/locks/", lock_ref, &locks);
+	o->r->message[0] = '\0';
+	for (size_t i = 0; i < st->n; i++)
+		for (size_t k = 0; k < locks.n; k++)
+			if (!strcmp(st->list[i].state, locks.list[k].state)) {
+				st->list[i].locked = 1;
+				st->list[i].lock = locks.list[k];
+			}
+	free(locks.list);
+done:
+	git_revwalk_free(walk);
+	git_tree_free(tree);
+	git_commit_free(tip);
+	return rc;
+}
+
+int tfgit_states(tfgit_result *out, const tfgit_store *store, const tfgit_target *t,
+		 tfgit_state_entry **list, size_t *n)
+{
+	struct states_ctx st = {0};
+	int rc = op_run(out, store, t, 0, states_attempt, &st);
+	*list = st.list;
+	*n = rc < 0 ? 0 : st.n;
+	return rc;
 }

@@ -309,6 +309,32 @@ int session_ref(git_oid *out, session *s, const char *refname)
 	return err;
 }
 
+int session_each_ref(session *s, const char *prefix,
+		     int (*fn)(const char *name, const git_oid *oid, void *ctx), void *ctx)
+{
+	size_t n = strlen(prefix);
+	int rc = 0;
+	if (!s->local) {
+		for (size_t i = 0; i < s->nrefs && rc == 0; i++)
+			if (s->refs[i].found && !strncmp(s->refs[i].name, prefix, n))
+				rc = fn(s->refs[i].name, &s->refs[i].oid, ctx);
+		return rc;
+	}
+	git_reference_iterator *it = NULL;
+	git_reference *ref = NULL;
+	if (git_reference_iterator_new(&it, s->local) < 0)
+		return git_failure(NULL, -1, "listing the repository's branches");
+	while (rc == 0 && git_reference_next(&ref, it) == 0) {
+		const git_oid *oid = git_reference_target(ref);
+		if (oid && !strncmp(git_reference_name(ref), prefix, n))
+			rc = fn(git_reference_name(ref), oid, ctx);
+		git_reference_free(ref);
+	}
+	git_reference_iterator_free(it);
+	git_error_clear();
+	return rc;
+}
+
 int session_share_objects(session *s)
 {
 	git_odb *odb = NULL;

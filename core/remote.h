@@ -35,6 +35,11 @@ int session_fetch(session *s, const char *refname, tfgit_result *r);
 int session_push(session *s, const char *refname, const git_oid *old, const git_oid *new,
 		 int force, tfgit_result *r);
 
+/* Calls fn for each ref of the remote whose name starts with prefix (a smart remote's
+ * advertisement, a local remote's refs), until fn returns non-zero (returned). */
+int session_each_ref(session *s, const char *prefix,
+		     int (*fn)(const char *name, const git_oid *oid, void *ctx), void *ctx);
+
 /* Accepts NULL. */
 void session_free(session *s);
 

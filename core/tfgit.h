@@ -135,6 +135,55 @@ int tfgit_unlock(tfgit_result *out, const tfgit_store *store, const tfgit_target
  * text / encrypted while migrating. *count: how many. Files it cannot read are left. */
 int tfgit_reencrypt(tfgit_result *out, const tfgit_store *store, const tfgit_target *t, size_t *count);
 
+/* The operators' views (history.c): a state's versions, the locks, the states of a branch. */
+typedef struct {
+	char commit[41];
+	long long time;          /* the commit's time, seconds since the epoch */
+	char who[256];           /* the commit's trailers (empty when absent) */
+	char lock_id[256];
+	char operation[256];
+	long long serial;        /* from the state; -1 when unknown */
+	char lineage[128];
+	size_t size;             /* bytes Terraform gets */
+	int deleted;             /* the commit removed the state */
+} tfgit_version;
+
+typedef struct {
+	char state[1100];
+	char id[256], who[256], operation[256], created[64];
+	long long time;          /* the lock commit's time */
+} tfgit_lock_entry;
+
+typedef struct {
+	char state[1100];
+	long long serial;
+	char lineage[128];
+	tfgit_version last;      /* its last change */
+	int locked;
+	tfgit_lock_entry lock;
+} tfgit_state_entry;
+
+/* t->state's versions on t->ref, newest first (*list freed with free()). */
+int tfgit_history(tfgit_result *out, const tfgit_store *store, const tfgit_target *t,
+		  tfgit_version **list, size_t *n);
+/* Every lock of the repository t->url (*list freed with free()). */
+int tfgit_locks(tfgit_result *out, const tfgit_store *store, const tfgit_target *t,
+		tfgit_lock_entry **list, size_t *n);
+/* Every state on t->ref with its last change and lock (*list freed with free()). */
+int tfgit_states(tfgit_result *out, const tfgit_store *store, const tfgit_target *t,
+		 tfgit_state_entry **list, size_t *n);
+
+/* What changed between two states' clear texts by resource address (statediff.c): kind '+'
+ * added, '-' removed, '~' changed (attributes: the names of the attributes that changed,
+ * comma-separated; never values). EINVALID when either is not a JSON object. */
+typedef struct {
+	char kind;
+	char address[1024];
+	char attributes[1024];
+} tfgit_diff_entry;
+int tfgit_state_diff(const char *a, size_t alen, const char *b, size_t blen, tfgit_diff_entry **list,
+		     size_t *n);
+
 void tfgit_result_free(tfgit_result *r);
 void tfgit_buf_free(tfgit_buf *b);
 const char *tfgit_strerror(int code);

@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# The operators' command (build/tfgit) on repositories written by real requests and by the real
+# terraform: states, history, show, diff, rollback through terraform, locks (also a lock in the
+# reference's layout), unlock, doctor on a healthy and on a broken setup; GET …&version= over HTTP.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/servers.sh"
+
+R=$(new_remote admin)
+stack_up admin TFGIT_DEFAULT_REPOSITORY="$R"
+CACHE=$T_DIR/stack-admin/cache
+TFGIT_CLI=$BUILD_DIR/tfgit
+# tfgit CMD ARGS...: the command as the pool's user, with the pool's settings
+tfgit() {
+	as_pool env -i PATH=/usr/bin:/bin HOME=/ TFGIT_DEFAULT_REPOSITORY="$R" TFGIT_CACHE_DIR="$CACHE" \
+		${TFGIT_EXTRA:-} "$TFGIT_CLI" "$@"
+}
+st() { printf '{"version":4,"serial":%s,"lineage":"adm","resources":[%s]}' "$1" "${2:-}"; }
+res() { printf '{"mode":"managed","type":"terraform_data","name":"%s","provider":"p","instances":[{"attributes":{"input":"%s","id":"%s"}}]}' "$1" "$2" "$1"; }
+
+req LOCK "state=app.tfstate" --data '{"ID":"v-1","Who":"ci@runner","Operation":"OperationTypeApply"}'
+req POST "state=app.tfstate&ID=v-1" --data "$(st 1 "$(res a one)")"
+V1=$(g "$R" rev-parse master)
+req POST "state=app.tfstate&ID=v-1" --data "$(st 2 "$(res a two),$(res b new)")"
+V2=$(g "$R" rev-parse master)
+req UNLOCK "state=app.tfstate" --data '{"ID":"v-1"}'
+req LOCK "state=envs/prod.tfstate" --data '{"ID":"p-9","Who":"alice@ops","Operation":"OperationTypePlan"}'
+req POST "state=envs/prod.tfstate&ID=p-9" --data "$(st 7)"
+
+out=$(tfgit states)
+check "states: lists every state on the branch" eval "grep -q '^app.tfstate ' <<<'$out' && grep -q '^envs/prod.tfstate ' <<<'$out'"
+check "states: with its serial and lineage" grep -Eq '^app.tfstate +2 +adm ' <<<"$out"
+check "states: the last change's Who and Lock-ID" grep -Eq '^app.tfstate .* ci@runner +v-1 ' <<<"$out"
+check "states: who holds a lock" grep -Eq '^envs/prod.tfstate .* alice@ops$' <<<"$out"
+json=$(tfgit states --json)
+check "states --json parses, and names the lock's ID" \
+	expect_eq lock p-9 "$(jq -r '.[] | select(.state == "envs/prod.tfstate") | .lock.id' <<<"$json")"
+
+out=$(tfgit history --state app.tfstate)
+check "history: newest first, with serials" \
+	eval "[ \"\$(sed -n '2p;3p' <<<'$out' | awk '{print \$1, \$3}' | tr '\n' ' ')\" = '${V2:0:12} 2 ${V1:0:12} 1 ' ]"
+check "history: Who / Operation / Lock-ID from the trailers" grep -q 'ci@runner.*OperationTypeApply.*v-1' <<<"$out"
+check "history --json parses" expect_eq serials "2 1" "$(tfgit history --state app.tfstate --json | jq -r '.[].serial' | tr '\n' ' ' | sed 's/ $//')"
+
+check "show: the state at a version (7 hex digits)" expect_eq state "$(st 1 "$(res a one)")" "$(tfgit show --state app.tfstate --version "${V1:0:7}")"
+check "show: a version that is not one is an error" eval "! tfgit show --state app.tfstate --version deadbeef 2>/dev/null"
+out=$(tfgit diff --state app.tfstate --from "${V1:0:7}")
+check "diff: a changed resource by address, with the attribute names (not values)" \
+	eval "grep -qx '~ terraform_data.a (input)' <<<'$out' && ! grep -q 'two' <<<'$out'"
+check "diff: an added resource" grep -qx '+ terraform_data.b' <<<"$out"
+check "diff --json" expect_eq added terraform_data.b \
+	"$(tfgit diff --state app.tfstate --from "${V1:0:7}" --to "${V2:0:7}" --json | jq -r '.[] | select(.change == "added") | .address')"
+
+# GET …&version= over HTTP
+req GET "state=app.tfstate&version=${V1:0:10}"
+check "GET &version=: that version (200)" expect_eq state "$(st 1 "$(res a one)")" "$BODY"
+curl -s -D "$T_DIR/get.head" -o /dev/null "$URL?state=app.tfstate"
+check "GET names the version it served (X-Tfgit-Version: the branch's tip)" \
+	grep -qx "X-Tfgit-Version: $(g "$R" rev-parse master)" <(tr -d '\r' <"$T_DIR/get.head")
+req GET "state=app.tfstate&version=0123456789abc"
+check "GET &version= of no version of the state: 404 JSON" eval "[ '$CODE' = 404 ] && grep -q '\"error\"' <<<'$BODY'"
+req GET "state=envs/prod.tfstate&version=${V1:0:10}"
+check "GET &version= of a version that does not hold the state: 404" expect_eq code 404 "$CODE"
+
+# locks, also one in the reference's layout (a branch forked from master holding <state>.lock)
+ref_lock='{"ID":"ref-1","Operation":"OperationTypeApply","Who":"ref@backend","Created":"2026-11-20T10:00:00Z"}'
+commit_file "$R" locks/legacy.tfstate legacy.tfstate.lock "$ref_lock" >/dev/null
+g "$R" update-ref refs/heads/locks/legacy.tfstate "$(g "$R" commit-tree -p master -m 'Lock legacy.tfstate' \
+	"$(printf '100644 blob %s\tlegacy.tfstate.lock\n' "$(printf %s "$ref_lock" | g "$R" hash-object -w --stdin)" | g "$R" mktree)")"
+chown -R "$POOL_USER" "$R"
+out=$(tfgit locks)
+check "locks: tfgit's lock with ID, Who, Operation" grep -Eq '^envs/prod.tfstate +p-9 +alice@ops +OperationTypePlan' <<<"$out"
+check "locks: the reference's lock too, with Created" grep -Eq '^legacy.tfstate +ref-1 +ref@backend .*2026-11-20T10:00:00Z' <<<"$out"
+check "locks --json has an age" eval "[ \"\$(tfgit locks --json | jq '[.[] | .age_seconds >= 0] | all')\" = true ]"
+
+# unlock: with --id only that holder's; without, any (logged like a force-unlock)
+if tfgit unlock --state envs/prod.tfstate --id wrong >"$T_DIR/u.out" 2>&1; then
+	fail "unlock --id of another ID is refused" "$(cat "$T_DIR/u.out")"
+else
+	check "unlock --id of another ID is refused, naming the holder" grep -q 'p-9' "$T_DIR/u.out"
+fi
+check "... and the lock stays" g "$R" rev-parse -q --verify refs/heads/locks/envs/prod.tfstate
+check "unlock without --id removes it" eval "tfgit unlock --state envs/prod.tfstate 2>'$T_DIR/u.err' | grep -q 'removed the lock'"
+check "... logged like a force-unlock, with who asked and the lock removed" \
+	grep -q 'force-unlock of envs/prod.tfstate by tfgit unlock (user=.*) removed the lock .*p-9' "$T_DIR/u.err"
+check "... the lock branch is gone" eval "! g '$R' rev-parse -q --verify refs/heads/locks/envs/prod.tfstate"
+
+# rollback: refused while another ID holds the lock
+req LOCK "state=app.tfstate" --data '{"ID":"busy"}'
+if tfgit rollback --state app.tfstate --to "${V1:0:7}" >"$T_DIR/rb.out" 2>&1; then
+	fail "rollback while another ID holds the lock is refused" "$(cat "$T_DIR/rb.out")"
+else
+	check "rollback while another ID holds the lock is refused" grep -q 'locked by another ID' "$T_DIR/rb.out"
+fi
+check "... and the state is unchanged" expect_eq tip "$(g "$R" rev-parse master)" "$(g "$R" rev-parse master)"
+req UNLOCK "state=app.tfstate" --data '{"ID":"busy"}'
+
+# doctor: healthy, then broken (an unwritable cache; a repository that does not answer)
+check "doctor on a healthy setup: 0 problems, exit 0" eval "tfgit doctor | grep -qx '0 problems'"
+mkdir -m 777 "$T_DIR/open-cache"
+chown "$POOL_USER" "$T_DIR/open-cache"
+if TFGIT_EXTRA="TFGIT_CACHE_DIR=$T_DIR/open-cache" tfgit doctor >"$T_DIR/doc.out" 2>&1; then
+	fail "doctor with a world-writable cache directory exits non-zero" "$(cat "$T_DIR/doc.out")"
+else
+	check "doctor with a world-writable cache directory says so and how to fix it" \
+		eval "grep -q 'problem: .*open-cache is writable by every user' '$T_DIR/doc.out' && grep -q 'fix:' '$T_DIR/doc.out'"
+fi
+as_pool env -i PATH=/usr/bin:/bin TFGIT_DEFAULT_REPOSITORY="$T_DIR/remotes/missing.git" TFGIT_CACHE_DIR="$CACHE" \
+	"$TFGIT_CLI" doctor >"$T_DIR/doc2.out" 2>&1
+rc=$?
+check "doctor with a default repository that does not answer: exit 1, naming it" \
+	eval "[ $rc = 1 ] && grep -q 'problem: the default repository .*missing.git does not answer' '$T_DIR/doc2.out'"
+
+# rollback through terraform: three applies, roll back to the first, plan sees it, apply on top
+if ! command -v terraform >/dev/null; then
+	skip "rollback through terraform" "terraform is not on the PATH"
+	finish
+	exit
+fi
+W=$T_DIR/tf
+S=tf/terraform.tfstate
+tf_project "$W" "$URL?state=$S"
+for v in first second third; do
+	tf_init_apply "$W" "$v" >/dev/null || fail "terraform apply of $v"
+done
+first=$(tfgit history --state "$S" --json | jq -r '.[-1].commit')
+check "history of a terraform-written state shows three versions" expect_eq versions 3 "$(tfgit history --state "$S" --json | jq length)"
+check "rollback to the first version" eval "tfgit rollback --state '$S' --to '${first:0:9}' | grep -q 'rolled back'"
+check "... the commit says it is a rollback and to which version" \
+	eval "g '$R' log -1 --format=%B master | grep -q 'Operation: rollback to $first'"
+check "... with the serial raised above the current one and the lineage kept" \
+	eval "[ \"\$(g '$R' show master:$S | jq .serial)\" -gt 3 ] && [ \"\$(g '$R' show master:$S | jq -r .lineage)\" = \"\$(g '$R' show $first:$S | jq -r .lineage)\" ]"
+(cd "$W" && terraform plan -no-color -input=false) >"$T_DIR/tf-plan.out" 2>&1
+check "terraform plan then sees the first version's resources (input first -> third is a change)" \
+	grep -q '"first" -> "third"' "$T_DIR/tf-plan.out"
+check "terraform apply succeeds on top of it" \
+	eval "(cd '$W' && terraform apply -no-color -auto-approve -input=false) >'$T_DIR/tf-after.out' 2>&1"
+finish
