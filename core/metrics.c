@@ -110,6 +110,17 @@ static int open_dir(const char *dir, char *why, size_t whylen)
 	return fd;
 }
 
+/* The file's blocks are really there (posix_fallocate: a no-op where they are): 1, or 0 when
+ * the filesystem has no room for them. */
+static int blocks_allocated(int fd)
+{
+	int e = posix_fallocate(fd, 0, sizeof(struct layout));
+	if (e == 0 || e == EOPNOTSUPP || e == EINVAL)
+		return 1;
+	errno = e;
+	return 0;
+}
+
 /* The counters' file in dfd: opened, or made complete under a private name and then linked into
  * place (two processes making it at once: one link wins, the other opens the winner's). */
 static int open_file(int dfd, char *why, size_t whylen)
@@ -129,11 +140,13 @@ static int open_file(int dfd, char *why, size_t whylen)
 		int t = openat(dfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (t < 0)
 			continue;
-		struct layout head = {.magic = METRICS_MAGIC, .size = sizeof(struct layout),
-				      .created = (uint64_t)time(NULL)};
-		int ok = ftruncate(t, sizeof(struct layout)) == 0 &&
-			 pwrite(t, &head, offsetof(struct layout, counters), 0) ==
-				 (ssize_t)offsetof(struct layout, counters);
+		/* every byte written, not a sparse ftruncate: a page first touched through the mapping
+		 * on a full filesystem (tmpfs) would be SIGBUS, not an error */
+		static struct layout head;
+		head.magic = METRICS_MAGIC;
+		head.size = sizeof(struct layout);
+		head.created = (uint64_t)time(NULL);
+		int ok = pwrite(t, &head, sizeof(head), 0) == (ssize_t)sizeof(head) && blocks_allocated(t);
 		int linked = ok ? linkat(dfd, tmp, dfd, METRICS_FILE, 0) : -1;
 		int e = errno;
 		unlinkat(dfd, tmp, 0);
@@ -175,6 +188,11 @@ int metrics_open(const char *cache_dir, char *why, size_t whylen)
 	}
 	if (st.st_mode & 077)
 		fchmod(fd, 0600);
+	if (!blocks_allocated(fd)) {
+		snprintf(why, whylen, "%s/%s: no room for its blocks: %s", cache_dir, METRICS_FILE, strerror(ENOSPC));
+		close(fd);
+		return -1;
+	}
 	void *m = mmap(NULL, sizeof(struct layout), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	close(fd);
 	if (m == MAP_FAILED) {
