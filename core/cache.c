@@ -22,6 +22,7 @@
 #include "cache.h"
 #include "deadline.h"
 #include "internal.h"
+#include "metrics.h"
 #include "tfgit.h"
 
 #define EVICT_MAX 4096
@@ -128,6 +129,8 @@ static int open_or_init(cache *c)
 		core_log("cache %s cannot be opened (%s): rebuilding it", c->path,
 			 git_error_last() ? git_error_last()->message : "unknown");
 	c->created = err == GIT_ENOTFOUND;
+	if (c->created)
+		metrics_count(METRIC_CACHE_CLONES);
 	return cache_reset(c);
 }
 
@@ -299,6 +302,7 @@ static int evict_one(const char *dir, const struct entry *e)
 	unlink(c.lockpath);
 	close(c.lockfd);
 	core_log("cache %s evicted (least recently used, TFGIT_CACHE_MAX)", c.path);
+	metrics_count(METRIC_CACHE_EVICTIONS);
 	return 1;
 }
 

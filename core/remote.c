@@ -19,6 +19,7 @@
 #include "deadline.h"
 #include "httpstream.h"
 #include "internal.h"
+#include "metrics.h"
 #include "remote.h"
 #include "sockets.h"
 
@@ -271,9 +272,11 @@ int session_open(session **out, git_repository *cache, const char *url, int for_
 	}
 	const git_remote_head **heads;
 	size_t n;
+	double begun = metrics_remote_begin();
 	if ((err = new_remote(&s->remote, cache, url)) < 0 ||
 	    (err = connect_remote(s, s->remote, for_push ? GIT_DIRECTION_PUSH : GIT_DIRECTION_FETCH)) < 0 ||
 	    (err = git_remote_ls(&heads, &n, s->remote)) < 0) {
+		metrics_remote_end(begun);
 		err = remote_failure(s, r, err, "connecting to the repository");
 		session_free(s);
 		return err;
@@ -284,6 +287,7 @@ int session_open(session **out, git_repository *cache, const char *url, int for_
 			return TFGIT_ERROR;
 		}
 	}
+	metrics_remote_end(begun);
 	s->complete = 1;
 	*out = s;
 	return 0;
@@ -480,6 +484,7 @@ static int smart_fetch(session *s, const char *refname, tfgit_result *r)
 	opts.follow_redirects = GIT_REMOTE_REDIRECT_NONE;
 	opts.custom_headers = s->custom_headers;
 	git_remote *from = s->remote; /* a fetch session: the advertisement is already here */
+	double begun = metrics_remote_begin();
 	if (s->for_push) {
 		/* a push session's connection speaks receive-pack: fetch on a second one, where
 		 * each credential may be offered once more */
@@ -494,6 +499,7 @@ static int smart_fetch(session *s, const char *refname, tfgit_result *r)
 	 * (the credentials header), and it disconnects, which this session no longer needs */
 	if (err == 0)
 		err = git_remote_fetch(from, &refspecs, &opts, NULL);
+	metrics_remote_end(begun);
 	git_remote_free(fetcher);
 	if (err < 0) {
 		int rc = remote_failure(s, r, err, "fetching from the repository");
@@ -590,7 +596,9 @@ static int smart_push(session *s, const char *refname, const git_oid *new, int f
 	opts.custom_headers = s->custom_headers;
 	s->rejected[0] = '\0';
 	/* the connection is already open for push: old values are the advertised ones */
+	double begun = metrics_remote_begin();
 	err = git_remote_upload(s->remote, &refspecs, &opts);
+	metrics_remote_end(begun);
 	if (err == GIT_ENONFASTFORWARD) {
 		git_error_clear();
 		return TFGIT_ECONFLICT;

@@ -26,7 +26,7 @@ static const char *const known[] = {
 	"TFGIT_SSL_CA_FILE", "TFGIT_SSL_NO_VERIFY", "TF_BACKEND_HTTP_ENCRYPTION_PROVIDER",
 	"TF_BACKEND_HTTP_ENCRYPTION_PASSPHRASE", "TFGIT_ENCRYPTION_KEYS", "TFGIT_ENCRYPT_CMD",
 	"TFGIT_DECRYPT_CMD", "TFGIT_FILTER_TIMEOUT", "TFGIT_ENCRYPTION_MIGRATE",
-	"TFGIT_LOCK_TTL", "TFGIT_LINEAGE_GUARD",
+	"TFGIT_LOCK_TTL", "TFGIT_LINEAGE_GUARD", "TFGIT_LOG_FORMAT",
 };
 
 struct source {
@@ -375,6 +375,10 @@ int settings_load(struct settings *s, char **params, int warn, char *why, size_t
 	if (number_setting(&src, "TFGIT_MAX_REQUESTS", "10000", 0, 1ULL << 40, &v) < 0)
 		return -1;
 	s->max_requests = (long)v;
+	const char *log_format = value_or(&src, "TFGIT_LOG_FORMAT", "text");
+	if (strcmp(log_format, "text") != 0 && strcmp(log_format, "json") != 0)
+		return refuse(&src, "TFGIT_LOG_FORMAT=%s: use text or json", log_format);
+	s->log_json = !strcmp(log_format, "json");
 	if (number_setting(&src, "TFGIT_MAX_BODY", "67108864", 1, 1ULL << 40, &v) < 0)
 		return -1;
 	s->max_body = (size_t)v;

@@ -17,6 +17,7 @@ struct settings {
 	size_t max_body;
 	const char *ca_file;            /* TFGIT_SSL_CA_FILE */
 	long max_requests;              /* TFGIT_MAX_REQUESTS: a pool worker's requests before it is replaced */
+	int log_json;                   /* TFGIT_LOG_FORMAT=json: one JSON object a request line */
 	tfgit_store store;
 	/* owned: the values read from TFGIT_CONFIG, and defaults made at load */
 	char *file_text;

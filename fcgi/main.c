@@ -60,8 +60,8 @@ static void serve(char **params, const struct request_io *io)
 		return;
 	}
 	if (settings_load(&cfg, params, 0, why, sizeof(why)) < 0 || tfgit_tls_trust(cfg.ca_file) < 0) {
-		tfgit_log("%s: the settings are not usable: %s", req.method,
-			  why[0] ? why : "TFGIT_SSL_CA_FILE cannot be loaded");
+		tfgit_log("%s: the settings are not usable: %s (id=%s)", req.method,
+			  why[0] ? why : "TFGIT_SSL_CA_FILE cannot be loaded", req.id);
 		respond_error(&req, 500, "this server's settings are not usable; its log says why");
 	} else {
 		route_request(&req, &cfg);
@@ -165,13 +165,17 @@ static int cgi(void)
 		c.left = !*end && v >= 0 ? v : -1;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	struct request_io io = {cgi_read, cgi_write, &c};
+	server_info.model = "cgi";
+	server_info.workers = 1;
+	server_info.started = time(NULL);
 	if (tfgit_init(NULL) < 0) {
-		static const char down[] = "Status: 500 Internal Server Error\r\nContent-Type: application/json\r\n\r\n"
-					   "{\"error\":\"libgit2 cannot be initialised\"}";
-		cgi_write(NULL, down, (int)sizeof(down) - 1);
+		struct request req;
+		if (request_init(&req, environ, &io) == 0)
+			respond_error(&req, 500, "libgit2 cannot be initialised");
+		request_free(&req);
 		return 1;
 	}
-	struct request_io io = {cgi_read, cgi_write, &c};
 	serve(environ, &io);
 	acl_cache_free();
 	tfgit_shutdown();
@@ -346,6 +350,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "tfgit: %s\n", why);
 	if (bad && workers)
 		return 2;
+	server_info.model = workers ? "pool" : "fastcgi";
+	server_info.workers = workers ? workers : 1;
+	server_info.started = time(NULL);
 	if (workers == 0)
 		return responder(0); /* the web server bounds its life (FcgidMaxRequestsPerProcess) */
 	return supervise(max_requests, workers);

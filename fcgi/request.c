@@ -1,6 +1,9 @@
 /* One request: its parameters copied out of the server's environment, its body, its outcome. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
 
 #include <fcgiapp.h>
 
@@ -13,26 +16,52 @@ static char *param_dup(char **envp, const char *name, int keep_empty)
 	return v && (keep_empty || *v) ? strdup(v) : NULL;
 }
 
-/* GitLab's layout: the lock address is the state's address with /lock appended. The web
- * server says which path was asked for: PATH_INFO below a script (Apache), else the path
- * (nginx's DOCUMENT_URI, or REQUEST_URI without its query). */
-static int is_lock_address(char **envp, int *unknown)
+struct server_info server_info = {"cgi", 1, 0};
+
+/* The address asked for. The web server says which path was asked for: PATH_INFO below a script
+ * (Apache), else the path (nginx's DOCUMENT_URI, or REQUEST_URI without its query), whose last
+ * segment names the address (the location admits only those). */
+static enum address address_of(char **envp)
 {
-	static const char suffix[] = "/lock";
+	static const struct {
+		const char *suffix;
+		enum address address;
+	} below[] = {{"/lock", LOCK_ADDRESS}, {"/metrics", METRICS_ADDRESS}, {"/health", HEALTH_ADDRESS}};
 	const char *p = FCGX_GetParam("PATH_INFO", envp);
-	*unknown = 0;
-	if (p && *p) {
-		*unknown = strcmp(p, suffix) != 0; /* a typo must not reach the state's address */
-		return !*unknown;
-	}
 	size_t n;
+	if (p && *p) {
+		for (size_t i = 0; i < sizeof(below) / sizeof(below[0]); i++)
+			if (!strcmp(p, below[i].suffix))
+				return below[i].address;
+		return UNKNOWN_ADDRESS; /* a typo must not reach the state's address */
+	}
 	if ((p = FCGX_GetParam("DOCUMENT_URI", envp)) && *p)
 		n = strlen(p);
 	else if ((p = FCGX_GetParam("REQUEST_URI", envp)) && *p)
 		n = strcspn(p, "?");
 	else
-		return 0;
-	return n >= sizeof(suffix) - 1 && !memcmp(p + n - (sizeof(suffix) - 1), suffix, sizeof(suffix) - 1);
+		return STATE_ADDRESS;
+	for (size_t i = 0; i < sizeof(below) / sizeof(below[0]); i++) {
+		size_t len = strlen(below[i].suffix);
+		if (n >= len && !memcmp(p + n - len, below[i].suffix, len))
+			return below[i].address;
+	}
+	return STATE_ADDRESS;
+}
+
+/* 16 hex digits from the kernel's random source (a clock-and-pid mix if it fails). */
+static void new_id(char out[17])
+{
+	unsigned char b[8];
+	if (getrandom(b, sizeof(b), GRND_NONBLOCK) != (ssize_t)sizeof(b)) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		unsigned long long v = ((unsigned long long)ts.tv_nsec << 20) ^ (unsigned long long)ts.tv_sec ^
+				       ((unsigned long long)getpid() << 40) ^ (unsigned long long)random();
+		memcpy(b, &v, sizeof(b));
+	}
+	for (size_t i = 0; i < sizeof(b); i++)
+		snprintf(out + 2 * i, 3, "%02x", b[i]);
 }
 
 int request_init(struct request *req, char **envp, const struct request_io *io)
@@ -46,7 +75,8 @@ int request_init(struct request *req, char **envp, const struct request_io *io)
 	req->content_md5 = param_dup(envp, "HTTP_CONTENT_MD5", 1);
 	req->remote_user = param_dup(envp, "REMOTE_USER", 0);
 	req->remote_addr = param_dup(envp, "REMOTE_ADDR", 0);
-	req->lock_address = is_lock_address(envp, &req->unknown_address);
+	req->address = address_of(envp);
+	new_id(req->id);
 	const char *cl = FCGX_GetParam("CONTENT_LENGTH", envp);
 	if (cl && *cl) {
 		char *end;

@@ -15,6 +15,19 @@ struct request_io {
 	void *ctx;
 };
 
+/* The addresses under the program's location: the state's (…/tfgit), GitLab's lock address
+ * (…/tfgit/lock), the counters (…/tfgit/metrics), the health check (…/tfgit/health); any other
+ * path below it is unknown (404). */
+enum address { STATE_ADDRESS, LOCK_ADDRESS, METRICS_ADDRESS, HEALTH_ADDRESS, UNKNOWN_ADDRESS };
+
+/* How this process serves, for /health (main.c fills it in). */
+struct server_info {
+	const char *model; /* "pool", "fastcgi" (one responder, e.g. mod_fcgid) or "cgi" */
+	int workers;       /* a pool's size; 1 otherwise */
+	time_t started;
+};
+extern struct server_info server_info;
+
 struct request {
 	struct request_io io;
 	char *method;
@@ -23,8 +36,10 @@ struct request {
 	char *remote_user;    /* REMOTE_USER: who the web server authenticated; NULL when none */
 	char *remote_addr;    /* REMOTE_ADDR */
 	long long content_length; /* -1 when absent (a chunked body) */
-	int lock_address;     /* the request's path ends in /lock (GitLab's lock address) */
-	int unknown_address;  /* a path below the program other than /lock (PATH_INFO): 404 */
+	enum address address;
+	char id[17];          /* random, 16 hex digits: X-Request-Id and the log line */
+	int locking;          /* a LOCK request (of either address): its 409 is a lock conflict */
+	int held_by_other;    /* answered ELOCKED: another ID holds the lock */
 	int may_force_unlock; /* may remove any lock: only then is a holder's lock ID shown */
 	struct query q;
 	char resolved_url[4096]; /* the repository as used: a local path resolved */

@@ -5,6 +5,7 @@
 #include <json-c/json.h>
 #include <openssl/evp.h>
 
+#include "../core/metrics.h"
 #include "response.h"
 
 int status_for(int code)
@@ -52,13 +53,38 @@ static void put(struct request *req, const char *s)
 	req->io.write(req->io.ctx, s, (int)strlen(s));
 }
 
+double request_ms(const struct request *req)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - req->start.tv_sec) * 1e3 + (double)(now.tv_nsec - req->start.tv_nsec) / 1e6;
+}
+
+/* The shared counters, before a byte of the answer leaves: a client that has its answer finds
+ * it counted. /metrics and /health are not Terraform's requests: not counted. */
+static void account(const struct request *req, int status)
+{
+	int trips;
+	double remote_ms;
+	if (req->address == METRICS_ADDRESS || req->address == HEALTH_ADDRESS)
+		return;
+	metrics_remote_get(&trips, &remote_ms);
+	metrics_request(req->method, status, request_ms(req), remote_ms);
+	metrics_add(METRIC_REMOTE_ROUND_TRIPS, (unsigned long long)trips);
+	if (req->result.attempts > 1)
+		metrics_add(METRIC_CAS_RETRIES, (unsigned long long)(req->result.attempts - 1));
+	if (req->locking && req->held_by_other && status == 409)
+		metrics_count(METRIC_LOCK_CONFLICTS);
+}
+
 void respond(struct request *req, int status, const char *headers, const char *ctype,
 	     const char *body, size_t len)
 {
 	char head[512];
 	req->status = status;
+	account(req, status);
 	/* formatted here: libfcgi's own printf knows no %zu */
-	snprintf(head, sizeof(head), "Status: %d %s\r\n", status, reason(status));
+	snprintf(head, sizeof(head), "Status: %d %s\r\nX-Request-Id: %s\r\n", status, reason(status), req->id);
 	put(req, head);
 	if (headers)
 		put(req, headers);
@@ -106,6 +132,7 @@ void respond_result(struct request *req, int code)
 {
 	tfgit_result *r = &req->result;
 	int status = status_for(code);
+	req->held_by_other = code == TFGIT_ELOCKED;
 	if (code == TFGIT_ELOCKED && r->holder.ptr && !req->may_force_unlock) {
 		respond_hidden_holder(req, &r->holder);
 	} else if ((code == TFGIT_ELOCKED || code == TFGIT_EEXISTS) && r->holder.ptr) {

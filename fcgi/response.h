@@ -19,6 +19,9 @@ void respond_error(struct request *req, int status, const char *message);
 /* Sends the response for a core result: success, the holder's lock JSON on 409, or an error. */
 void respond_result(struct request *req, int code);
 
+/* Milliseconds since the request started. */
+double request_ms(const struct request *req);
+
 /* base64 of the MD5 of data into out (at least 25 bytes). */
 void content_md5(char *out, const char *data, size_t len);
 

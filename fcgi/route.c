@@ -1,15 +1,22 @@
 /* The routing table: each method Terraform uses, the handler that serves it. */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <git2.h>
+#include <json-c/json.h>
 
 #include "../core/acl.h"
 #include "../core/lockinfo.h"
+#include "../core/metrics.h"
 #include "response.h"
 #include "route.h"
 
 enum body_rule { BODY_NONE, BODY_OPTIONAL, BODY_JSON, BODY_STATE };
-enum address { STATE_ADDRESS, LOCK_ADDRESS }; /* …/tfgit, …/tfgit/lock */
+#ifndef TFGIT_VERSION
+#define TFGIT_VERSION "dev"
+#endif
 
 struct route {
 	enum address address;
@@ -244,44 +251,232 @@ static const char *log_word(char *out, size_t outlen, const char *v)
 	return out;
 }
 
-/* One line per request; tfgit_log escapes every field, so none can forge a line. */
-static void log_request(const struct request *req)
+/* The holder's ID and Who from its lock JSON, for the log of a conflict. */
+static void holder_fields(const tfgit_buf *holder, char *id, size_t idlen, char *who, size_t wholen)
 {
-	struct timespec now;
-	char url[512], user[512], addr[128], state[3200], ref[800];
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	double ms = (double)(now.tv_sec - req->start.tv_sec) * 1e3 +
-		    (double)(now.tv_nsec - req->start.tv_nsec) / 1e6;
+	*id = *who = '\0';
+	json_tokener *tok = json_tokener_new();
+	json_object *obj = tok && holder->ptr ? json_tokener_parse_ex(tok, holder->ptr, (int)holder->size) : NULL, *v;
+	if (json_object_is_type(obj, json_type_object)) {
+		if (json_object_object_get_ex(obj, "ID", &v) && json_object_is_type(v, json_type_string))
+			snprintf(id, idlen, "%s", json_object_get_string(v));
+		if (json_object_object_get_ex(obj, "Who", &v) && json_object_is_type(v, json_type_string))
+			snprintf(who, wholen, "%s", json_object_get_string(v));
+	}
+	json_object_put(obj);
+	if (tok)
+		json_tokener_free(tok);
+}
+
+static const char *const address_names[] = {
+	[STATE_ADDRESS] = "state", [LOCK_ADDRESS] = "lock", [METRICS_ADDRESS] = "metrics",
+	[HEALTH_ADDRESS] = "health", [UNKNOWN_ADDRESS] = "unknown",
+};
+
+static void json_add_str(json_object *obj, const char *key, const char *v)
+{
+	json_object_object_add(obj, key, v && *v ? json_object_new_string(v) : NULL);
+}
+
+/* TFGIT_LOG_FORMAT=json: the request line as one JSON object. */
+static void log_request_json(const struct request *req, double ms, const char *url, int trips,
+			     double remote_ms, const char *holder_id, const char *holder_who)
+{
+	char when[40];
+	struct timespec ts;
+	struct tm tm;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	size_t n = strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(when + n, sizeof(when) - n, ".%03ldZ", ts.tv_nsec / 1000000);
+	json_object *o = json_object_new_object();
+	json_add_str(o, "time", when);
+	json_object_object_add(o, "pid", json_object_new_int((int)getpid()));
+	json_add_str(o, "id", req->id);
+	json_add_str(o, "method", req->method);
+	json_add_str(o, "address", address_names[req->address]);
+	json_add_str(o, "state", req->target.state ? req->target.state : req->q.state);
+	json_add_str(o, "ref", req->target.ref ? req->target.ref : req->q.ref);
+	json_add_str(o, "repo", req->target.url ? url : NULL);
+	json_add_str(o, "user", req->remote_user);
+	json_add_str(o, "addr", req->remote_addr);
+	json_object_object_add(o, "status", json_object_new_int(req->status));
+	json_object_object_add(o, "ms", json_object_new_double((double)(long long)(ms * 10 + 0.5) / 10));
+	json_object_object_add(o, "round_trips", json_object_new_int(trips));
+	json_object_object_add(o, "remote_ms", json_object_new_double((double)(long long)(remote_ms * 10 + 0.5) / 10));
+	json_object_object_add(o, "attempts", json_object_new_int(req->result.attempts));
+	if (req->held_by_other) {
+		json_object *h = json_object_new_object();
+		json_add_str(h, "id", holder_id);
+		json_add_str(h, "who", holder_who);
+		json_object_object_add(o, "holder", h);
+	}
+	if (req->result.forced) {
+		json_object_object_add(o, "forced", json_object_new_boolean(1));
+		json_object_object_add(o, "removed_lock",
+				       json_object_new_string_len(req->result.holder.ptr ? req->result.holder.ptr : "",
+								  (int)(req->result.holder.size > 4096 ? 4096 : req->result.holder.size)));
+	}
+	json_add_str(o, "message", req->result.message);
+	metrics_log_json(o);
+	json_object_put(o);
+}
+
+/* One line per request; tfgit_log escapes every field, so none can forge a line. The text
+ * form keeps its first fields in their order (METHOD state= ref= repo= user= addr= -> STATUS
+ * in N ms); what came later follows them as words: id=, round_trips=, remote_ms=, on a lock
+ * conflict holder_id= and holder_who=. */
+static void log_request(const struct request *req, const struct settings *cfg)
+{
+	char url[512], user[512], addr[128], state[3200], ref[800], hid[512], hwho[512], words[1200] = "";
+	double ms = request_ms(req), remote_ms;
+	int trips;
+	metrics_remote_get(&trips, &remote_ms);
+	tfgit_url_redact(url, sizeof(url), req->target.url ? req->target.url : "-");
+	if (req->held_by_other)
+		holder_fields(&req->result.holder, hid, sizeof(hid), hwho, sizeof(hwho));
+	if (cfg && cfg->log_json) {
+		log_request_json(req, ms, url, trips, remote_ms, hid, hwho);
+		return;
+	}
 	log_word(user, sizeof(user), req->remote_user);
 	log_word(addr, sizeof(addr), req->remote_addr);
 	/* refused before its target was checked, the request still says what it asked for */
 	log_word(state, sizeof(state), req->target.state ? req->target.state : req->q.state);
 	log_word(ref, sizeof(ref), req->target.ref ? req->target.ref : req->q.ref);
-	tfgit_url_redact(url, sizeof(url), req->target.url ? req->target.url : "-");
-	tfgit_log("%s%s state=%s ref=%s repo=%s user=%s addr=%s -> %d in %.1f ms%s%s%s", req->method,
-		  req->lock_address ? " /lock" : "", state, ref, url, user, addr, req->status, ms,
-		  req->result.attempts > 1 ? " (retried)" : "", req->result.message[0] ? ": " : "",
-		  req->result.message);
+	if (req->held_by_other) {
+		char a[512], b[512];
+		snprintf(words, sizeof(words), " holder_id=%s holder_who=%s", log_word(a, sizeof(a), hid),
+			 log_word(b, sizeof(b), hwho));
+	}
+	static const char *const shown[] = {[STATE_ADDRESS] = "", [LOCK_ADDRESS] = " /lock",
+		[METRICS_ADDRESS] = " /metrics", [HEALTH_ADDRESS] = " /health", [UNKNOWN_ADDRESS] = " (unknown address)"};
+	tfgit_log("%s%s state=%s ref=%s repo=%s user=%s addr=%s -> %d in %.1f ms id=%s round_trips=%d "
+		  "remote_ms=%.1f%s%s%s%s", req->method, shown[req->address], state, ref, url, user, addr,
+		  req->status, ms, req->id, trips, remote_ms, words, req->result.attempts > 1 ? " (retried)" : "",
+		  req->result.message[0] ? ": " : "", req->result.message);
 	if (req->result.forced)
 		tfgit_log("force-unlock of %s by user=%s addr=%s removed the lock %.*s", state, user, addr,
 			  (int)(req->result.holder.size > 4096 ? 4096 : req->result.holder.size),
 			  req->result.holder.ptr ? req->result.holder.ptr : "");
 }
 
+/* …/metrics: the counters of every process serving from this cache directory. Not behind the
+ * ACL (it names no state or repository); the web server restricts who may read it. */
+static void handle_metrics(struct request *req, int mapped, const char *why)
+{
+	tfgit_buf text = {0};
+	if (!mapped) {
+		char msg[700];
+		snprintf(msg, sizeof(msg), "the counters are not available: %s", why);
+		respond_error(req, 503, msg);
+	} else if (metrics_render(&text) < 0) {
+		respond_error(req, 500, "the counters could not be rendered");
+	} else {
+		respond(req, 200, NULL, "text/plain; version=0.0.4; charset=utf-8", text.ptr, text.size);
+	}
+	tfgit_buf_free(&text);
+}
+
+/* deep=1 (or true, yes) in the query: the health check also asks the default repository. */
+static int wants_deep(const char *query)
+{
+	for (const char *p = query; p && *p; p += strcspn(p, "&"), p += *p == '&') {
+		size_t n = strcspn(p, "&");
+		if ((n == 6 && !strncmp(p, "deep=1", 6)) || (n == 9 && !strncmp(p, "deep=true", 9)) ||
+		    (n == 8 && !strncmp(p, "deep=yes", 8)))
+			return 1;
+	}
+	return 0;
+}
+
+/* …/health: 200 JSON from the process alone (its settings, the counters' file in the cache
+ * directory); no remote and none of the cache's repositories is touched. With deep=1 the
+ * default repository is asked for its refs too (within TFGIT_REMOTE_TIMEOUT): 503 when it
+ * does not answer. */
+static void handle_health(struct request *req, const struct settings *cfg, int mapped, const char *why)
+{
+	int major = 0, minor = 0, rev = 0, status = 200;
+	char lib[32], url[512];
+	git_libgit2_version(&major, &minor, &rev);
+	snprintf(lib, sizeof(lib), "%d.%d.%d", major, minor, rev);
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "version", json_object_new_string(TFGIT_VERSION));
+	json_object_object_add(o, "libgit2", json_object_new_string(lib));
+	json_object_object_add(o, "model", json_object_new_string(server_info.model));
+	json_object_object_add(o, "workers", json_object_new_int(server_info.workers));
+	json_object_object_add(o, "pid", json_object_new_int((int)getpid()));
+	json_object_object_add(o, "uptime_seconds",
+			       json_object_new_int64(server_info.started ? (int64_t)(time(NULL) - server_info.started) : 0));
+	json_object_object_add(o, "counters", json_object_new_string(mapped ? "ok" : why));
+	if (wants_deep(req->query_string)) {
+		json_object *d = json_object_new_object();
+		if (!cfg->default_repository) {
+			status = 503;
+			json_object_object_add(d, "error", json_object_new_string(
+				"no default repository to check (TFGIT_DEFAULT_REPOSITORY)"));
+		} else {
+			int found = 0;
+			double t0 = request_ms(req);
+			int rc = tfgit_ping(&req->result, &cfg->store, cfg->default_repository, cfg->default_ref, &found);
+			tfgit_url_redact(url, sizeof(url), cfg->default_repository);
+			json_object_object_add(d, "repository", json_object_new_string(url));
+			json_object_object_add(d, "ref", json_object_new_string(cfg->default_ref));
+			json_object_object_add(d, "ms", json_object_new_int((int)(request_ms(req) - t0 + 0.5)));
+			if (rc == TFGIT_OK) {
+				json_object_object_add(d, "branch_exists", json_object_new_boolean(found));
+			} else {
+				status = 503;
+				json_object_object_add(d, "error", json_object_new_string(
+					req->result.message[0] ? req->result.message : tfgit_strerror(rc)));
+			}
+		}
+		json_object_object_add(o, "repository", d);
+	}
+	json_object_object_add(o, "status", json_object_new_string(status == 200 ? "ok" : "unavailable"));
+	size_t len = 0;
+	const char *text = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN, &len);
+	respond(req, status, NULL, "application/json", text, len);
+	json_object_put(o);
+}
+
+static const char not_found[] =
+	"no such address: the state's address, or it followed by /lock (/metrics and /health: the "
+	"counters and the health check)";
+
 void route_request(struct request *req, const struct settings *cfg)
 {
 	const struct route *rt = NULL;
-	enum address address = req->lock_address ? LOCK_ADDRESS : STATE_ADDRESS;
+	enum address address = req->address;
+	char why[700] = "";
+	static char last_why[700];
+	metrics_remote_reset();
+	int mapped = metrics_open(cfg->store.cache_dir, why, sizeof(why)) == 0;
+	if (!mapped && strcmp(why, last_why) != 0) { /* once, not on every request */
+		tfgit_log("the shared counters are not kept: %s", why);
+		snprintf(last_why, sizeof(last_why), "%s", why);
+	}
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
 		if (routes[i].address == address && strcmp(routes[i].method, req->method) == 0)
 			rt = &routes[i];
-	if (req->unknown_address)
-		respond_error(req, 404, "no such address: the state's address, or it followed by /lock");
-	else if (!rt)
+	if (address == UNKNOWN_ADDRESS) {
+		respond_error(req, 404, not_found);
+	} else if (address == METRICS_ADDRESS || address == HEALTH_ADDRESS) {
+		static const char allow[] = "Allow: GET, HEAD\r\n";
+		static const char body[] = "{\"error\":\"method not allowed: use GET\"}";
+		if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0)
+			respond(req, 405, allow, "application/json", body, strlen(body));
+		else if (address == METRICS_ADDRESS)
+			handle_metrics(req, mapped, why);
+		else
+			handle_health(req, cfg, mapped, why);
+	} else if (!rt) {
 		respond(req, 405, not_allowed[address][0], "application/json", not_allowed[address][1],
 			strlen(not_allowed[address][1]));
-	else if (resolve_target(req, cfg) == 0 && read_body(req, rt, cfg) == 0 &&
-		 authorize(req, rt, cfg) == 0)
-		rt->handle(req, cfg);
-	log_request(req);
+	} else {
+		req->locking = rt->handle == handle_lock;
+		if (resolve_target(req, cfg) == 0 && read_body(req, rt, cfg) == 0 && authorize(req, rt, cfg) == 0)
+			rt->handle(req, cfg);
+	}
+	log_request(req, cfg);
 }
