@@ -117,14 +117,29 @@ int tfgit_unlock(tfgit_result *out, const tfgit_store *s, const tfgit_target *t,
 
 static struct settings cfg;
 
+static char acl[] = "/tmp/tfgit-fuzz-acl.XXXXXX", cache[] = "/tmp/tfgit-fuzz-cache.XXXXXX";
+
+/* Nothing of the run is left behind: the ACL file, the cache directory (the metrics file). */
+static void teardown(void)
+{
+	char metrics[sizeof(cache) + 32];
+	unlink(acl);
+	snprintf(metrics, sizeof(metrics), "%s/.metrics-v1", cache);
+	unlink(metrics);
+	rmdir(cache);
+}
+
 static void setup(void)
 {
 	static int done;
-	char acl[] = "/tmp/tfgit-fuzz-acl.XXXXXX";
 	if (done)
 		return;
 	done = 1;
+	if (!mkdtemp(cache))
+		abort();
+	setenv("TFGIT_CACHE_DIR", cache, 1);
 	int fd = mkstemp(acl);
+	atexit(teardown);
 	const char *grants = "alice all * *\nbob read,lock http://127.0.0.1:*/allowed/*.git envs/\n"
 			     "* read * public/\nanonymous read /srv/git/*.git *\n";
 	if (fd < 0 || write(fd, grants, strlen(grants)) < 0)
