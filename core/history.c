@@ -98,6 +98,19 @@ int tfgit_state_get_version(tfgit_result *out, const tfgit_store *store, const t
 	return op_run(out, store, t, 0, version_attempt, (void *)version);
 }
 
+/* list (n of *cap elements of size bytes used) with room for one more; NULL when out of
+ * memory (list unchanged, still the caller's). */
+static void *room_for_one(void *list, size_t *cap, size_t n, size_t size)
+{
+	if (n < *cap)
+		return list;
+	size_t ncap = *cap ? *cap * 2 : 32;
+	void *l = realloc(list, ncap * size);
+	if (l)
+		*cap = ncap;
+	return l;
+}
+
 /* A trailer's value ("Name: value" on its own line of message) into out; empty when absent. */
 static void trailer(char *out, size_t outlen, const char *message, const char *name)
 {
@@ -199,18 +212,14 @@ static int history_attempt(op *o, void *ctx)
 		int had = git_commit_parentcount(c) > 0 && git_commit_parent(&parent, c, 0) == 0 &&
 			  blob_in(&theirs, parent, o->t->state);
 		if ((has || had) && !(has && had && git_oid_equal(&mine, &theirs))) {
-			if (h->n == h->cap) {
-				size_t cap = h->cap ? h->cap * 2 : 64;
-				tfgit_version *l = realloc(h->list, cap * sizeof(*l));
-				if (!l) {
-					git_commit_free(c);
-					git_commit_free(parent);
-					rc = TFGIT_ERROR;
-					break;
-				}
-				h->list = l;
-				h->cap = cap;
+			tfgit_version *grown = room_for_one(h->list, &h->cap, h->n, sizeof(*grown));
+			if (!grown) {
+				git_commit_free(c);
+				git_commit_free(parent);
+				rc = TFGIT_ERROR;
+				break;
 			}
+			h->list = grown;
 			version_of(&h->list[h->n++], o, c, has ? &mine : NULL);
 		}
 		git_commit_free(c);
@@ -255,17 +264,13 @@ static int lock_ref(const char *name, const git_oid *oid, void *payload)
 	lockinfo info;
 	if (session_fetch(o->sess, name, o->r) < 0 || git_commit_lookup(&c, o->cache->repo, oid) < 0)
 		return 0; /* gone meanwhile, or unreadable: not listed */
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 32;
-		tfgit_lock_entry *nl = realloc(l->list, cap * sizeof(*nl));
-		if (!nl) {
-			git_commit_free(c);
-			l->rc = TFGIT_ERROR;
-			return 1;
-		}
-		l->list = nl;
-		l->cap = cap;
+	tfgit_lock_entry *grown = room_for_one(l->list, &l->cap, l->n, sizeof(*grown));
+	if (!grown) {
+		git_commit_free(c);
+		l->rc = TFGIT_ERROR;
+		return 1;
 	}
+	l->list = grown;
 	tfgit_lock_entry *x = &l->list[l->n++];
 	memset(x, 0, sizeof(*x));
 	snprintf(x->state, sizeof(x->state), "%s", state);
@@ -335,17 +340,13 @@ static int state_file(const char *root, const git_tree_entry *e, void *payload)
 	snprintf(path, sizeof(path), "%s%s", root, git_tree_entry_name(e));
 	if (op_blob_bytes(&b, o, git_tree_entry_id(e), o->store->max_blob, path) == 0 &&
 	    crypt_open(&b, &o->store->crypt, path, &scratch) >= 0 && json_is_state(b.ptr, b.size)) {
-		if (st->n == st->cap) {
-			size_t cap = st->cap ? st->cap * 2 : 64;
-			tfgit_state_entry *l = realloc(st->list, cap * sizeof(*l));
-			if (!l) {
-				st->rc = TFGIT_ERROR;
-				tfgit_buf_free(&b);
-				return -1;
-			}
-			st->list = l;
-			st->cap = cap;
+		tfgit_state_entry *grown = room_for_one(st->list, &st->cap, st->n, sizeof(*grown));
+		if (!grown) {
+			st->rc = TFGIT_ERROR;
+			tfgit_buf_free(&b);
+			return -1;
 		}
+		st->list = grown;
 		tfgit_state_entry *x = &st->list[st->n++];
 		memset(x, 0, sizeof(*x));
 		snprintf(x->state, sizeof(x->state), "%.1099s", path);
