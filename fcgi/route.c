@@ -367,7 +367,7 @@ static void handle_metrics(struct request *req, int mapped, const char *why)
 {
 	tfgit_buf text = {0};
 	if (!mapped) {
-		char msg[700];
+		char msg[800]; /* the prefix and a why of up to 700 bytes */
 		snprintf(msg, sizeof(msg), "the counters are not available: %s", why);
 		respond_error(req, 503, msg);
 	} else if (metrics_render(&text) < 0) {
