@@ -35,10 +35,7 @@ static int refuse_foreign(const char *dir, const struct stat *st, char *why, siz
 	return TFGIT_ERROR;
 }
 
-/* Every missing directory of dir is created 0700; dir itself (not followed through a symlink)
- * must be ours and writable by no one else, and is made 0700. The reason of a refusal, naming
- * the path, goes to why. */
-static int private_dir(const char *dir, char *why, size_t whylen)
+int cache_dir_open(const char *dir, char *why, size_t whylen)
 {
 	char tmp[4096];
 	struct stat st;
@@ -85,10 +82,21 @@ static int private_dir(const char *dir, char *why, size_t whylen)
 			 strerror(errno));
 		rc = TFGIT_ERROR;
 	}
-	close(fd);
-	if (rc < 0)
+	if (rc < 0) {
+		close(fd);
 		core_log("cache directory: %s", why);
-	return rc;
+		return rc;
+	}
+	return fd;
+}
+
+static int private_dir(const char *dir, char *why, size_t whylen)
+{
+	int fd = cache_dir_open(dir, why, whylen);
+	if (fd < 0)
+		return fd;
+	close(fd);
+	return 0;
 }
 
 /* The cache is named by the URL without credentials, so a token never shows in a path. */

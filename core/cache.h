@@ -14,6 +14,11 @@ typedef struct {
 	char lockpath[4096];  /* <dir>/<hash>.flock; its mtime is the entry's last use */
 } cache;
 
+/* The cache directory dir, every missing directory of it made 0700; dir itself (not followed
+ * through a symlink) must be ours and writable by no one else, and is made 0700. Its open fd,
+ * or TFGIT_ENOSPACE / TFGIT_ERROR with the reason, naming the path, in why. */
+int cache_dir_open(const char *dir, char *why, size_t whylen);
+
 /* Takes the repository's exclusive flock, waiting at most queue_seconds (0: the operation's
  * own deadline) while another request holds it, then opens the cache, creating it or
  * rebuilding it when it cannot be opened. The cache directory is made (or kept) 0700; it and

@@ -52,7 +52,7 @@ static int version_attempt(op *o, void *ctx)
 	git_commit *tip = NULL, *c = NULL;
 	git_tree *tree = NULL;
 	git_tree_entry *e = NULL;
-	git_oid tip_id, plain_id;
+	git_oid tip_id;
 	char what[1200];
 	int rc = op_read_tip(&tip, &tip_id, o);
 	if (rc < 0)
@@ -77,13 +77,7 @@ static int version_attempt(op *o, void *ctx)
 		goto done;
 	}
 	snprintf(what, sizeof(what), "state %s at %s (TFGIT_MAX_BODY)", o->t->state, version);
-	rc = op_blob_bytes(&o->r->content, o, git_tree_entry_id(e), o->store->max_blob, what);
-	if (rc == 0 && (rc = crypt_open(&o->r->content, &o->store->crypt, o->t->state, o->r)) >= 0) {
-		rc = 0;
-		if (git_odb_hash(&plain_id, o->r->content.ptr, o->r->content.size, GIT_OBJECT_BLOB) == 0)
-			git_oid_tostr(o->r->blob_id, sizeof(o->r->blob_id), &plain_id);
-		git_oid_tostr(o->r->version, sizeof(o->r->version), git_commit_id(c));
-	}
+	rc = op_state_content(o, git_tree_entry_id(e), git_commit_id(c), what);
 done:
 	git_tree_entry_free(e);
 	git_tree_free(tree);
@@ -155,6 +149,38 @@ static int blob_in(git_oid *out, git_commit *c, const char *state)
 	return found;
 }
 
+/* 1 when commit c changed path against parent (its first parent; NULL for a root commit):
+ * added, changed or removed. *present says whether c holds it, its blob in *mine. */
+static int touched(git_commit *c, git_commit *parent, const char *path, git_oid *mine, int *present)
+{
+	git_oid theirs;
+	*present = blob_in(mine, c, path);
+	int had = parent && blob_in(&theirs, parent, path);
+	return (*present || had) && !(*present && had && git_oid_equal(mine, &theirs));
+}
+
+/* A walk of the branch from tip, newest first. */
+static int walk_newest_first(git_revwalk **walk, op *o, const git_oid *tip)
+{
+	int rc;
+	if ((rc = git_revwalk_new(walk, o->cache->repo)) < 0 ||
+	    (rc = git_revwalk_sorting(*walk, GIT_SORT_TOPOLOGICAL | GIT_SORT_TIME)) < 0 ||
+	    (rc = git_revwalk_push(*walk, tip)) < 0)
+		return git_failure(o->r, rc, "walking the branch's history");
+	return 0;
+}
+
+/* c and its first parent (NULL for a root commit); -1 when c cannot be read. */
+static int commit_and_parent(git_commit **c, git_commit **parent, op *o, const git_oid *id)
+{
+	*parent = NULL;
+	if (git_commit_lookup(c, o->cache->repo, id) < 0)
+		return -1;
+	if (git_commit_parentcount(*c) > 0 && git_commit_parent(parent, *c, 0) < 0)
+		*parent = NULL;
+	return 0;
+}
+
 static void version_of(tfgit_version *v, op *o, git_commit *c, const git_oid *blob)
 {
 	const char *msg = git_commit_message(c);
@@ -197,21 +223,15 @@ static int history_attempt(op *o, void *ctx)
 	h->n = 0;
 	if (rc < 0 || !tip)
 		goto done;
-	if ((rc = git_revwalk_new(&walk, o->cache->repo)) < 0 ||
-	    (rc = git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL | GIT_SORT_TIME)) < 0 ||
-	    (rc = git_revwalk_push(walk, &tip_id)) < 0) {
-		rc = git_failure(o->r, rc, "walking the branch's history");
+	if ((rc = walk_newest_first(&walk, o, &tip_id)) < 0)
 		goto done;
-	}
 	while (git_revwalk_next(&id, walk) == 0) {
 		git_commit *c = NULL, *parent = NULL;
-		git_oid mine, theirs;
-		if (git_commit_lookup(&c, o->cache->repo, &id) < 0)
+		git_oid mine;
+		int has;
+		if (commit_and_parent(&c, &parent, o, &id) < 0)
 			break;
-		int has = blob_in(&mine, c, o->t->state);
-		int had = git_commit_parentcount(c) > 0 && git_commit_parent(&parent, c, 0) == 0 &&
-			  blob_in(&theirs, parent, o->t->state);
-		if ((has || had) && !(has && had && git_oid_equal(&mine, &theirs))) {
+		if (touched(c, parent, o->t->state, &mine, &has)) {
 			tfgit_version *grown = room_for_one(h->list, &h->cap, h->n, sizeof(*grown));
 			if (!grown) {
 				git_commit_free(c);
@@ -377,19 +397,16 @@ static int states_attempt(op *o, void *ctx)
 	}
 	/* each state's last change: the newest commit whose blob differs from its parent's */
 	pending = st->n;
-	if (git_revwalk_new(&walk, o->cache->repo) < 0 ||
-	    git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL | GIT_SORT_TIME) < 0 || git_revwalk_push(walk, &tip_id) < 0)
-		pending = 0;
+	if (walk_newest_first(&walk, o, &tip_id) < 0)
+		pending = 0; /* listed without their last change */
 	while (pending && git_revwalk_next(&id, walk) == 0) {
 		git_commit *c = NULL, *parent = NULL;
-		if (git_commit_lookup(&c, o->cache->repo, &id) < 0)
+		if (commit_and_parent(&c, &parent, o, &id) < 0)
 			break;
-		int has_parent = git_commit_parentcount(c) > 0 && git_commit_parent(&parent, c, 0) == 0;
 		for (size_t i = 0; i < st->n; i++) {
-			git_oid mine, theirs;
-			if (st->list[i].last.commit[0] || !blob_in(&mine, c, st->list[i].state))
-				continue;
-			if (has_parent && blob_in(&theirs, parent, st->list[i].state) && git_oid_equal(&mine, &theirs))
+			git_oid mine;
+			int has;
+			if (st->list[i].last.commit[0] || !touched(c, parent, st->list[i].state, &mine, &has) || !has)
 				continue;
 			version_of(&st->list[i].last, o, c, NULL);
 			st->list[i].last.deleted = 0;

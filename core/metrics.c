@@ -19,6 +19,7 @@
 #include <json-c/json.h>
 
 #include "internal.h"
+#include "cache.h"
 #include "metrics.h"
 #include "op.h"
 
@@ -68,46 +69,6 @@ static double now_ms(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-/* The cache directory, made 0700 where missing; it must be ours and writable by no one else
- * (the same rule as the cache's). Its fd, or -1 with why. */
-static int open_dir(const char *dir, char *why, size_t whylen)
-{
-	char tmp[4096];
-	struct stat st;
-	if (*dir != '/' || snprintf(tmp, sizeof(tmp), "%s", dir) >= (int)sizeof(tmp)) {
-		snprintf(why, whylen, "%s: not an absolute path of a usable length", dir);
-		return -1;
-	}
-	for (char *p = tmp + 1;; p++) {
-		if (*p && *p != '/')
-			continue;
-		char end = *p;
-		*p = '\0';
-		if (mkdir(tmp, 0700) < 0 && errno != EEXIST) {
-			snprintf(why, whylen, "%s cannot be made: %s", tmp, strerror(errno));
-			return -1;
-		}
-		if (!end)
-			break;
-		*p = '/';
-	}
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		snprintf(why, whylen, "%s: %s", dir, errno == ELOOP || errno == ENOTDIR ?
-			 "not a directory (a symlink is not followed)" : strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	if (st.st_uid != geteuid() || (st.st_mode & 022)) {
-		snprintf(why, whylen, "%s must belong to this user (uid %ld) and be writable by no one else",
-			 dir, (long)geteuid());
-		close(fd);
-		return -1;
-	}
-	return fd;
 }
 
 /* The file's blocks are really there (posix_fallocate: a no-op where they are): 1, or 0 when
@@ -171,7 +132,7 @@ int metrics_open(const char *cache_dir, char *why, size_t whylen)
 		munmap(shared, sizeof(*shared));
 		shared = NULL;
 	}
-	int dfd = open_dir(cache_dir, why, whylen);
+	int dfd = cache_dir_open(cache_dir, why, whylen); /* the cache's own rule */
 	if (dfd < 0)
 		return -1;
 	int fd = open_file(dfd, why, whylen);

@@ -9,6 +9,7 @@
 
 #include "deadline.h"
 #include "sockets.h"
+#include "crypt.h"
 #include "internal.h"
 #include "op.h"
 
@@ -169,6 +170,24 @@ int op_blob_bytes(tfgit_buf *out, op *o, const git_oid *id, size_t max, const ch
 	}
 	git_blob_free(blob);
 	return out->ptr ? 0 : TFGIT_ERROR;
+}
+
+int op_state_content(op *o, const git_oid *blob, const git_oid *commit, const char *what)
+{
+	git_oid plain_id;
+	git_oid_tostr(o->r->version, sizeof(o->r->version), commit);
+	int rc = op_blob_bytes(&o->r->content, o, blob, o->store->max_blob, what);
+	if (rc == 0)
+		rc = crypt_open(&o->r->content, &o->store->crypt, o->t->state, o->r);
+	if (rc < 0)
+		return rc;
+	/* what Terraform gets is the clear text: its ETag is that text's blob id */
+	if (rc == 0)
+		git_oid_cpy(&plain_id, blob);
+	else if (git_odb_hash(&plain_id, o->r->content.ptr, o->r->content.size, GIT_OBJECT_BLOB) < 0)
+		return git_failure(o->r, -1, "hashing the state");
+	git_oid_tostr(o->r->blob_id, sizeof(o->r->blob_id), &plain_id);
+	return 0;
 }
 
 void lock_state_free(lock_state *ls)

@@ -42,6 +42,11 @@ typedef int (*op_attempt_fn)(op *o, void *ctx);
 int op_run(tfgit_result *r, const tfgit_store *store, const tfgit_target *t, int for_push,
 	   op_attempt_fn fn, void *ctx);
 
+/* The state's blob as Terraform gets it, into o->r->content: read (refused by its size over
+ * TFGIT_MAX_BODY, what names it) and decrypted; o->r->blob_id is then the clear text's blob id
+ * (the ETag) and o->r->version the commit it was read at. */
+int op_state_content(op *o, const git_oid *blob, const git_oid *commit, const char *what);
+
 /* Reads the lock branch; ls->raw is owned by the caller (lock_state_free). */
 int op_read_lock(lock_state *ls, op *o);
 void lock_state_free(lock_state *ls);

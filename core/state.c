@@ -64,17 +64,8 @@ static int get_attempt(op *o, void *ctx)
 	}
 	if ((rc = regular_file(o, e)) < 0)
 		goto done;
-	git_oid_tostr(o->r->blob_id, sizeof(o->r->blob_id), git_tree_entry_id(e));
-	git_oid_tostr(o->r->version, sizeof(o->r->version), &tip_id);
 	snprintf(what, sizeof(what), "state %s (TFGIT_MAX_BODY)", o->t->state);
-	rc = op_blob_bytes(&o->r->content, o, git_tree_entry_id(e), o->store->max_blob, what);
-	if (rc == 0 && (rc = crypt_open(&o->r->content, &o->store->crypt, o->t->state, o->r)) > 0) {
-		/* what Terraform gets is the clear text: its ETag is that text's blob id */
-		git_oid plain_id;
-		rc = 0;
-		if (git_odb_hash(&plain_id, o->r->content.ptr, o->r->content.size, GIT_OBJECT_BLOB) == 0)
-			git_oid_tostr(o->r->blob_id, sizeof(o->r->blob_id), &plain_id);
-	}
+	rc = op_state_content(o, git_tree_entry_id(e), &tip_id, what);
 done:
 	git_tree_entry_free(e);
 	git_tree_free(tree);
