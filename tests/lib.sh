@@ -20,6 +20,20 @@ chmod 755 "$T_DIR"
 STACK_POOL_LOG=$T_DIR/pool.log
 STACK_NGINX_LOG=$T_DIR/nginx.log
 POOL_USER=$(stack_pool_user)
+# the operators' command; like tfgit.fcgi, run as the pool's user by some tests
+TFGIT_CLI_BIN=$BUILD_DIR/tfgit
+# A clone the pool's user cannot reach (one under a 0700 directory: mktemp -d, /root): the
+# tests that run the binaries as that user (CGI, accounts, the command) run copies in T_DIR
+# (the pool itself copies its binary too: scripts/pool.sh)
+if [ "$(id -u)" -eq 0 ] && ! runuser -u "$POOL_USER" -- test -x "$TFGIT_BIN" 2>/dev/null; then
+	install -d -m 755 "$T_DIR/bin"
+	install -m 755 "$TFGIT_BIN" "$T_DIR/bin/tfgit.fcgi"
+	export TFGIT_BIN=$T_DIR/bin/tfgit.fcgi
+	if [ -x "$TFGIT_CLI_BIN" ]; then
+		install -m 755 "$TFGIT_CLI_BIN" "$T_DIR/bin/tfgit"
+		TFGIT_CLI_BIN=$T_DIR/bin/tfgit
+	fi
+fi
 STACKS=()
 
 cleanup() {

@@ -8,7 +8,7 @@
 R=$(new_remote admin)
 stack_up admin TFGIT_DEFAULT_REPOSITORY="$R"
 CACHE=$T_DIR/stack-admin/cache
-TFGIT_CLI=$BUILD_DIR/tfgit
+TFGIT_CLI=$TFGIT_CLI_BIN
 # tfgit CMD ARGS...: the command as the pool's user, with the pool's settings
 tfgit() {
 	as_pool env -i PATH=/usr/bin:/bin HOME=/ TFGIT_DEFAULT_REPOSITORY="$R" TFGIT_CACHE_DIR="$CACHE" \

@@ -17,6 +17,9 @@ echo "# $BIN: $(stat -c %s "$BIN") bytes, $(stat -c %s "$T_DIR/stripped") stripp
 	"needs glibc $(objdump -T "$BIN" | grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -1 | cut -d_ -f2)"
 
 # the libraries ldd lists, by name (libgit2.so.1.5 -> libgit2)
+# run as the pool's user: a copy where it can reach it (a clone under a 0700 directory)
+RUN_BIN=$T_DIR/static-tfgit.fcgi
+install -m 755 "$BIN" "$RUN_BIN"
 linked=$(ldd "$BIN" | awk '{print $1}' | sed -n 's|^.*/||; s/\.so.*//p' | sort -u)
 bundled="libgit2 libssh2 libfcgi libjson-c libssl libcrypto libhttp_parser libpcre2-8 libz libmbedtls libmbedx509 libmbedcrypto"
 found=""
@@ -40,7 +43,7 @@ cgi() {
 	      REQUEST_METHOD="$method" QUERY_STRING="$query" TFGIT_CACHE_DIR="$CGI/cache"
 	      TFGIT_DEFAULT_REPOSITORY="$R")
 	[ -z "$body" ] || vars+=(CONTENT_LENGTH="${#body}" CONTENT_TYPE=application/json)
-	printf %s "$body" | (cd "$CGI" && as_pool env -i "${vars[@]}" "$BIN") >"$CGI/out" 2>>"$T_DIR/pool.log"
+	printf %s "$body" | (cd "$CGI" && as_pool env -i "${vars[@]}" "$RUN_BIN") >"$CGI/out" 2>>"$T_DIR/pool.log"
 	CGI_EXIT=$?
 	# the headers end at the first empty line (CRLF or LF)
 	HEAD=$(sed '/^\r\{0,1\}$/q' "$CGI/out" | tr -d '\r')
