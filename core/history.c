@@ -119,19 +119,31 @@ static void trailer(char *out, size_t outlen, const char *message, const char *n
 	}
 }
 
-/* serial and lineage of a state's clear text (-1 and "" when absent): one pass, no tree. */
-static void state_fields(const tfgit_buf *b, long long *serial, char *lineage, size_t len)
+/* serial and lineage of a state's clear text (-1 and "" when absent): one pass, no tree; the
+ * rest of its top-level fields in *top. */
+static void state_fields(const tfgit_buf *b, long long *serial, char *lineage, size_t len, state_top *top)
 {
-	state_top top;
 	char num[32];
 	*serial = -1;
 	lineage[0] = '\0';
-	memset(&top, 0, sizeof(top));
-	state_top_scan(&top, b->ptr, b->size);
-	if (json_span_text(num, sizeof(num), top.serial) == 1)
+	memset(top, 0, sizeof(*top));
+	state_top_scan(top, b->ptr, b->size);
+	if (json_span_text(num, sizeof(num), top->serial) == 1)
 		*serial = strtoll(num, NULL, 10);
-	if (json_span_text(lineage, len, top.lineage) < 0)
+	if (json_span_text(lineage, len, top->lineage) < 0)
 		lineage[0] = '\0';
+}
+
+/* The clear text of a state's blob (path: the state's, for the codec); 0 or -1. */
+static int clear_text(tfgit_buf *b, op *o, const git_oid *blob, const char *path)
+{
+	tfgit_result scratch = {0};
+	int ok = op_blob_bytes(b, o, blob, o->store->max_blob, path) == 0 &&
+		 crypt_open(b, &o->store->crypt, path, &scratch) >= 0;
+	tfgit_result_free(&scratch);
+	if (!ok)
+		tfgit_buf_free(b);
+	return ok ? 0 : -1;
 }
 
 /* The state's blob in commit c (NULL when absent). */
@@ -184,6 +196,7 @@ static int commit_and_parent(git_commit **c, git_commit **parent, op *o, const g
 static void version_of(tfgit_version *v, op *o, git_commit *c, const git_oid *blob)
 {
 	const char *msg = git_commit_message(c);
+	state_top top;
 	memset(v, 0, sizeof(*v));
 	git_oid_tostr(v->commit, sizeof(v->commit), git_commit_id(c));
 	v->time = (long long)git_commit_time(c);
@@ -196,21 +209,69 @@ static void version_of(tfgit_version *v, op *o, git_commit *c, const git_oid *bl
 		return;
 	}
 	tfgit_buf b = {0};
-	tfgit_result scratch = {0};
-	scratch.attempts = 0;
-	if (op_blob_bytes(&b, o, blob, o->store->max_blob, "a version") == 0 &&
-	    crypt_open(&b, &o->store->crypt, o->t->state, &scratch) >= 0) {
+	if (clear_text(&b, o, blob, o->t->state) == 0) {
 		v->size = b.size;
-		state_fields(&b, &v->serial, v->lineage, sizeof(v->lineage));
+		state_fields(&b, &v->serial, v->lineage, sizeof(v->lineage), &top);
 	}
 	tfgit_buf_free(&b);
-	tfgit_result_free(&scratch);
 }
 
 struct history_ctx {
 	tfgit_version *list;
 	size_t n, cap;
+	size_t skip, limit, total;
+	int with_changes;
+	git_oid *blobs;     /* each listed version's blob (and, at n, the one before the last) */
+	int older;          /* blobs[n] holds the version before the last listed: 1, 0 none, -1 deleted */
 };
+
+/* Keeps the version c (blob: NULL when c removed the state) when it falls in the page. */
+static int keep_version(struct history_ctx *h, op *o, git_commit *c, const git_oid *blob)
+{
+	size_t idx = h->total++;
+	if (idx < h->skip || idx > h->skip + h->limit || (idx == h->skip + h->limit && !h->with_changes))
+		return 0;
+	git_oid *b = realloc(h->blobs, (h->n + 1) * sizeof(*b));
+	if (!b)
+		return TFGIT_ERROR;
+	h->blobs = b;
+	memset(&h->blobs[h->n], 0, sizeof(git_oid));
+	if (blob)
+		git_oid_cpy(&h->blobs[h->n], blob);
+	if (idx == h->skip + h->limit) { /* only what the last listed version is compared with */
+		h->older = blob ? 1 : -1;
+		return 0;
+	}
+	tfgit_version *grown = room_for_one(h->list, &h->cap, h->n, sizeof(*grown));
+	if (!grown)
+		return TFGIT_ERROR;
+	h->list = grown;
+	version_of(&h->list[h->n++], o, c, blob);
+	return 0;
+}
+
+/* Each listed version's changes against the version before it (none before the first: all
+ * added; a removal: all removed). Each blob is read once more, one or two in memory. */
+static void compare_versions(struct history_ctx *h, op *o)
+{
+	tfgit_buf cur = {0}, prev = {0};
+	static const char empty[] = "{}";
+	int cur_ok = h->n && !h->list[0].deleted ? clear_text(&cur, o, &h->blobs[0], o->t->state) == 0 : 1;
+	for (size_t i = 0; i < h->n; i++) {
+		int before = i + 1 < h->n ? (h->list[i + 1].deleted ? -1 : 1) : h->older;
+		int prev_ok = before == 1 ? clear_text(&prev, o, &h->blobs[i + 1], o->t->state) == 0 : 1;
+		tfgit_version *v = &h->list[i];
+		if (cur_ok && prev_ok)
+			v->compared = tfgit_state_diff(before == 1 ? prev.ptr : empty, before == 1 ? prev.size : 2,
+						       v->deleted ? empty : cur.ptr, v->deleted ? 2 : cur.size,
+						       &v->changes, &v->nchanges) == 0;
+		tfgit_buf_free(&cur);
+		cur = prev; /* the version before is the next one's own */
+		memset(&prev, 0, sizeof(prev));
+		cur_ok = prev_ok;
+	}
+	tfgit_buf_free(&cur);
+}
 
 /* The commits of the branch that changed the state (its blob differs from the first parent's). */
 static int history_attempt(op *o, void *ctx)
@@ -220,35 +281,53 @@ static int history_attempt(op *o, void *ctx)
 	git_revwalk *walk = NULL;
 	git_oid tip_id, id;
 	int rc = op_read_tip(&tip, &tip_id, o);
-	h->n = 0;
+	tfgit_versions_free(h->list, h->n); /* a retried attempt starts over */
+	free(h->blobs);
+	h->list = NULL;
+	h->blobs = NULL;
+	h->n = h->cap = h->total = 0;
+	h->older = 0;
 	if (rc < 0 || !tip)
 		goto done;
 	if ((rc = walk_newest_first(&walk, o, &tip_id)) < 0)
 		goto done;
-	while (git_revwalk_next(&id, walk) == 0) {
+	while (rc == 0 && git_revwalk_next(&id, walk) == 0) {
 		git_commit *c = NULL, *parent = NULL;
 		git_oid mine;
 		int has;
 		if (commit_and_parent(&c, &parent, o, &id) < 0)
 			break;
-		if (touched(c, parent, o->t->state, &mine, &has)) {
-			tfgit_version *grown = room_for_one(h->list, &h->cap, h->n, sizeof(*grown));
-			if (!grown) {
-				git_commit_free(c);
-				git_commit_free(parent);
-				rc = TFGIT_ERROR;
-				break;
-			}
-			h->list = grown;
-			version_of(&h->list[h->n++], o, c, has ? &mine : NULL);
-		}
+		if (touched(c, parent, o->t->state, &mine, &has))
+			rc = keep_version(h, o, c, has ? &mine : NULL);
 		git_commit_free(c);
 		git_commit_free(parent);
 	}
 	git_error_clear();
+	if (rc == 0 && h->with_changes)
+		compare_versions(h, o);
 done:
 	git_revwalk_free(walk);
 	git_commit_free(tip);
+	return rc;
+}
+
+int tfgit_history_page(tfgit_result *out, const tfgit_store *store, const tfgit_target *t, size_t skip,
+		       size_t limit, tfgit_version **list, size_t *n, size_t *total)
+{
+	struct history_ctx h = {0};
+	h.skip = skip;
+	h.limit = limit;
+	h.with_changes = 1;
+	int rc = op_run(out, store, t, 0, history_attempt, &h);
+	free(h.blobs);
+	if (rc < 0) {
+		tfgit_versions_free(h.list, h.n);
+		h.list = NULL;
+		h.n = h.total = 0;
+	}
+	*list = h.list;
+	*n = h.n;
+	*total = h.total;
 	return rc;
 }
 
@@ -256,10 +335,19 @@ int tfgit_history(tfgit_result *out, const tfgit_store *store, const tfgit_targe
 		  tfgit_version **list, size_t *n)
 {
 	struct history_ctx h = {0};
+	h.limit = (size_t)-1 / 2;
 	int rc = op_run(out, store, t, 0, history_attempt, &h);
+	free(h.blobs);
 	*list = h.list;
 	*n = rc < 0 ? 0 : h.n;
 	return rc;
+}
+
+void tfgit_versions_free(tfgit_version *list, size_t n)
+{
+	for (size_t i = 0; list && i < n; i++)
+		free(list[i].changes);
+	free(list);
 }
 
 /* Locks */
@@ -353,13 +441,12 @@ static int state_file(const char *root, const git_tree_entry *e, void *payload)
 	op *o = st->o;
 	git_filemode_t mode = git_tree_entry_filemode(e);
 	tfgit_buf b = {0};
-	tfgit_result scratch = {0};
+	state_top top;
 	char path[1200];
 	if (mode != GIT_FILEMODE_BLOB && mode != GIT_FILEMODE_BLOB_EXECUTABLE)
 		return 0;
 	snprintf(path, sizeof(path), "%s%s", root, git_tree_entry_name(e));
-	if (op_blob_bytes(&b, o, git_tree_entry_id(e), o->store->max_blob, path) == 0 &&
-	    crypt_open(&b, &o->store->crypt, path, &scratch) >= 0 && json_is_state(b.ptr, b.size)) {
+	if (clear_text(&b, o, git_tree_entry_id(e), path) == 0 && json_is_state(b.ptr, b.size)) {
 		tfgit_state_entry *grown = room_for_one(st->list, &st->cap, st->n, sizeof(*grown));
 		if (!grown) {
 			st->rc = TFGIT_ERROR;
@@ -370,11 +457,53 @@ static int state_file(const char *root, const git_tree_entry *e, void *payload)
 		tfgit_state_entry *x = &st->list[st->n++];
 		memset(x, 0, sizeof(*x));
 		snprintf(x->state, sizeof(x->state), "%.1099s", path);
-		state_fields(&b, &x->serial, x->lineage, sizeof(x->lineage));
+		state_fields(&b, &x->serial, x->lineage, sizeof(x->lineage), &top);
+		if (json_span_text(x->terraform_version, sizeof(x->terraform_version), top.terraform_version) < 0)
+			x->terraform_version[0] = '\0';
+		x->resources = json_span_count(top.resources);
 	}
 	tfgit_buf_free(&b);
-	tfgit_result_free(&scratch);
 	return 0;
+}
+
+static int by_state(const void *a, const void *b)
+{
+	return strcmp((*(tfgit_state_entry *const *)a)->state, (*(tfgit_state_entry *const *)b)->state);
+}
+
+/* The states still without a last change that commit c (first parent: parent) changed get c
+ * as theirs. Only the subtrees c changed are compared (a tree diff), so the walk costs what
+ * the history changed, not states x commits. by_path: the pending states sorted by path. */
+static size_t last_changes_in(op *o, git_commit *c, git_commit *parent, tfgit_state_entry **by_path, size_t n)
+{
+	git_tree *tree = NULL, *ptree = NULL;
+	git_diff *diff = NULL;
+	git_diff_options opts;
+	size_t found = 0;
+	git_diff_options_init(&opts, GIT_DIFF_OPTIONS_VERSION);
+	opts.flags = GIT_DIFF_SKIP_BINARY_CHECK;
+	if (git_commit_tree(&tree, c) < 0 || (parent && git_commit_tree(&ptree, parent) < 0) ||
+	    git_diff_tree_to_tree(&diff, o->cache->repo, ptree, tree, &opts) < 0)
+		goto done;
+	for (size_t i = 0; i < git_diff_num_deltas(diff); i++) {
+		const git_diff_delta *d = git_diff_get_delta(diff, i);
+		if (d->status == GIT_DELTA_DELETED)
+			continue;
+		tfgit_state_entry key, *k = &key, **hit;
+		snprintf(key.state, sizeof(key.state), "%s", d->new_file.path);
+		hit = bsearch(&k, by_path, n, sizeof(*by_path), by_state);
+		if (hit && !(*hit)->last.commit[0]) {
+			version_of(&(*hit)->last, o, c, NULL);
+			(*hit)->last.deleted = 0;
+			found++;
+		}
+	}
+done:
+	git_error_clear();
+	git_diff_free(diff);
+	git_tree_free(ptree);
+	git_tree_free(tree);
+	return found;
 }
 
 static int states_attempt(op *o, void *ctx)
@@ -384,6 +513,7 @@ static int states_attempt(op *o, void *ctx)
 	git_commit *tip = NULL;
 	git_tree *tree = NULL;
 	git_revwalk *walk = NULL;
+	tfgit_state_entry **by_path = NULL;
 	git_oid tip_id, id;
 	size_t pending;
 	st->o = o;
@@ -395,23 +525,21 @@ static int states_attempt(op *o, void *ctx)
 		rc = st->rc < 0 ? st->rc : git_failure(o->r, rc, "reading the branch");
 		goto done;
 	}
-	/* each state's last change: the newest commit whose blob differs from its parent's */
+	/* each state's last change: the newest commit that changed its blob */
 	pending = st->n;
-	if (walk_newest_first(&walk, o, &tip_id) < 0)
+	by_path = malloc((st->n ? st->n : 1) * sizeof(*by_path));
+	if (!by_path || walk_newest_first(&walk, o, &tip_id) < 0)
 		pending = 0; /* listed without their last change */
+	for (size_t i = 0; by_path && i < st->n; i++)
+		by_path[i] = &st->list[i];
+	if (pending)
+		qsort(by_path, st->n, sizeof(*by_path), by_state);
 	while (pending && git_revwalk_next(&id, walk) == 0) {
 		git_commit *c = NULL, *parent = NULL;
 		if (commit_and_parent(&c, &parent, o, &id) < 0)
 			break;
-		for (size_t i = 0; i < st->n; i++) {
-			git_oid mine;
-			int has;
-			if (st->list[i].last.commit[0] || !touched(c, parent, st->list[i].state, &mine, &has) || !has)
-				continue;
-			version_of(&st->list[i].last, o, c, NULL);
-			st->list[i].last.deleted = 0;
-			pending--;
-		}
+		size_t found = last_changes_in(o, c, parent, by_path, st->n);
+		pending -= found < pending ? found : pending;
 		git_commit_free(c);
 		git_commit_free(parent);
 	}
@@ -428,6 +556,7 @@ static int states_attempt(op *o, void *ctx)
 			}
 	free(locks.list);
 done:
+	free(by_path);
 	git_revwalk_free(walk);
 	git_tree_free(tree);
 	git_commit_free(tip);

@@ -181,6 +181,8 @@ int state_top_scan(state_top *f, const char *body, size_t len)
 			f->terraform_version = s;
 		else if (key_is(key, key_end, "\"lineage\""))
 			f->lineage = s;
+		else if (key_is(key, key_end, "\"resources\""))
+			f->resources = s;
 		p = skip_ws(p, end);
 		if (p < end && *p == '}')
 			return 0;
@@ -226,4 +228,29 @@ int json_span_text(char *out, size_t outlen, json_span s)
 	out[n] = '\0';
 	json_object_put(v);
 	return fit;
+}
+
+long json_span_count(json_span s)
+{
+	if (!s.ptr || !s.len || *s.ptr != '[')
+		return -1;
+	uptr p = (uptr)s.ptr, end = p + s.len;
+	long n = 0;
+	p = skip_ws(p + 1, end);
+	if (p < end && *p == ']')
+		return 0;
+	while (p < end) {
+		uptr v = p;
+		p = skip_value(p, end);
+		if (p == v)
+			return -1;
+		n++;
+		p = skip_ws(p, end);
+		if (p < end && *p == ']')
+			return n;
+		if (p >= end || *p != ',')
+			return -1;
+		p = skip_ws(p + 1, end);
+	}
+	return -1;
 }

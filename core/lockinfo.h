@@ -37,10 +37,10 @@ typedef struct {
 
 /* The top-level fields of a state the audit trail and the lineage guard read. */
 typedef struct {
-	json_span serial, terraform_version, lineage;
+	json_span serial, terraform_version, lineage, resources;
 } state_top;
 
-/* Finds the top-level "serial", "terraform_version" and "lineage" of a state (the last of
+/* Finds the top-level "serial", "terraform_version", "lineage" and "resources" of a state (the last of
  * repeated keys, as Terraform's reader takes) without building a tree: one pass, constant
  * memory whatever the size (a 50 MB state is not turned into a json-c tree several times its
  * size). Spans point into body. 0, or TFGIT_EINVALID when body is not an object (what was
@@ -51,5 +51,9 @@ int state_top_scan(state_top *f, const char *body, size_t len);
  * fit out. 1 when it fit, 0 when it was cut (or is longer than 4 KiB, then not decoded: out is
  * empty), -1 when absent or not a scalar (out empty). */
 int json_span_text(char *out, size_t outlen, json_span s);
+
+/* How many elements the array s holds (counted without building a tree); -1 when s is absent
+ * or not an array. */
+long json_span_count(json_span s);
 
 #endif

@@ -138,6 +138,17 @@ int tfgit_unlock(tfgit_result *out, const tfgit_store *store, const tfgit_target
  * text / encrypted while migrating. *count: how many. Files it cannot read are left. */
 int tfgit_reencrypt(tfgit_result *out, const tfgit_store *store, const tfgit_target *t, size_t *count);
 
+/* What changed between two states' clear texts by resource address (statediff.c): kind '+'
+ * added, '-' removed, '~' changed (attributes: the names of the attributes that changed,
+ * comma-separated; never values). EINVALID when either is not a JSON object. */
+typedef struct {
+	char kind;
+	char address[1024];
+	char attributes[1024];
+} tfgit_diff_entry;
+int tfgit_state_diff(const char *a, size_t alen, const char *b, size_t blen, tfgit_diff_entry **list,
+		     size_t *n);
+
 /* The operators' views (history.c): a state's versions, the locks, the states of a branch. */
 typedef struct {
 	char commit[41];
@@ -149,6 +160,12 @@ typedef struct {
 	char lineage[128];
 	size_t size;             /* bytes Terraform gets */
 	int deleted;             /* the commit removed the state */
+	/* tfgit_history_page with changes only: what changed against the version before it
+	 * (compared 0 when either side could not be read as a state); freed by
+	 * tfgit_versions_free */
+	tfgit_diff_entry *changes;
+	size_t nchanges;
+	int compared;
 } tfgit_version;
 
 typedef struct {
@@ -161,6 +178,8 @@ typedef struct {
 	char state[1100];
 	long long serial;
 	char lineage[128];
+	char terraform_version[64];
+	long resources;          /* entries of its "resources"; -1 when unknown (encrypted by OpenTofu) */
 	tfgit_version last;      /* its last change */
 	int locked;
 	tfgit_lock_entry lock;
@@ -169,6 +188,12 @@ typedef struct {
 /* t->state's versions on t->ref, newest first (*list freed with free()). */
 int tfgit_history(tfgit_result *out, const tfgit_store *store, const tfgit_target *t,
 		  tfgit_version **list, size_t *n);
+/* A page of them: the newest skip passed over, at most limit listed, each with its changes
+ * against the version before it; *total: how many versions the state has. Only the listed
+ * versions (and the one before the last) are read. *list freed with tfgit_versions_free. */
+int tfgit_history_page(tfgit_result *out, const tfgit_store *store, const tfgit_target *t, size_t skip,
+		       size_t limit, tfgit_version **list, size_t *n, size_t *total);
+void tfgit_versions_free(tfgit_version *list, size_t n);
 /* Every lock of the repository t->url (*list freed with free()). */
 int tfgit_locks(tfgit_result *out, const tfgit_store *store, const tfgit_target *t,
 		tfgit_lock_entry **list, size_t *n);
@@ -176,16 +201,21 @@ int tfgit_locks(tfgit_result *out, const tfgit_store *store, const tfgit_target 
 int tfgit_states(tfgit_result *out, const tfgit_store *store, const tfgit_target *t,
 		 tfgit_state_entry **list, size_t *n);
 
-/* What changed between two states' clear texts by resource address (statediff.c): kind '+'
- * added, '-' removed, '~' changed (attributes: the names of the attributes that changed,
- * comma-separated; never values). EINVALID when either is not a JSON object. */
+/* What a state holds, for the web view (statediff.c): its resources and its outputs' names
+ * (never a value). EINVALID when json is not a JSON object; lists freed with free(). */
 typedef struct {
-	char kind;
-	char address[1024];
-	char attributes[1024];
-} tfgit_diff_entry;
-int tfgit_state_diff(const char *a, size_t alen, const char *b, size_t blen, tfgit_diff_entry **list,
-		     size_t *n);
+	char address[1024];      /* as Terraform prints it, without an instance key */
+	char mode[16];           /* managed or data */
+	char type[256];
+	char provider[512];
+	size_t instances;
+} tfgit_resource;
+typedef struct {
+	char name[256];
+	int sensitive;
+} tfgit_output;
+int tfgit_state_summary(const char *json, size_t len, tfgit_resource **resources, size_t *nresources,
+			tfgit_output **outputs, size_t *noutputs);
 
 void tfgit_result_free(tfgit_result *r);
 void tfgit_buf_free(tfgit_buf *b);

@@ -57,6 +57,8 @@ static char **field(struct query *q, const char *key, size_t n)
 		{"amend", offsetof(struct query, amend)},
 		{"ID", offsetof(struct query, id)},
 		{"version", offsetof(struct query, version)},
+		{"sort", offsetof(struct query, sort)},
+		{"page", offsetof(struct query, page)},
 	};
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
 		if (strlen(keys[i].name) == n && memcmp(keys[i].name, key, n) == 0)
@@ -127,5 +129,7 @@ void query_free(struct query *q)
 	free(q->amend);
 	free(q->id);
 	free(q->version);
+	free(q->sort);
+	free(q->page);
 	memset(q, 0, sizeof(*q));
 }

@@ -15,6 +15,8 @@ struct query {
 	char *amend;
 	char *id; /* ID */
 	char *version; /* a commit of the state's history (tfgit's own parameter) */
+	char *sort;    /* the web view's: the states' order (path or changed) */
+	char *page;    /* the web view's: which page of a state's versions */
 };
 
 /* Parses qs in any order and escaping (Terraform re-encodes and sorts it when adding ID=).

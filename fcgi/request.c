@@ -26,7 +26,10 @@ static enum address address_of(char **envp)
 	static const struct {
 		const char *suffix;
 		enum address address;
-	} below[] = {{"/lock", LOCK_ADDRESS}, {"/metrics", METRICS_ADDRESS}, {"/health", HEALTH_ADDRESS}};
+	} below[] = {{"/lock", LOCK_ADDRESS}, {"/metrics", METRICS_ADDRESS}, {"/health", HEALTH_ADDRESS},
+		     {"/ui/", UI_REPOSITORY_ADDRESS}, {"/ui/state", UI_STATE_ADDRESS},
+		     {"/ui/version", UI_VERSION_ADDRESS}, {"/ui/style.css", UI_STYLE_ADDRESS},
+		     {"/ui", UI_BARE_ADDRESS}};
 	const char *p = FCGX_GetParam("PATH_INFO", envp);
 	size_t n;
 	if (p && *p) {

@@ -16,9 +16,14 @@ struct request_io {
 };
 
 /* The addresses under the program's location: the state's (…/tfgit), GitLab's lock address
- * (…/tfgit/lock), the counters (…/tfgit/metrics), the health check (…/tfgit/health); any other
- * path below it is unknown (404). */
-enum address { STATE_ADDRESS, LOCK_ADDRESS, METRICS_ADDRESS, HEALTH_ADDRESS, UNKNOWN_ADDRESS };
+ * (…/tfgit/lock), the counters (…/tfgit/metrics), the health check (…/tfgit/health), the web
+ * view's pages (…/tfgit/ui/, ui/state, ui/version, ui/style.css; …/tfgit/ui redirects); any
+ * other path below it is unknown (404). */
+enum address {
+	STATE_ADDRESS, LOCK_ADDRESS, METRICS_ADDRESS, HEALTH_ADDRESS,
+	UI_REPOSITORY_ADDRESS, UI_STATE_ADDRESS, UI_VERSION_ADDRESS, UI_STYLE_ADDRESS, UI_BARE_ADDRESS,
+	UNKNOWN_ADDRESS
+};
 
 /* How this process serves, for /health (main.c fills it in). */
 struct server_info {

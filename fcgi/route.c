@@ -12,8 +12,11 @@
 #include "../core/metrics.h"
 #include "response.h"
 #include "route.h"
+#include "ui.h"
 
 enum body_rule { BODY_NONE, BODY_OPTIONAL, BODY_JSON, BODY_STATE };
+/* What the query must name: a state (and its repository and branch), a branch, or nothing. */
+enum target_rule { TARGET_STATE, TARGET_BRANCH, TARGET_NONE };
 #ifndef TFGIT_VERSION
 #define TFGIT_VERSION "dev"
 #endif
@@ -23,8 +26,10 @@ struct route {
 	const char *method;
 	enum body_rule body;
 	size_t max_body;  /* 0: TFGIT_MAX_BODY */
-	int right;        /* what the ACL must grant (UNLOCK without an ID: force-unlock) */
+	int right;        /* what the ACL must grant (UNLOCK without an ID: force-unlock); for a
+			   * branch, the handler asks route_may for each state it shows */
 	void (*handle)(struct request *req, const struct settings *cfg);
+	enum target_rule target;
 };
 
 static void handle_get(struct request *req, const struct settings *cfg)
@@ -80,29 +85,39 @@ static void handle_unlock(struct request *req, const struct settings *cfg)
 /* Terraform's methods, and what firewalls let through: GitLab's layout (lock_method POST and
  * unlock_method DELETE on the address ending in /lock) and update_method PUT. */
 static const struct route routes[] = {
-	{STATE_ADDRESS, "GET", BODY_NONE, 0, ACL_READ, handle_get},
-	{STATE_ADDRESS, "POST", BODY_STATE, 0, ACL_WRITE, handle_post},
-	{STATE_ADDRESS, "PUT", BODY_STATE, 0, ACL_WRITE, handle_post},
-	{STATE_ADDRESS, "DELETE", BODY_NONE, 0, ACL_WRITE, handle_delete},
-	{STATE_ADDRESS, "LOCK", BODY_JSON, LOCK_BODY_MAX, ACL_LOCK, handle_lock},
-	{STATE_ADDRESS, "UNLOCK", BODY_OPTIONAL, LOCK_BODY_MAX, ACL_LOCK, handle_unlock},
-	{LOCK_ADDRESS, "LOCK", BODY_JSON, LOCK_BODY_MAX, ACL_LOCK, handle_lock},
-	{LOCK_ADDRESS, "POST", BODY_JSON, LOCK_BODY_MAX, ACL_LOCK, handle_lock},
-	{LOCK_ADDRESS, "PUT", BODY_JSON, LOCK_BODY_MAX, ACL_LOCK, handle_lock},
-	{LOCK_ADDRESS, "UNLOCK", BODY_OPTIONAL, LOCK_BODY_MAX, ACL_LOCK, handle_unlock},
-	{LOCK_ADDRESS, "DELETE", BODY_OPTIONAL, LOCK_BODY_MAX, ACL_LOCK, handle_unlock},
+	{STATE_ADDRESS, "GET", BODY_NONE, 0, ACL_READ, handle_get, TARGET_STATE},
+	{STATE_ADDRESS, "POST", BODY_STATE, 0, ACL_WRITE, handle_post, TARGET_STATE},
+	{STATE_ADDRESS, "PUT", BODY_STATE, 0, ACL_WRITE, handle_post, TARGET_STATE},
+	{STATE_ADDRESS, "DELETE", BODY_NONE, 0, ACL_WRITE, handle_delete, TARGET_STATE},
+	{STATE_ADDRESS, "LOCK", BODY_JSON, LOCK_BODY_MAX, ACL_LOCK, handle_lock, TARGET_STATE},
+	{STATE_ADDRESS, "UNLOCK", BODY_OPTIONAL, LOCK_BODY_MAX, ACL_LOCK, handle_unlock, TARGET_STATE},
+	{LOCK_ADDRESS, "LOCK", BODY_JSON, LOCK_BODY_MAX, ACL_LOCK, handle_lock, TARGET_STATE},
+	{LOCK_ADDRESS, "POST", BODY_JSON, LOCK_BODY_MAX, ACL_LOCK, handle_lock, TARGET_STATE},
+	{LOCK_ADDRESS, "PUT", BODY_JSON, LOCK_BODY_MAX, ACL_LOCK, handle_lock, TARGET_STATE},
+	{LOCK_ADDRESS, "UNLOCK", BODY_OPTIONAL, LOCK_BODY_MAX, ACL_LOCK, handle_unlock, TARGET_STATE},
+	{LOCK_ADDRESS, "DELETE", BODY_OPTIONAL, LOCK_BODY_MAX, ACL_LOCK, handle_unlock, TARGET_STATE},
+	/* the web view: read-only */
+	{UI_REPOSITORY_ADDRESS, "GET", BODY_NONE, 0, ACL_READ, ui_repository, TARGET_BRANCH},
+	{UI_STATE_ADDRESS, "GET", BODY_NONE, 0, ACL_READ, ui_state, TARGET_STATE},
+	{UI_VERSION_ADDRESS, "GET", BODY_NONE, 0, ACL_READ, ui_version, TARGET_STATE},
+	{UI_STYLE_ADDRESS, "GET", BODY_NONE, 0, 0, ui_style, TARGET_NONE},
+	{UI_BARE_ADDRESS, "GET", BODY_NONE, 0, 0, ui_redirect, TARGET_NONE},
 };
+#define UI_NOT_ALLOWED {"Allow: GET\r\n", "{\"error\":\"method not allowed: the web view is read-only (GET)\"}"}
 static const char *const not_allowed[][2] = {
 	[STATE_ADDRESS] = {"Allow: GET, POST, PUT, DELETE, LOCK, UNLOCK\r\n",
 			   "{\"error\":\"method not allowed: use GET, POST, PUT, DELETE, LOCK or UNLOCK\"}"},
 	[LOCK_ADDRESS] = {"Allow: POST, PUT, DELETE, LOCK, UNLOCK\r\n",
 			  "{\"error\":\"method not allowed on the lock address: POST, PUT or LOCK locks; "
 			  "DELETE or UNLOCK unlocks\"}"},
+	[UI_REPOSITORY_ADDRESS] = UI_NOT_ALLOWED, [UI_STATE_ADDRESS] = UI_NOT_ALLOWED,
+	[UI_VERSION_ADDRESS] = UI_NOT_ALLOWED, [UI_STYLE_ADDRESS] = UI_NOT_ALLOWED, [UI_BARE_ADDRESS] = UI_NOT_ALLOWED,
 };
 
-/* Checks the query and fills req->target; on failure the error response is sent. The
- * repository is parsed before it is matched, and matched as the server will see it. */
-static int resolve_target(struct request *req, const struct settings *cfg)
+/* Checks the query and fills req->target (a branch only: no state); on failure the error
+ * response is sent. The repository is parsed before it is matched, and matched as the server
+ * will see it. */
+static int resolve_target(struct request *req, const struct settings *cfg, enum target_rule rule)
 {
 	char err[512];
 	struct query *q = &req->q;
@@ -131,6 +146,20 @@ static int resolve_target(struct request *req, const struct settings *cfg)
 		respond_error(req, 403, "this repository is not allowed on this server (TFGIT_ALLOWED_REPOS)");
 		return -1;
 	}
+	const char *ref = q->ref && *q->ref ? q->ref : cfg->default_ref;
+	if (rule == TARGET_BRANCH) {
+		if (tfgit_ref_check(ref, NULL) < 0) {
+			respond_error(req, 400, "ref must be a valid git branch name");
+			return -1;
+		}
+		if (!tfgit_name_allowed(ref, cfg->allowed_refs)) {
+			respond_error(req, 403, "this branch is not allowed on this server (TFGIT_ALLOWED_REFS)");
+			return -1;
+		}
+		req->target.url = req->resolved_url;
+		req->target.ref = ref;
+		return 0;
+	}
 	if (!q->state || !*q->state) {
 		respond_error(req, 400, "state is required: the path of the state file in the repository");
 		return -1;
@@ -141,7 +170,6 @@ static int resolve_target(struct request *req, const struct settings *cfg)
 					"1024 bytes)");
 		return -1;
 	}
-	const char *ref = q->ref && *q->ref ? q->ref : cfg->default_ref;
 	if (tfgit_ref_check(ref, q->state) < 0) {
 		respond_error(req, 400, "ref, and locks/<state>, must be valid git branch names");
 		return -1;
@@ -171,14 +199,16 @@ static int authorize(struct request *req, const struct route *rt, const struct s
 	req->may_force_unlock = cfg->store.allow_force_unlock;
 	if (!cfg->acl_file)
 		return 0;
-	int right = rt->right;
-	if (rt->handle == handle_unlock && tfgit_unlock_is_force(req->body, req->body_len))
-		right = ACL_FORCE_UNLOCK;
 	if (acl_get(&a, cfg->acl_file, err, sizeof(err)) < 0) {
 		tfgit_log("TFGIT_ACL_FILE: %s: every request is refused until it is fixed", err);
 		respond_error(req, 500, "the access-control file (TFGIT_ACL_FILE) is not usable; see the log");
 		return -1;
 	}
+	if (rt->target != TARGET_STATE)
+		return 0; /* a branch's page shows only what route_may grants, state by state */
+	int right = rt->right;
+	if (rt->handle == handle_unlock && tfgit_unlock_is_force(req->body, req->body_len))
+		right = ACL_FORCE_UNLOCK;
 	req->may_force_unlock = req->may_force_unlock &&
 		acl_allows(a, req->remote_user, ACL_FORCE_UNLOCK, req->target.url, req->target.state,
 			   tfgit_pattern_match);
@@ -190,6 +220,18 @@ static int authorize(struct request *req, const struct route *rt, const struct s
 		 acl_right_name(right), req->target.state);
 	respond_error(req, 403, msg);
 	return -1;
+}
+
+int route_may(const struct request *req, const struct settings *cfg, int right, const char *state)
+{
+	const acl *a = NULL;
+	char err[512];
+	if (!tfgit_name_allowed(state, cfg->allowed_states))
+		return 0;
+	if (!cfg->acl_file)
+		return 1;
+	return acl_get(&a, cfg->acl_file, err, sizeof(err)) == 0 &&
+	       acl_allows(a, req->remote_user, right, req->target.url, state, tfgit_pattern_match);
 }
 
 /* Reads and checks the body as the route requires; on failure the error response is sent. */
@@ -270,7 +312,9 @@ static void holder_fields(const tfgit_buf *holder, char *id, size_t idlen, char 
 
 static const char *const address_names[] = {
 	[STATE_ADDRESS] = "state", [LOCK_ADDRESS] = "lock", [METRICS_ADDRESS] = "metrics",
-	[HEALTH_ADDRESS] = "health", [UNKNOWN_ADDRESS] = "unknown",
+	[HEALTH_ADDRESS] = "health", [UI_REPOSITORY_ADDRESS] = "ui", [UI_STATE_ADDRESS] = "ui/state",
+	[UI_VERSION_ADDRESS] = "ui/version", [UI_STYLE_ADDRESS] = "ui/style.css", [UI_BARE_ADDRESS] = "ui",
+	[UNKNOWN_ADDRESS] = "unknown",
 };
 
 static void json_add_str(json_object *obj, const char *key, const char *v)
@@ -350,7 +394,9 @@ static void log_request(const struct request *req, const struct settings *cfg)
 			 log_word(b, sizeof(b), hwho));
 	}
 	static const char *const shown[] = {[STATE_ADDRESS] = "", [LOCK_ADDRESS] = " /lock",
-		[METRICS_ADDRESS] = " /metrics", [HEALTH_ADDRESS] = " /health", [UNKNOWN_ADDRESS] = " (unknown address)"};
+		[METRICS_ADDRESS] = " /metrics", [HEALTH_ADDRESS] = " /health", [UI_REPOSITORY_ADDRESS] = " /ui/",
+		[UI_STATE_ADDRESS] = " /ui/state", [UI_VERSION_ADDRESS] = " /ui/version",
+		[UI_STYLE_ADDRESS] = " /ui/style.css", [UI_BARE_ADDRESS] = " /ui", [UNKNOWN_ADDRESS] = " (unknown address)"};
 	tfgit_log("%s%s state=%s ref=%s repo=%s user=%s addr=%s -> %d in %.1f ms id=%s round_trips=%d "
 		  "remote_ms=%.1f%s%s%s%s", req->method, shown[req->address], state, ref, url, user, addr,
 		  req->status, ms, req->id, trips, remote_ms, words, req->result.attempts > 1 ? " (retried)" : "",
@@ -475,7 +521,8 @@ void route_request(struct request *req, const struct settings *cfg)
 			strlen(not_allowed[address][1]));
 	} else {
 		req->locking = rt->handle == handle_lock;
-		if (resolve_target(req, cfg) == 0 && read_body(req, rt, cfg) == 0 && authorize(req, rt, cfg) == 0)
+		if ((rt->target == TARGET_NONE || resolve_target(req, cfg, rt->target) == 0) &&
+		    read_body(req, rt, cfg) == 0 && (rt->target == TARGET_NONE || authorize(req, rt, cfg) == 0))
 			rt->handle(req, cfg);
 	}
 	log_request(req, cfg);

@@ -1,9 +1,11 @@
 /* Fuzz target: the whole request path of the front — query, method, REMOTE_USER and body
  * through parsing, validation, the allowlists, the ACL and the response — with the git
  * operations replaced by stubs (no remote). Input: "METHOD\nQUERY\nREMOTE_USER\nBODY"; its last byte picks the address
- * (state or /lock) and the stubs' outcome.
+ * (state, /lock or one of the web view's) and the stubs' outcome.
  * Beyond not crashing it checks that a stub is reached only with a target that passed every
- * check, and that every answer is a well-formed response whose error bodies are JSON. */
+ * check, that every answer is a well-formed response whose error bodies are JSON, and that no
+ * page of the web view carries markup from the data it shows (the stubs' names hold
+ * "<script>" and quotes). */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -115,6 +117,76 @@ int tfgit_unlock(tfgit_result *out, const tfgit_store *s, const tfgit_target *t,
 	return stub(out, t);
 }
 
+/* The web view's reads: a branch's target has no state. */
+static void check_branch(const tfgit_target *t)
+{
+	char why[256];
+	if (!t->url || !t->ref || tfgit_ref_check(t->ref, NULL) < 0 ||
+	    (strcmp(t->url, "/srv/git/default.git") && tfgit_repository_check(t->url, 0, why, sizeof(why)) < 0))
+		abort();
+}
+
+static const char hostile[] = "envs/<script>alert(1)</script>\"'&.tfstate";
+
+int tfgit_states(tfgit_result *out, const tfgit_store *s, const tfgit_target *t, tfgit_state_entry **list, size_t *n)
+{
+	(void)s, (void)out;
+	check_branch(t);
+	*n = io.pick & 2 ? 2 : 0;
+	*list = calloc(2, sizeof(**list));
+	if (!*list)
+		abort();
+	for (size_t i = 0; i < 2; i++) {
+		tfgit_state_entry *e = &(*list)[i];
+		snprintf(e->state, sizeof(e->state), "%s", i ? "public/x.tfstate" : hostile);
+		snprintf(e->terraform_version, sizeof(e->terraform_version), "<b>1.11</b>");
+		snprintf(e->last.who, sizeof(e->last.who), "<img src=x onerror=alert(1)>");
+		snprintf(e->last.lock_id, sizeof(e->last.lock_id), "the-lock\"><script>");
+		e->locked = (int)i;
+		snprintf(e->lock.id, sizeof(e->lock.id), "the-lock\"><script>");
+		snprintf(e->lock.who, sizeof(e->lock.who), "<script>who</script>");
+	}
+	return io.pick & 4 ? TFGIT_ENOTFOUND : TFGIT_OK;
+}
+
+int tfgit_history_page(tfgit_result *out, const tfgit_store *s, const tfgit_target *t, size_t skip, size_t limit,
+		       tfgit_version **list, size_t *n, size_t *total)
+{
+	(void)s, (void)skip, (void)limit;
+	int rc = stub(out, t);
+	*list = calloc(1, sizeof(**list));
+	*n = *total = rc == TFGIT_OK && *list ? 1 : 0;
+	if (*n) {
+		tfgit_version *v = *list;
+		snprintf(v->who, sizeof(v->who), "<script>x</script>");
+		v->compared = 1;
+		v->changes = calloc(1, sizeof(*v->changes));
+		v->nchanges = v->changes ? 1 : 0;
+		if (v->changes) {
+			v->changes->kind = '~';
+			snprintf(v->changes->address, sizeof(v->changes->address), "%s", hostile);
+			snprintf(v->changes->attributes, sizeof(v->changes->attributes), "<script>");
+		}
+	}
+	return rc;
+}
+
+void tfgit_versions_free(tfgit_version *list, size_t n)
+{
+	for (size_t i = 0; list && i < n; i++)
+		free(list[i].changes);
+	free(list);
+}
+
+int tfgit_locks(tfgit_result *out, const tfgit_store *s, const tfgit_target *t, tfgit_lock_entry **list, size_t *n)
+{
+	(void)s, (void)out;
+	check_branch(t);
+	*list = NULL;
+	*n = 0;
+	return TFGIT_OK;
+}
+
 static struct settings cfg;
 
 static char acl[] = "/tmp/tfgit-fuzz-acl.XXXXXX", cache[] = "/tmp/tfgit-fuzz-cache.XXXXXX";
@@ -166,6 +238,8 @@ static void check_response(void)
 		abort();
 	const char *body = end + 4;
 	size_t len = io.len - (size_t)(body - io.buf);
+	if (memmem(body, len, "<script", 7) || memmem(body, len, "<img", 4) || memmem(body, len, "<b>", 3))
+		abort(); /* markup from the data reached a page */
 	if (status >= 400) {
 		json_object *obj = json_tokener_parse(len ? body : "");
 		if (!obj || !json_object_is_type(obj, json_type_object))
@@ -199,9 +273,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	snprintf(user, sizeof(user), "REMOTE_USER=%s", line[2]);
 	memset(&io, 0, sizeof(io));
 	io.pick = size ? data[size - 1] : 0;
-	/* the last byte also picks the address: the state's, or GitLab's lock address */
-	char *envp[] = {method, query, user, "REMOTE_ADDR=127.0.0.1",
-			io.pick & 0x40 ? "DOCUMENT_URI=/tfgit/lock" : "DOCUMENT_URI=/tfgit", NULL};
+	/* the last byte also picks the address: the state's, GitLab's lock address, a page */
+	static char *const uris[] = {"DOCUMENT_URI=/tfgit", "DOCUMENT_URI=/tfgit/lock", "DOCUMENT_URI=/tfgit/ui/",
+				     "DOCUMENT_URI=/tfgit/ui/state", "DOCUMENT_URI=/tfgit/ui/version",
+				     "DOCUMENT_URI=/tfgit/ui", "DOCUMENT_URI=/tfgit/ui/style.css", "DOCUMENT_URI=/tfgit"};
+	char *envp[] = {method, query, user, "REMOTE_ADDR=127.0.0.1", uris[(io.pick >> 4) & 7], NULL};
 	io.body = p;
 	io.body_len = size - (size_t)(p - in);
 	struct request_io rio = {mem_read, mem_write, NULL};

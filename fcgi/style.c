@@ -1,0 +1,33 @@
+/* The web view's one stylesheet (…/ui/style.css), served from the binary: no file to install,
+ * no external asset. */
+#include "style.h"
+
+const char ui_stylesheet[] =
+	":root{--fg:#1d2330;--muted:#5b6475;--line:#d9dee7;--bg:#fff;--head:#f4f6f9;--accent:#2456a6;"
+	"--lock:#a3330d;--lockbg:#fdebe4;--free:#1e6b3a;--freebg:#e3f4e8;--add:#1e6b3a;--del:#a3330d;--chg:#7a5b00}\n"
+	"*{box-sizing:border-box}\n"
+	"body{margin:0;font:14px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;color:var(--fg);background:var(--bg)}\n"
+	"header{display:flex;gap:1.2em;align-items:baseline;padding:.7em 1.5em;background:#17202f;color:#fff}\n"
+	"header a{color:#fff;font-weight:600;text-decoration:none}\n"
+	"header .where{color:#c8d1e0;font-family:ui-monospace,monospace;font-size:13px;overflow-wrap:anywhere}\n"
+	"main{padding:1em 1.5em 3em;max-width:1400px}\n"
+	"h1{font-size:20px;margin:.3em 0 .6em;overflow-wrap:anywhere}h2{font-size:16px;margin:1.6em 0 .5em}\n"
+	"a{color:var(--accent)}\n"
+	"table{border-collapse:collapse;width:100%;margin:.4em 0}\n"
+	"th,td{text-align:left;padding:.35em .6em;border-bottom:1px solid var(--line);vertical-align:top}\n"
+	"th{background:var(--head);font-weight:600;white-space:nowrap}\n"
+	"td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}\n"
+	"code,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:12.5px;overflow-wrap:anywhere}\n"
+	".muted{color:var(--muted)}\n"
+	".badge{display:inline-block;padding:.05em .55em;border-radius:1em;font-size:12px;white-space:nowrap}\n"
+	".locked{background:var(--lockbg);color:var(--lock)}.free{background:var(--freebg);color:var(--free)}\n"
+	".facts{display:grid;grid-template-columns:max-content 1fr;gap:.2em 1.2em;margin:.5em 0 1em}\n"
+	".facts dt{color:var(--muted)}.facts dd{margin:0}\n"
+	"ul.changes{list-style:none;margin:0;padding:0}\n"
+	"ul.changes li{font-family:ui-monospace,monospace;font-size:12.5px;overflow-wrap:anywhere}\n"
+	".add{color:var(--add)}.del{color:var(--del)}.chg{color:var(--chg)}\n"
+	"form.pick{display:flex;gap:.6em;flex-wrap:wrap;align-items:end;margin:.3em 0 1em}\n"
+	"form.pick label{display:flex;flex-direction:column;font-size:12px;color:var(--muted)}\n"
+	"form.pick input{font:inherit;padding:.25em .4em;min-width:18em;border:1px solid var(--line);border-radius:3px}\n"
+	"form.pick button{font:inherit;padding:.3em .9em}\n"
+	"nav.pages{margin:.8em 0}nav.pages a{margin-right:1em}\n";
