@@ -1,0 +1,206 @@
+#!/usr/bin/env bash
+# Issue 12, the web view: …/ui/ (a branch's states), …/ui/state (resources, outputs' names,
+# versions with their changes), …/ui/version (a download), loaded in headless Chromium
+# (tests/tools/browse: DevTools over a pipe) against real nginx and a repository written by real
+# Terraform applies. Pages load without a console error, with and without JavaScript; they list
+# what the repository holds, show a held lock's holder and a version's change by resource,
+# never a secret's value, and a state path holding <script> as text. The same ACL and
+# allowlists as the API; nothing in them changes the repository. Screenshots of each page are
+# kept in build/screenshots (make screenshots copies them next to the README's).
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/servers.sh"
+
+BROWSE=$BUILD_DIR/tools/browse
+SHOTS=$BUILD_DIR/screenshots
+SECRET_OUT=S3cr3t-output-VALUE-8f2a91
+SECRET_ATTR=hidden-attribute-value-77c3
+tip() { g "$R" rev-parse -q --verify "refs/heads/$1" 2>/dev/null || echo none; }
+is_json_error() { grep -q '"error" *:' <<<"$BODY"; }
+page() { curl -s -D "$T_DIR/headers" -o "$T_DIR/page" -w '%{http_code}' "$URL/ui/$1"; }
+st() { printf '{"version":4,"serial":%s,"lineage":"ui-%s","terraform_version":"1.11.0","outputs":{},"resources":[]}' "$1" "$2"; }
+# post_state STATE SERIAL: one version of STATE written under a lock, as Terraform does
+post_state() {
+	curl -s -o /dev/null -X LOCK --data '{"ID":"p-1","Who":"seed@ci"}' "$URL?state=$1" &&
+		curl -s -o /dev/null -X POST --data "$(st "$2" "${1//[^a-z]/}")" "$URL?state=$1&ID=p-1" &&
+		curl -s -o /dev/null -X UNLOCK --data '{"ID":"p-1"}' "$URL?state=$1"
+}
+
+R=$(new_remote ui)
+stack_up ui TFGIT_DEFAULT_REPOSITORY="$R" TFGIT_FORCE_UNLOCK=0
+OPEN_URL=$URL
+APP=prod/app.tfstate
+
+# --- a repository written by Terraform: two applies of one configuration, a second state ----
+if command -v terraform >/dev/null; then
+	W=$T_DIR/tf-app
+	tf_project "$W" "$URL?type=git&ref=master&state=$APP" "retry_max = 0"
+	cat >"$W/main.tf" <<TF
+variable "size" {
+  default = "small"
+}
+resource "terraform_data" "network" {
+  input = "net-10.0.0.0/16"
+}
+resource "terraform_data" "server" {
+  count = 2
+  input = { size = var.size, secret = "$SECRET_ATTR" }
+}
+output "db_password" {
+  value     = "$SECRET_OUT"
+  sensitive = true
+}
+output "network" {
+  value = terraform_data.network.output
+}
+TF
+	tfrun() { (cd "$W" && terraform "$@" -no-color -input=false) >"$T_DIR/tf.out" 2>&1; }
+	check "terraform init and a first apply" tfrun init
+	check "... apply" tfrun apply -auto-approve
+	check "a second apply changes the servers' size" tfrun apply -auto-approve -var size=large
+	W2=$T_DIR/tf-dns
+	tf_project "$W2" "$URL?type=git&ref=master&state=envs/dns.tfstate" "retry_max = 0"
+	check "terraform writes a second state" tf_init_apply "$W2" "dns-zone"
+	HAVE_TF=1
+else
+	skip "terraform init and a first apply" "terraform is not on the PATH"
+	# the same repository shape without Terraform: the browser checks still run
+	post_state "$APP" 1
+	post_state "$APP" 2
+	post_state envs/dns.tfstate 1
+	HAVE_TF=0
+fi
+check "the secret output and attribute are in the stored state (so their absence below means something)" \
+	eval "[ $HAVE_TF = 0 ] || { g '$R' show 'master:$APP' | grep -q '$SECRET_OUT' && g '$R' show 'master:$APP' | grep -q '$SECRET_ATTR'; }"
+
+# a state whose path holds markup, and one with more versions than a page shows
+XSS='xss/<script>alert(1)</script>.tfstate'
+XSS_Q=$(jq -rn --arg s "$XSS" '$s|@uri')
+check "a state path holding <script> is written" post_state "$XSS_Q" 1
+for i in $(seq 1 23); do post_state envs/many.tfstate "$i" || break; done
+check "a state with 23 versions is written" expect_eq serial 23 "$(g "$R" show master:envs/many.tfstate | jq .serial)"
+# another pipeline holds the lock of the app's state
+HOLDER_ID=9d1c5e2a-held-lock-id-0001
+curl -s -o /dev/null -X LOCK --data "{\"ID\":\"$HOLDER_ID\",\"Operation\":\"OperationTypeApply\",\"Who\":\"alice@pipeline-42\",\"Created\":\"2026-11-29T10:00:00Z\"}" "$URL?state=$APP"
+check "the app's state is locked by another pipeline" expect_eq locked yes "$([ "$(tip "locks/$APP")" != none ] && echo yes)"
+REFS_BEFORE=$(g "$R" for-each-ref --format='%(refname) %(objectname)')
+
+# --- the pages over HTTP ---------------------------------------------------------------------
+code=$(page "")
+check "…/ui/ is 200 HTML" eval "[ $code = 200 ] && grep -qi '^content-type: text/html; charset=utf-8' '$T_DIR/headers'"
+check "... with a Content-Security-Policy that allows no script and no other origin" \
+	grep -qi "^content-security-policy: default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'" "$T_DIR/headers"
+check "... nosniff, no framing, no referrer, not cached" \
+	eval "grep -qi '^x-content-type-options: nosniff' '$T_DIR/headers' && grep -qi '^x-frame-options: deny' '$T_DIR/headers' && grep -qi '^referrer-policy: no-referrer' '$T_DIR/headers' && grep -qi '^cache-control: no-store' '$T_DIR/headers'"
+check "... and no script element at all" eval "! grep -qi '<script' '$T_DIR/page'"
+held=$(g "$R" ls-tree -r --name-only master | sort)
+listed=$(grep -o '<tr><td class="mono"><a href="state?state=[^"]*">' "$T_DIR/page" | sed 's/.*state=\([^"]*\)">/\1/' |
+	while read -r s; do printf '%b\n' "${s//%/\\x}"; done | sort)
+check "the states table lists exactly the state files the branch holds" expect_eq states "$held" "$listed"
+code=$(curl -s -o /dev/null -w '%{http_code} %{redirect_url}' "$URL/ui?ref=master")
+check "…/ui redirects to …/ui/ (relative, query kept)" expect_eq redirect "301 $URL/ui/?ref=master" "$code"
+code=$(page "style.css")
+check "the stylesheet is served as CSS" eval "[ $code = 200 ] && grep -qi '^content-type: text/css' '$T_DIR/headers' && grep -q 'table' '$T_DIR/page'"
+
+code=$(page "?sort=changed")
+first=$(grep -o '<tr><td class="mono"><a href="state?state=[^"]*"' "$T_DIR/page" | head -1)
+check "sort=changed puts the last changed state first (the 23-version one)" grep -q 'envs/many.tfstate' <<<"$first"
+code=$(page "?sort=size")
+check "an unknown sort is 400 JSON" eval "[ $code = 400 ] && grep -q '\"error\"' '$T_DIR/page'"
+code=$(page "state?state=$APP")
+check "the state page is 200 and lists its resources with their instances" \
+	eval "[ $code = 200 ] && grep -q '<td class=\"mono\">terraform_data.server</td>' '$T_DIR/page' && grep -q '<td class=\"num\">2</td>' '$T_DIR/page'"
+check "... its outputs by name, the sensitive one marked" \
+	eval "grep -q '<code>db_password</code> <span class=\"muted\">(sensitive)</span>' '$T_DIR/page' || [ $HAVE_TF = 0 ]"
+check "... and never a value of an output or attribute" eval "! grep -q -e '$SECRET_OUT' -e '$SECRET_ATTR' -e 'net-10.0.0.0' '$T_DIR/page'"
+check "... the last version names the changed resource and attribute" \
+	eval "[ $HAVE_TF = 0 ] || grep -q '~ terraform_data.server\[0\] <span class=\"muted\">(input,output)</span>' '$T_DIR/page'"
+check "... the holder of the lock, not its ID (TFGIT_FORCE_UNLOCK=0)" \
+	eval "grep -q 'locked by alice@pipeline-42 · OperationTypeApply' '$T_DIR/page' && ! grep -q '$HOLDER_ID' '$T_DIR/page'"
+first_commit=$(g "$R" log --format=%H --reverse master -- "$APP" | head -1)
+code=$(curl -s -D "$T_DIR/headers" -o "$T_DIR/download" -w '%{http_code}' "$URL/ui/version?state=$APP&version=$first_commit")
+check "a version's download is its JSON as stored, as an attachment" \
+	eval "[ $code = 200 ] && cmp -s '$T_DIR/download' <(g '$R' show '$first_commit:$APP') && grep -qi '^content-disposition: attachment; filename=\"${first_commit:0:7}-app.tfstate.json\"' '$T_DIR/headers'"
+code=$(page "state?state=envs/many.tfstate")
+check "a state's first page shows 20 versions and a link to older ones" \
+	eval "[ \$(grep -c '^<tr><td class=\"mono\">[0-9a-f]\{12\}</td>' '$T_DIR/page') = 20 ] && grep -q 'page=2\">older versions' '$T_DIR/page'"
+code=$(page "state?state=envs/many.tfstate&page=2")
+check "... the second page the 3 oldest and a link to newer ones" \
+	eval "[ \$(grep -c '^<tr><td class=\"mono\">[0-9a-f]\{12\}</td>' '$T_DIR/page') = 3 ] && grep -q 'newer versions' '$T_DIR/page'"
+code=$(page "state?state=envs/many.tfstate&page=0")
+check "page=0 is 400 JSON" eval "[ $code = 400 ] && grep -q '\"error\"' '$T_DIR/page'"
+code=$(page "state?state=envs/none.tfstate")
+check "a state the branch never held is 404 JSON" eval "[ $code = 404 ] && grep -q '\"error\"' '$T_DIR/page'"
+code=$(page "state?state=../x")
+check "a bad state path is 400 JSON, before git" eval "[ $code = 400 ] && grep -q '\"error\"' '$T_DIR/page'"
+code=$(page "?repository=/etc")
+check "a repository outside the allowlist is 403 JSON" eval "[ $code = 403 ] && grep -q '\"error\"' '$T_DIR/page'"
+code=$(curl -s -o "$T_DIR/page" -w '%{http_code}' -X POST --data x "$URL/ui/state?state=$APP")
+check "the pages are read-only: POST is 405 JSON" eval "[ $code = 405 ] && grep -q '\"error\"' '$T_DIR/page'"
+code=$(curl -s -o /dev/null -w '%{http_code}' "$URL/ui/other")
+check "another address under ui/ is 404 (nginx's JSON)" expect_eq code 404 "$code"
+
+# --- in a browser ------------------------------------------------------------------------------
+browse() { # browse NAME URL [--no-js]: loads URL; DOM in $T_DIR/NAME.html, screenshot in $SHOTS/NAME.png
+	local name=$1 url=$2
+	shift 2
+	mkdir -p "$SHOTS"
+	TMPDIR=$T_DIR timeout 90 "$BROWSE" --timeout 40 --width 1100 --height 700 --dom "$T_DIR/$name.html" \
+		--screenshot "$SHOTS/$name.png" "$@" "$url" >"$T_DIR/$name.out" 2>&1
+}
+if ! command -v chromium >/dev/null || [ ! -x "$BROWSE" ]; then
+	for t in "repository page" "state page" "page of the <script> state" "pages without JavaScript"; do
+		skip "in Chromium: $t" "chromium or $BROWSE is missing (make deps installs chromium)"
+	done
+else
+	check "in Chromium: the repository page loads with no console error, failed load or CSP report" \
+		browse ui-repository "$URL/ui/?sort=path"
+	[ -s "$T_DIR/ui-repository.out" ] && grep -v '^status' "$T_DIR/ui-repository.out" | head -5
+	check "... the DOM lists every state of the branch" \
+		eval "for s in \$(g '$R' ls-tree -r --name-only master | grep -v xss/); do grep -qF \">\$s</a>\" '$T_DIR/ui-repository.html' || exit 1; done"
+	check "... the held lock shows its holder" grep -q 'locked by alice@pipeline-42' "$T_DIR/ui-repository.html"
+	check "... the <script> path is text, not an element" \
+		eval "grep -qF '&lt;script&gt;alert(1)&lt;/script&gt;.tfstate' '$T_DIR/ui-repository.html' && ! grep -qi '<script' '$T_DIR/ui-repository.html'"
+	check "... the stylesheet applied (a real browser fetched it under the policy)" grep -q 'rel="stylesheet"' "$T_DIR/ui-repository.html"
+	check "in Chromium: the state page loads with no console error" browse ui-state "$URL/ui/state?state=$APP"
+	check "... its versions name the resource the second apply changed" \
+		eval "[ $HAVE_TF = 0 ] || grep -q '~ terraform_data.server\[1\]' '$T_DIR/ui-state.html'"
+	check "... no secret value anywhere in the DOM (sensitive output, attribute, plain output)" \
+		eval "! grep -q -e '$SECRET_OUT' -e '$SECRET_ATTR' -e 'net-10.0.0.0' '$T_DIR/ui-state.html' '$T_DIR/ui-repository.html'"
+	check "in Chromium: the page of the <script> state loads, its path shown as text" \
+		eval "browse ui-xss '$URL/ui/state?state=$XSS_Q' && grep -qF '&lt;script&gt;alert(1)&lt;/script&gt;.tfstate' '$T_DIR/ui-xss.html' && ! grep -qi '<script' '$T_DIR/ui-xss.html'"
+	check "in Chromium with JavaScript off: the pages show the same states and versions" \
+		eval "browse ui-nojs '$URL/ui/' --no-js && grep -q 'locked by alice@pipeline-42' '$T_DIR/ui-nojs.html' && browse ui-nojs-state '$URL/ui/state?state=envs/many.tfstate' --no-js && grep -q 'older versions' '$T_DIR/ui-nojs-state.html'"
+	rm -f "$SHOTS/ui-nojs.png" "$SHOTS/ui-nojs-state.png" "$SHOTS/ui-xss.png"
+	check "a screenshot of each page is kept (PNG)" \
+		eval "file '$SHOTS/ui-repository.png' '$SHOTS/ui-state.png' | grep -c 'PNG image data' | grep -qx 2"
+fi
+check "nothing the pages did changed a ref of the repository" \
+	expect_eq refs "$REFS_BEFORE" "$(g "$R" for-each-ref --format='%(refname) %(objectname)')"
+
+# --- the ACL: the read right, state by state ----------------------------------------------------
+declare -A PASS=([viewer]=View-pass-1 [ops]=Ops-pass-2)
+for u in "${!PASS[@]}"; do htpasswd_line "$u" "${PASS[$u]}"; done >"$T_DIR/htpasswd"
+printf 'auth_basic "tfgit";\nauth_basic_user_file %s;\n' "$T_DIR/htpasswd" >"$T_DIR/auth.conf"
+printf 'viewer read * envs/\nops read,force-unlock * *\n' >"$T_DIR/acl"
+chmod 644 "$T_DIR/htpasswd" "$T_DIR/auth.conf" "$T_DIR/acl"
+stack_up acl STACK_NGINX_INCLUDE="$T_DIR/auth.conf" TFGIT_ACL_FILE="$T_DIR/acl" TFGIT_DEFAULT_REPOSITORY="$R"
+as() { curl -s -o "$T_DIR/page" -w '%{http_code}' -u "$1:${PASS[$1]}" "$URL/ui/$2"; }
+code=$(curl -s -o /dev/null -w '%{http_code}' "$URL/ui/")
+check "with auth_basic, the pages need credentials (401)" expect_eq code 401 "$code"
+code=$(as viewer "")
+check "a user who may read envs/ only sees the envs/ states" \
+	eval "[ $code = 200 ] && grep -q '>envs/dns.tfstate</a>' '$T_DIR/page' && ! grep -q -e 'prod/app' -e 'xss/' '$T_DIR/page'"
+code=$(as viewer "state?state=$APP")
+check "... and gets 403 JSON for another state's page" eval "[ $code = 403 ] && grep -q '\"error\"' '$T_DIR/page'"
+code=$(as viewer "version?state=$APP&version=$first_commit")
+check "... and for its download" eval "[ $code = 403 ] && grep -q '\"error\"' '$T_DIR/page'"
+curl -s -o /dev/null -X LOCK --data '{"ID":"dns-held-id-55","Who":"bob@ci"}' "$OPEN_URL?state=envs/dns.tfstate"
+g "$R" show master:envs/dns.tfstate | jq '.serial += 1' >"$T_DIR/dns.json"
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST --data-binary "@$T_DIR/dns.json" "$OPEN_URL?state=envs/dns.tfstate&ID=dns-held-id-55")
+check "a change is written under a lock still held" expect_eq code 200 "$code"
+code=$(as viewer "")
+check "a held lock's ID is hidden from who may not force-unlock (badge and the last change's Lock-ID)" \
+	eval "grep -q 'locked by bob@ci' '$T_DIR/page' && ! grep -q 'dns-held-id-55' '$T_DIR/page'"
+code=$(as ops "")
+check "... and shown to who may (TFGIT_FORCE_UNLOCK on, the ACL's right)" grep -q 'dns-held-id-55' "$T_DIR/page"
+finish
