@@ -161,16 +161,6 @@ static int blob_in(git_oid *out, git_commit *c, const char *state)
 	return found;
 }
 
-/* 1 when commit c changed path against parent (its first parent; NULL for a root commit):
- * added, changed or removed. *present says whether c holds it, its blob in *mine. */
-static int touched(git_commit *c, git_commit *parent, const char *path, git_oid *mine, int *present)
-{
-	git_oid theirs;
-	*present = blob_in(mine, c, path);
-	int had = parent && blob_in(&theirs, parent, path);
-	return (*present || had) && !(*present && had && git_oid_equal(mine, &theirs));
-}
-
 /* A walk of the branch from tip, newest first. */
 static int walk_newest_first(git_revwalk **walk, op *o, const git_oid *tip)
 {
@@ -179,17 +169,6 @@ static int walk_newest_first(git_revwalk **walk, op *o, const git_oid *tip)
 	    (rc = git_revwalk_sorting(*walk, GIT_SORT_TOPOLOGICAL | GIT_SORT_TIME)) < 0 ||
 	    (rc = git_revwalk_push(*walk, tip)) < 0)
 		return git_failure(o->r, rc, "walking the branch's history");
-	return 0;
-}
-
-/* c and its first parent (NULL for a root commit); -1 when c cannot be read. */
-static int commit_and_parent(git_commit **c, git_commit **parent, op *o, const git_oid *id)
-{
-	*parent = NULL;
-	if (git_commit_lookup(c, o->cache->repo, id) < 0)
-		return -1;
-	if (git_commit_parentcount(*c) > 0 && git_commit_parent(parent, *c, 0) < 0)
-		*parent = NULL;
 	return 0;
 }
 
@@ -223,7 +202,11 @@ struct history_ctx {
 	int with_changes;
 	git_oid *blobs;     /* each listed version's blob (and, at n, the one before the last) */
 	int older;          /* blobs[n] holds the version before the last listed: 1, 0 none, -1 deleted */
+	tfgit_lock_entry lock; /* with changes: the state's lock, when locked */
+	int locked;
 };
+
+static int current_and_lock(op *o, git_commit *tip, const git_oid *tip_id, struct history_ctx *h);
 
 /* Keeps the version c (blob: NULL when c removed the state) when it falls in the page. */
 static int keep_version(struct history_ctx *h, op *o, git_commit *c, const git_oid *blob)
@@ -291,20 +274,38 @@ static int history_attempt(op *o, void *ctx)
 		goto done;
 	if ((rc = walk_newest_first(&walk, o, &tip_id)) < 0)
 		goto done;
+	/* a commit changed the state when its blob differs from its first parent's; the parent's
+	 * blob, looked up once, is the next commit's own in a linear history */
+	git_oid next_id, next_blob;
+	int next_known = 0, next_has = 0;
 	while (rc == 0 && git_revwalk_next(&id, walk) == 0) {
 		git_commit *c = NULL, *parent = NULL;
-		git_oid mine;
-		int has;
-		if (commit_and_parent(&c, &parent, o, &id) < 0)
+		git_oid mine, theirs = {{0}};
+		int has, had = 0;
+		if (git_commit_lookup(&c, o->cache->repo, &id) < 0)
 			break;
-		if (touched(c, parent, o->t->state, &mine, &has))
+		if (next_known && git_oid_equal(&id, &next_id)) {
+			has = next_has;
+			git_oid_cpy(&mine, &next_blob);
+		} else {
+			has = blob_in(&mine, c, o->t->state);
+		}
+		next_known = git_commit_parentcount(c) > 0 && git_commit_parent(&parent, c, 0) == 0;
+		if (next_known) {
+			had = next_has = blob_in(&theirs, parent, o->t->state);
+			git_oid_cpy(&next_id, git_commit_id(parent));
+			git_oid_cpy(&next_blob, &theirs);
+		}
+		if ((has || had) && !(has && had && git_oid_equal(&mine, &theirs)))
 			rc = keep_version(h, o, c, has ? &mine : NULL);
 		git_commit_free(c);
 		git_commit_free(parent);
 	}
 	git_error_clear();
-	if (rc == 0 && h->with_changes)
+	if (rc == 0 && h->with_changes) {
 		compare_versions(h, o);
+		rc = current_and_lock(o, tip, &tip_id, h);
+	}
 done:
 	git_revwalk_free(walk);
 	git_commit_free(tip);
@@ -312,7 +313,8 @@ done:
 }
 
 int tfgit_history_page(tfgit_result *out, const tfgit_store *store, const tfgit_target *t, size_t skip,
-		       size_t limit, tfgit_version **list, size_t *n, size_t *total)
+		       size_t limit, tfgit_version **list, size_t *n, size_t *total, tfgit_lock_entry *lock,
+		       int *locked)
 {
 	struct history_ctx h = {0};
 	h.skip = skip;
@@ -328,6 +330,8 @@ int tfgit_history_page(tfgit_result *out, const tfgit_store *store, const tfgit_
 	*list = h.list;
 	*n = h.n;
 	*total = h.total;
+	*lock = h.lock;
+	*locked = rc < 0 ? 0 : h.locked;
 	return rc;
 }
 
@@ -426,6 +430,30 @@ int tfgit_locks(tfgit_result *out, const tfgit_store *store, const tfgit_target 
 	return rc;
 }
 
+/* The state as the branch holds it now (o->r->content, empty when it no longer does) and its
+ * lock, for a state's page: read in the same session as its versions. */
+static int current_and_lock(op *o, git_commit *tip, const git_oid *tip_id, struct history_ctx *h)
+{
+	struct locks_ctx l = {0};
+	git_oid blob, lock_tip;
+	char what[1200];
+	int rc;
+	if (blob_in(&blob, tip, o->t->state)) {
+		snprintf(what, sizeof(what), "state %s (TFGIT_MAX_BODY)", o->t->state);
+		if ((rc = op_state_content(o, &blob, tip_id, what)) < 0)
+			return rc;
+	}
+	l.o = o;
+	if (session_ref(&lock_tip, o->sess, o->lockref) == 0 && lock_ref(o->lockref, &lock_tip, &l) == 0 && l.n) {
+		h->lock = l.list[0];
+		h->locked = 1;
+	}
+	free(l.list);
+	git_error_clear();
+	o->r->message[0] = '\0';
+	return l.rc;
+}
+
 /* States */
 
 struct states_ctx {
@@ -471,19 +499,19 @@ static int by_state(const void *a, const void *b)
 	return strcmp((*(tfgit_state_entry *const *)a)->state, (*(tfgit_state_entry *const *)b)->state);
 }
 
-/* The states still without a last change that commit c (first parent: parent) changed get c
- * as theirs. Only the subtrees c changed are compared (a tree diff), so the walk costs what
- * the history changed, not states x commits. by_path: the pending states sorted by path. */
-static size_t last_changes_in(op *o, git_commit *c, git_commit *parent, tfgit_state_entry **by_path, size_t n)
+/* The states still without a last change that commit c (tree: its tree, ptree its first
+ * parent's, NULL for a root commit) changed get c as theirs. Only the subtrees c changed are
+ * compared (a tree diff), so the walk costs what the history changed, not states x commits.
+ * by_path: the states sorted by path. */
+static size_t last_changes_in(op *o, git_commit *c, git_tree *tree, git_tree *ptree, tfgit_state_entry **by_path,
+			      size_t n)
 {
-	git_tree *tree = NULL, *ptree = NULL;
 	git_diff *diff = NULL;
 	git_diff_options opts;
 	size_t found = 0;
 	git_diff_options_init(&opts, GIT_DIFF_OPTIONS_VERSION);
 	opts.flags = GIT_DIFF_SKIP_BINARY_CHECK;
-	if (git_commit_tree(&tree, c) < 0 || (parent && git_commit_tree(&ptree, parent) < 0) ||
-	    git_diff_tree_to_tree(&diff, o->cache->repo, ptree, tree, &opts) < 0)
+	if (git_diff_tree_to_tree(&diff, o->cache->repo, ptree, tree, &opts) < 0)
 		goto done;
 	for (size_t i = 0; i < git_diff_num_deltas(diff); i++) {
 		const git_diff_delta *d = git_diff_get_delta(diff, i);
@@ -501,9 +529,115 @@ static size_t last_changes_in(op *o, git_commit *c, git_commit *parent, tfgit_st
 done:
 	git_error_clear();
 	git_diff_free(diff);
-	git_tree_free(ptree);
-	git_tree_free(tree);
 	return found;
+}
+
+/* The last changes a process found for a branch (a pool worker lists the same branch again
+ * and again): the tip they were found at, each state's last change. A later listing walks
+ * only the commits since (tip not moved: none) and takes the rest from here. Commits never
+ * change, so this cannot go stale: a tip that is not a descendant is walked in full. */
+static struct {
+	char *key; /* the repository and the branch */
+	git_oid tip;
+	tfgit_state_entry *list; /* sorted by path; only state and last are kept */
+	size_t n;
+} memo;
+
+/* Walks from tip (hiding since, when given) until every pending state has its last change,
+ * reading each commit's tree once (it is the next commit's parent tree). */
+static size_t walk_last_changes(op *o, const git_oid *tip, const git_oid *since, tfgit_state_entry **by_path,
+				size_t n, size_t pending)
+{
+	git_revwalk *walk = NULL;
+	git_tree *next_tree = NULL;
+	git_oid id, next_id;
+	if (walk_newest_first(&walk, o, tip) < 0 || (since && git_revwalk_hide(walk, since) < 0)) {
+		git_revwalk_free(walk);
+		git_error_clear();
+		return pending;
+	}
+	while (pending && git_revwalk_next(&id, walk) == 0) {
+		git_commit *c = NULL, *parent = NULL;
+		git_tree *tree = NULL, *ptree = NULL;
+		if (git_commit_lookup(&c, o->cache->repo, &id) < 0)
+			break;
+		if (next_tree && git_oid_equal(&id, &next_id)) {
+			tree = next_tree;
+			next_tree = NULL;
+		} else if (git_commit_tree(&tree, c) < 0) {
+			git_commit_free(c);
+			break;
+		}
+		git_tree_free(next_tree);
+		next_tree = NULL;
+		if (git_commit_parentcount(c) > 0 && git_commit_parent(&parent, c, 0) == 0 &&
+		    git_commit_tree(&ptree, parent) == 0) {
+			git_oid_cpy(&next_id, git_commit_id(parent));
+			next_tree = ptree;
+		}
+		size_t found = last_changes_in(o, c, tree, ptree, by_path, n);
+		pending -= found < pending ? found : pending;
+		git_tree_free(tree);
+		git_commit_free(parent);
+		git_commit_free(c);
+	}
+	git_tree_free(next_tree);
+	git_revwalk_free(walk);
+	git_error_clear();
+	return pending;
+}
+
+/* Each listed state's last change: from the commits since the process's last listing of the
+ * branch, then from that listing, then (states it did not know) from the whole history. */
+static void last_changes(op *o, const git_oid *tip, tfgit_state_entry **by_path, size_t n, const char *key)
+{
+	size_t pending = n;
+	int incremental = memo.key && !strcmp(memo.key, key) &&
+			  (git_oid_equal(&memo.tip, tip) || git_graph_descendant_of(o->cache->repo, tip, &memo.tip) == 1);
+	git_error_clear();
+	if (incremental) {
+		pending = walk_last_changes(o, tip, &memo.tip, by_path, n, pending);
+		for (size_t i = 0; i < n && pending; i++) {
+			if (by_path[i]->last.commit[0])
+				continue;
+			tfgit_state_entry *hit = NULL;
+			for (size_t lo = 0, hi = memo.n; lo < hi && !hit;) {
+				size_t mid = (lo + hi) / 2;
+				int cmp = strcmp(by_path[i]->state, memo.list[mid].state);
+				if (!cmp)
+					hit = &memo.list[mid];
+				else if (cmp < 0)
+					hi = mid;
+				else
+					lo = mid + 1;
+			}
+			if (hit && hit->last.commit[0]) {
+				by_path[i]->last = hit->last;
+				pending--;
+			}
+		}
+	}
+	if (pending)
+		walk_last_changes(o, tip, NULL, by_path, n, pending);
+	/* kept for the next listing */
+	tfgit_state_entry *copy = malloc((n ? n : 1) * sizeof(*copy));
+	char *k = strdup(key);
+	if (!copy || !k) {
+		free(copy);
+		free(k);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		memset(&copy[i], 0, sizeof(copy[i]));
+		snprintf(copy[i].state, sizeof(copy[i].state), "%s", by_path[i]->state);
+		copy[i].last = by_path[i]->last;
+	}
+	free(memo.list);
+	free(memo.key);
+	memo.list = copy;
+	memo.n = n;
+	memo.key = k;
+	git_oid_cpy(&memo.tip, tip);
 }
 
 static int states_attempt(op *o, void *ctx)
@@ -512,10 +646,8 @@ static int states_attempt(op *o, void *ctx)
 	struct locks_ctx locks = {0};
 	git_commit *tip = NULL;
 	git_tree *tree = NULL;
-	git_revwalk *walk = NULL;
 	tfgit_state_entry **by_path = NULL;
-	git_oid tip_id, id;
-	size_t pending;
+	git_oid tip_id;
 	st->o = o;
 	st->n = 0;
 	int rc = op_read_tip(&tip, &tip_id, o);
@@ -526,24 +658,16 @@ static int states_attempt(op *o, void *ctx)
 		goto done;
 	}
 	/* each state's last change: the newest commit that changed its blob */
-	pending = st->n;
 	by_path = malloc((st->n ? st->n : 1) * sizeof(*by_path));
-	if (!by_path || walk_newest_first(&walk, o, &tip_id) < 0)
-		pending = 0; /* listed without their last change */
-	for (size_t i = 0; by_path && i < st->n; i++)
-		by_path[i] = &st->list[i];
-	if (pending)
-		qsort(by_path, st->n, sizeof(*by_path), by_state);
-	while (pending && git_revwalk_next(&id, walk) == 0) {
-		git_commit *c = NULL, *parent = NULL;
-		if (commit_and_parent(&c, &parent, o, &id) < 0)
-			break;
-		size_t found = last_changes_in(o, c, parent, by_path, st->n);
-		pending -= found < pending ? found : pending;
-		git_commit_free(c);
-		git_commit_free(parent);
+	if (by_path) {
+		char key[4400];
+		snprintf(key, sizeof(key), "%s\n%s", o->t->url, o->t->ref);
+		for (size_t i = 0; i < st->n; i++)
+			by_path[i] = &st->list[i];
+		if (st->n)
+			qsort(by_path, st->n, sizeof(*by_path), by_state);
+		last_changes(o, &tip_id, by_path, st->n, key);
 	}
-	git_error_clear();
 	/* and its lock */
 	locks.o = o;
 	session_each_ref(o->sess, "refs/heads/locks/", lock_ref, &locks);
@@ -557,7 +681,6 @@ static int states_attempt(op *o, void *ctx)
 	free(locks.list);
 done:
 	free(by_path);
-	git_revwalk_free(walk);
 	git_tree_free(tree);
 	git_commit_free(tip);
 	return rc;

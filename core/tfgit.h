@@ -188,11 +188,14 @@ typedef struct {
 /* t->state's versions on t->ref, newest first (*list freed with free()). */
 int tfgit_history(tfgit_result *out, const tfgit_store *store, const tfgit_target *t,
 		  tfgit_version **list, size_t *n);
-/* A page of them: the newest skip passed over, at most limit listed, each with its changes
- * against the version before it; *total: how many versions the state has. Only the listed
- * versions (and the one before the last) are read. *list freed with tfgit_versions_free. */
+/* A page of them, for a state's page: the newest skip passed over, at most limit listed, each
+ * with its changes against the version before it; *total: how many versions the state has.
+ * Only the listed versions (and the one before the last) are read. In the same session:
+ * out->content the state as the branch holds it now (empty when it no longer does) and its
+ * lock (*locked 1, *lock filled). *list freed with tfgit_versions_free. */
 int tfgit_history_page(tfgit_result *out, const tfgit_store *store, const tfgit_target *t, size_t skip,
-		       size_t limit, tfgit_version **list, size_t *n, size_t *total);
+		       size_t limit, tfgit_version **list, size_t *n, size_t *total, tfgit_lock_entry *lock,
+		       int *locked);
 void tfgit_versions_free(tfgit_version *list, size_t n);
 /* Every lock of the repository t->url (*list freed with free()). */
 int tfgit_locks(tfgit_result *out, const tfgit_store *store, const tfgit_target *t,

@@ -343,24 +343,6 @@ static long page_number(const char *s)
 	return *end || p < 1 || p > PAGE_MAX ? 0 : p;
 }
 
-/* The state's lock, when one is held: 1 and *out filled. */
-static int state_lock(tfgit_lock_entry *out, struct request *req, const struct settings *cfg)
-{
-	tfgit_result r = {0};
-	tfgit_lock_entry *l = NULL;
-	size_t n = 0;
-	int found = 0;
-	if (tfgit_locks(&r, &cfg->store, &req->target, &l, &n) == 0)
-		for (size_t i = 0; i < n && !found; i++)
-			if (!strcmp(l[i].state, req->target.state)) {
-				*out = l[i];
-				found = 1;
-			}
-	free(l);
-	tfgit_result_free(&r);
-	return found;
-}
-
 void ui_state(struct request *req, const struct settings *cfg)
 {
 	struct html h = {0};
@@ -372,18 +354,17 @@ void ui_state(struct request *req, const struct settings *cfg)
 		respond_error(req, 400, "page must be a number from 1");
 		return;
 	}
+	int locked = 0;
 	int rc = tfgit_history_page(&req->result, &cfg->store, &req->target, (size_t)(page - 1) * VERSIONS_PER_PAGE,
-				    VERSIONS_PER_PAGE, &v, &n, &total);
+				    VERSIONS_PER_PAGE, &v, &n, &total, &lock, &locked);
 	if (rc == 0 && total == 0)
 		rc = TFGIT_ENOTFOUND;
 	if (rc < 0) {
+		tfgit_versions_free(v, n);
 		respond_failure(req, rc, "no such state on this branch");
 		return;
 	}
-	tfgit_result_free(&req->result);
-	memset(&req->result, 0, sizeof(req->result));
-	int current = tfgit_state_get(&req->result, &cfg->store, &req->target);
-	int locked = state_lock(&lock, req, cfg);
+	int current = req->result.content.ptr != NULL;
 	head(&h, req, cfg, req->target.state);
 	html_raw(&h, "<h1 class=\"mono\">");
 	html_text(&h, req->target.state);
@@ -393,7 +374,7 @@ void ui_state(struct request *req, const struct settings *cfg)
 	else
 		html_raw(&h, "<span class=\"badge free\">unlocked</span>");
 	html_raw(&h, "</dd>");
-	if (current == 0 && n && page == 1) {
+	if (current && n && page == 1) {
 		html_raw(&h, "<dt>Serial</dt><dd>");
 		if (v[0].serial >= 0)
 			html_num(&h, v[0].serial);
@@ -404,7 +385,7 @@ void ui_state(struct request *req, const struct settings *cfg)
 		html_raw(&h, " bytes</dd>");
 	}
 	html_raw(&h, "</dl>\n");
-	if (current == 0)
+	if (current)
 		state_contents(&h, &req->result.content);
 	else
 		html_raw(&h, "<p class=\"muted\">The state was deleted from this branch; its versions remain.</p>\n");

@@ -161,6 +161,39 @@ if command -v terraform >/dev/null; then
 		"$(awk -v t=$((t1 - t0)) 'BEGIN { print t / 1e9 }')" "$(awk -v t=$((t3 - t2)) 'BEGIN { print t / 1e9 }')"
 fi
 
+# the web view on a big repository: 1,000 states (5 resources each) with 3 versions each (3,000
+# commits), the page of every state from a warm cache, and one state's page (20 versions with
+# their changes); through the smart-HTTP remote, as the rows above
+ui_states=1000
+[ -n "$QUICK" ] && ui_states=100
+bare_repo "$ROOT_R/ui.git"
+awk -v n=$ui_states 'BEGIN { m = 0
+	for (v = 1; v <= 3; v++) for (i = 1; i <= n; i++) {
+		body = sprintf("{\"version\":4,\"terraform_version\":\"1.11.4\",\"serial\":%d,\"lineage\":\"l-%d\",\"outputs\":{},\"resources\":[", v, i)
+		for (r = 0; r < 5; r++) body = body sprintf("%s{\"mode\":\"managed\",\"type\":\"terraform_data\",\"name\":\"r%d\",\"provider\":\"provider[\\\"terraform.io/builtin/terraform\\\"]\",\"instances\":[{\"attributes\":{\"id\":\"%d-%d\",\"input\":\"v%d\"}}]}", r ? "," : "", r, i, r, v)
+		body = body "]}"
+		m++
+		printf "commit refs/heads/master\nmark :%d\ncommitter tfgit <tfgit@localhost> %d +0000\n", m, 1700000000 + m
+		msg = sprintf("Update envs/s%d.tfstate\n\nLock-ID: id-%d-%d\nWho: ci@runner-%d\nOperation: OperationTypeApply\n", i, i, v, i % 7)
+		printf "data %d\n%s", length(msg), msg
+		if (m > 1) printf "from :%d\n", m - 1
+		printf "M 644 inline envs/s%d.tfstate\ndata %d\n%s\n", i, length(body), body } }' |
+	git --git-dir="$ROOT_R/ui.git" fast-import --quiet
+stack_up ui TFGIT_ALLOWED_REPOS="$BASE/*.git" GIT_USERNAME=bench GIT_PASSWORD=benchpw TFGIT_CACHE_DIR="$SHM/ui"
+uiq="repository=$BASE/ui.git&ref=master"
+ui_time() { # ui_time PAGE RUNS: the first (cold) time, then p50 and max of RUNS warm ones, in ms
+	local first times
+	first=$(curl -s -o "$T_DIR/ui.html" -w '%{time_total}' "$URL/ui/$1")
+	times=$(for _ in $(seq 1 "$2"); do curl -s -o /dev/null -w '%{time_total}\n' "$URL/ui/$1"; done | sort -n)
+	awk -v f="$first" -v n="$2" '{ t[NR] = $1 } END { printf "cold %.0f ms, warm p50 %.0f ms, max %.0f ms (%d runs)", f * 1000, t[int((n + 1) / 2)] * 1000, t[n] * 1000, n }' <<<"$times"
+}
+echo
+printf 'web view, repository page of %d states (3,000 commits): %s, %d rows\n' $ui_states "$(ui_time "?$uiq" 10)" \
+	"$(grep -c '<tr><td class="mono"><a href="state' "$T_DIR/ui.html")"
+printf 'web view, state page (3 versions with their changes): %s\n' "$(ui_time "state?$uiq&state=envs/s1.tfstate" 10)"
+stop_pid "$STACK_NGINX_PID"
+stop_pid "$STACK_POOL_PID"
+
 # what encryption at rest costs per MB (tests/tools/cryptbench: AES-256-GCM through libcrypto)
 echo
 "$BUILD_DIR/tools/cryptbench"
