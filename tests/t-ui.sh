@@ -18,9 +18,9 @@ tip() { g "$R" rev-parse -q --verify "refs/heads/$1" 2>/dev/null || echo none; }
 is_json_error() { grep -q '"error" *:' <<<"$BODY"; }
 page() { curl -s -D "$T_DIR/headers" -o "$T_DIR/page" -w '%{http_code}' "$URL/ui/$1"; }
 st() { printf '{"version":4,"serial":%s,"lineage":"ui-%s","terraform_version":"1.11.0","outputs":{},"resources":[]}' "$1" "$2"; }
-# post_state STATE SERIAL: one version of STATE written under a lock, as Terraform does
+# post_state STATE SERIAL [WHO]: one version of STATE written under a lock, as Terraform does
 post_state() {
-	curl -s -o /dev/null -X LOCK --data '{"ID":"p-1","Who":"seed@ci"}' "$URL?state=$1" &&
+	curl -s -o /dev/null -X LOCK --data "{\"ID\":\"p-1\",\"Who\":\"${3:-seed@ci}\"}" "$URL?state=$1" &&
 		curl -s -o /dev/null -X POST --data "$(st "$2" "${1//[^a-z]/}")" "$URL?state=$1&ID=p-1" &&
 		curl -s -o /dev/null -X UNLOCK --data '{"ID":"p-1"}' "$URL?state=$1"
 }
@@ -203,4 +203,23 @@ check "a held lock's ID is hidden from who may not force-unlock (badge and the l
 	eval "grep -q 'locked by bob@ci' '$T_DIR/page' && ! grep -q 'dns-held-id-55' '$T_DIR/page'"
 code=$(as ops "")
 check "... and shown to who may (TFGIT_FORCE_UNLOCK on, the ACL's right)" grep -q 'dns-held-id-55' "$T_DIR/page"
+
+# --- the last changes a worker keeps: a new commit, and a branch moved back ---------------------
+URL=$OPEN_URL
+first_row() { curl -s "$URL/ui/?sort=changed" | grep -o '<tr><td class="mono"><a href="state?state=[^"]*"' | head -1 | sed 's/.*state=//; s/"$//'; }
+for _ in 1 2 3 4; do first_row >/dev/null; done # each worker has listed the branch
+before_new=$(tip master)
+post_state envs/new.tfstate 1
+check "after a new commit, every worker lists the new state as the last changed" \
+	eval "[ \"\$(first_row)\" = envs/new.tfstate ] && [ \"\$(first_row)\" = envs/new.tfstate ] && [ \"\$(first_row)\" = envs/new.tfstate ]"
+mid=$(tip master)
+post_state "$XSS_Q" 2 rewound@ci
+check "... then a change to an existing state, by its Who" \
+	eval "for i in 1 2 3; do curl -s '$URL/ui/' | grep -q '<td>rewound@ci</td>' || exit 1; done"
+g "$R" update-ref refs/heads/master "$mid"
+check "after the branch is moved back, no worker shows a change the branch no longer holds" \
+	eval "for i in 1 2 3; do curl -s '$URL/ui/' >'$T_DIR/p' && grep -q 'new.tfstate' '$T_DIR/p' && ! grep -q 'rewound@ci' '$T_DIR/p' || exit 1; done"
+g "$R" update-ref refs/heads/master "$before_new"
+check "... nor a state it no longer holds" \
+	eval "for i in 1 2 3; do r=\$(first_row); [ -n \"\$r\" ] && [ \"\$r\" != envs/new.tfstate ] || exit 1; done"
 finish
