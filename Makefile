@@ -17,7 +17,7 @@ CORE_OBJ = $(CORE_SRC:%.c=$(BUILD)/%.o)
 FCGI_OBJ = $(FCGI_SRC:%.c=$(BUILD)/%.o)
 UNIT     = $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(wildcard tests/unit/test_*.c))
 
-.PHONY: all deps test unit run clean sanitize valgrind stress bench fuzz static install uninstall
+.PHONY: all deps test unit run clean sanitize valgrind stress bench fuzz static install uninstall screenshots
 all: $(BUILD)/tfgit.fcgi $(BUILD)/tfgit
 
 deps:
@@ -93,6 +93,12 @@ stress:
 	@BUILD=$(BUILD) tests/stress.sh $(STRESS_ARGS) -x http
 
 # The benchmark table (README, Performance); BENCH_QUICK=1 for a short run.
+# The web view's screenshots that tests/t-ui.sh took in the last run, for the README.
+screenshots:
+	@test -f $(BUILD)/screenshots/ui-repository.png || { echo "run make test (or TESTS=t-ui tests/run.sh) first"; exit 1; }
+	@mkdir -p tests/screenshots
+	cp $(BUILD)/screenshots/ui-repository.png $(BUILD)/screenshots/ui-state.png tests/screenshots/
+
 bench:
 	@$(MAKE) --no-print-directory deps
 	@$(MAKE) --no-print-directory all unit

@@ -97,6 +97,8 @@ int cmd_states(struct ctx *c)
 			json_object_object_add(o, "state", jstr(l[i].state));
 			json_object_object_add(o, "serial", json_object_new_int64(l[i].serial));
 			json_object_object_add(o, "lineage", jstr(l[i].lineage));
+			json_object_object_add(o, "terraform_version", jstr(l[i].terraform_version));
+			json_object_object_add(o, "resources", l[i].resources >= 0 ? json_object_new_int64(l[i].resources) : NULL);
 			json_object_object_add(o, "last_change", version_json(&l[i].last));
 			json_object_object_add(o, "lock", l[i].locked ? lock_json(&l[i].lock) : NULL);
 			json_object_array_add(arr, o);

@@ -34,6 +34,8 @@ check "states: who holds a lock" grep -Eq '^envs/prod.tfstate .* alice@ops$' <<<
 json=$(tfgit states --json)
 check "states --json parses, and names the lock's ID" \
 	expect_eq lock p-9 "$(jq -r '.[] | select(.state == "envs/prod.tfstate") | .lock.id' <<<"$json")"
+check "states --json counts each state's resources (as the web view does)" \
+	expect_eq resources "$(g "$R" show master:app.tfstate | jq '.resources | length')" "$(jq -r '.[] | select(.state == "app.tfstate") | .resources' <<<"$json")"
 
 out=$(tfgit history --state app.tfstate)
 check "history: newest first, with serials" \
