@@ -197,6 +197,13 @@ common_checks() {
 	out=$(curl -s -D "$T_DIR/h" -o "$T_DIR/b" -w '%{http_code}' -X DELETE "$U/unlock?state=$S")
 	check "$label: DELETE on /tfgit/unlock is a JSON 404 (not a DELETE of the state)" eval \
 		"[ '$out' = 404 ] && is_json_error '$T_DIR/b' && grep -qi '^Content-Type: application/json' '$T_DIR/h'"
+	# the web view through Apache: PATH_INFO /ui/… reaches it, its relative links resolve
+	out=$(curl -s -D "$T_DIR/h" -o "$T_DIR/b" -w '%{http_code}' "$U/ui/")
+	check "$label: the web view's states page (/tfgit/ui/) lists the states, with its policy" eval \
+		"[ '$out' = 200 ] && grep -q '>s1.tfstate</a>' '$T_DIR/b' && grep -qi \"^Content-Security-Policy: default-src 'none'\" '$T_DIR/h'"
+	out=$(curl -s -o "$T_DIR/b" -w '%{http_code} %{content_type}' "$U/ui/style.css")
+	check "$label: ... its stylesheet and a state's page" eval \
+		"[ '$out' = '200 text/css; charset=utf-8' ] && [ \"\$(curl -s -o /dev/null -w '%{http_code}' '$U/ui/state?state=s1.tfstate')\" = 200 ]"
 	# a client's header is never a setting
 	local other
 	other=$(new_remote "hdr-$name")
@@ -320,6 +327,9 @@ CONF
 	curl -s -o /dev/null -u ci:ci-secret -X DELETE --data '{"ID":"ht"}' "$U/lock?state=$S"
 	check "$label: lock, PUT and unlock reach the repository named only in .htaccess" eval \
 		"g '$R' show 'master:$S' | grep -q '\"lineage\":\"ht\"' && [ \"\$(tip '$R' 'locks/$S')\" = none ]"
+	out=$(curl -s -u ci:ci-secret -o "$T_DIR/b" -w '%{http_code}' "$U/ui/")
+	check "$label: the web view at tfgit.fcgi/ui/ (the .htaccess admits it)" eval \
+		"[ '$out' = 200 ] && grep -q '>shared/curl.tfstate</a>' '$T_DIR/b'"
 	if [ "$handler" = fcgid ]; then
 		check "$label: ... tfgit sees the user Apache authenticated (REMOTE_USER)" \
 			grep -q "PUT state=$S .*user=ci " "$AD/error.log"
