@@ -43,6 +43,11 @@ $(BUILD)/tools/cryptbench: tests/tools/cryptbench.c $(CORE_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $^ $(PKG_LIBS) $(LDFLAGS)
 
+# headless Chromium over the DevTools pipe (the web view's tests): json-c, libcrypto's base64
+$(BUILD)/tools/browse: tests/tools/browse.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< $(PKG_LIBS) $(LDFLAGS)
+
 $(BUILD)/tools/%: tests/tools/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< -lpthread
@@ -59,7 +64,7 @@ $(BUILD)/fuzz/replay_route: tests/fuzz/fuzz_route.c tests/fuzz/replay.c $(FCGI_O
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $^ -lfcgi $(PKG_LIBS) $(LDFLAGS)
 
 FUZZ = $(patsubst tests/fuzz/fuzz_%.c,$(BUILD)/fuzz/replay_%,$(wildcard tests/fuzz/fuzz_*.c))
-unit: $(UNIT) $(FUZZ) $(BUILD)/tools/blackhole $(BUILD)/tools/loadgen $(BUILD)/tools/cryptbench
+unit: $(UNIT) $(FUZZ) $(BUILD)/tools/blackhole $(BUILD)/tools/loadgen $(BUILD)/tools/cryptbench $(BUILD)/tools/browse
 
 # libFuzzer (clang) on each target (query parser, JSON check, the router) for FUZZ_SECONDS, starting from the corpus in tests/fuzz/corpus.
 FUZZ_SECONDS ?= 60

@@ -6,7 +6,8 @@ pkgs=(gcc make pkg-config libfcgi-dev libgit2-dev libjson-c-dev libssl-dev libss
       apache2 libapache2-mod-fcgid  # Apache 2.4 + mod_fcgid: apache/*.conf, tests/t-apache.sh
       libcmocka-dev nginx spawn-fcgi git curl ca-certificates openssl
       fcgiwrap openssh-server openssh-client jq
-      golang-go age gnupg)  # tests/t-encryption.sh: tests/enc/refcrypt.go (reference formats), age and gpg filters
+      golang-go age gnupg   # tests/t-encryption.sh: tests/enc/refcrypt.go (reference formats), age and gpg filters
+      chromium)             # headless browser tests of the web view, tests/t-ui.sh (tests/tools/browse.c)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
