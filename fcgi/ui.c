@@ -144,7 +144,7 @@ static void state_row(struct html *h, const struct request *req, const struct se
 	html_time(h, s->last.time);
 	html_raw(h, "</td><td>");
 	html_text(h, s->last.who);
-	html_raw(h, "</td><td class=\"mono\">");
+	html_raw(h, "</td><td class=\"mono id\">");
 	/* the Lock-ID of a change made under the lock still held is that lock's key */
 	if (show_id || !s->locked || strcmp(s->last.lock_id, s->lock.id) != 0)
 		html_text(h, s->last.lock_id);
