@@ -147,34 +147,23 @@ static int resolve_target(struct request *req, const struct settings *cfg, enum 
 		return -1;
 	}
 	const char *ref = q->ref && *q->ref ? q->ref : cfg->default_ref;
-	if (rule == TARGET_BRANCH) {
-		if (tfgit_ref_check(ref, NULL) < 0) {
-			respond_error(req, 400, "ref must be a valid git branch name");
-			return -1;
-		}
-		if (!tfgit_name_allowed(ref, cfg->allowed_refs)) {
-			respond_error(req, 403, "this branch is not allowed on this server (TFGIT_ALLOWED_REFS)");
-			return -1;
-		}
-		req->target.url = req->resolved_url;
-		req->target.ref = ref;
-		return 0;
-	}
-	if (!q->state || !*q->state) {
+	const char *state = rule == TARGET_STATE ? q->state : NULL;
+	if (rule == TARGET_STATE && (!state || !*state)) {
 		respond_error(req, 400, "state is required: the path of the state file in the repository");
 		return -1;
 	}
-	if (tfgit_state_path_check(q->state) < 0) {
+	if (state && tfgit_state_path_check(state) < 0) {
 		respond_error(req, 400, "state must be a relative path of plain segments (no empty, . or .. "
 					"segment, no .git, no control characters, not ending in .lock, at most "
 					"1024 bytes)");
 		return -1;
 	}
-	if (tfgit_ref_check(ref, q->state) < 0) {
-		respond_error(req, 400, "ref, and locks/<state>, must be valid git branch names");
+	if (tfgit_ref_check(ref, state) < 0) {
+		respond_error(req, 400, state ? "ref, and locks/<state>, must be valid git branch names"
+					      : "ref must be a valid git branch name");
 		return -1;
 	}
-	if (!tfgit_name_allowed(q->state, cfg->allowed_states)) {
+	if (state && !tfgit_name_allowed(state, cfg->allowed_states)) {
 		respond_error(req, 403, "this state path is not allowed on this server (TFGIT_ALLOWED_STATES)");
 		return -1;
 	}
@@ -184,7 +173,7 @@ static int resolve_target(struct request *req, const struct settings *cfg, enum 
 	}
 	req->target.url = req->resolved_url;
 	req->target.ref = ref;
-	req->target.state = q->state;
+	req->target.state = state;
 	return 0;
 }
 
