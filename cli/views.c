@@ -185,7 +185,8 @@ int cmd_diff(struct ctx *c)
 	}
 	if ((rc = state_at(&a, c, c->a->from)) < 0 || (rc = state_at(&b, c, c->a->to)) < 0) {
 		rc = cli_failed(a.message[0] ? &a : &b, rc);
-	} else if (tfgit_state_diff(a.content.ptr, a.content.size, b.content.ptr, b.content.size, &l, &n) < 0) {
+	} else if (tfgit_state_diff(a.content.ptr, a.content.size, b.content.ptr, b.content.size, (size_t)-1, &l, &n,
+				    NULL) < 0) {
 		fprintf(stderr, "tfgit: a version is not a JSON state\n");
 		rc = 1;
 	} else if (c->a->json) {
@@ -206,7 +207,7 @@ int cmd_diff(struct ctx *c)
 		if (n == 0)
 			printf("no change by resource\n");
 	}
-	free(l);
+	tfgit_diff_free(l, n);
 	tfgit_result_free(&a);
 	tfgit_result_free(&b);
 	return rc;

@@ -195,6 +195,8 @@ static void version_of(tfgit_version *v, op *o, git_commit *c, const git_oid *bl
 	tfgit_buf_free(&b);
 }
 
+#define CHANGES_LISTED 200 /* per version on a state's page; the rest are counted */
+
 struct history_ctx {
 	tfgit_version *list;
 	size_t n, cap;
@@ -247,7 +249,7 @@ static void compare_versions(struct history_ctx *h, op *o)
 		if (cur_ok && prev_ok)
 			v->compared = tfgit_state_diff(before == 1 ? prev.ptr : empty, before == 1 ? prev.size : 2,
 						       v->deleted ? empty : cur.ptr, v->deleted ? 2 : cur.size,
-						       &v->changes, &v->nchanges) == 0;
+						       CHANGES_LISTED, &v->changes, &v->nchanges, &v->changes_total) == 0;
 		tfgit_buf_free(&cur);
 		cur = prev; /* the version before is the next one's own */
 		memset(&prev, 0, sizeof(prev));
@@ -350,7 +352,7 @@ int tfgit_history(tfgit_result *out, const tfgit_store *store, const tfgit_targe
 void tfgit_versions_free(tfgit_version *list, size_t n)
 {
 	for (size_t i = 0; list && i < n; i++)
-		free(list[i].changes);
+		tfgit_diff_free(list[i].changes, list[i].nchanges);
 	free(list);
 }
 

@@ -183,6 +183,8 @@ int state_top_scan(state_top *f, const char *body, size_t len)
 			f->lineage = s;
 		else if (key_is(key, key_end, "\"resources\""))
 			f->resources = s;
+		else if (key_is(key, key_end, "\"outputs\""))
+			f->outputs = s;
 		p = skip_ws(p, end);
 		if (p < end && *p == '}')
 			return 0;
@@ -210,6 +212,12 @@ int json_span_text(char *out, size_t outlen, json_span s)
 	}
 	if (s.len > SPAN_DECODE_MAX)
 		return 0;
+	if (s.len >= 2 && s.ptr[s.len - 1] == '"' && !memchr(s.ptr, '\\', s.len)) { /* no escape: as written */
+		size_t n = s.len - 2 < outlen ? s.len - 2 : outlen - 1;
+		memcpy(out, s.ptr + 1, n);
+		out[n] = '\0';
+		return n == s.len - 2 && !memchr(out, '\0', n);
+	}
 	/* a small string: json-c decodes its escapes (\u sequences included) */
 	json_tokener *tok = json_tokener_new_ex(1);
 	json_object *v = tok ? json_tokener_parse_ex(tok, s.ptr, (int)s.len) : NULL;
@@ -230,27 +238,76 @@ int json_span_text(char *out, size_t outlen, json_span s)
 	return fit;
 }
 
-long json_span_count(json_span s)
+int json_iter_init(json_iter *it, json_span s)
 {
-	if (!s.ptr || !s.len || *s.ptr != '[')
+	if (!s.ptr || !s.len || (*s.ptr != '{' && *s.ptr != '['))
 		return -1;
-	uptr p = (uptr)s.ptr, end = p + s.len;
-	long n = 0;
-	p = skip_ws(p + 1, end);
-	if (p < end && *p == ']')
+	it->object = *s.ptr == '{';
+	it->end = (uptr)s.ptr + s.len;
+	it->p = skip_ws((uptr)s.ptr + 1, it->end);
+	return 0;
+}
+
+int json_iter_next(json_iter *it, json_span *key, json_span *value)
+{
+	uptr p = it->p, end = it->end;
+	key->ptr = NULL;
+	key->len = 0;
+	if (p >= end || *p == '}' || *p == ']')
 		return 0;
-	while (p < end) {
-		uptr v = p;
-		p = skip_value(p, end);
-		if (p == v)
-			return -1;
-		n++;
+	if (it->object) {
+		if (*p != '"')
+			return 0;
+		uptr k = p;
+		p = skip_string(p, end);
+		key->ptr = (const char *)k;
+		key->len = (size_t)(p - k);
 		p = skip_ws(p, end);
-		if (p < end && *p == ']')
-			return n;
-		if (p >= end || *p != ',')
-			return -1;
+		if (p >= end || *p != ':')
+			return 0;
 		p = skip_ws(p + 1, end);
 	}
-	return -1;
+	uptr v = p;
+	p = skip_value(p, end);
+	if (p == v)
+		return 0;
+	value->ptr = (const char *)v;
+	value->len = (size_t)(p - v);
+	p = skip_ws(p, end);
+	if (p < end && *p == ',')
+		p = skip_ws(p + 1, end);
+	else
+		p = end; /* the last one (or a fault): nothing follows */
+	it->p = p;
+	return 1;
+}
+
+int json_key_is(json_span key, const char *name)
+{
+	size_t n = strlen(name);
+	return key.len == n + 2 && key.ptr[0] == '"' && !memcmp(key.ptr + 1, name, n) && key.ptr[n + 1] == '"';
+}
+
+json_span json_member(json_span s, const char *name)
+{
+	json_iter it;
+	json_span k, v, found = {NULL, 0};
+	if (json_iter_init(&it, s) < 0 || !it.object)
+		return found;
+	while (json_iter_next(&it, &k, &v))
+		if (json_key_is(k, name))
+			found = v; /* the last of repeated keys, as Terraform's reader takes */
+	return found;
+}
+
+long json_span_count(json_span s)
+{
+	json_iter it;
+	json_span k, v;
+	long n = 0;
+	if (!s.ptr || !s.len || *s.ptr != '[' || json_iter_init(&it, s) < 0)
+		return -1;
+	while (json_iter_next(&it, &k, &v))
+		n++;
+	return n;
 }

@@ -37,7 +37,7 @@ typedef struct {
 
 /* The top-level fields of a state the audit trail and the lineage guard read. */
 typedef struct {
-	json_span serial, terraform_version, lineage, resources;
+	json_span serial, terraform_version, lineage, resources, outputs;
 } state_top;
 
 /* Finds the top-level "serial", "terraform_version", "lineage" and "resources" of a state (the last of
@@ -55,5 +55,21 @@ int json_span_text(char *out, size_t outlen, json_span s);
 /* How many elements the array s holds (counted without building a tree); -1 when s is absent
  * or not an array. */
 long json_span_count(json_span s);
+
+/* Walking an object's members or an array's elements in place, without a tree (the web view
+ * reads states of any size this way). */
+typedef struct {
+	const unsigned char *p, *end;
+	int object;
+} json_iter;
+/* 0, or -1 when s is not an object or array. */
+int json_iter_init(json_iter *it, json_span s);
+/* The next member (key: its string with quotes; for an array key is left empty) and value:
+ * 1, or 0 at the end (or at a fault: the walk stays inside the text). */
+int json_iter_next(json_iter *it, json_span *key, json_span *value);
+/* 1 when a key span is the string name (written without escapes, as Terraform writes keys). */
+int json_key_is(json_span key, const char *name);
+/* The member name of object s (its value span; the last when repeated), len 0 when absent. */
+json_span json_member(json_span s, const char *name);
 
 #endif

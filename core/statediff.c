@@ -1,91 +1,23 @@
 /* What a state holds and what changed between two versions of it, by Terraform resource
  * address: added, removed, changed (and which attribute names changed). Values are never
- * reported. */
+ * reported. The states are read in place (lockinfo.h's spans), not as json-c trees: memory
+ * grows by one small record per resource instance whatever the values hold (a tree costs
+ * about 800 bytes per JSON object, which a crafted state turns into gigabytes). Attribute
+ * values are compared as written; Terraform writes the same value the same way. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <json-c/json.h>
-
+#include "lockinfo.h"
 #include "tfgit.h"
 
+#define INSTANCES_MAX 250000 /* per state: beyond it a comparison is refused (TFGIT_ETOOLARGE) */
+#define RESOURCES_LISTED 2000 /* a summary lists the first ones and counts the rest */
+
 struct instance {
-	char address[1024];
-	json_object *attributes; /* borrowed from the parsed state */
+	char *address;
+	json_span attributes;
 };
-
-static json_object *parse(const char *s, size_t len)
-{
-	json_tokener *tok = json_tokener_new();
-	json_object *o = tok ? json_tokener_parse_ex(tok, s, (int)len) : NULL;
-	json_tokener_free(tok);
-	if (!json_object_is_type(o, json_type_object)) {
-		json_object_put(o);
-		return NULL;
-	}
-	return o;
-}
-
-static const char *str(json_object *o, const char *key)
-{
-	json_object *v;
-	return json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string) ?
-		       json_object_get_string(v) : NULL;
-}
-
-/* A resource's address as Terraform prints it (module.x.data.type.name), without an instance
- * key; its length, or -1 when the resource has no type or name. */
-static int resource_address(char *out, size_t outlen, json_object *r)
-{
-	const char *mode = str(r, "mode"), *type = str(r, "type"), *name = str(r, "name"), *module = str(r, "module");
-	if (!type || !name)
-		return -1;
-	return snprintf(out, outlen, "%s%s%s%s.%s", module ? module : "", module ? "." : "",
-			mode && !strcmp(mode, "data") ? "data." : "", type, name);
-}
-
-/* Every resource instance of a state, with its address as Terraform prints it. */
-static size_t instances(json_object *state, struct instance **out)
-{
-	json_object *resources, *r, *insts, *in, *key;
-	size_t n = 0, cap = 0;
-	*out = NULL;
-	if (!json_object_object_get_ex(state, "resources", &resources) ||
-	    !json_object_is_type(resources, json_type_array))
-		return 0;
-	for (size_t i = 0; i < json_object_array_length(resources); i++) {
-		r = json_object_array_get_idx(resources, i);
-		char address[1024];
-		int len = resource_address(address, sizeof(address), r);
-		if (len < 0 || !json_object_object_get_ex(r, "instances", &insts) ||
-		    !json_object_is_type(insts, json_type_array))
-			continue;
-		for (size_t k = 0; k < json_object_array_length(insts); k++) {
-			if (n == cap) {
-				cap = cap ? cap * 2 : 32;
-				struct instance *l = realloc(*out, cap * sizeof(*l));
-				if (!l)
-					return n;
-				*out = l;
-			}
-			in = json_object_array_get_idx(insts, k);
-			struct instance *x = &(*out)[n++];
-			snprintf(x->address, sizeof(x->address), "%s", address);
-			if (json_object_object_get_ex(in, "index_key", &key) && len > 0 && (size_t)len < sizeof(x->address))
-				snprintf(x->address + len, sizeof(x->address) - (size_t)len,
-					 json_object_is_type(key, json_type_string) ? "[\"%s\"]" : "[%s]",
-					 json_object_get_string(key));
-			if (!json_object_object_get_ex(in, "attributes", &x->attributes))
-				x->attributes = NULL;
-		}
-	}
-	return n;
-}
-
-static int by_address(const void *a, const void *b)
-{
-	return strcmp(((const struct instance *)a)->address, ((const struct instance *)b)->address);
-}
 
 /* list (n of *cap elements of size bytes used) with room for one more; -1 when out of memory. */
 static int grow(void **list, size_t *cap, size_t n, size_t size)
@@ -101,50 +33,180 @@ static int grow(void **list, size_t *cap, size_t n, size_t size)
 	return 0;
 }
 
+/* A string member's text into out ("" when absent or not a string). */
+static void member_text(char *out, size_t outlen, json_span obj, const char *name)
+{
+	json_span v = json_member(obj, name);
+	if (!v.len || *v.ptr != '"' || json_span_text(out, outlen, v) < 0)
+		out[0] = '\0';
+}
+
+/* A resource's address as Terraform prints it (module.x.data.type.name), without an instance
+ * key; its length, or -1 when the resource has no type or name. */
+static int resource_address(char *out, size_t outlen, json_span r)
+{
+	char mode[16], type[256], name[256], module[512];
+	member_text(mode, sizeof(mode), r, "mode");
+	member_text(type, sizeof(type), r, "type");
+	member_text(name, sizeof(name), r, "name");
+	member_text(module, sizeof(module), r, "module");
+	if (!type[0] || !name[0])
+		return -1;
+	return snprintf(out, outlen, "%s%s%s%s.%s", module, module[0] ? "." : "", !strcmp(mode, "data") ? "data." : "",
+			type, name);
+}
+
+/* The resources array of a state, or an empty span. */
+static json_span resources_of(const char *json, size_t len, int *ok)
+{
+	state_top top;
+	*ok = state_top_scan(&top, json, len) == 0;
+	return top.resources;
+}
+
+static void free_instances(struct instance *l, size_t n)
+{
+	for (size_t i = 0; l && i < n; i++)
+		free(l[i].address);
+	free(l);
+}
+
+/* Every resource instance of a state with its address (an instance key as Terraform prints
+ * it: ["name"] or [0]; a key of another kind, which Terraform never writes, as [?]). */
+static int instances(const char *json, size_t len, struct instance **out, size_t *n)
+{
+	json_iter rs, is;
+	json_span k, r, in;
+	size_t cap = 0;
+	int ok;
+	*out = NULL;
+	*n = 0;
+	json_span resources = resources_of(json, len, &ok);
+	if (!ok)
+		return TFGIT_EINVALID;
+	if (json_iter_init(&rs, resources) < 0)
+		return 0;
+	while (json_iter_next(&rs, &k, &r)) {
+		char address[1024], key[512];
+		int alen = resource_address(address, sizeof(address), r);
+		if (alen < 0 || json_iter_init(&is, json_member(r, "instances")) < 0)
+			continue;
+		while (json_iter_next(&is, &k, &in)) {
+			if (*n >= INSTANCES_MAX)
+				return TFGIT_ETOOLARGE;
+			if (grow((void **)out, &cap, *n, sizeof(**out)) < 0)
+				return TFGIT_ERROR;
+			json_span ik = json_member(in, "index_key");
+			char text[240];
+			key[0] = '\0';
+			if (ik.len && *ik.ptr == '"' && json_span_text(text, sizeof(text), ik) >= 0) {
+				size_t o = 0; /* ["…"] with " and \ escaped, as Terraform prints it */
+				key[o++] = '[';
+				key[o++] = '"';
+				for (const char *t = text; *t; t++) {
+					if (*t == '"' || *t == '\\')
+						key[o++] = '\\';
+					key[o++] = *t;
+				}
+				memcpy(key + o, "\"]", 3);
+			} else if (ik.len && *ik.ptr != '{' && *ik.ptr != '[' && *ik.ptr != 'n' &&
+				   json_span_text(key + 1, sizeof(key) - 2, ik) >= 0) {
+				key[0] = '[';
+				strcat(key, "]");
+			} else if (ik.len && *ik.ptr != 'n') {
+				snprintf(key, sizeof(key), "[?]");
+			}
+			struct instance *x = &(*out)[(*n)++];
+			x->attributes = json_member(in, "attributes");
+			if (asprintf(&x->address, "%s%s", address, key) < 0) {
+				x->address = NULL;
+				return TFGIT_ERROR;
+			}
+		}
+	}
+	return 0;
+}
+
+static int by_address(const void *a, const void *b)
+{
+	return strcmp(((const struct instance *)a)->address, ((const struct instance *)b)->address);
+}
+
 static int add(tfgit_diff_entry **list, size_t *n, size_t *cap, char kind, const char *address, const char *attrs)
 {
 	if (grow((void **)list, cap, *n, sizeof(**list)) < 0)
 		return -1;
-	tfgit_diff_entry *e = &(*list)[(*n)++];
+	tfgit_diff_entry *e = &(*list)[*n];
 	e->kind = kind;
-	snprintf(e->address, sizeof(e->address), "%s", address);
-	snprintf(e->attributes, sizeof(e->attributes), "%s", attrs ? attrs : "");
+	e->address = strdup(address);
+	e->attributes = strdup(attrs ? attrs : "");
+	if (!e->address || !e->attributes) {
+		free(e->address);
+		free(e->attributes);
+		return -1;
+	}
+	(*n)++;
 	return 0;
 }
 
-/* The names of the attributes whose values differ (or that one side lacks), comma-separated. */
-static void changed_names(char *out, size_t outlen, json_object *a, json_object *b)
+static int same(json_span a, json_span b)
 {
+	return a.len == b.len && (!a.len || !memcmp(a.ptr, b.ptr, a.len));
+}
+
+/* The names of the attributes whose values differ (or that one side lacks), comma-separated,
+ * cut to fit out. Attribute objects are small: each name is looked up in the other. */
+static void changed_names(char *out, size_t outlen, json_span a, json_span b)
+{
+	json_iter it;
+	json_span k, v;
 	size_t o = 0;
+	char name[256];
 	out[0] = '\0';
-	json_object_object_foreach(a, ka, va) {
-		json_object *vb;
-		if (!json_object_object_get_ex(b, ka, &vb) || !json_object_equal(va, vb))
-			o += (size_t)snprintf(out + o, o < outlen ? outlen - o : 0, "%s%s", o ? "," : "", ka);
-	}
-	json_object_object_foreach(b, kb, vbb) {
-		(void)vbb;
-		json_object *va2;
-		if (!json_object_object_get_ex(a, kb, &va2))
-			o += (size_t)snprintf(out + o, o < outlen ? outlen - o : 0, "%s%s", o ? "," : "", kb);
+	for (int side = 0; side < 2; side++) {
+		json_span mine = side ? b : a, theirs = side ? a : b;
+		if (json_iter_init(&it, mine) < 0 || !it.object)
+			continue;
+		while (json_iter_next(&it, &k, &v)) {
+			if (json_span_text(name, sizeof(name), k) < 0)
+				continue;
+			json_span other = json_member(theirs, name);
+			if ((side == 0 && (!other.len || !same(v, other))) || (side == 1 && !other.len))
+				o += (size_t)snprintf(out + o, o < outlen ? outlen - o : 0, "%s%s", o ? "," : "", name);
+		}
 	}
 }
 
-int tfgit_state_diff(const char *a, size_t alen, const char *b, size_t blen, tfgit_diff_entry **list, size_t *n)
+void tfgit_diff_free(tfgit_diff_entry *list, size_t n)
 {
-	json_object *sa = parse(a, alen), *sb = parse(b, blen);
+	for (size_t i = 0; list && i < n; i++) {
+		free(list[i].address);
+		free(list[i].attributes);
+	}
+	free(list);
+}
+
+/* One change found: listed while fewer than max are, counted always. */
+static int found(tfgit_diff_entry **list, size_t *n, size_t *cap, size_t max, size_t *total, char kind,
+		 const char *address, const char *attrs)
+{
+	(*total)++;
+	return *n < max ? add(list, n, cap, kind, address, attrs) : 0;
+}
+
+int tfgit_state_diff(const char *a, size_t alen, const char *b, size_t blen, size_t max, tfgit_diff_entry **list,
+		     size_t *n, size_t *total)
+{
 	struct instance *ia = NULL, *ib = NULL;
-	size_t na, nb, cap = 0;
+	size_t na = 0, nb = 0, cap = 0, all = 0;
 	char names[1024];
-	int rc = 0;
 	*list = NULL;
 	*n = 0;
-	if (!sa || !sb) {
-		rc = TFGIT_EINVALID;
+	int rc = instances(a, alen, &ia, &na);
+	if (rc == 0)
+		rc = instances(b, blen, &ib, &nb);
+	if (rc < 0)
 		goto done;
-	}
-	na = instances(sa, &ia);
-	nb = instances(sb, &ib);
 	/* both sorted by address, walked side by side: n log n, whatever the size */
 	if (na)
 		qsort(ia, na, sizeof(*ia), by_address);
@@ -153,69 +215,87 @@ int tfgit_state_diff(const char *a, size_t alen, const char *b, size_t blen, tfg
 	for (size_t i = 0, k = 0; (i < na || k < nb) && rc == 0;) {
 		int order = i == na ? 1 : k == nb ? -1 : strcmp(ia[i].address, ib[k].address);
 		if (order < 0) {
-			rc = add(list, n, &cap, '-', ia[i++].address, NULL);
+			rc = found(list, n, &cap, max, &all, '-', ia[i++].address, NULL);
 		} else if (order > 0) {
-			rc = add(list, n, &cap, '+', ib[k++].address, NULL);
+			rc = found(list, n, &cap, max, &all, '+', ib[k++].address, NULL);
 		} else {
-			if (!json_object_equal(ia[i].attributes, ib[k].attributes)) {
-				changed_names(names, sizeof(names), ia[i].attributes, ib[k].attributes);
-				rc = add(list, n, &cap, '~', ib[k].address, names);
+			if (!same(ia[i].attributes, ib[k].attributes)) {
+				if (*n < max)
+					changed_names(names, sizeof(names), ia[i].attributes, ib[k].attributes);
+				rc = found(list, n, &cap, max, &all, '~', ib[k].address, names);
 			}
 			i++;
 			k++;
 		}
 	}
+	if (rc < 0)
+		rc = TFGIT_ERROR;
 done:
-	free(ia);
-	free(ib);
-	json_object_put(sa);
-	json_object_put(sb);
+	if (rc < 0) {
+		tfgit_diff_free(*list, *n);
+		*list = NULL;
+		*n = all = 0;
+	}
+	if (total)
+		*total = all;
+	free_instances(ia, na);
+	free_instances(ib, nb);
 	return rc;
 }
 
 int tfgit_state_summary(const char *json, size_t len, tfgit_resource **resources, size_t *nresources,
-			tfgit_output **outputs, size_t *noutputs)
+			size_t *total_resources, tfgit_output **outputs, size_t *noutputs)
 {
-	json_object *state = parse(json, len), *list, *v;
+	state_top top;
+	json_iter it;
+	json_span k, v;
 	size_t cap = 0;
 	int rc = 0;
 	*resources = NULL;
 	*outputs = NULL;
-	*nresources = *noutputs = 0;
-	if (!state)
+	*nresources = *noutputs = *total_resources = 0;
+	if (state_top_scan(&top, json, len) < 0)
 		return TFGIT_EINVALID;
-	if (json_object_object_get_ex(state, "resources", &list) && json_object_is_type(list, json_type_array)) {
-		for (size_t i = 0; i < json_object_array_length(list) && rc == 0; i++) {
-			json_object *r = json_object_array_get_idx(list, i);
+	if (json_iter_init(&it, top.resources) == 0) {
+		while (rc == 0 && json_iter_next(&it, &k, &v)) {
 			char address[1024];
-			if (resource_address(address, sizeof(address), r) < 0)
+			if (resource_address(address, sizeof(address), v) < 0 || (*total_resources)++ >= RESOURCES_LISTED)
 				continue;
 			if (grow((void **)resources, &cap, *nresources, sizeof(**resources)) < 0) {
 				rc = TFGIT_ERROR;
 				break;
 			}
 			tfgit_resource *x = &(*resources)[(*nresources)++];
-			const char *mode = str(r, "mode"), *type = str(r, "type"), *provider = str(r, "provider");
+			long count = json_span_count(json_member(v, "instances"));
 			snprintf(x->address, sizeof(x->address), "%s", address);
-			snprintf(x->mode, sizeof(x->mode), "%s", mode ? mode : "");
-			snprintf(x->type, sizeof(x->type), "%s", type ? type : "");
-			snprintf(x->provider, sizeof(x->provider), "%s", provider ? provider : "");
-			x->instances = json_object_object_get_ex(r, "instances", &v) && json_object_is_type(v, json_type_array) ?
-					       json_object_array_length(v) : 0;
+			member_text(x->mode, sizeof(x->mode), v, "mode");
+			member_text(x->type, sizeof(x->type), v, "type");
+			member_text(x->provider, sizeof(x->provider), v, "provider");
+			x->instances = count > 0 ? (size_t)count : 0;
 		}
 	}
 	cap = 0;
-	if (rc == 0 && json_object_object_get_ex(state, "outputs", &list) && json_object_is_type(list, json_type_object)) {
-		json_object_object_foreach(list, name, out) {
+	if (rc == 0 && json_iter_init(&it, top.outputs) == 0 && it.object) {
+		while (json_iter_next(&it, &k, &v)) {
+			if (*noutputs >= RESOURCES_LISTED)
+				break;
 			if (grow((void **)outputs, &cap, *noutputs, sizeof(**outputs)) < 0) {
 				rc = TFGIT_ERROR;
 				break;
 			}
 			tfgit_output *x = &(*outputs)[(*noutputs)++];
-			snprintf(x->name, sizeof(x->name), "%s", name);
-			x->sensitive = json_object_object_get_ex(out, "sensitive", &v) && json_object_get_boolean(v);
+			json_span sensitive = json_member(v, "sensitive");
+			if (json_span_text(x->name, sizeof(x->name), k) < 0)
+				x->name[0] = '\0';
+			x->sensitive = sensitive.len == 4 && !memcmp(sensitive.ptr, "true", 4);
 		}
 	}
-	json_object_put(state);
+	if (rc < 0) {
+		free(*resources);
+		free(*outputs);
+		*resources = NULL;
+		*outputs = NULL;
+		*nresources = *noutputs = 0;
+	}
 	return rc;
 }

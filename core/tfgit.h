@@ -138,16 +138,20 @@ int tfgit_unlock(tfgit_result *out, const tfgit_store *store, const tfgit_target
  * text / encrypted while migrating. *count: how many. Files it cannot read are left. */
 int tfgit_reencrypt(tfgit_result *out, const tfgit_store *store, const tfgit_target *t, size_t *count);
 
-/* What changed between two states' clear texts by resource address (statediff.c): kind '+'
- * added, '-' removed, '~' changed (attributes: the names of the attributes that changed,
- * comma-separated; never values). EINVALID when either is not a JSON object. */
+/* What changed between two states' clear texts by resource instance address (statediff.c),
+ * sorted by address: kind '+' added, '-' removed, '~' changed (attributes: the names of the
+ * attributes that changed, comma-separated; never values). At most max are listed (*n);
+ * *total (may be NULL) counts them all. EINVALID when either is not a JSON object, ETOOLARGE
+ * beyond 250,000 instances. The states are read in place, without a tree. *list is freed
+ * with tfgit_diff_free. */
 typedef struct {
 	char kind;
-	char address[1024];
-	char attributes[1024];
+	char *address;
+	char *attributes;
 } tfgit_diff_entry;
-int tfgit_state_diff(const char *a, size_t alen, const char *b, size_t blen, tfgit_diff_entry **list,
-		     size_t *n);
+int tfgit_state_diff(const char *a, size_t alen, const char *b, size_t blen, size_t max, tfgit_diff_entry **list,
+		     size_t *n, size_t *total);
+void tfgit_diff_free(tfgit_diff_entry *list, size_t n);
 
 /* The operators' views (history.c): a state's versions, the locks, the states of a branch. */
 typedef struct {
@@ -165,6 +169,7 @@ typedef struct {
 	 * tfgit_versions_free */
 	tfgit_diff_entry *changes;
 	size_t nchanges;
+	size_t changes_total;    /* changes beyond the listed ones are counted only */
 	int compared;
 } tfgit_version;
 
@@ -204,8 +209,9 @@ int tfgit_locks(tfgit_result *out, const tfgit_store *store, const tfgit_target 
 int tfgit_states(tfgit_result *out, const tfgit_store *store, const tfgit_target *t,
 		 tfgit_state_entry **list, size_t *n);
 
-/* What a state holds, for the web view (statediff.c): its resources and its outputs' names
- * (never a value). EINVALID when json is not a JSON object; lists freed with free(). */
+/* What a state holds, for the web view (statediff.c): its resources (the first 2,000 listed,
+ * *total_resources counts them all) and its outputs' names (never a value). EINVALID when
+ * json is not a JSON object; lists freed with free(). */
 typedef struct {
 	char address[1024];      /* as Terraform prints it, without an instance key */
 	char mode[16];           /* managed or data */
@@ -218,7 +224,7 @@ typedef struct {
 	int sensitive;
 } tfgit_output;
 int tfgit_state_summary(const char *json, size_t len, tfgit_resource **resources, size_t *nresources,
-			tfgit_output **outputs, size_t *noutputs);
+			size_t *total_resources, tfgit_output **outputs, size_t *noutputs);
 
 void tfgit_result_free(tfgit_result *r);
 void tfgit_buf_free(tfgit_buf *b);

@@ -85,7 +85,9 @@ void respond(struct request *req, int status, const char *headers, const char *c
 	req->status = status;
 	account(req, status);
 	/* formatted here: libfcgi's own printf knows no %zu */
-	snprintf(head, sizeof(head), "Status: %d %s\r\nX-Request-Id: %s\r\n", status, reason(status), req->id);
+	/* nosniff: a JSON body quoting a client's text is never taken for a page */
+	snprintf(head, sizeof(head), "Status: %d %s\r\nX-Request-Id: %s\r\nX-Content-Type-Options: nosniff\r\n", status,
+		 reason(status), req->id);
 	put(req, head);
 	if (headers)
 		put(req, headers);

@@ -20,7 +20,7 @@
 static const char page_headers[] =
 	"Content-Security-Policy: default-src 'none'; style-src 'self'; img-src 'self' data:; "
 	"form-action 'self'; base-uri 'none'; frame-ancestors 'none'\r\n"
-	"X-Content-Type-Options: nosniff\r\nX-Frame-Options: DENY\r\nReferrer-Policy: no-referrer\r\n";
+	"X-Frame-Options: DENY\r\nReferrer-Policy: no-referrer\r\n";
 
 /* The page's links keep the repository as the request named it (the default repository's URL,
  * which may carry a password, never appears in a link) and the branch. */
@@ -145,8 +145,11 @@ static void state_row(struct html *h, const struct request *req, const struct se
 	html_raw(h, "</td><td>");
 	html_text(h, s->last.who);
 	html_raw(h, "</td><td class=\"mono id\">");
-	/* the Lock-ID of a change made under the lock still held is that lock's key */
-	if (show_id || !s->locked || strcmp(s->last.lock_id, s->lock.id) != 0)
+	/* the Lock-ID of a change made under the lock still held is that lock's key (the trailer
+	 * holds it as tfgit_escape wrote it) */
+	char held[sizeof(s->lock.id) * 4];
+	tfgit_escape(held, sizeof(held), s->lock.id, strlen(s->lock.id));
+	if (show_id || !s->locked || (strcmp(s->last.lock_id, s->lock.id) != 0 && strcmp(s->last.lock_id, held) != 0))
 		html_text(h, s->last.lock_id);
 	else
 		html_raw(h, "<span class=\"muted\">(the held lock's)</span>");
@@ -215,14 +218,20 @@ static void state_contents(struct html *h, const tfgit_buf *content)
 {
 	tfgit_resource *res = NULL;
 	tfgit_output *outs = NULL;
-	size_t nres = 0, nouts = 0;
-	if (tfgit_state_summary(content->ptr, content->size, &res, &nres, &outs, &nouts) < 0) {
+	size_t nres = 0, nouts = 0, total = 0;
+	if (tfgit_state_summary(content->ptr, content->size, &res, &nres, &total, &outs, &nouts) < 0) {
 		html_raw(h, "<p class=\"muted\">The state is not readable as JSON here (encrypted by the client?).</p>\n");
 		return;
 	}
 	html_raw(h, "<h2>Resources (");
-	html_num(h, (long long)nres);
-	html_raw(h, ")</h2>\n<table class=\"resources\"><thead><tr><th>Address</th><th>Type</th><th>Provider</th>"
+	html_num(h, (long long)total);
+	html_raw(h, ")</h2>\n");
+	if (total > nres) {
+		html_raw(h, "<p class=\"muted\">The first ");
+		html_num(h, (long long)nres);
+		html_raw(h, " are listed.</p>\n");
+	}
+	html_raw(h, "<table class=\"resources\"><thead><tr><th>Address</th><th>Type</th><th>Provider</th>"
 		    "<th>Mode</th><th class=\"num\">Instances</th></tr></thead><tbody>\n");
 	for (size_t i = 0; i < nres; i++) {
 		html_raw(h, "<tr><td class=\"mono\">");
@@ -257,10 +266,10 @@ static void changes_cell(struct html *h, const tfgit_version *v)
 		const char *mark;
 	} marks[] = {{'+', "<li class=\"add\">+ "}, {'-', "<li class=\"del\">- "}, {'~', "<li class=\"chg\">~ "}};
 	if (!v->compared) {
-		html_raw(h, "<span class=\"muted\">not comparable</span>");
+		html_raw(h, "<span class=\"muted\">not comparable here (not a JSON state, or over 250,000 instances)</span>");
 		return;
 	}
-	if (!v->nchanges) {
+	if (!v->changes_total) {
 		html_raw(h, "<span class=\"muted\">no resource changed</span>");
 		return;
 	}
@@ -277,6 +286,11 @@ static void changes_cell(struct html *h, const tfgit_version *v)
 			html_raw(h, ")</span>");
 		}
 		html_raw(h, "</li>");
+	}
+	if (v->changes_total > v->nchanges) {
+		html_raw(h, "<li class=\"muted\">… and ");
+		html_num(h, (long long)(v->changes_total - v->nchanges));
+		html_raw(h, " more</li>");
 	}
 	html_raw(h, "</ul>");
 }
@@ -410,7 +424,7 @@ void ui_version(struct request *req, const struct settings *cfg)
 		name[o++] = strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-", *p) ? *p : '_';
 	name[o] = '\0';
 	snprintf(headers, sizeof(headers),
-		 "Content-Disposition: attachment; filename=\"%.7s-%s.json\"\r\nX-Content-Type-Options: nosniff\r\n"
+		 "Content-Disposition: attachment; filename=\"%.7s-%s.json\"\r\n"
 		 "X-Tfgit-Version: %s\r\n", req->result.version, name, req->result.version);
 	respond(req, 200, headers, "application/json", req->result.content.ptr, req->result.content.size);
 }
@@ -418,7 +432,7 @@ void ui_version(struct request *req, const struct settings *cfg)
 void ui_style(struct request *req, const struct settings *cfg)
 {
 	(void)cfg;
-	respond(req, 200, "X-Content-Type-Options: nosniff\r\n", "text/css; charset=utf-8", ui_stylesheet,
+	respond(req, 200, NULL, "text/css; charset=utf-8", ui_stylesheet,
 		strlen(ui_stylesheet));
 }
 
@@ -430,6 +444,8 @@ void ui_redirect(struct request *req, const struct settings *cfg)
 	for (const char *p = qs; *p; p++)
 		if (*p <= ' ' || *p > '~')
 			qs = ""; /* nothing but a URL's own characters goes into a header */
+	if (strlen(qs) > 2048)
+		qs = ""; /* nor more than the web server's header buffers take */
 	/* relative: …/ui resolves it to …/ui/ whatever the location is called */
 	snprintf(headers, sizeof(headers), "Location: ui/%s%s\r\n", *qs ? "?" : "", qs);
 	respond(req, 301, headers, "application/json", "{\"error\":\"the web view is at ui/\"}", 34);

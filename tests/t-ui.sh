@@ -132,6 +132,29 @@ code=$(page "state?state=envs/none.tfstate")
 check "a state the branch never held is 404 JSON" eval "[ $code = 404 ] && grep -q '\"error\"' '$T_DIR/page'"
 code=$(page "state?state=../x")
 check "a bad state path is 400 JSON, before git" eval "[ $code = 400 ] && grep -q '\"error\"' '$T_DIR/page'"
+# a crafted state: 100,000 empty instances (300 KB), twice; and instance keys of every kind
+amp() { awk -v s="$1" 'BEGIN { printf "{\"version\":4,\"serial\":%d,\"lineage\":\"amp\",\"resources\":[{\"mode\":\"managed\",\"type\":\"t\",\"name\":\"n\",\"instances\":[", s
+	for (i = 0; i < 100000; i++) printf "%s{}", i ? "," : ""
+	printf "]},{\"mode\":\"managed\",\"type\":\"k\",\"name\":\"keys\",\"instances\":[{\"index_key\":\"a\\\"b\"},{\"index_key\":7},{\"index_key\":{\"secret\":\"IDX-SECRET-1\"}},{\"index_key\":[\"IDX-SECRET-2\"]}]}]}" }'; }
+for i in 1 2; do
+	curl -s -o /dev/null -X LOCK --data '{"ID":"amp"}' "$URL?state=amp.tfstate"
+	amp $i | curl -s -o /dev/null -X POST --data-binary @- "$URL?state=amp.tfstate&ID=amp"
+	curl -s -o /dev/null -X UNLOCK --data '{"ID":"amp"}' "$URL?state=amp.tfstate"
+done
+REFS_BEFORE=$(g "$R" for-each-ref --format="%(refname) %(objectname)")
+code=$(page "state?state=amp.tfstate")
+peak=0
+for w in $(pgrep -P "$LAST_POOL_PID"); do
+	m=$(awk '/VmHWM/ {print $2}' "/proc/$w/status" 2>/dev/null)
+	[ "${m:-0}" -gt "$peak" ] && peak=$m
+done
+check "a state of 100,000 empty instances (300 KB) in two versions: its page is 200, each worker's peak under 100 MB (${peak} kB)" \
+	eval "[ $code = 200 ] && [ $peak -lt 102400 ] && grep -q '<td class=\"num\">100000</td>' '$T_DIR/page'"
+cp "$T_DIR/page" "$T_DIR/amp.html"
+check "... instance keys as Terraform prints them; a key that is an object or array is not shown" \
+	eval "grep -qF 'k.keys[&quot;a\\&quot;b&quot;]' '$T_DIR/page' && grep -qF 'k.keys[7]' '$T_DIR/page' && grep -qF 'k.keys[?]' '$T_DIR/page' && ! grep -q IDX-SECRET '$T_DIR/page'"
+code=$(curl -s -o /dev/null -w '%{http_code} %{redirect_url}' "$URL/ui?$(head -c 4100 /dev/zero | tr '\0' a)")
+check "…/ui with a 4 KB query still redirects (the query dropped), not a 502" expect_eq redirect "301 $URL/ui/" "$code"
 code=$(page "?repository=/etc")
 check "a repository outside the allowlist is 403 JSON" eval "[ $code = 403 ] && grep -q '\"error\"' '$T_DIR/page'"
 code=$(curl -s -o "$T_DIR/page" -w '%{http_code}' -X POST --data x "$URL/ui/state?state=$APP")
@@ -227,4 +250,13 @@ check "after the branch is moved back, no worker shows a change the branch no lo
 g "$R" update-ref refs/heads/master "$before_new"
 check "... nor a state it no longer holds" \
 	eval "for i in 1 2 3; do r=\$(first_row); [ -n \"\$r\" ] && [ \"\$r\" != envs/new.tfstate ] || exit 1; done"
+# a lock ID that the log's escaping changes (backslash, tab): still hidden in the last change
+ODD_ID=$(printf 'job\\42\tx')
+curl -s -o /dev/null -X LOCK --data "$(jq -cn --arg id "$ODD_ID" '{ID:$id,Who:"odd@ci"}')" "$URL?state=envs/many.tfstate"
+g "$R" show master:envs/many.tfstate | jq -c '.serial += 1' >"$T_DIR/many.json"
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST --data-binary "@$T_DIR/many.json" "$URL?state=envs/many.tfstate&ID=$(jq -rn --arg s "$ODD_ID" '$s|@uri')")
+curl -s "$URL/ui/" >"$T_DIR/p"
+check "a held lock ID with a backslash and a tab is hidden in the last change's Lock-ID too" \
+	eval "[ $code = 200 ] && grep -q 'locked by odd@ci' '$T_DIR/p' && ! grep -q 'job' '$T_DIR/p'"
+check "... while the commit's trailer holds it (escaped)" eval "g '$R' log -1 --format=%B master | grep -qF 'Lock-ID: job\\\\42\\tx'"
 finish

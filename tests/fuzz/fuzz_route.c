@@ -165,11 +165,11 @@ int tfgit_history_page(tfgit_result *out, const tfgit_store *s, const tfgit_targ
 		snprintf(v->who, sizeof(v->who), "<script>x</script>");
 		v->compared = 1;
 		v->changes = calloc(1, sizeof(*v->changes));
-		v->nchanges = v->changes ? 1 : 0;
+		v->nchanges = v->changes_total = v->changes ? 1 : 0;
 		if (v->changes) {
 			v->changes->kind = '~';
-			snprintf(v->changes->address, sizeof(v->changes->address), "%s", hostile);
-			snprintf(v->changes->attributes, sizeof(v->changes->attributes), "<script>");
+			v->changes->address = strdup(hostile);
+			v->changes->attributes = strdup("<script>");
 		}
 	}
 	return rc;
@@ -178,7 +178,7 @@ int tfgit_history_page(tfgit_result *out, const tfgit_store *s, const tfgit_targ
 void tfgit_versions_free(tfgit_version *list, size_t n)
 {
 	for (size_t i = 0; list && i < n; i++)
-		free(list[i].changes);
+		tfgit_diff_free(list[i].changes, list[i].nchanges);
 	free(list);
 }
 
@@ -242,7 +242,8 @@ static void check_response(void)
 		abort();
 	const char *body = end + 4;
 	size_t len = io.len - (size_t)(body - io.buf);
-	if (memmem(body, len, "<script", 7) || memmem(body, len, "<img", 4) || memmem(body, len, "<b>", 3))
+	int html = memmem(io.buf, (size_t)(end - io.buf), "Content-Type: text/html", 23) != NULL;
+	if (html && (memmem(body, len, "<script", 7) || memmem(body, len, "<img", 4) || memmem(body, len, "<b>", 3)))
 		abort(); /* markup from the data reached a page */
 	if (status >= 400) {
 		json_object *obj = json_tokener_parse(len ? body : "");
