@@ -148,8 +148,11 @@ for w in $(pgrep -P "$LAST_POOL_PID"); do
 	m=$(awk '/VmHWM/ {print $2}' "/proc/$w/status" 2>/dev/null)
 	[ "${m:-0}" -gt "$peak" ] && peak=$m
 done
-check "a state of 100,000 empty instances (300 KB) in two versions: its page is 200, each worker's peak under 100 MB (${peak} kB)" \
-	eval "[ $code = 200 ] && [ $peak -lt 102400 ] && grep -q '<td class=\"num\">100000</td>' '$T_DIR/page'"
+# under ASan or valgrind the checkers' own memory is in the figure: the bound is theirs
+bound=102400
+[[ $BUILD_DIR == *asan* || -n ${TFGIT_WRAPPER:-} ]] && bound=4194304
+check "a state of 100,000 empty instances (300 KB) in two versions: its page is 200, each worker's peak under $((bound / 1024)) MB (${peak} kB)" \
+	eval "[ $code = 200 ] && [ $peak -lt $bound ] && grep -q '<td class=\"num\">100000</td>' '$T_DIR/page'"
 cp "$T_DIR/page" "$T_DIR/amp.html"
 check "... instance keys as Terraform prints them; a key that is an object or array is not shown" \
 	eval "grep -qF 'k.keys[&quot;a\\&quot;b&quot;]' '$T_DIR/page' && grep -qF 'k.keys[7]' '$T_DIR/page' && grep -qF 'k.keys[?]' '$T_DIR/page' && ! grep -q IDX-SECRET '$T_DIR/page'"
