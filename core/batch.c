@@ -5,12 +5,14 @@
  * the cache (pool workers, mod_fcgid processes and CGI runs share nothing else). A request is
  * a file there, named by its arrival (the monotonic clock, the pid, a counter), under these
  * names in turn:
- *   t.<id>  being written by its own process, the waiter, which holds a flock on the file for
- *           as long as it waits: a leader tells a live waiter from a dead one by that alone;
- *   r.<id>  queued; its waiter may withdraw it (unlink) when TFGIT_QUEUE_TIMEOUT passes;
+ *   r.<id>  queued: written without a name (O_TMPFILE) and linked whole. Its own process, the
+ *           waiter, holds a flock on it, taken before it had a name, for as long as it waits: a
+ *           leader tells a live waiter from a dead one by that alone. The waiter may withdraw
+ *           it (unlink) when TFGIT_QUEUE_TIMEOUT passes;
  *   c.<id>  claimed by a leader (a rename: of a claim and a withdrawal exactly one succeeds);
  *   a.<id>  its answer, written by the leader as w.<id> and renamed; the waiter reads it, then
- *           removes a.<id> and c.<id>.
+ *           removes c.<id> and a.<id>, in that order (a claim found without its answer is an
+ *           orphan, an answer without its claim is left over).
  *   turn    written by whoever releases the flock: the waiters' cue to try for it.
  * Only the holder of the flock claims, answers, and removes other processes' files. A leader
  * keeps the flock until every request it claimed is answered, so a claimed, unanswered request
@@ -231,18 +233,18 @@ static void waiter_close(waiter *w)
 	w->fd = w->ino = -1;
 }
 
-/* Writes the request as t.<id>, flocked, and renames it r.<id>: queued. 0 or -1. */
+/* Writes the request into a file without a name (O_TMPFILE), flocked, and links it as r.<id>:
+ * it is queued whole, already marked as waited for. 0 or -1. */
 static int enqueue(waiter *w, const char *fp, const tfgit_target *t, const batch_request *q,
 		   long long deadline)
 {
 	static unsigned counter;
 	struct timespec ts;
-	char path[4400], to[4400], head[512];
+	char path[4400], head[512];
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	snprintf(w->id, sizeof(w->id), "%010lld%09ld.%ld.%u", (long long)ts.tv_sec, ts.tv_nsec,
 		 (long)getpid(), counter++);
-	qpath(path, sizeof(path), w->qdir, 't', w->id);
-	w->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	w->fd = open(w->qdir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
 	if (w->fd < 0)
 		return -1;
 	size_t reflen = strlen(t->ref), statelen = strlen(t->state);
@@ -252,16 +254,12 @@ static int enqueue(waiter *w, const char *fp, const tfgit_target *t, const batch
 	if (flock(w->fd, LOCK_EX) < 0 || write_all(w->fd, head, (size_t)n) < 0 ||
 	    write_all(w->fd, t->ref, reflen) < 0 || write_all(w->fd, t->state, statelen) < 0 ||
 	    (idlen > 0 && write_all(w->fd, q->lock_id, (size_t)idlen) < 0) ||
-	    (q->len && write_all(w->fd, q->body, q->len) < 0)) {
-		unlink(path);
+	    (q->len && write_all(w->fd, q->body, q->len) < 0))
 		return -1;
-	}
-	qpath(to, sizeof(to), w->qdir, 'r', w->id);
-	if (rename(path, to) < 0) {
-		unlink(path);
-		return -1;
-	}
-	return 0;
+	char self[64];
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", w->fd);
+	qpath(path, sizeof(path), w->qdir, 'r', w->id);
+	return linkat(AT_FDCWD, self, AT_FDCWD, path, AT_SYMLINK_FOLLOW);
 }
 
 /* Takes the request back while it is unclaimed: 1 done, 0 already claimed. */
@@ -376,8 +374,11 @@ static int answer_read(waiter *w, tfgit_result *r, int *rc)
 		core_log("group commit: the answer of %s is not readable", w->id);
 		return -1;
 	}
-	unlink(path);
-	qpath(path, sizeof(path), w->qdir, 'c', w->id);
+	/* the claim first, then the answer: a claim without an answer is an orphan to the next
+	 * holder of the flock, an answer without a claim is left over */
+	char claimed[4400];
+	qpath(claimed, sizeof(claimed), w->qdir, 'c', w->id);
+	unlink(claimed);
 	unlink(path);
 	return 0;
 }
@@ -488,17 +489,6 @@ static int member_add(batch *b, member **out)
 	return 0;
 }
 
-/* 1 when the process that wrote (or waits on) the file at path is gone: nobody holds its flock. */
-static int writer_gone(const char *path)
-{
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	int gone = flock(fd, LOCK_EX | LOCK_NB) == 0;
-	close(fd);
-	return gone;
-}
-
 static int by_id(const void *a, const void *b)
 {
 	return strcmp(((const member *)a)->id, ((const member *)b)->id);
@@ -572,7 +562,7 @@ static void gather(batch *b, const char *own_id)
 		return;
 	while ((e = readdir(d)) != NULL) {
 		const char *nm = e->d_name;
-		if (strlen(nm) < 3 || nm[1] != '.' || !strchr("trcaw", nm[0]))
+		if (strlen(nm) < 3 || nm[1] != '.' || !strchr("rcaw", nm[0]))
 			continue;
 		if (n == cap) {
 			size_t ncap = cap ? cap * 2 : 32;
@@ -594,10 +584,6 @@ static void gather(batch *b, const char *own_id)
 		switch (nm[0]) {
 		case 'w': /* a dead leader's unfinished answer */
 			unlink(path);
-			break;
-		case 't': /* being written, or its writer died writing */
-			if (writer_gone(path))
-				unlink(path);
 			break;
 		case 'a': /* an answer nobody waits for any more */
 			if (!exists(b->qdir, 'c', id))
@@ -835,6 +821,8 @@ static int lead(waiter *w, cache *c, tfgit_result *r, const tfgit_store *store, 
 		}
 	}
 	run(&b);
+	/* our claim goes while we hold the flock: found after, it would pass for an orphan */
+	unlink(to);
 	for (size_t i = 0; i < b.n; i++)
 		if (b.m[i].own)
 			own = &b.m[i];
@@ -964,7 +952,7 @@ int batch_run(tfgit_result *r, const tfgit_store *store, const tfgit_target *t, 
 	int rc = wait_answer(&w, r, store, t, q, fp, deadline, queue_deadline);
 	/* our files: gone whatever happened (a leader's claim of ours ended with its answer) */
 	char path[4400];
-	const char kinds[] = {'r', 'c', 'a'};
+	const char kinds[] = {'r', 'c', 'a'}; /* c before a: see answer_read */
 	for (size_t i = 0; i < sizeof(kinds); i++) {
 		qpath(path, sizeof(path), w.qdir, kinds[i], w.id);
 		unlink(path);

@@ -775,6 +775,11 @@ static int defer_push(session *s, const char *refname, const git_oid *old, const
 			return TFGIT_ERROR;
 		e = &s->refs[s->nrefs - 1];
 	}
+	/* made anew after an earlier request of the batch deleted it (an UNLOCK, then another
+	 * client's LOCK): one push cannot carry both, and the two together are no fast-forward.
+	 * This one waits for the next push. */
+	if (e->pending && !e->found && new)
+		return TFGIT_ECONFLICT;
 	if (!e->pending) {
 		if (s->npend == s->cappend) {
 			size_t ncap = s->cappend ? s->cappend * 2 : 8;

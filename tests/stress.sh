@@ -39,9 +39,9 @@ else
 	REPO=$R
 fi
 ALLOW="git://127.0.0.1:*/*.git http://127.0.0.1:*/*.git $T_DIR/remotes/*.git"
-stack_up a TFGIT_ALLOWED_REPOS="$ALLOW" FCGI_WORKERS=2 "${CREDS[@]}"
+stack_up a TFGIT_ALLOWED_REPOS="$ALLOW" FCGI_WORKERS=${STRESS_WORKERS:-2} "${CREDS[@]}"
 URLS=("$URL")
-stack_up b TFGIT_ALLOWED_REPOS="$ALLOW" FCGI_WORKERS=2 "${CREDS[@]}"
+stack_up b TFGIT_ALLOWED_REPOS="$ALLOW" FCGI_WORKERS=${STRESS_WORKERS:-2} "${CREDS[@]}"
 URLS+=("$URL")
 
 # client I: its cycles, one line per outcome in $T_DIR/client.I
