@@ -59,7 +59,8 @@ $(BUILD)/fuzz/replay_route: tests/fuzz/fuzz_route.c tests/fuzz/replay.c $(FCGI_O
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $^ -lfcgi $(PKG_LIBS) $(LDFLAGS)
 
 FUZZ = $(patsubst tests/fuzz/fuzz_%.c,$(BUILD)/fuzz/replay_%,$(wildcard tests/fuzz/fuzz_*.c))
-unit: $(UNIT) $(FUZZ) $(BUILD)/tools/blackhole $(BUILD)/tools/loadgen $(BUILD)/tools/cryptbench
+unit: $(UNIT) $(FUZZ) $(BUILD)/tools/blackhole $(BUILD)/tools/loadgen $(BUILD)/tools/cryptbench \
+      $(BUILD)/tools/delayproxy
 
 # libFuzzer (clang) on each target (query parser, JSON check, the router) for FUZZ_SECONDS, starting from the corpus in tests/fuzz/corpus.
 FUZZ_SECONDS ?= 60
