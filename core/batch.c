@@ -13,7 +13,8 @@
  *   a.<id>  its answer, written by the leader as w.<id> and renamed; the waiter reads it, then
  *           removes c.<id> and a.<id>, in that order (a claim found without its answer is an
  *           orphan, an answer without its claim is left over).
- *   turn    written by whoever releases the flock: the waiters' cue to try for it.
+ *   turn    written by whoever releases the flock: the waiters' cue to try for it;
+ *   last    the last batch's size and time, for the next leader's batching window (window()).
  * Only the holder of the flock claims, answers, and removes other processes' files. A leader
  * keeps the flock until every request it claimed is answered, so a claimed, unanswered request
  * that the next holder finds is an orphan of a leader that died: it is run again. Every kind
@@ -68,6 +69,7 @@
 #define PROBE_MS 100                 /* a waiter tries the flock at least this often */
 #define SLACK_MS 2000                /* a claimed request's waiter waits this long past its deadline */
 #define DEADLINE_MIN_MS 1000         /* a request with less time left is not claimed */
+#define WINDOW_MAX_MS 20             /* the longest a leader waits for the last batch's clients */
 #define ID_LEN 64
 
 static long long now_ms(void)
@@ -761,6 +763,67 @@ static void run(batch *b)
 	tfgit_result_free(&scratch);
 }
 
+static int count_queued(const char *qdir)
+{
+	DIR *d = opendir(qdir);
+	struct dirent *e;
+	int n = 0;
+	while (d && (e = readdir(d)) != NULL)
+		n += e->d_name[0] == 'r' && e->d_name[1] == '.';
+	if (d)
+		closedir(d);
+	return n;
+}
+
+/* The batching window. When the last batch served several requests, their clients are answered
+ * together at its end and most send their next request a moment later; a leader that started
+ * at once would take only the requests that were already waiting, and the clients would settle
+ * into two halves served in turn, each batch half as large. So a leader after a batch of n waits
+ * until n requests more than it found have come, at most an eighth of that batch's time and
+ * WINDOW_MAX_MS. Liveness only: whatever comes later waits for the next batch. After a batch of
+ * one (a single client) there is no window. */
+static void window(waiter *w)
+{
+	char path[4400], text[96], buf[4096];
+	long long n = 0, end = 0, took = 0;
+	snprintf(path, sizeof(path), "%s/last", w->qdir);
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	ssize_t got = read(fd, text, sizeof(text) - 1);
+	close(fd);
+	if (got <= 0)
+		return;
+	text[got] = '\0';
+	long long now = now_ms(), limit;
+	if (sscanf(text, "%lld %lld %lld", &n, &end, &took) != 3 || n < 2 || now - end > 1000)
+		return;
+	limit = took / 8 < WINDOW_MAX_MS ? took / 8 : WINDOW_MAX_MS;
+	long long until = now + limit;
+	int target = (int)n + count_queued(w->qdir);
+	while (count_queued(w->qdir) < target && (now = now_ms()) < until) {
+		struct pollfd pfd = {w->ino, POLLIN, 0};
+		if (poll(&pfd, 1, (int)(until - now)) > 0)
+			while (read(w->ino, buf, sizeof(buf)) > 0)
+				;
+	}
+}
+
+/* Notes the batch's size and time for the next leader's window. */
+static void note_batch(const char *qdir, size_t n, long long began)
+{
+	char path[4400], text[96];
+	long long now = now_ms();
+	snprintf(path, sizeof(path), "%s/last", qdir);
+	int len = snprintf(text, sizeof(text), "%zu %lld %lld\n", n, now, now - began);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd >= 0) {
+		if (write_all(fd, text, (size_t)len) < 0)
+			core_log("group commit: %s cannot be written: %s", path, strerror(errno));
+		close(fd);
+	}
+}
+
 /* We hold the flock (c): serve our request and every compatible one queued, answer them all,
  * release the flock. Returns our request's code, its result in r. */
 static int lead(waiter *w, cache *c, tfgit_result *r, const tfgit_store *store, const tfgit_target *t,
@@ -778,6 +841,8 @@ static int lead(waiter *w, cache *c, tfgit_result *r, const tfgit_store *store, 
 		op_queue_turn(store->cache_dir, t->url);
 		return TFGIT_ERROR;
 	}
+	window(w);
+	long long began = now_ms();
 	snprintf(own->id, sizeof(own->id), "%s", w->id);
 	own->own = 1;
 	own->q = *q;
@@ -816,11 +881,12 @@ static int lead(waiter *w, cache *c, tfgit_result *r, const tfgit_store *store, 
 				       "it removed the lock is unknown: look, and try again");
 			finish(&b, m, TFGIT_EBUSY);
 		} else if (m->orphan) {
-			core_log("group commit: running %s again: the process that took it ended before answering",
-				 m->id);
+			core_log("group commit: running %s again: the process that took it ended before answering "
+				 "(or could not write the answer)", m->id);
 		}
 	}
 	run(&b);
+	note_batch(w->qdir, b.n, began);
 	/* our claim goes while we hold the flock: found after, it would pass for an orphan */
 	unlink(to);
 	for (size_t i = 0; i < b.n; i++)
@@ -933,7 +999,8 @@ int batch_run(tfgit_result *r, const tfgit_store *store, const tfgit_target *t, 
 		return op_run(r, store, t, is_writer(q->kind), attempt_any, (void *)q);
 	/* the watch before the request is queued: no event after it is missed */
 	w.ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	if (w.ino < 0 || inotify_add_watch(w.ino, w.qdir, IN_MOVED_TO | IN_CLOSE_WRITE | IN_ONLYDIR) < 0) {
+	if (w.ino < 0 ||
+	    inotify_add_watch(w.ino, w.qdir, IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE | IN_ONLYDIR) < 0) {
 		waiter_close(&w); /* no inotify (a limit reached): alone, as before */
 		return op_run(r, store, t, is_writer(q->kind), attempt_any, (void *)q);
 	}
