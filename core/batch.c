@@ -915,7 +915,13 @@ static int wait_answer(waiter *w, tfgit_result *r, const tfgit_store *store, con
 {
 	char why[400], buf[4096];
 	int rc, probe = 1, look = 1;
+	long long looked = 0;
 	for (;;) {
+		/* at least every PROBE_MS, whatever else the directory's events say */
+		if (now_ms() - looked >= PROBE_MS)
+			probe = look = 1;
+		if (probe)
+			looked = now_ms();
 		if (look && exists(w->qdir, 'a', w->id) && answer_read(w, r, &rc) == 0)
 			return rc;
 		long long now = now_ms();
@@ -969,8 +975,7 @@ static int wait_answer(waiter *w, tfgit_result *r, const tfgit_store *store, con
 			wait = 1;
 		struct pollfd pfd = {w->ino, POLLIN, 0};
 		int ready = poll(&pfd, 1, (int)wait);
-		probe = ready <= 0; /* timed out (or a signal): look at everything */
-		look = ready <= 0;
+		probe = look = 0;
 		if (ready > 0) {
 			/* which names changed: our answer, or the flock's release */
 			ssize_t n;
