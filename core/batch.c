@@ -399,6 +399,7 @@ typedef struct {
 	tfgit_result res, *r;  /* r: the caller's result for our own, else &res */
 	long long deadline;
 	int rc, done, retry, refetched;
+	char note[4096];       /* a log line that holds once its update is applied (op.note) */
 } member;
 
 static void member_free(member *m)
@@ -501,9 +502,9 @@ static int name_cmp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Claims another process's request r.<id> (or adopts the orphan c.<id>) into the batch; what is
- * left behind (a dead waiter's files) is removed. */
-static void claim(batch *b, const char *name, long long now)
+/* Takes another process's queued request r.<id> (or the orphan c.<id>) as a candidate of the
+ * batch, not yet claimed; what is left behind (a dead waiter's files) is removed. */
+static void candidate(batch *b, const char *name, long long now)
 {
 	char path[4400], to[4400];
 	const char *id = name + 2;
@@ -540,19 +541,45 @@ static void claim(batch *b, const char *name, long long now)
 		b->n--;
 		return;
 	}
-	if (!orphan) {
-		qpath(to, sizeof(to), b->qdir, 'c', id);
-		if (rename(path, to) < 0) { /* withdrawn meanwhile */
-			member_free(m);
-			b->n--;
-			return;
-		}
-	}
 	b->bytes += m->q.len;
 }
 
-/* Reads the queue: claims what this leader can serve, adopts orphans, removes what is left of
- * dead waiters and of dead leaders' answers. */
+/* Claims the candidates (an orphan is claimed already): a rename, which fails for one its
+ * waiter withdrew meanwhile (dropped). */
+static void claim_all(batch *b)
+{
+	char path[4400], to[4400];
+	size_t kept = 0;
+	for (size_t i = 0; i < b->n; i++) {
+		member *m = &b->m[i];
+		if (!m->own && !m->orphan) {
+			qpath(path, sizeof(path), b->qdir, 'r', m->id);
+			qpath(to, sizeof(to), b->qdir, 'c', m->id);
+			if (rename(path, to) < 0) {
+				member_free(m);
+				continue;
+			}
+		}
+		b->m[kept++] = *m;
+	}
+	b->n = kept;
+}
+
+/* Lets the candidates go unclaimed: they stay queued, for the next holder of the flock. */
+static void drop_candidates(batch *b)
+{
+	size_t kept = 0;
+	for (size_t i = 0; i < b->n; i++) {
+		if (b->m[i].own)
+			b->m[kept++] = b->m[i];
+		else
+			member_free(&b->m[i]);
+	}
+	b->n = kept;
+}
+
+/* Reads the queue: the candidates this leader can serve, orphans among them, and removes what
+ * is left of dead waiters and of dead leaders' answers. */
 static void gather(batch *b, const char *own_id)
 {
 	DIR *d = opendir(b->qdir);
@@ -597,7 +624,7 @@ static void gather(batch *b, const char *own_id)
 				break;
 			if (nm[0] == 'c' && exists(b->qdir, 'a', id))
 				break; /* answered: its waiter reads it (or a later leader removes it) */
-			claim(b, nm, now);
+			candidate(b, nm, now);
 			break;
 		}
 		free(names[i]);
@@ -615,6 +642,8 @@ static void finish(batch *b, member *m, int rc)
 	}
 	if (rc < 0)
 		m->r->changed = 0;
+	else if (m->note[0])
+		core_log("%s", m->note);
 	m->rc = rc;
 	m->done = 1;
 	m->r->batch = (int)b->n;
@@ -644,19 +673,14 @@ static void result_reset(tfgit_result *r, int attempt)
 	r->attempts = attempt;
 }
 
-/* Runs the members' attempts on one deferred session; the ones that lost a compare-and-swap
- * again on a new session, at most OP_MAX_ATTEMPTS times. */
-static void run(batch *b)
+/* Runs the members' attempts on one deferred session (base's, open for the first round); the
+ * ones that lost a compare-and-swap again on a new session, at most OP_MAX_ATTEMPTS times. */
+static void run(batch *b, op *opened)
 {
-	op base = {.store = b->store, .t = b->t, .cache = b->cache};
+	op base = *opened;
 	tfgit_result scratch = {0};
 	int rebuilt = 0;
 	base.r = &scratch;
-	if (git_signature_now(&base.sig, b->store->author_name, b->store->author_email) < 0) {
-		git_failure(&scratch, -1, "making the commit signature");
-		finish_all(b, TFGIT_ERROR, scratch.message);
-		return;
-	}
 	for (int attempt = 1;; attempt++) {
 		size_t live = 0;
 		int push = 0;
@@ -678,8 +702,11 @@ static void run(batch *b)
 			break;
 		}
 		result_reset(&scratch, attempt);
-		base.for_push = push;
-		int rc = op_connect(&base);
+		int rc = 0;
+		if (!base.sess || (push && !base.for_push)) { /* a push session serves GETs too */
+			base.for_push = push;
+			rc = op_connect(&base);
+		}
 		if (rc < 0) {
 			finish_all(b, rc, scratch.message);
 			break;
@@ -697,6 +724,9 @@ static void run(batch *b)
 				op o = base;
 				o.t = &m->t;
 				o.r = m->r;
+				m->note[0] = '\0';
+				o.note = m->note;
+				o.notelen = sizeof(m->note);
 				op_names(&o);
 				result_reset(m->r, attempt);
 				session_track(base.sess, i);
@@ -755,11 +785,13 @@ static void run(batch *b)
 			}
 		}
 		(void)rc; /* a failed push is in every update's verdict */
+		session_free(base.sess); /* the next round looks at the remote again */
+		base.sess = NULL;
 		if (again)
 			op_backoff(attempt);
 	}
 	session_free(base.sess);
-	git_signature_free(base.sig);
+	opened->sess = NULL;
 	tfgit_result_free(&scratch);
 }
 
@@ -832,9 +864,11 @@ static int lead(waiter *w, cache *c, tfgit_result *r, const tfgit_store *store, 
 	batch b = {.store = store, .t = t, .cache = c, .qdir = w->qdir};
 	member *own = NULL;
 	char path[4400], to[4400];
-	int rc;
+	int rc = 0;
 	snprintf(b.fp, sizeof(b.fp), "%s", fp);
-	sockets_remember();
+	/* no sockets_remember() here: batch_run's, before the cache was opened, holds. Made now,
+	 * it would count a descriptor libgit2 has open and closes later as old, and the remote's
+	 * socket that reuses its number could not be cut at the deadline. */
 	if (member_add(&b, &own) < 0) {
 		free(b.m);
 		cache_free(c);
@@ -854,15 +888,34 @@ static int lead(waiter *w, cache *c, tfgit_result *r, const tfgit_store *store, 
 	qpath(path, sizeof(path), w->qdir, 'r', w->id);
 	qpath(to, sizeof(to), w->qdir, 'c', w->id);
 	rename(path, to);
+	/* the candidates: what was queued before the advertisement is asked for, so that it is
+	 * read after each of them arrived. They are claimed once it has come: while the remote
+	 * does not answer, they stay queued, and give up at their TFGIT_QUEUE_TIMEOUT as they
+	 * would behind a request alone (a hanging remote holds one worker, not the pool). */
 	gather(&b, w->id);
 	qsort(b.m, b.n, sizeof(*b.m), by_id); /* arrival order */
+	op base = {.store = store, .t = t, .cache = c};
+	tfgit_result scratch = {0};
+	base.r = &scratch;
+	for (size_t i = 0; i < b.n; i++)
+		base.for_push |= is_writer(b.m[i].q.kind);
+	if (git_signature_now(&base.sig, store->author_name, store->author_email) < 0)
+		rc = git_failure(&scratch, -1, "making the commit signature");
+	else
+		rc = op_connect(&base);
+	if (rc < 0) {
+		drop_candidates(&b);
+		snprintf(r->message, sizeof(r->message), "%s", scratch.message);
+	} else {
+		claim_all(&b);
+	}
 	/* the batch ends by the earliest deadline of its requests: each is answered within its own
 	 * (ours, when it has too little time left, is not run: it would cut the others short) */
 	long long first = 0, now = now_ms();
 	for (size_t i = 0; i < b.n; i++) {
 		member *m = &b.m[i];
 		m->r = m->own ? r : &m->res;
-		if (m->own && m->deadline && m->deadline - now < DEADLINE_MIN_MS) {
+		if (rc == 0 && m->own && m->deadline && m->deadline - now < DEADLINE_MIN_MS) {
 			result_message(r, "the operation did not finish within %d s (TFGIT_REMOTE_TIMEOUT)",
 				       store->remote.timeout);
 			finish(&b, m, TFGIT_ETIMEOUT);
@@ -870,12 +923,16 @@ static int lead(waiter *w, cache *c, tfgit_result *r, const tfgit_store *store, 
 			first = m->deadline;
 		}
 	}
-	if (first)
+	if (first && rc == 0)
 		deadline_start_ms(first - now_ms() > 1 ? (long)(first - now_ms()) : 1);
 	for (size_t i = 0; i < b.n; i++) {
 		member *m = &b.m[i];
 		if (m->done)
 			continue;
+		if (rc < 0) { /* ours alone: the others stayed queued */
+			finish(&b, m, rc);
+			continue;
+		}
 		if (m->orphan && force_unlock(&m->q)) {
 			result_message(m->r, "the process serving this force-unlock ended before answering; whether "
 				       "it removed the lock is unknown: look, and try again");
@@ -885,7 +942,11 @@ static int lead(waiter *w, cache *c, tfgit_result *r, const tfgit_store *store, 
 				 "(or could not write the answer)", m->id);
 		}
 	}
-	run(&b);
+	if (rc == 0)
+		run(&b, &base);
+	session_free(base.sess);
+	git_signature_free(base.sig);
+	tfgit_result_free(&scratch);
 	note_batch(w->qdir, b.n, began);
 	/* our claim goes while we hold the flock: found after, it would pass for an orphan */
 	unlink(to);

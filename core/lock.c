@@ -93,7 +93,11 @@ static int lock_attempt(op *o, void *ctx)
 	rc = session_push(o->sess, o->lockref, ls.held ? &ls.commit : NULL, &commit, ls.held, o->r);
 	if (rc == 0)
 		o->r->changed = 1;
-	if (rc == 0 && ls.held)
+	if (rc == 0 && ls.held && o->note) /* in a batch: logged once the push applied it */
+		snprintf(o->note, o->notelen, "lock of %s taken over from expired lock %.*s (age %ld s > "
+			 "TFGIT_LOCK_TTL=%ld s)", o->t->state, (int)ls.raw.size, ls.raw.ptr ? ls.raw.ptr : "",
+			 age, o->store->lock_ttl);
+	else if (rc == 0 && ls.held)
 		core_log("lock of %s taken over from expired lock %.*s (age %ld s > TFGIT_LOCK_TTL=%ld s)",
 			 o->t->state, (int)ls.raw.size, ls.raw.ptr ? ls.raw.ptr : "", age, o->store->lock_ttl);
 done:

@@ -23,6 +23,10 @@ typedef struct {
 	char ref[1100];      /* refs/heads/<ref> */
 	char lockref[1100];  /* refs/heads/locks/<state> */
 	char lockpath[1100]; /* <state>.lock */
+	/* group commit: where an attempt leaves a log line that holds only once its update is
+	 * applied (a lock taken over); NULL: log it at once */
+	char *note;
+	size_t notelen;
 } op;
 
 /* The lock read from the lock branch, as the session saw it. */
