@@ -59,6 +59,7 @@
 #include "crypt.h"
 #include "deadline.h"
 #include "internal.h"
+#include "metrics.h"
 #include "sockets.h"
 
 #define QUEUE_MAGIC "tfgit-queue 1\n"
@@ -948,6 +949,10 @@ static int lead(waiter *w, cache *c, tfgit_result *r, const tfgit_store *store, 
 	git_signature_free(base.sig);
 	tfgit_result_free(&scratch);
 	note_batch(w->qdir, b.n, began);
+	if (b.n > 1) {
+		metrics_count(METRIC_BATCHES);
+		metrics_add(METRIC_BATCHED_REQUESTS, b.n);
+	}
 	/* our claim goes while we hold the flock: found after, it would pass for an orphan */
 	unlink(to);
 	for (size_t i = 0; i < b.n; i++)

@@ -103,6 +103,9 @@ check "... naming that host's lock" grep -q '"ID":"other-host"' "$T_DIR/lock.bod
 check "the POST in the same push is 200" expect_eq code 200 "$(code_of post)"
 check "the UNLOCK in the same push is 200" expect_eq code 200 "$(code_of unlock)"
 check "the three were served in one batch" expect_eq batched 3 "$(since_mark | grep -c ' batch=3')"
+check "... counted in /metrics (tfgit_group_commit_batches_total, _requests_total)" \
+	eval "curl -s '$A/metrics' | grep -q '^tfgit_group_commit_batches_total 1$' &&
+	      curl -s '$A/metrics' | grep -q '^tfgit_group_commit_requests_total 3$'"
 pushes=$(ls "$D"/push.* 2>/dev/null | wc -l)
 first=$(ls -tr "$D"/push.* 2>/dev/null | head -1)
 check "one push carried all three ref updates (the lost LOCK was not pushed again)" \
