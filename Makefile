@@ -9,7 +9,7 @@ BUILD   ?= build
 PORT    ?= 8080
 STATE_DIR ?= /var/tmp/tfgit
 
-CORE_SRC = core/acl.c core/cache.c core/credentials.c core/crypt.c core/filter.c core/deadline.c core/errors.c core/history.c core/httpstream.c \
+CORE_SRC = core/acl.c core/batch.c core/cache.c core/credentials.c core/crypt.c core/filter.c core/deadline.c core/errors.c core/history.c core/httpstream.c \
            core/jsoncheck.c core/lock.c core/lockinfo.c core/log.c core/metrics.c core/op.c core/remote.c core/rotate.c core/settings.c core/sockets.c \
            core/state.c core/statediff.c core/url.c core/validate.c
 FCGI_SRC = fcgi/query.c fcgi/request.c fcgi/response.c fcgi/route.c fcgi/html.c fcgi/style.c fcgi/ui.c
@@ -56,15 +56,16 @@ $(BUILD)/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(FCGI_OBJ) $(CO
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $^ -lfcgi $(PKG_LIBS) $(LDFLAGS)
 
-# the router's target stubs the git operations (state.c, lock.c, history.c): no remote
-FUZZ_NO_GIT = core/state.c core/lock.c core/history.c
+# the router's target stubs the git operations (state.c, lock.c, history.c, batch.c): no remote
+FUZZ_NO_GIT = core/state.c core/lock.c core/history.c core/batch.c
 $(BUILD)/fuzz/replay_route: tests/fuzz/fuzz_route.c tests/fuzz/replay.c $(FCGI_OBJ) \
 		$(filter-out $(FUZZ_NO_GIT:%.c=$(BUILD)/%.o),$(CORE_OBJ))
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $^ -lfcgi $(PKG_LIBS) $(LDFLAGS)
 
 FUZZ = $(patsubst tests/fuzz/fuzz_%.c,$(BUILD)/fuzz/replay_%,$(wildcard tests/fuzz/fuzz_*.c))
-unit: $(UNIT) $(FUZZ) $(BUILD)/tools/blackhole $(BUILD)/tools/loadgen $(BUILD)/tools/cryptbench $(BUILD)/tools/browse
+unit: $(UNIT) $(FUZZ) $(BUILD)/tools/blackhole $(BUILD)/tools/loadgen $(BUILD)/tools/cryptbench \
+      $(BUILD)/tools/delayproxy $(BUILD)/tools/browse
 
 # libFuzzer (clang) on each target (query parser, JSON check, the router) for FUZZ_SECONDS, starting from the corpus in tests/fuzz/corpus.
 FUZZ_SECONDS ?= 60

@@ -113,6 +113,14 @@ static int cache_name(char out[65], const char *url)
 	return 0;
 }
 
+int cache_entry_path(char *out, size_t outlen, const char *cache_dir, const char *url, const char *suffix)
+{
+	char name[65] = {0};
+	if (cache_name(name, url) < 0)
+		return -1;
+	return snprintf(out, outlen, "%s/%s%s", cache_dir, name, suffix) < (int)outlen ? 0 : -1;
+}
+
 static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 {
 	(void)sb;
@@ -188,8 +196,10 @@ static int take_flock(cache *c, int queue_seconds, char *why, size_t whylen)
 		}
 		deadline_wait_begin(queue_seconds);
 		int rc = 0;
-		while (flock(c->lockfd, LOCK_EX) < 0) {
-			if (errno != EINTR) {
+		while (flock(c->lockfd, LOCK_EX | (queue_seconds < 0 ? LOCK_NB : 0)) < 0) {
+			if (errno == EWOULDBLOCK && queue_seconds < 0) {
+				rc = TFGIT_EBUSY; /* a try (group commit's waiters): held by another */
+			} else if (errno != EINTR) {
 				core_log("flock %s: %s", c->lockpath, strerror(errno));
 				rc = TFGIT_ERROR;
 			} else if (deadline_passed()) {

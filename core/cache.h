@@ -19,8 +19,12 @@ typedef struct {
  * or TFGIT_ENOSPACE / TFGIT_ERROR with the reason, naming the path, in why. */
 int cache_dir_open(const char *dir, char *why, size_t whylen);
 
+/* The path of url's entry in cache_dir with suffix added ("<dir>/<hash><suffix>": ".git",
+ * ".flock", ".q" for group commit's queue). 0, or -1 when it does not fit. */
+int cache_entry_path(char *out, size_t outlen, const char *cache_dir, const char *url, const char *suffix);
+
 /* Takes the repository's exclusive flock, waiting at most queue_seconds (0: the operation's
- * own deadline) while another request holds it, then opens the cache, creating it or
+ * own deadline; -1: not at all, TFGIT_EBUSY at once) while another request holds it, then opens the cache, creating it or
  * rebuilding it when it cannot be opened. The cache directory is made (or kept) 0700; it and
  * the flock file must belong to this user and be writable by no one else (why names the path
  * and the reason of a refusal). 0, TFGIT_EBUSY after queue_seconds, TFGIT_ETIMEOUT,

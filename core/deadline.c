@@ -18,7 +18,7 @@
 
 static volatile sig_atomic_t passed, waiting, wait_passed;
 static struct timespec started;
-static int total_seconds;
+static long total_ms;
 
 static void on_alarm(int sig)
 {
@@ -51,18 +51,23 @@ static long elapsed_ms(void)
 
 void deadline_start(int seconds)
 {
+	deadline_start_ms(seconds > 0 ? seconds * 1000L : 0);
+}
+
+void deadline_start_ms(long ms)
+{
 	struct sigaction sa;
 	passed = waiting = wait_passed = 0;
-	total_seconds = seconds;
+	total_ms = ms;
 	clock_gettime(CLOCK_MONOTONIC, &started);
-	if (seconds <= 0)
+	if (ms <= 0)
 		return;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_alarm;
 	sigemptyset(&sa.sa_mask);
 	sa.sa_flags = 0; /* no SA_RESTART: blocking calls must return EINTR */
 	sigaction(SIGALRM, &sa, NULL);
-	arm(seconds * 1000L);
+	arm(ms);
 }
 
 int deadline_passed(void)
@@ -73,9 +78,9 @@ int deadline_passed(void)
 void deadline_wait_begin(int seconds)
 {
 	wait_passed = 0;
-	if (seconds <= 0 || (total_seconds > 0 && seconds * 1000L >= total_seconds * 1000L - elapsed_ms()))
+	if (seconds <= 0 || (total_ms > 0 && seconds * 1000L >= total_ms - elapsed_ms()))
 		return; /* the operation's own bound comes first */
-	if (total_seconds <= 0) {
+	if (total_ms <= 0) {
 		struct sigaction sa;
 		memset(&sa, 0, sizeof(sa));
 		sa.sa_handler = on_alarm;
@@ -96,8 +101,8 @@ void deadline_wait_end(void)
 	if (!waiting)
 		return;
 	waiting = 0;
-	if (total_seconds > 0)
-		arm(total_seconds * 1000L - elapsed_ms()); /* what is left of the operation's bound */
+	if (total_ms > 0)
+		arm(total_ms - elapsed_ms()); /* what is left of the operation's bound */
 	else
 		deadline_stop();
 }

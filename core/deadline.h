@@ -6,6 +6,9 @@
  * a blocking connect(), recv() or flock() returns EINTR and the operation fails; the remote
  * callbacks also refuse to go on. 0 seconds: no bound. */
 void deadline_start(int seconds);
+/* The same in milliseconds (group commit: a batch ends by the earliest of its requests'
+ * deadlines). */
+void deadline_start_ms(long ms);
 
 /* 1 once the bound has passed. */
 int deadline_passed(void);

@@ -122,6 +122,11 @@ int tfgit_tls_trust(const char *ca_file)
 	return 0;
 }
 
+const char *tls_trusted_ca(void)
+{
+	return trusted_ca;
+}
+
 int tfgit_init(const char *ca_file)
 {
 	if (git_libgit2_init() < 0)

@@ -19,6 +19,9 @@ const char *url_userinfo_at(const char *url, const char **authority, const char 
 /* Logs one line to stderr, prefixed with the process id, secrets redacted, escaped (log.c). */
 void core_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* The private CA file remotes are trusted by now (tfgit_tls_trust), "" for none. */
+const char *tls_trusted_ca(void);
+
 /* Replaces every noted secret in text by ***, in place. */
 void secrets_redact(char *text);
 

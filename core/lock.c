@@ -4,6 +4,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "batch.h"
 #include "internal.h"
 #include "op.h"
 
@@ -92,7 +93,11 @@ static int lock_attempt(op *o, void *ctx)
 	rc = session_push(o->sess, o->lockref, ls.held ? &ls.commit : NULL, &commit, ls.held, o->r);
 	if (rc == 0)
 		o->r->changed = 1;
-	if (rc == 0 && ls.held)
+	if (rc == 0 && ls.held && o->note) /* in a batch: logged once the push applied it */
+		snprintf(o->note, o->notelen, "lock of %s taken over from expired lock %.*s (age %ld s > "
+			 "TFGIT_LOCK_TTL=%ld s)", o->t->state, (int)ls.raw.size, ls.raw.ptr ? ls.raw.ptr : "",
+			 age, o->store->lock_ttl);
+	else if (rc == 0 && ls.held)
 		core_log("lock of %s taken over from expired lock %.*s (age %ld s > TFGIT_LOCK_TTL=%ld s)",
 			 o->t->state, (int)ls.raw.size, ls.raw.ptr ? ls.raw.ptr : "", age, o->store->lock_ttl);
 done:
@@ -103,12 +108,13 @@ done:
 int tfgit_lock(tfgit_result *out, const tfgit_store *store, const tfgit_target *t,
 	       const char *body, size_t len)
 {
-	struct lock_ctx l = {.body = body, .len = len};
-	if (lockinfo_parse(&l.info, body, len) < 0 || !l.info.id[0]) {
+	lockinfo info;
+	batch_request q = {.kind = BATCH_LOCK, .body = body, .len = len};
+	if (lockinfo_parse(&info, body, len) < 0 || !info.id[0]) {
 		result_message(out, "the LOCK body must be Terraform lock info JSON with a non-empty ID");
 		return TFGIT_EINVALID;
 	}
-	return op_run(out, store, t, 1, lock_attempt, &l);
+	return batch_run(out, store, t, &q);
 }
 
 static int unlock_attempt(op *o, void *ctx)
@@ -146,11 +152,23 @@ done:
 int tfgit_unlock(tfgit_result *out, const tfgit_store *store, const tfgit_target *t,
 		 const char *body, size_t len)
 {
-	struct lock_ctx l = {.body = body, .len = len};
-	l.force = tfgit_unlock_is_force(body, len);
-	if (!l.force && lockinfo_parse(&l.info, body, len) < 0) {
+	lockinfo info;
+	batch_request q = {.kind = BATCH_UNLOCK, .body = body, .len = len};
+	if (!tfgit_unlock_is_force(body, len) && lockinfo_parse(&info, body, len) < 0) {
 		result_message(out, "the UNLOCK body must be empty or Terraform lock info JSON");
 		return TFGIT_EINVALID;
 	}
-	return op_run(out, store, t, 1, unlock_attempt, &l);
+	return batch_run(out, store, t, &q);
+}
+
+/* A LOCK or UNLOCK checked by tfgit_lock or tfgit_unlock, run (alone or in a batch). */
+int lock_request_attempt(op *o, void *ctx)
+{
+	const batch_request *q = ctx;
+	struct lock_ctx l = {.body = q->body, .len = q->len};
+	if (q->kind == BATCH_UNLOCK && (l.force = tfgit_unlock_is_force(q->body, q->len)))
+		return unlock_attempt(o, &l);
+	if (lockinfo_parse(&l.info, q->body, q->len) < 0)
+		return TFGIT_EINVALID;
+	return q->kind == BATCH_LOCK ? lock_attempt(o, &l) : unlock_attempt(o, &l);
 }

@@ -43,6 +43,8 @@ static const struct {
 	[METRIC_CACHE_CLONES] = {"tfgit_cache_clones_total", "Cache entries made for a repository not in the cache."},
 	[METRIC_CACHE_EVICTIONS] = {"tfgit_cache_evictions_total", "Cache entries evicted (TFGIT_CACHE_MAX)."},
 	[METRIC_REMOTE_ROUND_TRIPS] = {"tfgit_remote_round_trips_total", "Connections and transfers with remote repositories."},
+	[METRIC_BATCHES] = {"tfgit_group_commit_batches_total", "Group commit: batches that served two requests or more in one session."},
+	[METRIC_BATCHED_REQUESTS] = {"tfgit_group_commit_requests_total", "Group commit: the requests those batches served."},
 };
 
 /* The file's layout: only ever grown by a new file name (METRICS_FILE). */

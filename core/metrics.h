@@ -15,6 +15,8 @@ enum metric {
 	METRIC_CACHE_CLONES,      /* a cache entry made for a repository (core/cache.c) */
 	METRIC_CACHE_EVICTIONS,   /* a cache entry evicted (core/cache.c) */
 	METRIC_REMOTE_ROUND_TRIPS, /* connections and transfers with remotes */
+	METRIC_BATCHES,           /* group commit: batches of two requests or more (core/batch.c) */
+	METRIC_BATCHED_REQUESTS,  /* the requests those batches served */
 	METRIC_COUNT
 };
 

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <json-c/json.h>
 
@@ -13,8 +15,7 @@
 #include "internal.h"
 #include "op.h"
 
-/* (Re)opens the session: a fresh look at the remote's refs. */
-static int op_connect(op *o)
+int op_connect(op *o)
 {
 	session_free(o->sess);
 	o->sess = NULL;
@@ -24,14 +25,19 @@ static int op_connect(op *o)
 	return rc;
 }
 
+void op_names(op *o)
+{
+	snprintf(o->ref, sizeof(o->ref), "refs/heads/%s", o->t->ref);
+	snprintf(o->lockref, sizeof(o->lockref), "refs/heads/locks/%s", o->t->state);
+	snprintf(o->lockpath, sizeof(o->lockpath), "%s.lock", o->t->state);
+}
+
 static int op_begin(op *o)
 {
 	const tfgit_target *t = o->t;
 	int rc;
 	char why[400];
-	snprintf(o->ref, sizeof(o->ref), "refs/heads/%s", t->ref);
-	snprintf(o->lockref, sizeof(o->lockref), "refs/heads/locks/%s", t->state);
-	snprintf(o->lockpath, sizeof(o->lockpath), "%s.lock", t->state);
+	op_names(o);
 	if (git_signature_now(&o->sig, o->store->author_name, o->store->author_email) < 0)
 		return git_failure(o->r, -1, "making the commit signature");
 	if ((rc = cache_open(&o->cache, o->store->cache_dir, t->url, o->store->queue_timeout, why,
@@ -52,9 +58,7 @@ static int op_begin(op *o)
 	return rc;
 }
 
-/* Keeps the cache within TFGIT_CACHE_MAX: after a new entry, and (a size bound grows with
- * every write) at most every 30 s otherwise. */
-static void op_evict(const tfgit_store *store, int created)
+void op_evict(const tfgit_store *store, int created)
 {
 	static time_t last;
 	time_t now = time(NULL);
@@ -74,7 +78,7 @@ static void op_end(op *o)
 	memset(o, 0, sizeof(*o));
 }
 
-static void backoff(int attempt)
+void op_backoff(int attempt)
 {
 	long cap_us = 1000L << (attempt < 6 ? attempt : 6); /* 2 ms, 4 ms, ... 64 ms */
 	struct timespec ts = {0, (random() % cap_us) * 1000L};
@@ -127,11 +131,13 @@ int op_run(tfgit_result *r, const tfgit_store *store, const tfgit_target *t, int
 		/* lost a compare-and-swap: look at the remote again, after a short random pause so
 		 * that a steady stream of writers from another host cannot starve this one (this is
 		 * liveness only: correctness is the remote's compare-and-swap) */
-		backoff(attempt);
+		op_backoff(attempt);
 		rc = op_connect(&o);
 	}
 	int created = o.cache && o.cache->created;
 	op_end(&o);
+	if (store->group_commit)
+		op_queue_turn(store->cache_dir, t->url); /* requests queued meanwhile: the flock is free */
 	op_evict(store, created);
 	deadline_stop();
 	if (rc < 0 && rc != TFGIT_ETIMEOUT && deadline_passed()) {
@@ -140,6 +146,18 @@ int op_run(tfgit_result *r, const tfgit_store *store, const tfgit_target *t, int
 		rc = TFGIT_ETIMEOUT;
 	}
 	return rc;
+}
+
+void op_queue_turn(const char *cache_dir, const char *url)
+{
+	char path[4200];
+	if (cache_entry_path(path, sizeof(path), cache_dir, url, ".q/turn") < 0)
+		return;
+	/* closing it written is the event the waiters' inotify watches for; no directory (no
+	 * request ever queued): nothing to do */
+	int fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd >= 0)
+		close(fd);
 }
 
 int op_blob_bytes(tfgit_buf *out, op *o, const git_oid *id, size_t max, const char *what)

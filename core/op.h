@@ -23,6 +23,10 @@ typedef struct {
 	char ref[1100];      /* refs/heads/<ref> */
 	char lockref[1100];  /* refs/heads/locks/<state> */
 	char lockpath[1100]; /* <state>.lock */
+	/* group commit: where an attempt leaves a log line that holds only once its update is
+	 * applied (a lock taken over); NULL: log it at once */
+	char *note;
+	size_t notelen;
 } op;
 
 /* The lock read from the lock branch, as the session saw it. */
@@ -38,9 +42,23 @@ typedef struct {
 typedef int (*op_attempt_fn)(op *o, void *ctx);
 
 /* Opens the cache (flock held) and a session, then runs fn until it stops asking for another
- * attempt, at most OP_MAX_ATTEMPTS times; releases everything. */
+ * attempt, at most OP_MAX_ATTEMPTS times; releases everything (and, with group commit, tells
+ * the requests queued meanwhile that the repository is free: op_queue_turn). */
 int op_run(tfgit_result *r, const tfgit_store *store, const tfgit_target *t, int for_push,
 	   op_attempt_fn fn, void *ctx);
+
+/* The pieces of op_run that group commit's leader (batch.c) runs itself. */
+/* o->ref, o->lockref and o->lockpath from o->t. */
+void op_names(op *o);
+/* (Re)opens o->sess on o->cache: a fresh look at the remote's refs. */
+int op_connect(op *o);
+/* A short random pause before attempt + 1 after a lost compare-and-swap (liveness only). */
+void op_backoff(int attempt);
+/* Keeps the cache within TFGIT_CACHE_MAX: after a new entry, and (a size bound grows with
+ * every write) at most every 30 s otherwise. */
+void op_evict(const tfgit_store *store, int created);
+/* Tells the requests queued for url's repository (batch.c) that its flock was released. */
+void op_queue_turn(const char *cache_dir, const char *url);
 
 /* The state's blob as Terraform gets it, into o->r->content: read (refused by its size over
  * TFGIT_MAX_BODY, what names it) and decrypted; o->r->blob_id is then the clear text's blob id

@@ -40,6 +40,7 @@ struct session {
 		char *name;
 		git_oid oid;
 		int found;
+		size_t pending; /* a deferred session: 1 + its entry in pend, 0 when none */
 	} *refs;
 	size_t nrefs, cap;
 	int complete; /* refs holds the whole advertisement: what is not there is absent */
@@ -48,7 +49,30 @@ struct session {
 	char auth_header[8192]; /* preemptive credentials for HTTP(S); wiped in session_free */
 	char *headers[1];
 	git_strarray custom_headers;
+	/* Group commit (batch.c): a deferred session records each push instead of sending it,
+	 * shows it to the requests that follow (the ref's new value), and sends them all in one
+	 * push (session_push_pending). What each request read or wrote of those updates is kept,
+	 * so that each gets its own verdict from the per-ref report. */
+	int deferred;
+	size_t current; /* the request reads and pushes are attributed to */
+	struct pending {
+		size_t ref;      /* in refs */
+		git_oid old;     /* the baseline: the ref as the session first saw it */
+		int old_found;
+		int force;
+		int status;      /* 0 applied, PENDING_UNSENT, TFGIT_ECONFLICT lost, another code */
+		int reported;
+		char why[512];
+	} *pend;
+	size_t npend, cappend;
+	struct dep {
+		size_t request, pend;
+		int write;
+	} *deps;
+	size_t ndeps, capdeps;
 };
+
+#define PENDING_UNSENT 1
 
 static const char *local_path(const char *url)
 {
@@ -77,10 +101,14 @@ static int local_repository_is_itself(git_repository *repo, const char *path)
 	return lstat(sub, &st) < 0 && errno == ENOENT;
 }
 
+static void pending_report(session *s, const char *refname, const char *status);
+
 static int push_update_reference(const char *refname, const char *status, void *payload)
 {
 	session *s = payload;
-	if (status)
+	if (s->deferred)
+		pending_report(s, refname, status);
+	else if (status)
 		snprintf(s->rejected, sizeof(s->rejected), "%s: %s", refname, status);
 	return 0;
 }
@@ -216,7 +244,30 @@ static int remember_ref(session *s, const char *name, const git_oid *oid, int fo
 		return -1;
 	git_oid_cpy(&r->oid, oid);
 	r->found = found;
+	r->pending = 0;
 	s->nrefs++;
+	return 0;
+}
+
+/* Notes that the current request read (write 0) or changed (1) the deferred update p. */
+static int add_dep(session *s, size_t p, int write)
+{
+	for (size_t i = 0; i < s->ndeps; i++) {
+		struct dep *d = &s->deps[i];
+		if (d->request == s->current && d->pend == p) {
+			d->write |= write;
+			return 0;
+		}
+	}
+	if (s->ndeps == s->capdeps) {
+		size_t ncap = s->capdeps ? s->capdeps * 2 : 16;
+		struct dep *n = realloc(s->deps, ncap * sizeof(*n));
+		if (!n)
+			return -1;
+		s->deps = n;
+		s->capdeps = ncap;
+	}
+	s->deps[s->ndeps++] = (struct dep){s->current, p, write};
 	return 0;
 }
 
@@ -298,6 +349,9 @@ int session_ref(git_oid *out, session *s, const char *refname)
 	git_oid oid;
 	for (size_t i = 0; i < s->nrefs; i++) {
 		if (strcmp(s->refs[i].name, refname) == 0) {
+			/* a value an earlier request of the batch set: this answer depends on its push */
+			if (s->refs[i].pending && add_dep(s, s->refs[i].pending - 1, 0) < 0)
+				return TFGIT_ERROR;
 			git_oid_cpy(out, &s->refs[i].oid);
 			return s->refs[i].found ? 0 : GIT_ENOTFOUND;
 		}
@@ -360,11 +414,23 @@ static int below(const char *a, const char *b)
 	return strncmp(a, b, n) == 0 && a[n] == '/';
 }
 
+static int tentatively_deleted(session *s, const char *name)
+{
+	for (size_t i = 0; i < s->nrefs; i++)
+		if (s->refs[i].pending && !s->refs[i].found && !strcmp(s->refs[i].name, name))
+			return 1;
+	return 0;
+}
+
 int session_ref_collision(session *s, const char *refname, char *out, size_t outlen)
 {
 	git_reference_iterator *it = NULL;
 	const char *name;
 	int found = 0;
+	/* whether a ref collides may depend on any update of the batch so far */
+	for (size_t p = 0; p < s->npend; p++)
+		if (add_dep(s, p, 0) < 0)
+			return TFGIT_ERROR;
 	for (size_t i = 0; i < s->nrefs && !found; i++) {
 		if (s->refs[i].found && (below(refname, s->refs[i].name) || below(s->refs[i].name, refname))) {
 			snprintf(out, outlen, "%s", s->refs[i].name);
@@ -376,6 +442,8 @@ int session_ref_collision(session *s, const char *refname, char *out, size_t out
 	if (git_reference_iterator_new(&it, s->local) < 0)
 		return git_failure(NULL, -1, "listing the repository's branches");
 	while (!found && git_reference_next_name(&name, it) == 0) {
+		if (tentatively_deleted(s, name))
+			continue; /* an earlier request of the batch removes it */
 		if (below(refname, name) || below(name, refname)) {
 			snprintf(out, outlen, "%s", name);
 			found = 1;
@@ -572,6 +640,16 @@ static int local_push(session *s, const char *refname, const git_oid *old, const
 	return err < 0 ? git_failure(r, err, "updating the repository's branch") : 0;
 }
 
+/* 1 when receive-pack's status for a refused ref says it changed since the advertisement (a
+ * lost compare-and-swap, worth another try); 0 for the server's policy (a hook, a protected
+ * branch, no deletes, no forced updates), which is not. */
+static int lost_race(const char *status, int force)
+{
+	return !strstr(status, "declined") && !strstr(status, "denied") &&
+	       (strstr(status, "lock") || strstr(status, "stale") || strstr(status, "fetch first") ||
+		strstr(status, "failed to update") || (!force && strstr(status, "non-fast-forward")));
+}
+
 static int smart_push(session *s, const char *refname, const git_oid *new, int force,
 		      tfgit_result *r)
 {
@@ -613,10 +691,7 @@ static int smart_push(session *s, const char *refname, const git_oid *new, int f
 		const char *why = s->rejected;
 		/* the server's status, after "<refname>: " (every lock branch's name holds "lock") */
 		const char *status = strstr(why, ": ") ? strstr(why, ": ") + 2 : why;
-		int lost = !strstr(status, "declined") && !strstr(status, "denied") &&
-			   (strstr(status, "lock") || strstr(status, "stale") || strstr(status, "fetch first") ||
-			    strstr(status, "failed to update") || (!force && strstr(status, "non-fast-forward")));
-		if (lost)
+		if (lost_race(status, force))
 			return TFGIT_ECONFLICT;
 		result_message(r, "the repository refused the push (%s)", why);
 		core_log("%s", r ? r->message : why);
@@ -625,9 +700,14 @@ static int smart_push(session *s, const char *refname, const git_oid *new, int f
 	return 0;
 }
 
+static int defer_push(session *s, const char *refname, const git_oid *old, const git_oid *new,
+		      int force);
+
 int session_push(session *s, const char *refname, const git_oid *old, const git_oid *new,
 		 int force, tfgit_result *r)
 {
+	if (s->deferred)
+		return defer_push(s, refname, old, new, force);
 	if (s->local)
 		return local_push(s, refname, old, new, r);
 	return smart_push(s, refname, new, force, r);
@@ -647,6 +727,255 @@ void session_free(session *s)
 	for (size_t i = 0; i < s->nrefs; i++)
 		free(s->refs[i].name);
 	free(s->refs);
+	free(s->pend);
+	free(s->deps);
 	free(s->url);
 	free(s);
+}
+
+/* Group commit: deferred pushes, one push for all, a verdict per request */
+
+void session_defer(session *s)
+{
+	s->deferred = 1;
+}
+
+void session_track(session *s, size_t request)
+{
+	s->current = request;
+}
+
+static struct seen_ref *find_ref(session *s, const char *refname)
+{
+	for (size_t i = 0; i < s->nrefs; i++)
+		if (strcmp(s->refs[i].name, refname) == 0)
+			return &s->refs[i];
+	return NULL;
+}
+
+/* Records the update; the ref shows its new value to the requests that follow. old is what the
+ * request read (the baseline, or an earlier request's value): anything else is a bug, and is
+ * answered as a lost compare-and-swap rather than pushed. */
+static int defer_push(session *s, const char *refname, const git_oid *old, const git_oid *new,
+		      int force)
+{
+	git_oid seen;
+	int err = session_ref(&seen, s, refname); /* read first by every attempt: no new dependency */
+	if (err < 0 && err != GIT_ENOTFOUND)
+		return git_failure(NULL, err, "reading a ref");
+	if ((err == 0) != (old != NULL) || (old && !git_oid_equal(old, &seen))) {
+		core_log("group commit: the update of %s does not start from the value seen", refname);
+		return TFGIT_ECONFLICT;
+	}
+	struct seen_ref *e = find_ref(s, refname);
+	if (!e) { /* absent from a complete advertisement: its baseline is "absent" */
+		git_oid zero;
+		memset(&zero, 0, sizeof(zero));
+		if (remember_ref(s, refname, &zero, 0) < 0)
+			return TFGIT_ERROR;
+		e = &s->refs[s->nrefs - 1];
+	}
+	/* made anew after an earlier request of the batch deleted it (an UNLOCK, then another
+	 * client's LOCK): one push cannot carry both, and the two together are no fast-forward.
+	 * This one waits for the next push. */
+	if (e->pending && !e->found && new)
+		return TFGIT_ECONFLICT;
+	if (!e->pending) {
+		if (s->npend == s->cappend) {
+			size_t ncap = s->cappend ? s->cappend * 2 : 8;
+			struct pending *n = realloc(s->pend, ncap * sizeof(*n));
+			if (!n)
+				return TFGIT_ERROR;
+			s->pend = n;
+			s->cappend = ncap;
+		}
+		struct pending *p = &s->pend[s->npend];
+		memset(p, 0, sizeof(*p));
+		p->ref = (size_t)(e - s->refs);
+		git_oid_cpy(&p->old, &e->oid);
+		p->old_found = e->found;
+		p->status = PENDING_UNSENT;
+		e->pending = ++s->npend;
+	}
+	struct pending *p = &s->pend[e->pending - 1];
+	p->force |= force;
+	if (new)
+		git_oid_cpy(&e->oid, new);
+	else
+		memset(&e->oid, 0, sizeof(e->oid));
+	e->found = new != NULL;
+	return add_dep(s, e->pending - 1, 1) < 0 ? TFGIT_ERROR : 0;
+}
+
+static void pending_report(session *s, const char *refname, const char *status)
+{
+	for (size_t i = 0; i < s->npend; i++) {
+		struct pending *p = &s->pend[i];
+		if (strcmp(s->refs[p->ref].name, refname) != 0 || p->status != PENDING_UNSENT)
+			continue;
+		p->reported = 1;
+		if (!status) {
+			p->status = 0;
+		} else if (lost_race(status, p->force)) {
+			p->status = TFGIT_ECONFLICT;
+		} else {
+			p->status = TFGIT_EDENIED;
+			snprintf(p->why, sizeof(p->why), "the repository refused the push (%s: %s)", refname, status);
+			core_log("%s", p->why);
+		}
+		return;
+	}
+}
+
+/* Every commit from new back to the first one dst has, copied oldest first (a commit present in
+ * dst has its ancestors there too): a batch moves a branch by several commits at once. */
+static int copy_chain(git_repository *dst, git_repository *src, const git_oid *new)
+{
+	enum { CHAIN_MAX = 4096 };
+	git_oid *chain = malloc(CHAIN_MAX * sizeof(*chain));
+	size_t n = 0;
+	int err = chain ? 0 : -1;
+	git_oid id;
+	git_oid_cpy(&id, new);
+	while (err == 0 && n < CHAIN_MAX && !commit_present(dst, &id)) {
+		git_commit *c = NULL;
+		git_oid_cpy(&chain[n++], &id);
+		if ((err = git_commit_lookup(&c, src, &id)) < 0)
+			break;
+		int more = git_commit_parentcount(c) > 0;
+		if (more)
+			git_oid_cpy(&id, git_commit_parent_id(c, 0));
+		git_commit_free(c);
+		if (!more)
+			break;
+	}
+	while (err == 0 && n > 0)
+		err = copy_commit(dst, src, &chain[--n]);
+	free(chain);
+	return err;
+}
+
+static int pending_local(session *s, tfgit_result *r)
+{
+	for (size_t i = 0; i < s->npend; i++) {
+		struct pending *p = &s->pend[i];
+		struct seen_ref *e = &s->refs[p->ref];
+		if (p->status != PENDING_UNSENT)
+			continue;
+		int err = e->found ? copy_chain(s->local, s->cache, &e->oid) : 0;
+		if (err < 0) {
+			p->status = git_failure(r, err, "writing objects into the repository");
+			snprintf(p->why, sizeof(p->why), "%s", r ? r->message : "writing objects failed");
+			continue;
+		}
+		/* each ref its own compare-and-swap from the baseline, as receive-pack does */
+		p->status = local_push(s, e->name, p->old_found ? &p->old : NULL, e->found ? &e->oid : NULL, r);
+		if (p->status < 0 && p->status != TFGIT_ECONFLICT)
+			snprintf(p->why, sizeof(p->why), "%s", r ? r->message : "updating the branch failed");
+	}
+	return 0;
+}
+
+static int pending_smart(session *s, size_t n, tfgit_result *r)
+{
+	char **specs = calloc(n, sizeof(*specs));
+	git_strarray refspecs = {specs, 0};
+	git_push_options opts;
+	char src[64];
+	int err = specs ? 0 : -1;
+	for (size_t i = 0; err == 0 && i < s->npend; i++) {
+		struct pending *p = &s->pend[i];
+		struct seen_ref *e = &s->refs[p->ref];
+		if (p->status != PENDING_UNSENT)
+			continue;
+		char *spec = malloc(4400);
+		if (!spec) {
+			err = -1;
+			break;
+		}
+		specs[refspecs.count++] = spec;
+		if (e->found) {
+			git_reference *ref = NULL;
+			snprintf(src, sizeof(src), "refs/tfgit/batch/%zu", refspecs.count);
+			err = git_reference_create(&ref, s->cache, src, &e->oid, 1, NULL);
+			git_reference_free(ref);
+			snprintf(spec, 4400, "%s%s:%s", p->force ? "+" : "", src, e->name);
+		} else {
+			snprintf(spec, 4400, ":%s", e->name);
+		}
+	}
+	if (err < 0) {
+		err = git_failure(r, err, "preparing the push");
+	} else {
+		git_push_options_init(&opts, GIT_PUSH_OPTIONS_VERSION);
+		init_callbacks(&opts.callbacks, s);
+		opts.follow_redirects = GIT_REMOTE_REDIRECT_NONE;
+		opts.custom_headers = s->custom_headers;
+		double begun = metrics_remote_begin();
+		err = git_remote_upload(s->remote, &refspecs, &opts);
+		metrics_remote_end(begun);
+		if (err == GIT_ENONFASTFORWARD) {
+			git_error_clear();
+			err = TFGIT_ECONFLICT; /* libgit2's own check: a branch moved past what we built on */
+		} else if (err < 0) {
+			err = remote_failure(s, r, err, "pushing to the repository");
+		}
+	}
+	for (size_t i = 0; i < s->npend; i++) {
+		struct pending *p = &s->pend[i];
+		if (p->status != PENDING_UNSENT)
+			continue;
+		/* not in the server's report: its outcome is unknown, and another attempt finds out */
+		p->status = err < 0 ? err : TFGIT_ECONFLICT;
+		if (err < 0 && err != TFGIT_ECONFLICT)
+			snprintf(p->why, sizeof(p->why), "%s", r ? r->message : "the push failed");
+	}
+	for (size_t i = 0; i < refspecs.count; i++)
+		free(specs[i]);
+	free(specs);
+	return err < 0 ? err : 0;
+}
+
+int session_push_pending(session *s, tfgit_result *r)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < s->npend; i++) {
+		struct pending *p = &s->pend[i];
+		struct seen_ref *e = &s->refs[p->ref];
+		if (p->status != PENDING_UNSENT)
+			continue;
+		/* set and set back within the batch: nothing to send, and nothing another host
+		 * did meanwhile is undone */
+		if (p->old_found == e->found && (!e->found || git_oid_equal(&p->old, &e->oid)))
+			p->status = 0;
+		else
+			n++;
+	}
+	if (n == 0)
+		return 0;
+	return s->local ? pending_local(s, r) : pending_smart(s, n, r);
+}
+
+int session_verdict(session *s, size_t request, int *wrote, int *depends, char *why, size_t whylen)
+{
+	int rc = 0;
+	*wrote = *depends = 0;
+	for (size_t i = 0; i < s->ndeps; i++) {
+		const struct dep *d = &s->deps[i];
+		if (d->request != request)
+			continue;
+		const struct pending *p = &s->pend[d->pend];
+		*depends = 1;
+		*wrote |= d->write;
+		if (p->status == 0)
+			continue;
+		if (p->status == PENDING_UNSENT || p->status == TFGIT_ECONFLICT || !d->write) {
+			/* lost, or only read: what it saw did not happen; another attempt decides */
+			rc = TFGIT_ECONFLICT;
+		} else if (rc != TFGIT_ECONFLICT) {
+			rc = p->status;
+			snprintf(why, whylen, "%s", p->why);
+		}
+	}
+	return rc;
 }

@@ -43,4 +43,25 @@ int session_each_ref(session *s, const char *prefix,
 /* Accepts NULL. */
 void session_free(session *s);
 
+/* Group commit (batch.c). A deferred session records each session_push instead of sending it
+ * (0 at once) and shows its new value to whatever reads the ref next; session_push_pending then
+ * sends every recorded update in one push, each ref still compare-and-swap from the value the
+ * session first saw (smart remotes: receive-pack's check; local remotes: a matching update per
+ * ref), and keeps the server's verdict per ref. */
+void session_defer(session *s);
+
+/* Reads and pushes from now on are on behalf of request number request (the batch's index). */
+void session_track(session *s, size_t request);
+
+/* Sends the recorded updates in one push. 0, or the code of a push that failed as a whole
+ * (each update then carries it too). */
+int session_push_pending(session *s, tfgit_result *r);
+
+/* A request's verdict once the push is done: 0 when every recorded update it read or made was
+ * applied (or it touched none), TFGIT_ECONFLICT when one was not and the request must be tried
+ * again on a new session, or the code of a refused update it made (why: the server's reason).
+ * *wrote: it made an update; *depends: it read or made one (before the push: its answer waits
+ * for the push). */
+int session_verdict(session *s, size_t request, int *wrote, int *depends, char *why, size_t whylen);
+
 #endif

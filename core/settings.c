@@ -26,7 +26,7 @@ static const char *const known[] = {
 	"TFGIT_SSL_CA_FILE", "TFGIT_SSL_NO_VERIFY", "TF_BACKEND_HTTP_ENCRYPTION_PROVIDER",
 	"TF_BACKEND_HTTP_ENCRYPTION_PASSPHRASE", "TFGIT_ENCRYPTION_KEYS", "TFGIT_ENCRYPT_CMD",
 	"TFGIT_DECRYPT_CMD", "TFGIT_FILTER_TIMEOUT", "TFGIT_ENCRYPTION_MIGRATE",
-	"TFGIT_LOCK_TTL", "TFGIT_LINEAGE_GUARD", "TFGIT_LOG_FORMAT",
+	"TFGIT_LOCK_TTL", "TFGIT_LINEAGE_GUARD", "TFGIT_LOG_FORMAT", "TFGIT_GROUP_COMMIT",
 };
 
 struct source {
@@ -388,7 +388,8 @@ int settings_load(struct settings *s, char **params, int warn, char *why, size_t
 		return -1;
 	s->store.queue_timeout = (int)v;
 	if (number_setting(&src, "TFGIT_LOCK_TTL", "0", 0, 10ULL * 366 * 86400, &v) < 0 ||
-	    flag_setting(&src, "TFGIT_LINEAGE_GUARD", 0, &s->store.lineage_guard) < 0)
+	    flag_setting(&src, "TFGIT_LINEAGE_GUARD", 0, &s->store.lineage_guard) < 0 ||
+	    flag_setting(&src, "TFGIT_GROUP_COMMIT", 1, &s->store.group_commit) < 0)
 		return -1;
 	s->store.lock_ttl = (long)v;
 	if (cache_max(s, &src) < 0 || secrets_and_patterns(s, &src) < 0 || crypt_settings(s, &src) < 0)

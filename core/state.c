@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "batch.h"
 #include "crypt.h"
 #include "internal.h"
 #include "op.h"
@@ -75,7 +76,8 @@ done:
 
 int tfgit_state_get(tfgit_result *out, const tfgit_store *store, const tfgit_target *t)
 {
-	return op_run(out, store, t, 0, get_attempt, NULL);
+	batch_request q = {.kind = BATCH_GET};
+	return batch_run(out, store, t, &q);
 }
 
 struct write_ctx {
@@ -227,18 +229,28 @@ done:
 	return rc < 0 ? rc : 0;
 }
 
+int state_request_attempt(op *o, void *ctx)
+{
+	const batch_request *q = ctx;
+	if (q->kind == BATCH_GET)
+		return get_attempt(o, NULL);
+	struct write_ctx w = {.lock_id = q->lock_id, .body = q->kind == BATCH_PUT ? q->body : NULL,
+			      .len = q->len, .amend = q->amend};
+	return write_attempt(o, &w);
+}
+
 int tfgit_state_put(tfgit_result *out, const tfgit_store *store, const tfgit_target *t,
 		    const char *lock_id, const char *body, size_t len, int amend)
 {
-	struct write_ctx w = {.lock_id = lock_id, .body = body, .len = len, .amend = amend};
+	batch_request q = {.kind = BATCH_PUT, .lock_id = lock_id, .body = body, .len = len, .amend = amend};
 	if (!body || !len)
 		return TFGIT_EINVALID;
-	return op_run(out, store, t, 1, write_attempt, &w);
+	return batch_run(out, store, t, &q);
 }
 
 int tfgit_state_delete(tfgit_result *out, const tfgit_store *store, const tfgit_target *t,
 		       const char *lock_id)
 {
-	struct write_ctx w = {.lock_id = lock_id};
-	return op_run(out, store, t, 1, write_attempt, &w);
+	batch_request q = {.kind = BATCH_DELETE, .lock_id = lock_id};
+	return batch_run(out, store, t, &q);
 }

@@ -76,6 +76,8 @@ typedef struct {
 	long lock_ttl;            /* TFGIT_LOCK_TTL: a LOCK takes over a lock older than this many
 				   * seconds (its commit's time); 0: never */
 	int lineage_guard;        /* TFGIT_LINEAGE_GUARD: a write of another lineage is EEXISTS */
+	int group_commit;         /* TFGIT_GROUP_COMMIT: requests waiting for one repository are
+				   * served together, in one push (batch.c) */
 	tfgit_remote_opts remote;
 	tfgit_crypt crypt;
 } tfgit_store;
@@ -97,6 +99,10 @@ typedef struct {
 	int changed;        /* a new commit or ref update reached the remote */
 	int forced;         /* UNLOCK went ahead without the holder's ID */
 	int attempts;       /* pushes tried (more than 1 when the branch moved) */
+	int batch;          /* group commit: how many requests the batch that served this one
+			     * held (0: served alone, without the queue) */
+	int led;            /* group commit: this process led that batch (its remote round
+			     * trips are the batch's) */
 	int damaged;        /* internal: the failure was the cache's own (missing objects, bad
 			     * packs), worth a rebuild, not the request's */
 	int transient;      /* internal: a fetch (which changes nothing) was cut short by the

@@ -338,6 +338,10 @@ static void log_request_json(const struct request *req, double ms, const char *u
 	json_object_object_add(o, "round_trips", json_object_new_int(trips));
 	json_object_object_add(o, "remote_ms", json_object_new_double((double)(long long)(remote_ms * 10 + 0.5) / 10));
 	json_object_object_add(o, "attempts", json_object_new_int(req->result.attempts));
+	if (req->result.batch > 1) {
+		json_object_object_add(o, "batch", json_object_new_int(req->result.batch));
+		json_object_object_add(o, "led", json_object_new_boolean(req->result.led));
+	}
 	if (req->held_by_other) {
 		json_object *h = json_object_new_object();
 		json_add_str(h, "id", holder_id);
@@ -358,7 +362,7 @@ static void log_request_json(const struct request *req, double ms, const char *u
 /* One line per request; tfgit_log escapes every field, so none can forge a line. The text
  * form keeps its first fields in their order (METHOD state= ref= repo= user= addr= -> STATUS
  * in N ms); what came later follows them as words: id=, round_trips=, remote_ms=, on a lock
- * conflict holder_id= and holder_who=. */
+ * conflict holder_id= and holder_who=, batch=N (led) when group commit served it with others. */
 static void log_request(const struct request *req, const struct settings *cfg)
 {
 	char url[512], user[512], addr[128], state[3200], ref[800], hid[512], hwho[512], words[1200] = "";
@@ -382,6 +386,9 @@ static void log_request(const struct request *req, const struct settings *cfg)
 		snprintf(words, sizeof(words), " holder_id=%s holder_who=%s", log_word(a, sizeof(a), hid),
 			 log_word(b, sizeof(b), hwho));
 	}
+	if (req->result.batch > 1) /* group commit: served with others, in one push */
+		snprintf(words + strlen(words), sizeof(words) - strlen(words), " batch=%d%s",
+			 req->result.batch, req->result.led ? " led" : "");
 	static const char *const shown[] = {[STATE_ADDRESS] = "", [LOCK_ADDRESS] = " /lock",
 		[METRICS_ADDRESS] = " /metrics", [HEALTH_ADDRESS] = " /health", [UI_REPOSITORY_ADDRESS] = " /ui/",
 		[UI_STATE_ADDRESS] = " /ui/state", [UI_VERSION_ADDRESS] = " /ui/version",

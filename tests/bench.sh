@@ -4,13 +4,16 @@
 # the remote (ref advertisements, and all HTTP requests, from the remote's access log), ops/s,
 # p50/p99 latency, tfgit's own time (latency minus the remote's request time), peak RSS per
 # worker; then the git CLI doing the same round trips, and a Terraform apply of 100 resources
-# through tfgit next to the local backend. Reports only: it never fails the test suite.
+# through tfgit next to the local backend; then group commit: 1 to 16 clients on one repository
+# and on a repository each, at 0 and 40 ms round trip (tests/tools/delayproxy in front of the
+# git server), with advertisements and pushes per operation, and N concurrent terraform apply
+# runs on one repository. Reports only: it never fails the test suite.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/servers.sh"
 LOADGEN=$BUILD_DIR/tools/loadgen
 QUICK=${BENCH_QUICK:-}
 
-FCGIWRAP_CHILDREN=8 git_http_server remote plain
+FCGIWRAP_CHILDREN=16 git_http_server remote plain
 PORT_R=$GIT_PORT ROOT_R=$GIT_DIR_ROOT
 ACCESS=$T_DIR/remote/access.log
 htpasswd_line bench benchpw >"$T_DIR/remote/htpasswd"
@@ -193,6 +196,125 @@ printf 'web view, repository page of %d states (3,000 commits): %s, %d rows\n' $
 printf 'web view, state page (3 versions with their changes): %s\n' "$(ui_time "state?$uiq&state=envs/s1.tfstate" 10)"
 stop_pid "$STACK_NGINX_PID"
 stop_pid "$STACK_POOL_PID"
+
+# --- group commit: many clients on one repository, against a repository each ----------------
+# A round trip of RTT ms between tfgit and the git server (delayproxy: RTT/2 each way, and one
+# RTT for each new connection's handshake). Each row: its own stack with the default pool
+# (spawn-fcgi.conf's FCGI_WORKERS), its own repositories, a warm-up cycle per client, then
+# loadgen; adv/op and push/op count the git server's ref advertisements (info/refs) and pushes
+# (git-receive-pack) per operation (LOCK, GET, POST and UNLOCK each count one).
+WORKERS=$(sed -n 's/^FCGI_WORKERS=\([0-9]*\).*/\1/p' "$ROOT/spawn-fcgi.conf")
+RTTS="0 40" SCALE="1 2 4 8 16" SEP="1 2 4 8 16" OFF="1 8 16" OPS=24
+[ -n "$QUICK" ] && RTTS="40" SCALE="1 8 16" SEP="8" OFF="1 8" OPS=8
+PROXY_PORT=$(free_port)
+"$BUILD_DIR/tools/delayproxy" "$PROXY_PORT" "$PORT_R" 40 >"$T_DIR/delayproxy.out" 2>&1 &
+STACKS+=("$!")
+wait_for 10 "the delaying proxy" grep -q ready "$T_DIR/delayproxy.out"
+# scale_row RTT one|sep CLIENTS on|off: one row of the table; sets SCALE_OPS (ops/s)
+scale_row() {
+	local rtt=$1 layout=$2 clients=$3 gc=$4 base=$BASE q body out cycles c
+	[ "$rtt" = 0 ] || base=http://127.0.0.1:$PROXY_PORT
+	body=$(body_file 1024)
+	cycles=$(((OPS + clients - 1) / clients))
+	[ "$cycles" -ge 2 ] || cycles=2
+	local name=g$ROWS
+	ROWS=$((ROWS + 1))
+	if [ "$layout" = one ]; then
+		bare_repo "$ROOT_R/$name.git"
+		q="repository=$base/$name.git"
+	else
+		for c in $(seq 0 $((clients - 1))); do bare_repo "$ROOT_R/$name-$c.git"; done
+		q="repository=$base/$name-@C@.git"
+	fi
+	stack_up "$name" TFGIT_ALLOWED_REPOS="http://127.0.0.1:*/*.git" GIT_USERNAME=bench GIT_PASSWORD=benchpw \
+		TFGIT_CACHE_DIR="$SHM/$name" FCGI_WORKERS="$WORKERS" TFGIT_GROUP_COMMIT=$([ "$gc" = on ] && echo 1 || echo 0)
+	local port=${URL#http://127.0.0.1:}
+	port=${port%%/*}
+	"$LOADGEN" "$port" /tfgit "$q" "$clients" 1 "$body" "$T_DIR/warm.ops" "$name" >/dev/null ||
+		echo "# $rtt ms, $clients clients ($layout): warm-up failed"
+	: >"$ACCESS"
+	out=$("$LOADGEN" "$port" /tfgit "$q" "$clients" "$cycles" "$body" "$T_DIR/ops" "$name") ||
+		echo "# $rtt ms, $clients clients ($layout, group commit $gc): some operations failed"
+	local wall total adv push p50 p99
+	read -r _ wall total < <(grep '^wall' <<<"$out")
+	adv=$(grep -c 'info/refs' "$ACCESS")
+	push=$(grep -c 'POST [^ ]*git-receive-pack' "$ACCESS")
+	read -r p50 p99 < <(awk '{ print $3 - $2 }' "$T_DIR/ops" | sort -n |
+		awk '{ v[NR] = $1 } END { i = int(NR * 0.99); if (i < 1) i = 1; printf "%.1f %.1f\n", v[int((NR + 1) / 2)], v[i] }')
+	SCALE_OPS=$(awk -v t="$total" -v w="$wall" 'BEGIN { printf "%.1f", t / w }')
+	SCALE_P50=$p50
+	local x=-
+	[ -n "${SCALE_ONE:-}" ] && x=$(awk -v a="$SCALE_OPS" -v b="$SCALE_ONE" 'BEGIN { printf "%.1fx", a / b }')
+	printf '%-4s %-13s %7s %-6s %7s %6s %8s %8s %7s %7s\n' "$rtt" "$layout" "$clients" "$gc" "$SCALE_OPS" "$x" \
+		"$p50" "$p99" "$(awk -v a="$adv" -v t="$total" 'BEGIN { printf "%.2f", a / t }')" \
+		"$(awk -v a="$push" -v t="$total" 'BEGIN { printf "%.2f", a / t }')"
+	stop_pid "$STACK_NGINX_PID"
+	stop_pid "$STACK_POOL_PID"
+}
+printf '\ngroup commit (%d workers; loadgen: each client cycles LOCK, GET, POST, UNLOCK on its own 1 KB state)\n' "$WORKERS"
+printf '%-4s %-13s %7s %-6s %7s %6s %8s %8s %7s %7s\n' "RTT" "repositories" "clients" "group" "ops/s" "x 1" \
+	"p50 ms" "p99 ms" "adv/op" "push/op"
+for rtt in $RTTS; do
+	for layout in one sep; do
+		SCALE_ONE=
+		clients_of=$SCALE
+		[ "$layout" = sep ] && clients_of=$SEP
+		for clients in $clients_of; do
+			scale_row "$rtt" "$layout" "$clients" on
+			[ "$clients" = 1 ] && SCALE_ONE=$SCALE_OPS
+			eval "OPS_${rtt}_${layout}_$clients=$SCALE_OPS P50_${rtt}_${layout}_$clients=$SCALE_P50"
+		done
+	done
+	SCALE_ONE=
+	for clients in $OFF; do # as before group commit
+		scale_row "$rtt" one "$clients" off
+		[ "$clients" = 1 ] && SCALE_ONE=$SCALE_OPS
+		eval "OFF_${rtt}_$clients=$SCALE_OPS OFFP50_${rtt}_$clients=$SCALE_P50"
+	done
+done
+if [ -n "${OPS_40_one_1:-}" ]; then
+	printf 'targets at 40 ms: 8 clients on one repository %sx one client (>= 4x) and %s ops/s against %s on a repository each (>=);\n' \
+		"$(awk -v a="$OPS_40_one_8" -v b="$OPS_40_one_1" 'BEGIN { printf "%.1f", a / b }')" "$OPS_40_one_8" "${OPS_40_sep_8:-?}"
+	printf '  16 clients %sx (>= 6x); one client p50 %s ms with group commit, %s ms without\n' \
+		"$(awk -v a="$OPS_40_one_16" -v b="$OPS_40_one_1" 'BEGIN { printf "%.1f", a / b }')" "$P50_40_one_1" "${OFFP50_40_1:-?}"
+fi
+
+# N concurrent terraform apply runs, each its own state, on one repository through the 40 ms link
+if command -v terraform >/dev/null; then
+	N=8
+	[ -n "$QUICK" ] && N=4
+	tf_wall() { # tf_wall LABEL one|sep on|off: init each project, then time their applies at once
+		local label=$1 layout=$2 gc=$3 i t0 t1 name=tf$ROWS pids=()
+		ROWS=$((ROWS + 1))
+		stack_up "$name" TFGIT_ALLOWED_REPOS="http://127.0.0.1:*/*.git" GIT_USERNAME=bench GIT_PASSWORD=benchpw \
+			TFGIT_CACHE_DIR="$SHM/$name" FCGI_WORKERS="$WORKERS" TFGIT_GROUP_COMMIT=$([ "$gc" = on ] && echo 1 || echo 0)
+		for i in $(seq 1 $N); do
+			local repo=$name.git
+			[ "$layout" = sep ] && repo=$name-$i.git
+			[ -d "$ROOT_R/$repo" ] || bare_repo "$ROOT_R/$repo"
+			tf_project "$T_DIR/$name/p$i" "$URL?repository=http://127.0.0.1:$PROXY_PORT/$repo&state=p$i.tfstate"
+			printf 'resource "terraform_data" "r" {\n  count = 3\n  input = "p%d-${count.index}"\n}\n' "$i" >"$T_DIR/$name/p$i/main.tf"
+			(cd "$T_DIR/$name/p$i" && TF_DATA_DIR=$T_DIR/$name/p$i/.terraform terraform init -no-color -input=false >/dev/null)
+		done
+		t0=$(ms)
+		for i in $(seq 1 $N); do
+			(cd "$T_DIR/$name/p$i" && TF_DATA_DIR=$T_DIR/$name/p$i/.terraform \
+				terraform apply -no-color -auto-approve -input=false >"$T_DIR/$name/p$i.out" 2>&1) &
+			pids+=($!)
+		done
+		local failed=0
+		for i in "${pids[@]}"; do wait "$i" || failed=$((failed + 1)); done
+		t1=$(ms)
+		printf '  %-44s %6.2f s%s\n' "$label" "$(awk -v t=$((t1 - t0)) 'BEGIN { print t / 1e9 }')" \
+			"$([ $failed = 0 ] || echo " ($failed failed)")"
+		stop_pid "$STACK_NGINX_PID"
+		stop_pid "$STACK_POOL_PID"
+	}
+	printf '\n%d concurrent terraform apply runs (3 terraform_data each, own state), 40 ms round trip, wall time:\n' $N
+	tf_wall "one repository, group commit" one on
+	tf_wall "one repository, group commit off (as before)" one off
+	[ -n "$QUICK" ] || tf_wall "a repository each" sep on
+fi
 
 # what encryption at rest costs per MB (tests/tools/cryptbench: AES-256-GCM through libcrypto)
 echo

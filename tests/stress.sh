@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Stress: K clients x M states x R cycles of LOCK, GET, POST (serial + 1), UNLOCK, spread over
-# two stacks (two caches, two ports: two hosts) sharing one remote, bounded in time.
+# two stacks (two caches, two ports: two hosts; STRESS_WORKERS workers each, default 2) sharing
+# one remote, bounded in time. Group commit is on (the default): requests waiting on one host
+# are served in one push, while the other host competes for the same refs.
 # Checks that each lock was held by one client at a time (every state's serials are unique and
 # its final serial equals its count of successful POSTs), that no POST without the lock
 # succeeded, and that git fsck of the remote is clean; prints the figures.
@@ -39,9 +41,9 @@ else
 	REPO=$R
 fi
 ALLOW="git://127.0.0.1:*/*.git http://127.0.0.1:*/*.git $T_DIR/remotes/*.git"
-stack_up a TFGIT_ALLOWED_REPOS="$ALLOW" FCGI_WORKERS=2 "${CREDS[@]}"
+stack_up a TFGIT_ALLOWED_REPOS="$ALLOW" FCGI_WORKERS=${STRESS_WORKERS:-2} "${CREDS[@]}"
 URLS=("$URL")
-stack_up b TFGIT_ALLOWED_REPOS="$ALLOW" FCGI_WORKERS=2 "${CREDS[@]}"
+stack_up b TFGIT_ALLOWED_REPOS="$ALLOW" FCGI_WORKERS=${STRESS_WORKERS:-2} "${CREDS[@]}"
 URLS+=("$URL")
 
 # client I: its cycles, one line per outcome in $T_DIR/client.I
@@ -91,6 +93,7 @@ rogue_ok=$(grep -c '^rogue 200' <<<"$all")
 rogues=$(grep -c '^rogue ' <<<"$all")
 timeouts=$(grep -c '^timeout' <<<"$all")
 retries=$(grep -c '(retried)' "$T_DIR/pool.log")
+batched=$(grep -c ' batch=[0-9]' "$T_DIR/pool.log")
 bad_states=""
 for j in $(seq 0 $((M - 1))); do
 	s=s$j.tfstate
@@ -103,7 +106,8 @@ done
 echo "# stress ($KIND remote, two hosts): $K clients x $M states x $CYCLES cycles in ${elapsed}s:" \
 	"$locked locks won, $conflicts lock conflicts (409), $posts POSTs, $rogues lockless POSTs refused" \
 	"$((rogues - rogue_ok))/$rogues, $retries pushes retried after a lost compare-and-swap," \
-	"$errors errors, $timeouts clients stopped by the time bound"
+	"$errors errors, $timeouts clients stopped by the time bound; $batched requests served in a" \
+	"batch with others (group commit)"
 check "every state's final serial equals its successful POSTs, no serial written twice" expect_eq bad "" "$bad_states"
 check "no POST without the lock succeeded" expect_eq rogue_ok 0 "$rogue_ok"
 check "every lock won was followed by a successful POST" expect_eq posts "$locked" "$posts"

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# A short stress run in make test, on a local, a git:// and a smart-HTTP remote (make stress: long).
+# A short stress run in make test, on a local, a git:// and a smart-HTTP remote (make stress: long),
+# with group commit on and four workers a host, so that requests also meet in batches.
+export STRESS_WORKERS=${STRESS_WORKERS:-4}
 bash "$(dirname "$0")/stress.sh" -k 4 -m 3 -r 6 -t 60 -x local &&
 	bash "$(dirname "$0")/stress.sh" -k 4 -m 3 -r 6 -t 60 -x git &&
 	bash "$(dirname "$0")/stress.sh" -k 4 -m 3 -r 6 -t 60 -x http

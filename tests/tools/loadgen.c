@@ -1,7 +1,8 @@
 /* Load generator for tfgit's benchmark: C clients, each on its own keep-alive connection and
  * its own state, run cycles of LOCK, GET, POST (a new serial each time), UNLOCK.
  * usage: loadgen PORT PATH QUERY CLIENTS CYCLES BODY_FILE OPLOG [PREFIX]
- *   QUERY is the query without state; client c uses state PREFIX-c<c>.tfstate (PREFIX: bench).
+ *   QUERY is the query without state, every @C@ in it replaced by the client's number (a
+ *   repository per client); client c uses state PREFIX-c<c>.tfstate (PREFIX: bench).
  * Writes "METHOD start_ms end_ms status" per operation to OPLOG (epoch milliseconds) and prints
  * "METHOD count p50_ms p99_ms" per method and "wall_s ops". Exits 1 if any status was unexpected. */
 #include <arpa/inet.h>
@@ -56,15 +57,30 @@ static int write_all(int s, const char *p, size_t n)
 	return 0;
 }
 
+/* QUERY with every @C@ replaced by client c's number, into out. */
+static void client_query(char *out, size_t outlen, int c)
+{
+	size_t o = 0;
+	for (const char *p = query; *p && o + 12 < outlen;) {
+		if (!strncmp(p, "@C@", 3)) {
+			o += (size_t)snprintf(out + o, outlen - o, "%d", c);
+			p += 3;
+		} else {
+			out[o++] = *p++;
+		}
+	}
+	out[o] = '\0';
+}
+
 /* Sends one request and reads the whole response (Content-Length bodies, or none); status. */
-static int roundtrip(int s, const char *method, const char *state, const char *extra,
+static int roundtrip(int s, const char *q, const char *method, const char *state, const char *extra,
 		     const char *b, size_t blen)
 {
 	char head[4096], buf[65536];
 	int n = snprintf(head, sizeof(head),
 			 "%s %s?%s&state=%s%s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %zu\r\n"
 			 "Content-Type: application/json\r\n\r\n",
-			 method, path, query, state, extra, blen);
+			 method, path, q, state, extra, blen);
 	if (write_all(s, head, (size_t)n) < 0 || (blen && write_all(s, b, blen) < 0))
 		return -1;
 	size_t have = 0;
@@ -103,9 +119,10 @@ static void record(int m, double t0, double t1, int status)
 static void *client(void *arg)
 {
 	int c = (int)(long)arg, s = dial();
-	char state[128], id[64], extra[96], lockbody[160];
+	char state[128], id[64], extra[96], lockbody[160], q[2048];
 	char *post = malloc(body_len + 64);
 	snprintf(state, sizeof(state), "%s-c%d.tfstate", prefix, c);
+	client_query(q, sizeof(q), c);
 	for (int i = 0; s >= 0 && post && i < cycles; i++) {
 		int st, ok = 1;
 		double t0, t1;
@@ -117,13 +134,13 @@ static void *client(void *arg)
 		memcpy(post + plen - (body_len - 1), body + 1, body_len - 1);
 
 		int sl, sg, sp, su;
-		t0 = now_ms(); sl = st = roundtrip(s, "LOCK", state, "", lockbody, strlen(lockbody)); t1 = now_ms();
+		t0 = now_ms(); sl = st = roundtrip(s, q, "LOCK", state, "", lockbody, strlen(lockbody)); t1 = now_ms();
 		record(LOCK, t0, t1, st); ok &= st == 200;
-		t0 = now_ms(); sg = st = roundtrip(s, "GET", state, "", NULL, 0); t1 = now_ms();
+		t0 = now_ms(); sg = st = roundtrip(s, q, "GET", state, "", NULL, 0); t1 = now_ms();
 		record(GET, t0, t1, st); ok &= st == 200 || st == 204;
-		t0 = now_ms(); sp = st = roundtrip(s, "POST", state, extra, post, plen); t1 = now_ms();
+		t0 = now_ms(); sp = st = roundtrip(s, q, "POST", state, extra, post, plen); t1 = now_ms();
 		record(POST, t0, t1, st); ok &= st == 200;
-		t0 = now_ms(); su = st = roundtrip(s, "UNLOCK", state, "", lockbody, strlen(lockbody)); t1 = now_ms();
+		t0 = now_ms(); su = st = roundtrip(s, q, "UNLOCK", state, "", lockbody, strlen(lockbody)); t1 = now_ms();
 		record(UNLOCK, t0, t1, st); ok &= st == 200;
 		if (!ok) {
 			fprintf(stderr, "loadgen: client %d cycle %d: LOCK %d GET %d POST %d UNLOCK %d\n", c, i,

@@ -1,0 +1,225 @@
+#!/usr/bin/env bash
+# Group commit, made deterministic: the test holds the repository's flock (as a leader would)
+# until the requests it sends are queued, then lets go; one of them leads the batch. Proves that
+# one push carries every ref update and that each request gets its own answer: a LOCK lost to
+# another host in that very push is 409 for it alone, a POST and an UNLOCK beside it are 200; a
+# request refused inside a batch does not sink the others; a request that waits longer than
+# TFGIT_QUEUE_TIMEOUT is withdrawn (503, nothing done); when the leader dies mid-push, the
+# request it took is run again by its own process; a CGI process and a pool worker share a
+# batch; TFGIT_GROUP_COMMIT=0 serves each request alone.
+. "$(dirname "$0")/lib.sh"
+. "$ROOT/tests/servers.sh"
+
+# the remote: git daemon (git://, receive-pack: compare-and-swap per ref) with a pre-receive hook
+# that records each push's commands, and on cue lets "another host" take a lock first, or holds
+# the push until released
+D=$T_DIR/daemon
+mkdir -p "$D"
+R=$D/batch.git
+git init -q --bare "$R"
+cat >"$R/hooks/pre-receive" <<HOOK
+#!/bin/sh
+cat >"$D/push.\$\$"
+if [ -e "$D/steal" ]; then
+	rm -f "$D/steal"
+	# outside the push's quarantine, as another host's push would be
+	env -u GIT_QUARANTINE_PATH -u GIT_OBJECT_DIRECTORY -u GIT_ALTERNATE_OBJECT_DIRECTORIES \
+		git update-ref refs/heads/locks/x.tfstate "\$(cat "$D/other")" "" || exit 1
+fi
+if [ -e "$D/block" ]; then
+	rm -f "$D/block"
+	touch "$D/blocked"
+	i=0
+	while [ ! -e "$D/release" ] && [ \$i -lt 600 ]; do sleep 0.05; i=\$((i + 1)); done
+fi
+exit 0
+HOOK
+chmod 755 "$R/hooks/pre-receive"
+DPORT=$(free_port)
+git daemon --export-all --enable=receive-pack --base-path="$D" --listen=127.0.0.1 --port="$DPORT" \
+	--reuseaddr 2>>"$T_DIR/daemon.log" &
+STACKS+=("$!")
+wait_for 10 "git daemon" git ls-remote "git://127.0.0.1:$DPORT/batch.git"
+REPO=git://127.0.0.1:$DPORT/batch.git
+ALLOW="git://127.0.0.1:*/*.git"
+
+# another host's lock on x.tfstate: a commit the hook makes the branch's tip mid-push
+blob=$(printf '{"ID":"other-host","Who":"host-b","Operation":"OperationTypeApply"}' | g "$R" hash-object -w --stdin)
+tree=$(printf '100644 blob %s\tx.tfstate.lock\n' "$blob" | g "$R" mktree)
+g "$R" commit-tree "$tree" -m "Lock x.tfstate" >"$D/other"
+
+FCGI_WORKERS=6 stack_up a TFGIT_ALLOWED_REPOS="$ALLOW"
+A=$URL
+CACHE=$T_DIR/stack-a/cache
+Q="repository=$REPO"
+
+# send NAME METHOD QUERY [BODY]: the request in the background; its status in $T_DIR/NAME.code,
+# its body in $T_DIR/NAME.body; SENT holds the pids
+SENT=()
+send() {
+	curl -s -o "$T_DIR/$1.body" -w '%{http_code}' -X "$2" ${4:+--data "$4"} "${URL_OF:-$A}?$Q&$3" \
+		>"$T_DIR/$1.code" &
+	SENT+=($!)
+}
+code_of() { cat "$T_DIR/$1.code"; }
+
+queued() { find "$1" -maxdepth 1 -name 'r.*' | wc -l; }
+
+# hold CACHE_DIR N: holds the repository's flock until N requests are queued (at most 20 s)
+hold() {
+	local f q
+	f=$(ls "$1"/*.flock) q=$(ls -d "$1"/*.q)
+	rm -f "$T_DIR/held"
+	flock "$f" bash -c "touch '$T_DIR/held'; end=\$((SECONDS + 20))
+		until [ \$(find '$q' -maxdepth 1 -name 'r.*' | wc -l) -ge $2 ] || [ \$SECONDS -ge \$end ]; do sleep 0.02; done" &
+	HOLD=$!
+	wait_for 10 "the flock held" test -f "$T_DIR/held"
+}
+
+# batch_of N: lets the held requests go, waits for their answers
+answered() {
+	wait "$HOLD"
+	wait "${SENT[@]}"
+	SENT=()
+}
+
+# the setup, one request at a time: the cache, the locks the batch unlocks and writes under
+req LOCK "$Q&state=p.tfstate" --data '{"ID":"p1","Who":"writer"}'
+req LOCK "$Q&state=u.tfstate" --data '{"ID":"u1","Who":"unlocker"}'
+check "the setup's locks are taken" expect_eq locks 2 "$(g "$R" for-each-ref refs/heads/locks | wc -l)"
+
+# --- one batch: a LOCK lost to another host in the push, a POST and an UNLOCK ----------------
+rm -f "$D"/push.*
+touch "$D/steal"
+log_mark
+hold "$CACHE" 3
+ST='{"version":4,"serial":7,"lineage":"batch"}'
+send lock LOCK "state=x.tfstate" '{"ID":"mine","Who":"loser"}'
+send post POST "state=p.tfstate&ID=p1" "$ST"
+send unlock UNLOCK "state=u.tfstate" '{"ID":"u1","Who":"unlocker"}'
+answered
+check "the LOCK that another host won during the push is 409" expect_eq code 409 "$(code_of lock)"
+check "... naming that host's lock" grep -q '"ID":"other-host"' "$T_DIR/lock.body"
+check "the POST in the same push is 200" expect_eq code 200 "$(code_of post)"
+check "the UNLOCK in the same push is 200" expect_eq code 200 "$(code_of unlock)"
+check "the three were served in one batch" expect_eq batched 3 "$(since_mark | grep -c ' batch=3')"
+check "... counted in /metrics (tfgit_group_commit_batches_total, _requests_total)" \
+	eval "curl -s '$A/metrics' | grep -q '^tfgit_group_commit_batches_total 1$' &&
+	      curl -s '$A/metrics' | grep -q '^tfgit_group_commit_requests_total 3$'"
+pushes=$(ls "$D"/push.* 2>/dev/null | wc -l)
+first=$(ls -tr "$D"/push.* 2>/dev/null | head -1)
+check "one push carried all three ref updates (the lost LOCK was not pushed again)" \
+	eval "[ '$pushes' = 1 ] && [ \"\$(wc -l <'$first')\" = 3 ] && grep -q ' refs/heads/locks/x.tfstate$' '$first' &&
+	      grep -q ' refs/heads/master$' '$first' && grep -q ' refs/heads/locks/u.tfstate$' '$first'"
+check "the remote: the other host holds x, u is unlocked, p is written" \
+	eval "[ \"\$(g '$R' rev-parse locks/x.tfstate)\" = '$(cat "$D/other")' ] &&
+	      ! g '$R' rev-parse -q --verify locks/u.tfstate >/dev/null && [ \"\$(g '$R' show master:p.tfstate)\" = '$ST' ]"
+
+# --- a request refused inside a batch does not sink the others -------------------------------
+req LOCK "$Q&state=w.tfstate" --data '{"ID":"w1","Who":"w"}'
+rm -f "$D"/push.*
+log_mark
+hold "$CACHE" 4
+ST2='{"version":4,"serial":8,"lineage":"batch"}'
+ST3='{"version":4,"serial":1,"lineage":"w"}'
+send wrong POST "state=p.tfstate&ID=not-the-holder" '{"version":4,"serial":99,"lineage":"batch"}'
+send right POST "state=w.tfstate&ID=w1" "$ST3"
+send newlock LOCK "state=z.tfstate" '{"ID":"z1","Who":"z"}'
+send get GET "state=p.tfstate"
+answered
+check "a POST with another ID in the batch is 409" expect_eq code 409 "$(code_of wrong)"
+check "... the holder's POST beside it is 200" expect_eq code 200 "$(code_of right)"
+check "... a new LOCK beside it is 200" expect_eq code 200 "$(code_of newlock)"
+check "... a GET beside it is the state from the advertisement" \
+	eval "[ '$(code_of get)' = 200 ] && [ \"\$(cat '$T_DIR/get.body')\" = '$ST' ]"
+check "... all four in one batch, one push of two ref updates" \
+	eval "[ \"\$(since_mark | grep -c ' batch=4')\" = 4 ] && [ \"\$(cat '$D'/push.* | wc -l)\" = 2 ]"
+check "... p keeps its state, w has its own" \
+	eval "[ \"\$(g '$R' show master:p.tfstate)\" = '$ST' ] && [ \"\$(g '$R' show master:w.tfstate)\" = '$ST3' ]"
+check "... one commit per state written" expect_eq commits 2 "$(g "$R" rev-list --count master)"
+
+# --- the leader dies while its push is held by the server: the waiter it took runs again ------
+req LOCK "$Q&state=q.tfstate" --data '{"ID":"q1","Who":"q"}'
+rm -f "$D/blocked" "$D/release"
+touch "$D/block"
+log_mark
+hold "$CACHE" 2
+ST4='{"version":4,"serial":1,"lineage":"q"}'
+send ylock LOCK "state=y.tfstate" '{"ID":"y1","Who":"y"}'
+send qpost POST "state=q.tfstate&ID=q1" "$ST4"
+wait "$HOLD"
+if wait_for 20 "the held push" test -e "$D/blocked"; then
+	# the leader is the worker holding the flock
+	inode=$(stat -c %i "$(ls "$CACHE"/*.flock)")
+	leader=$(awk -v i="$inode" '$2 == "FLOCK" { split($6, f, ":"); if (f[3] == i) print $5 }' /proc/locks | head -1)
+	kill -KILL "$leader" 2>/dev/null
+	wait "${SENT[@]}"
+	SENT=()
+	touch "$D/release"
+	codes="$(code_of ylock) $(code_of qpost)"
+	check "the leader (pid $leader) was killed mid-push: its own request failed, the other was answered 200" \
+		eval "[ '$codes' = '502 200' ] || [ '$codes' = '200 502' ]"
+	check "... run again by the process that waited for it" \
+		eval "since_mark | grep -q 'again: the process that took it ended'"
+else
+	fail "the leader's push was held" "$(tail -5 "$T_DIR/daemon.log")"
+	touch "$D/release"
+	wait "${SENT[@]}"
+	SENT=()
+fi
+# the killed leader's push, released now, ends (its ref updates that lost to the second run
+# change nothing)
+pushing() { # a receive-pack (or its hook) still runs in the remote
+	local p
+	for p in /proc/[0-9]*; do [ "$(readlink "$p/cwd" 2>/dev/null)" = "$R" ] && return 0; done
+	return 1
+}
+wait_for 20 "the released push to end" eval "! pushing"
+req LOCK "$Q&state=y.tfstate" --data '{"ID":"y1","Who":"y"}'
+check "... y ends locked by its ID (a LOCK sent again, after a 502 or not, is 200)" expect_eq code 200 "$CODE"
+# the killed leader's own request had no answer (502): its push may or may not have landed, and
+# its client sends it again, as Terraform does after a 5xx
+[ "$(code_of qpost)" = 200 ] || req POST "$Q&state=q.tfstate&ID=q1" --data "$ST4"
+req GET "$Q&state=q.tfstate"
+check "... q holds its state (a POST sent again after the 502 is 200)" expect_eq state "$ST4" "$BODY"
+
+# --- a request that waits longer than TFGIT_QUEUE_TIMEOUT is withdrawn -------------------------
+FCGI_WORKERS=2 stack_up b TFGIT_ALLOWED_REPOS="$ALLOW" TFGIT_QUEUE_TIMEOUT=1
+B=$URL
+req GET "$Q&state=p.tfstate" # b's cache
+flock_b=$(ls "$T_DIR/stack-b/cache"/*.flock)
+rm -f "$T_DIR/held"
+flock "$flock_b" bash -c "touch '$T_DIR/held'; curl -s -o '$T_DIR/late.body' -w '%{http_code}' -X LOCK \
+	--data '{\"ID\":\"late\"}' '$B?$Q&state=late.tfstate' >'$T_DIR/late.code'" &
+HOLD=$!
+wait "$HOLD"
+check "a request queued longer than TFGIT_QUEUE_TIMEOUT is 503" expect_eq code 503 "$(code_of late)"
+check "... it left the queue and changed nothing" \
+	eval "[ \$(queued '$(ls -d "$T_DIR/stack-b/cache"/*.q)') = 0 ] && ! g '$R' rev-parse -q --verify locks/late.tfstate"
+
+# --- a CGI process and a pool worker in one batch ---------------------------------------------
+cgi_lock() {
+	local body='{"ID":"cgi1","Who":"cgi"}'
+	printf '%s' "$body" | as_pool env -i PATH=/usr/bin:/bin GATEWAY_INTERFACE=CGI/1.1 REQUEST_METHOD=LOCK \
+		QUERY_STRING="$Q&state=cgi.tfstate" CONTENT_LENGTH=${#body} TFGIT_ALLOWED_REPOS="$ALLOW" \
+		TFGIT_CACHE_DIR="$CACHE" "$TFGIT_BIN" >"$T_DIR/cgi.out" 2>"$T_DIR/cgi.err"
+}
+log_mark
+hold "$CACHE" 2
+send pool LOCK "state=pool.tfstate" '{"ID":"pool1","Who":"pool"}'
+cgi_lock &
+SENT+=($!)
+answered
+check "a CGI process's LOCK and a pool worker's LOCK are served in one batch" \
+	eval "[ '$(code_of pool)' = 200 ] && head -1 '$T_DIR/cgi.out' | grep -q '^Status: 200' &&
+	      grep -q ' batch=2' '$T_DIR/cgi.err' && since_mark | grep -q 'LOCK state=pool.tfstate .* batch=2'"
+
+# --- TFGIT_GROUP_COMMIT=0: each request alone -------------------------------------------------
+FCGI_WORKERS=4 stack_up c TFGIT_ALLOWED_REPOS="$ALLOW" TFGIT_GROUP_COMMIT=0
+log_mark
+at_once LOCK "$Q&state=off%i.tfstate" '{"ID":"off%i"}' 4 "$URL"
+check "TFGIT_GROUP_COMMIT=0: concurrent LOCKs each succeed, none in a batch" \
+	eval "[ '$AT_ONCE_200' = 4 ] && ! since_mark | grep -q ' batch='"
+
+check "git fsck of the remote is clean" g "$R" fsck --strict
+finish
