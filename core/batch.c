@@ -14,7 +14,7 @@
  *           removes c.<id> and a.<id>, in that order (a claim found without its answer is an
  *           orphan, an answer without its claim is left over).
  *   turn    written by whoever releases the flock: the waiters' cue to try for it;
- *   last    the last batch's size and time, for the next leader's batching window (window()).
+ *   last    the last batch's demand and time, for the next leader's batching window (window()).
  * Only the holder of the flock claims, answers, and removes other processes' files. A leader
  * keeps the flock until every request it claimed is answered, so a claimed, unanswered request
  * that the next holder finds is an orphan of a leader that died: it is run again. Every kind
@@ -808,17 +808,18 @@ static int count_queued(const char *qdir)
 	return n;
 }
 
-/* The batching window. When the last batch served several requests, their clients are answered
- * together at its end and most send their next request a moment later; a leader that started
- * at once would take only the requests that were already waiting, and the clients would settle
- * into two halves served in turn, each batch half as large. So a leader after a batch of n waits
- * until n requests more than it found have come, at most an eighth of that batch's time and
- * WINDOW_MAX_MS. Liveness only: whatever comes later waits for the next batch. After a batch of
- * one (a single client) there is no window. */
+/* The batching window. The clients a batch served are answered together at its end, and most
+ * send their next request a moment later; a leader that started at once would take only the
+ * requests that were already waiting, and the clients would settle into two halves served in
+ * turn (two clients: one at a time, for ever). So the last batch notes its demand: the requests
+ * it served and those that queued meanwhile. When that was more than one, the next leader waits
+ * until as many are queued, at most an eighth of the last batch's time and WINDOW_MAX_MS.
+ * Liveness only: whatever comes later waits for the next batch. A single client (a demand of
+ * one) never waits. */
 static void window(waiter *w)
 {
 	char path[4400], text[96], buf[4096];
-	long long n = 0, end = 0, took = 0;
+	long long demand = 0, end = 0, took = 0;
 	snprintf(path, sizeof(path), "%s/last", w->qdir);
 	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
@@ -829,12 +830,11 @@ static void window(waiter *w)
 		return;
 	text[got] = '\0';
 	long long now = now_ms(), limit;
-	if (sscanf(text, "%lld %lld %lld", &n, &end, &took) != 3 || n < 2 || now - end > 1000)
+	if (sscanf(text, "%lld %lld %lld", &demand, &end, &took) != 3 || demand < 2 || now - end > 1000)
 		return;
 	limit = took / 8 < WINDOW_MAX_MS ? took / 8 : WINDOW_MAX_MS;
 	long long until = now + limit;
-	int target = (int)n + count_queued(w->qdir);
-	while (count_queued(w->qdir) < target && (now = now_ms()) < until) {
+	while (count_queued(w->qdir) < demand && (now = now_ms()) < until) {
 		struct pollfd pfd = {w->ino, POLLIN, 0};
 		if (poll(&pfd, 1, (int)(until - now)) > 0)
 			while (read(w->ino, buf, sizeof(buf)) > 0)
@@ -842,13 +842,15 @@ static void window(waiter *w)
 	}
 }
 
-/* Notes the batch's size and time for the next leader's window. */
+/* Notes the batch's demand (the requests it served and those queued meanwhile) and its time, for
+ * the next leader's window. */
 static void note_batch(const char *qdir, size_t n, long long began)
 {
 	char path[4400], text[96];
 	long long now = now_ms();
 	snprintf(path, sizeof(path), "%s/last", qdir);
-	int len = snprintf(text, sizeof(text), "%zu %lld %lld\n", n, now, now - began);
+	int len = snprintf(text, sizeof(text), "%zu %lld %lld\n", n + (size_t)count_queued(qdir), now,
+			   now - began);
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd >= 0) {
 		if (write_all(fd, text, (size_t)len) < 0)
