@@ -15,6 +15,8 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include <git2/sys/odb_backend.h>
+
 #include "credentials.h"
 #include "deadline.h"
 #include "httpstream.h"
@@ -386,12 +388,27 @@ int session_ref_collision(session *s, const char *refname, char *out, size_t out
 	return found;
 }
 
+/* Writes obj into dst's own loose objects under its known id, without hashing it again (it was
+ * hashed when the cache stored it; strict verification of reads is off); through
+ * git_odb_write when dst has no backend that writes. dst's backends are sorted with its
+ * alternates last: the first that writes is its own. */
+static int write_known(git_odb *dst, const git_oid *id, git_odb_object *obj)
+{
+	git_odb_backend *b;
+	git_oid written;
+	for (size_t i = 0, n = git_odb_num_backends(dst); i < n; i++)
+		if (git_odb_get_backend(&b, dst, i) == 0 && b->write)
+			return b->write(b, id, git_odb_object_data(obj), git_odb_object_size(obj),
+					git_odb_object_type(obj));
+	return git_odb_write(&written, dst, git_odb_object_data(obj), git_odb_object_size(obj),
+			     git_odb_object_type(obj));
+}
+
 /* Object copy between two repositories, children before parents: a tree that exists in dst
  * is therefore complete, even if a worker was killed in the middle of a copy. */
 static int copy_raw(git_odb *dst, git_odb *src, const git_oid *id)
 {
 	git_odb_object *obj = NULL;
-	git_oid written;
 	git_object_t type;
 	size_t size;
 	if (git_odb_exists(dst, id))
@@ -407,8 +424,7 @@ static int copy_raw(git_odb *dst, git_odb *src, const git_oid *id)
 	if (err == 0)
 		err = git_odb_read(&obj, src, id);
 	if (err == 0)
-		err = git_odb_write(&written, dst, git_odb_object_data(obj), git_odb_object_size(obj),
-				    git_odb_object_type(obj));
+		err = write_known(dst, id, obj);
 	git_odb_object_free(obj);
 	return err;
 }
@@ -625,12 +641,41 @@ static int smart_push(session *s, const char *refname, const git_oid *new, int f
 	return 0;
 }
 
+/* After a push the server accepted, the cache's tracking ref follows the branch (as git push
+ * does): cache maintenance keeps what the refs reach, and the next fetch offers it as had. Not
+ * an error when it cannot (a full filesystem): the remote has the update. */
+static void track_pushed(session *s, const char *refname, const git_oid *new)
+{
+	char tracking[1100];
+	git_reference *ref = NULL;
+	if (strncmp(refname, "refs/heads/", 11) ||
+	    snprintf(tracking, sizeof(tracking), "refs/remotes/origin/%s", refname + 11) >= (int)sizeof(tracking))
+		return;
+	int err = new ? git_reference_create(&ref, s->cache, tracking, new, 1, "tfgit: pushed")
+		      : git_reference_lookup(&ref, s->cache, tracking);
+	if (err == 0 && !new)
+		err = git_reference_delete(ref);
+	if (err < 0 && err != GIT_ENOTFOUND)
+		core_log("the cache's %s could not follow the push: %s", tracking,
+			 git_error_last() ? git_error_last()->message : "unknown error");
+	git_reference_free(ref);
+	git_error_clear();
+}
+
 int session_push(session *s, const char *refname, const git_oid *old, const git_oid *new,
 		 int force, tfgit_result *r)
 {
 	if (s->local)
 		return local_push(s, refname, old, new, r);
-	return smart_push(s, refname, new, force, r);
+	int rc = smart_push(s, refname, new, force, r);
+	if (rc == 0)
+		track_pushed(s, refname, new);
+	return rc;
+}
+
+int session_is_local(const session *s)
+{
+	return s && s->local;
 }
 
 void session_free(session *s)
