@@ -26,12 +26,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <zlib.h>
+
 #include <git2.h>
 #include <git2/sys/odb_backend.h>
 #include <git2/sys/repository.h>
 
 #include "internal.h"
 #include "maint.h"
+#include "packwrite.h"
 #include "stage.h"
 
 typedef struct {
@@ -216,28 +219,38 @@ static int add_object(maint *m, git_packbuilder *pb, oidset *bigs, const git_oid
 	return git_packbuilder_insert(pb, id, name);
 }
 
-/* Step 1: the staged objects into a new pack (the big blobs loose), then the stage emptied. */
+/* Step 1: the staged objects into a new pack (the big blobs loose), then the stage emptied.
+ * The pack is written by packwrite.c: each object compressed once, fast (merges compress
+ * again, with deltas), and not hashed again. */
 static int pack_stage(maint *m)
 {
-	git_packbuilder *pb = NULL;
-	oidset bigs = {0};
+	size_t n = stage_count(m->st), small = 0;
+	git_oid *ids = calloc(n, sizeof(*ids));
 	char name[128];
 	int rc = -1;
-	size_t n = stage_count(m->st);
-	if (git_packbuilder_new(&pb, m->repo) < 0)
+	if (!ids) {
+		git_error_set_oom();
 		goto done;
-	for (size_t i = 0; i < n; i++)
-		if (add_object(m, pb, &bigs, stage_id(m->st, i), NULL) < 0)
+	}
+	for (size_t i = 0; i < n; i++) {
+		const git_oid *id = stage_id(m->st, i);
+		size_t size;
+		git_object_t type;
+		if (git_odb_read_header(&size, &type, m->odb, id) < 0)
 			goto done;
-	for (size_t i = 0; i < bigs.cap; i++)
-		if (bigs.used[i] && keep_loose(m, &bigs.slots[i]) < 0)
-			goto done;
-	if (write_pack(m, pb, name, sizeof(name)) < 0 || stage_clear(m->st) < 0)
+		if (type == GIT_OBJECT_BLOB && size > MAINT_BIG_OBJECT) {
+			if (keep_loose(m, id) < 0)
+				goto done;
+		} else {
+			git_oid_cpy(&ids[small++], id);
+		}
+	}
+	if ((small && pack_write(name, sizeof(name), m->odb, m->packdir, ids, small, Z_BEST_SPEED) < 0) ||
+	    stage_clear(m->st) < 0)
 		goto done;
 	rc = 0;
 done:
-	git_packbuilder_free(pb);
-	oidset_free(&bigs);
+	free(ids);
 	return rc < 0 ? fail("packing the new objects") : 0;
 }
 
@@ -258,7 +271,7 @@ static int list_packs(maint *m, struct pack **out, size_t *n)
 		size_t len = strlen(e->d_name);
 		if (snprintf(path, sizeof(path), "%s/%s", m->packdir, e->d_name) >= (int)sizeof(path))
 			continue;
-		if (!strncmp(e->d_name, "pack_git2_", 10) || (len > 5 && !strcmp(e->d_name + len - 5, ".lock"))) {
+		if (!strncmp(e->d_name, "pack_git2_", 10) || !strncmp(e->d_name, "tmp-tfgit-", 10) || (len > 5 && !strcmp(e->d_name + len - 5, ".lock"))) {
 			unlink(path);
 			continue;
 		}
@@ -424,15 +437,15 @@ static int collect(const git_oid *id, void *payload)
 	return oidset_add(payload, id) < 0 ? -1 : 0;
 }
 
-/* Step 2, merge: every object of the packs but the largest into one pack (big blobs loose). */
-static int merge(maint *m, const struct pack *packs, size_t npacks)
+/* Step 2, merge: every object of the packs [from, npacks) into one pack (big blobs loose). */
+static int merge(maint *m, const struct pack *packs, size_t from, size_t npacks)
 {
 	git_packbuilder *pb = NULL;
 	git_odb_backend *one = NULL;
 	oidset ids = {0}, bigs = {0};
 	char path[4500], name[128];
 	int rc = -1;
-	for (size_t i = 1; i < npacks; i++) {
+	for (size_t i = from; i < npacks; i++) {
 		snprintf(path, sizeof(path), "%s/%s.idx", m->packdir, packs[i].name);
 		if (git_odb_backend_one_pack(&one, path) < 0 || one->foreach(one, collect, &ids) < 0)
 			goto done;
@@ -449,7 +462,7 @@ static int merge(maint *m, const struct pack *packs, size_t npacks)
 			goto done;
 	if (write_pack(m, pb, name, sizeof(name)) < 0)
 		goto done;
-	for (size_t i = 1; i < npacks; i++)
+	for (size_t i = from; i < npacks; i++)
 		if (strcmp(packs[i].name, name))
 			remove_pack(m, packs[i].name);
 	rc = 0;
@@ -507,18 +520,26 @@ int maint_run(const char *path, int local)
 		rc = -1;
 		goto done;
 	}
+	/* the smallest packs that weigh at least half as much as the next larger one are merged,
+	 * so that sizes at least double from one pack to the next larger (a binary counter: an
+	 * object is merged again each time what is newer than it has grown to its size, log2 of
+	 * the history's growth in all); when that takes every pack, the repository is repacked
+	 * from its refs instead, which also drops what no ref reaches */
 	int first = !marked(&m, 0);
-	if (first || n > MAINT_PACKS_MAX) {
-		long long rest = 0;
-		for (size_t i = 1; i < n; i++)
-			rest += packs[i].size;
+	size_t from = n;
+	long long sum = 0;
+	while (from > 0 && (from == n || packs[from - 1].size < 2 * sum))
+		sum += packs[--from].size;
+	if (n - from < 2)
+		from = n; /* one pack alone: nothing to merge */
+	if (first || n > MAINT_PACKS_MAX || (from < n && from == 0)) {
 		pack_settings(&m);
-		if (first || rest * 2 >= packs[0].size)
-			rc = repack(&m, packs, n);
-		else
-			rc = merge(&m, packs, n);
+		rc = repack(&m, packs, n);
 		if (rc == 0 && first)
 			marked(&m, 1);
+	} else if (from + 1 < n) {
+		pack_settings(&m);
+		rc = merge(&m, packs, from, n);
 	}
 done:
 	free(packs);
