@@ -2,15 +2,16 @@
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 override CFLAGS += -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wformat=2
-PKGS     = libgit2 json-c openssl libssh2
+PKGS     = libgit2 json-c openssl libssh2 zlib
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 BUILD   ?= build
 PORT    ?= 8080
 STATE_DIR ?= /var/tmp/tfgit
 
-CORE_SRC = core/acl.c core/batch.c core/cache.c core/credentials.c core/crypt.c core/filter.c core/deadline.c core/errors.c core/history.c core/httpstream.c \
-           core/jsoncheck.c core/lock.c core/lockinfo.c core/log.c core/metrics.c core/op.c core/remote.c core/rotate.c core/settings.c core/sockets.c \
+CORE_SRC = core/acl.c core/batch.c core/cache.c core/credentials.c core/crypt.c core/filter.c core/deadline.c core/errors.c \
+           core/history.c core/httpstream.c core/jsoncheck.c core/known.c core/lock.c core/lockinfo.c core/log.c core/maint.c \
+           core/metrics.c core/op.c core/packwrite.c core/remote.c core/rotate.c core/settings.c core/sockets.c core/stage.c \
            core/state.c core/statediff.c core/url.c core/validate.c
 FCGI_SRC = fcgi/query.c fcgi/request.c fcgi/response.c fcgi/route.c fcgi/html.c fcgi/style.c fcgi/ui.c
 CORE_OBJ = $(CORE_SRC:%.c=$(BUILD)/%.o)

@@ -15,14 +15,19 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
 
+#include <git2/sys/repository.h>
+
 #include "cache.h"
 #include "deadline.h"
 #include "internal.h"
+#include "maint.h"
 #include "metrics.h"
+#include "stage.h"
 #include "tfgit.h"
 
 #define EVICT_MAX 4096
@@ -136,11 +141,32 @@ static int remove_tree(const char *path)
 	return nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+/* The repository's objects are written to its stage (stage.c), never as loose objects. */
+static int use_stage(cache *c)
+{
+	git_odb *odb = NULL;
+	int err = stage_odb(&odb, NULL, c->path);
+	if (err == 0)
+		err = git_repository_set_odb(c->repo, odb);
+	git_odb_free(odb);
+	return err;
+}
+
+/* What cache_reset set aside, had it been stopped half-way. */
+static void remove_kept_stage(const char *path)
+{
+	char kept[4200];
+	snprintf(kept, sizeof(kept), "%s.stage", path);
+	remove_tree(kept);
+}
+
 static int open_or_init(cache *c)
 {
 	int err = git_repository_open_bare(&c->repo, c->path);
-	if (err == 0)
+	if (err == 0 && (err = use_stage(c)) == 0)
 		return 0;
+	if (err == 0)
+		err = -1;
 	if (err != GIT_ENOTFOUND)
 		core_log("cache %s cannot be opened (%s): rebuilding it", c->path,
 			 git_error_last() ? git_error_last()->message : "unknown");
@@ -152,13 +178,29 @@ static int open_or_init(cache *c)
 
 int cache_reset(cache *c)
 {
+	char stage_dir[4200], kept[4200];
 	git_repository_free(c->repo);
 	c->repo = NULL;
 	c->shared = 0;
+	/* what the operation staged survives a rebuild: a state whose body is gone already (the
+	 * core frees a large body once it is staged) is still there to push */
+	snprintf(stage_dir, sizeof(stage_dir), "%s/%s", c->path, STAGE_DIR);
+	snprintf(kept, sizeof(kept), "%s.stage", c->path);
+	remove_tree(kept);
+	int keep = rename(stage_dir, kept) == 0;
 	if (remove_tree(c->path) < 0)
 		return git_failure(NULL, -1, "cache removal");
 	int err = git_repository_init(&c->repo, c->path, 1);
 	if (err < 0)
+		return git_failure(NULL, err, "cache creation");
+	if (keep && rename(kept, stage_dir) < 0)
+		remove_tree(kept);
+	/* made by this version: maintenance need not look for an older one's loose objects */
+	snprintf(kept, sizeof(kept), "%s/%s", c->path, MAINT_MARKER);
+	int fd = open(kept, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd >= 0)
+		close(fd);
+	if ((err = use_stage(c)) < 0)
 		return git_failure(NULL, err, "cache creation");
 	return 0;
 }
@@ -258,6 +300,7 @@ void cache_discard(cache *c)
 	c->repo = NULL;
 	if (remove_tree(c->path) < 0)
 		core_log("cache %s could not be removed: %s", c->path, strerror(errno));
+	remove_kept_stage(c->path);
 	unlink(c->lockpath); /* last, while the flock is held */
 	cache_free(c);
 }
@@ -270,6 +313,15 @@ void cache_free(cache *c)
 	if (c->lockfd >= 0)
 		close(c->lockfd); /* releases the flock */
 	free(c);
+}
+
+int cache_full(const char *dir)
+{
+	struct statvfs sv;
+	if (stage_was_full(0))
+		return 1;
+	return statvfs(dir, &sv) == 0 && ((unsigned long long)sv.f_bavail * sv.f_frsize < (1ULL << 20) ||
+					  (sv.f_files && !sv.f_favail));
 }
 
 /* Eviction */
@@ -317,6 +369,7 @@ static int evict_one(const char *dir, const struct entry *e)
 		close(c.lockfd);
 		return 0;
 	}
+	remove_kept_stage(c.path);
 	unlink(c.lockpath);
 	close(c.lockfd);
 	core_log("cache %s evicted (least recently used, TFGIT_CACHE_MAX)", c.path);

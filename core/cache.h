@@ -42,6 +42,10 @@ void cache_discard(cache *c);
 /* Closes the repository and releases the flock; accepts NULL. */
 void cache_free(cache *c);
 
+/* 1 when the cache filesystem is full: an object write failed for want of space during this
+ * operation (stage.c), or dir's filesystem has less than 1 MiB or no inode left. */
+int cache_full(const char *dir);
+
 /* Evicts the least recently used entries of cache_dir until at most max_count remain and
  * they take at most max_bytes (0: no such bound). An entry in use (flock held) is skipped. */
 void cache_evict(const char *cache_dir, long max_count, long long max_bytes);

@@ -136,6 +136,10 @@ int tfgit_init(const char *ca_file)
 	trusted_ca[1] = '\0';
 	if (tfgit_tls_trust(ca_file) < 0)
 		return TFGIT_ERROR;
+	/* an object is hashed once, when it is written; reading it (for the push, a GET) does not
+	 * hash it again. Reads still check each object's zlib checksum, and the stage (stage.c)
+	 * keeps only whole files */
+	git_libgit2_opts(GIT_OPT_ENABLE_STRICT_HASH_VERIFICATION, 0);
 	/* repositories are named by the operator's allowlist, and may belong to the git user */
 	git_libgit2_opts(GIT_OPT_SET_OWNER_VALIDATION, 0);
 	/* a server reads no user's or system git configuration: only the repositories' own */
@@ -163,10 +167,21 @@ void tfgit_buf_free(tfgit_buf *b)
 	b->size = 0;
 }
 
+void result_content_free(tfgit_result *r)
+{
+	if (r->content_owner) {
+		git_odb_object_free(r->content_owner);
+		r->content_owner = NULL;
+		r->content.ptr = NULL;
+		r->content.size = 0;
+	}
+	tfgit_buf_free(&r->content);
+}
+
 void tfgit_result_free(tfgit_result *r)
 {
 	if (!r)
 		return;
-	tfgit_buf_free(&r->content);
+	result_content_free(r);
 	tfgit_buf_free(&r->holder);
 }

@@ -4,6 +4,9 @@
 
 #include "tfgit.h"
 
+/* Releases r->content, copied or not (content_owner). */
+void result_content_free(tfgit_result *r);
+
 /* Formats a message into r->message (r may be NULL), secrets redacted. */
 void result_message(tfgit_result *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -13,7 +13,9 @@
 #include "sockets.h"
 #include "crypt.h"
 #include "internal.h"
+#include "maint.h"
 #include "op.h"
+#include "stage.h"
 
 int op_connect(op *o)
 {
@@ -72,7 +74,11 @@ void op_evict(const tfgit_store *store, int created)
 
 static void op_end(op *o)
 {
+	int local = session_is_local(o->sess);
 	session_free(o->sess);
+	/* still under the flock: what the operation wrote is packed (maint.c) */
+	if (o->cache)
+		maint_run(o->cache->path, local);
 	cache_free(o->cache);
 	git_signature_free(o->sig);
 	memset(o, 0, sizeof(*o));
@@ -93,11 +99,13 @@ int op_run(tfgit_result *r, const tfgit_store *store, const tfgit_target *t, int
 	/* bounds everything, the wait for the repository's flock included */
 	sockets_remember();
 	deadline_start(store->remote.timeout);
+	stage_was_full(1);
 	int rc = op_begin(&o);
 	for (int attempt = 1; rc == 0; attempt++) {
 		r->attempts = attempt;
 		rc = fn(&o, ctx);
-		if (rc == TFGIT_ERROR && r->damaged && !rebuilt && o.cache && !deadline_passed()) {
+		if (rc == TFGIT_ERROR && r->damaged && !rebuilt && o.cache && !deadline_passed() &&
+		    !cache_full(store->cache_dir)) {
 			/* a local failure: the cache may be damaged (a truncated pack, missing
 			 * objects). Throw it away and start again from a fresh copy, once. */
 			core_log("cache %s failed (%s): rebuilding it from the remote", o.cache->path,
@@ -133,6 +141,14 @@ int op_run(tfgit_result *r, const tfgit_store *store, const tfgit_target *t, int
 		 * liveness only: correctness is the remote's compare-and-swap) */
 		op_backoff(attempt);
 		rc = op_connect(&o);
+	}
+	if (rc == TFGIT_ERROR && cache_full(store->cache_dir)) {
+		/* what failed was a write into a full cache (not every libgit2 path says so) */
+		char was[sizeof(r->message)];
+		snprintf(was, sizeof(was), "%s", r->message[0] ? r->message : "no space left");
+		core_log("the cache filesystem (%s) is full: %s", store->cache_dir, was);
+		result_message(r, "the cache filesystem is full: %s", was);
+		rc = TFGIT_ENOSPACE;
 	}
 	int created = o.cache && o.cache->created;
 	op_end(&o);
@@ -190,11 +206,38 @@ int op_blob_bytes(tfgit_buf *out, op *o, const git_oid *id, size_t max, const ch
 	return out->ptr ? 0 : TFGIT_ERROR;
 }
 
+/* Like op_blob_bytes, without the copy: r->content points into the object, which the result
+ * keeps (r->content_owner) and tfgit_result_free releases. A GET holds the state once. */
+static int op_blob_view(op *o, const git_oid *id, size_t max, const char *what)
+{
+	git_odb *odb = NULL;
+	git_odb_object *obj = NULL;
+	git_object_t type;
+	size_t size = 0;
+	int err = git_repository_odb(&odb, o->cache->repo);
+	if (err == 0 && (err = git_odb_read_header(&size, &type, odb, id)) == 0 && size <= max)
+		err = git_odb_read(&obj, odb, id);
+	git_odb_free(odb);
+	if (err < 0)
+		return git_failure(o->r, err, "reading a blob");
+	if (size > max) {
+		result_message(o->r, "%s is %zu bytes, more than this server reads (%zu)", what, size, max);
+		return TFGIT_ETOOLARGE;
+	}
+	result_content_free(o->r);
+	o->r->content_owner = obj;
+	o->r->content.ptr = (char *)git_odb_object_data(obj);
+	o->r->content.size = git_odb_object_size(obj);
+	return 0;
+}
+
 int op_state_content(op *o, const git_oid *blob, const git_oid *commit, const char *what)
 {
 	git_oid plain_id;
 	git_oid_tostr(o->r->version, sizeof(o->r->version), commit);
-	int rc = op_blob_bytes(&o->r->content, o, blob, o->store->max_blob, what);
+	/* decrypting makes a copy anyway; without encryption the state is not copied */
+	int rc = crypt_enabled(&o->store->crypt) ? op_blob_bytes(&o->r->content, o, blob, o->store->max_blob, what)
+						 : op_blob_view(o, blob, o->store->max_blob, what);
 	if (rc == 0)
 		rc = crypt_open(&o->r->content, &o->store->crypt, o->t->state, o->r);
 	if (rc < 0)

@@ -15,6 +15,8 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include <git2/sys/odb_backend.h>
+
 #include "credentials.h"
 #include "deadline.h"
 #include "httpstream.h"
@@ -454,12 +456,27 @@ int session_ref_collision(session *s, const char *refname, char *out, size_t out
 	return found;
 }
 
+/* Writes obj into dst's own loose objects under its known id, without hashing it again (it was
+ * hashed when the cache stored it; strict verification of reads is off); through
+ * git_odb_write when dst has no backend that writes. dst's backends are sorted with its
+ * alternates last: the first that writes is its own. */
+static int write_known(git_odb *dst, const git_oid *id, git_odb_object *obj)
+{
+	git_odb_backend *b;
+	git_oid written;
+	for (size_t i = 0, n = git_odb_num_backends(dst); i < n; i++)
+		if (git_odb_get_backend(&b, dst, i) == 0 && b->write)
+			return b->write(b, id, git_odb_object_data(obj), git_odb_object_size(obj),
+					git_odb_object_type(obj));
+	return git_odb_write(&written, dst, git_odb_object_data(obj), git_odb_object_size(obj),
+			     git_odb_object_type(obj));
+}
+
 /* Object copy between two repositories, children before parents: a tree that exists in dst
  * is therefore complete, even if a worker was killed in the middle of a copy. */
 static int copy_raw(git_odb *dst, git_odb *src, const git_oid *id)
 {
 	git_odb_object *obj = NULL;
-	git_oid written;
 	git_object_t type;
 	size_t size;
 	if (git_odb_exists(dst, id))
@@ -475,8 +492,7 @@ static int copy_raw(git_odb *dst, git_odb *src, const git_oid *id)
 	if (err == 0)
 		err = git_odb_read(&obj, src, id);
 	if (err == 0)
-		err = git_odb_write(&written, dst, git_odb_object_data(obj), git_odb_object_size(obj),
-				    git_odb_object_type(obj));
+		err = write_known(dst, id, obj);
 	git_odb_object_free(obj);
 	return err;
 }
@@ -703,6 +719,27 @@ static int smart_push(session *s, const char *refname, const git_oid *new, int f
 static int defer_push(session *s, const char *refname, const git_oid *old, const git_oid *new,
 		      int force);
 
+/* After a push the server accepted, the cache's tracking ref follows the branch (as git push
+ * does): cache maintenance keeps what the refs reach, and the next fetch offers it as had. Not
+ * an error when it cannot (a full filesystem): the remote has the update. */
+static void track_pushed(session *s, const char *refname, const git_oid *new)
+{
+	char tracking[1100];
+	git_reference *ref = NULL;
+	if (strncmp(refname, "refs/heads/", 11) ||
+	    snprintf(tracking, sizeof(tracking), "refs/remotes/origin/%s", refname + 11) >= (int)sizeof(tracking))
+		return;
+	int err = new ? git_reference_create(&ref, s->cache, tracking, new, 1, "tfgit: pushed")
+		      : git_reference_lookup(&ref, s->cache, tracking);
+	if (err == 0 && !new)
+		err = git_reference_delete(ref);
+	if (err < 0 && err != GIT_ENOTFOUND)
+		core_log("the cache's %s could not follow the push: %s", tracking,
+			 git_error_last() ? git_error_last()->message : "unknown error");
+	git_reference_free(ref);
+	git_error_clear();
+}
+
 int session_push(session *s, const char *refname, const git_oid *old, const git_oid *new,
 		 int force, tfgit_result *r)
 {
@@ -710,7 +747,15 @@ int session_push(session *s, const char *refname, const git_oid *old, const git_
 		return defer_push(s, refname, old, new, force);
 	if (s->local)
 		return local_push(s, refname, old, new, r);
-	return smart_push(s, refname, new, force, r);
+	int rc = smart_push(s, refname, new, force, r);
+	if (rc == 0)
+		track_pushed(s, refname, new);
+	return rc;
+}
+
+int session_is_local(const session *s)
+{
+	return s && s->local;
 }
 
 void session_free(session *s)
@@ -953,7 +998,14 @@ int session_push_pending(session *s, tfgit_result *r)
 	}
 	if (n == 0)
 		return 0;
-	return s->local ? pending_local(s, r) : pending_smart(s, n, r);
+	if (s->local)
+		return pending_local(s, r);
+	int rc = pending_smart(s, n, r);
+	for (size_t i = 0; i < s->npend; i++) /* the cache's tracking refs follow what was applied */
+		if (s->pend[i].status == 0)
+			track_pushed(s, s->refs[s->pend[i].ref].name,
+				     s->refs[s->pend[i].ref].found ? &s->refs[s->pend[i].ref].oid : NULL);
+	return rc;
 }
 
 int session_verdict(session *s, size_t request, int *wrote, int *depends, char *why, size_t whylen)

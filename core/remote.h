@@ -40,6 +40,9 @@ int session_push(session *s, const char *refname, const git_oid *old, const git_
 int session_each_ref(session *s, const char *prefix,
 		     int (*fn)(const char *name, const git_oid *oid, void *ctx), void *ctx);
 
+/* 1 when the remote is a local repository (a path, file://): opened in place, not fetched. */
+int session_is_local(const session *s);
+
 /* Accepts NULL. */
 void session_free(session *s);
 

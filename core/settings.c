@@ -379,7 +379,7 @@ int settings_load(struct settings *s, char **params, int warn, char *why, size_t
 	if (strcmp(log_format, "text") != 0 && strcmp(log_format, "json") != 0)
 		return refuse(&src, "TFGIT_LOG_FORMAT=%s: use text or json", log_format);
 	s->log_json = !strcmp(log_format, "json");
-	if (number_setting(&src, "TFGIT_MAX_BODY", "67108864", 1, 1ULL << 40, &v) < 0)
+	if (number_setting(&src, "TFGIT_MAX_BODY", "268435456", 1, 1ULL << 40, &v) < 0)
 		return -1;
 	s->max_body = (size_t)v;
 	s->store.max_blob = s->max_body;

@@ -6,6 +6,7 @@
 #include "batch.h"
 #include "crypt.h"
 #include "internal.h"
+#include "known.h"
 #include "op.h"
 
 /* The tip's tree, checked against the state's path (op_tree_collision), and the entry at the
@@ -85,18 +86,69 @@ struct write_ctx {
 	const char *body; /* NULL: delete */
 	size_t len;
 	int amend;
+	tfgit_buf *owned; /* the caller's body, freed once stored (tfgit_state_put_owned) */
+	char *summary;    /* then body: its top-level fields (state_summary) */
+	int stored;       /* blob holds the (clear-text) body, in the cache */
+	git_oid blob;
 };
+
+/* Past this size a body handed over is freed once stored in the cache. */
+#define RELEASE_MIN (1 << 20)
+
+/* Once the state is stored in the cache, a large body handed over by the caller is freed:
+ * what is left to read in it (the lineage for the guard, the serial and Terraform version
+ * for the trailers) is kept as a small JSON object of those top-level fields, and the push
+ * reads the state from the cache while the body no longer takes its size in memory. */
+static void release_body(struct write_ctx *w)
+{
+	state_top f;
+	if (!w->owned || w->owned->ptr != w->body || w->len < RELEASE_MIN)
+		return;
+	state_top_scan(&f, w->body, w->len);
+	const json_span spans[] = {f.serial, f.terraform_version, f.lineage};
+	const char *names[] = {"serial", "terraform_version", "lineage"};
+	size_t need = 3;
+	for (size_t i = 0; i < 3; i++) {
+		if (spans[i].len > 4096)
+			return; /* not worth it: kept as it is */
+		need += spans[i].len + 24;
+	}
+	char *s = malloc(need);
+	if (!s)
+		return;
+	size_t n = (size_t)snprintf(s, need, "{");
+	for (size_t i = 0; i < 3; i++)
+		if (spans[i].len)
+			n += (size_t)snprintf(s + n, need - n, "%s\"%s\":%.*s", n > 1 ? "," : "", names[i],
+					      (int)spans[i].len, spans[i].ptr);
+	snprintf(s + n, need - n, "}");
+	free(w->owned->ptr);
+	w->owned->ptr = NULL;
+	w->owned->size = 0;
+	w->body = w->summary = s;
+	w->len = strlen(s);
+}
 
 /* What is at the path may be replaced or deleted only when it is a Terraform state: a POST
  * naming main.tf.json or a pipeline file changes nothing. Its clear text (decrypted) is left
  * in *old for the caller to compare with the new state; 1 when it was stored encrypted, 0 in
- * clear text, or an error. */
-static int replaceable(op *o, const git_tree_entry *e, tfgit_buf *old)
+ * clear text, or an error. top_only: the caller reads only the old state's lineage, and
+ * without encryption a state known by its blob id (known.c) is not read: *old is then a
+ * small JSON object holding its lineage. */
+static int replaceable(op *o, const git_tree_entry *e, tfgit_buf *old, int top_only)
 {
-	char what[1200];
+	char what[1200], lineage[600];
 	int rc = regular_file(o, e);
 	if (rc < 0)
 		return rc;
+	int clear = !crypt_enabled(&o->store->crypt);
+	if (top_only && clear && known_state(o->cache->path, git_tree_entry_id(e), lineage, sizeof(lineage))) {
+		size_t need = strlen(lineage) + 16;
+		if (!(old->ptr = malloc(need)))
+			return TFGIT_ERROR;
+		old->size = (size_t)snprintf(old->ptr, need, lineage[0] ? "{\"lineage\":%s}" : "{}", lineage);
+		return 0;
+	}
 	snprintf(what, sizeof(what), "the file at %s", o->t->state);
 	int sealed = 0;
 	rc = op_blob_bytes(old, o, git_tree_entry_id(e), o->store->max_blob, what);
@@ -110,6 +162,10 @@ static int replaceable(op *o, const git_tree_entry *e, tfgit_buf *old)
 			       "lineage): tfgit does not overwrite or delete it", o->t->state,
 			       o->t->ref);
 		rc = TFGIT_EEXISTS;
+	} else if (rc == 0 && clear) {
+		state_top f;
+		state_top_scan(&f, old->ptr, old->size);
+		known_state_add(o->cache->path, git_tree_entry_id(e), f.lineage);
 	} else if (rc == TFGIT_ETOOLARGE) {
 		rc = TFGIT_EEXISTS;
 	}
@@ -166,18 +222,35 @@ static int write_attempt(op *o, void *ctx)
 	if (w->body) {
 		const tfgit_crypt *c = &o->store->crypt;
 		int sealed = crypt_enabled(c) && c->migrate != CRYPT_MIGRATE_DECRYPT;
-		if (!crypt_enabled(c)) {
+		if (!crypt_enabled(c) && w->stored) {
+			/* an attempt after the first: the body may be gone, its blob is in the cache */
+			git_odb *odb = NULL;
+			int present = git_repository_odb(&odb, o->cache->repo) == 0 && git_odb_exists(odb, &w->blob);
+			git_odb_free(odb);
+			if (!present) {
+				result_message(o->r, "the state stored in the cache was lost (the cache was "
+					       "rebuilt); send it again");
+				rc = TFGIT_ERROR;
+				goto done;
+			}
+			git_oid_cpy(&blob, &w->blob);
+		} else if (!crypt_enabled(c)) {
 			if ((rc = git_blob_create_from_buffer(&blob, o->cache->repo, w->body, w->len)) < 0) {
 				rc = git_failure(o->r, rc, "storing the state");
 				goto done;
 			}
+			w->stored = 1;
+			git_oid_cpy(&w->blob, &blob);
+			release_body(w);
+		}
+		if (!crypt_enabled(c)) {
 			/* a repeated POST (Terraform retries after a 5xx) must not make a second commit */
 			if (e && git_oid_equal(&blob, git_tree_entry_id(e)) && regular_file(o, e) == 0) {
 				rc = 0;
 				goto done;
 			}
 		}
-		if (e && (rc = replaceable(o, e, &old)) < 0)
+		if (e && (rc = replaceable(o, e, &old, !crypt_enabled(c))) < 0)
 			goto done;
 		if (e && o->store->lineage_guard && (rc = same_lineage(o, &old, w->body, w->len)) < 0)
 			goto done;
@@ -206,7 +279,7 @@ static int write_attempt(op *o, void *ctx)
 			rc = 0; /* nothing to delete */
 			goto done;
 		}
-		if ((rc = replaceable(o, e, &old)) < 0)
+		if ((rc = replaceable(o, e, &old, 0)) < 0)
 			goto done;
 		upd.action = GIT_TREE_UPDATE_REMOVE;
 		/* the version deleted: its serial and Terraform version */
@@ -219,6 +292,11 @@ static int write_attempt(op *o, void *ctx)
 	rc = session_push(o->sess, o->ref, tip ? &tip_id : NULL, &commit, amend, o->r);
 	if (rc == 0)
 		o->r->changed = 1;
+	if (rc == 0 && w->body && !crypt_enabled(&o->store->crypt)) {
+		state_top f; /* the body was checked to be a state (json_state_check) */
+		state_top_scan(&f, w->body, w->len);
+		known_state_add(o->cache->path, &blob, f.lineage);
+	}
 done:
 	tfgit_buf_free(&old);
 	tfgit_buf_free(&stored);
@@ -246,6 +324,18 @@ int tfgit_state_put(tfgit_result *out, const tfgit_store *store, const tfgit_tar
 	if (!body || !len)
 		return TFGIT_EINVALID;
 	return batch_run(out, store, t, &q);
+}
+
+int tfgit_state_put_owned(tfgit_result *out, const tfgit_store *store, const tfgit_target *t,
+			  const char *lock_id, tfgit_buf *body, int amend)
+{
+	struct write_ctx w = {.lock_id = lock_id, .body = body->ptr, .len = body->size, .amend = amend,
+			      .owned = body};
+	if (!body->ptr || !body->size)
+		return TFGIT_EINVALID;
+	int rc = op_run(out, store, t, 1, write_attempt, &w);
+	free(w.summary);
+	return rc;
 }
 
 int tfgit_state_delete(tfgit_result *out, const tfgit_store *store, const tfgit_target *t,

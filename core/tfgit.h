@@ -92,6 +92,8 @@ typedef struct {
 /* Everything an operation reports back; released by tfgit_result_free(). */
 typedef struct {
 	tfgit_buf content;  /* GET: the state bytes */
+	void *content_owner; /* internal: what content points into when it was not copied (a
+			      * libgit2 object), released with the result */
 	tfgit_buf holder;   /* ELOCKED: the holder's lock JSON; forced UNLOCK: the lock removed */
 	char blob_id[41];   /* GET: id of the state blob */
 	char version[41];   /* GET: the commit the state was read at (the branch tip, or the
@@ -129,6 +131,11 @@ int tfgit_state_get_version(tfgit_result *out, const tfgit_store *store, const t
  * existing file at the path that is not a Terraform state is never overwritten (EEXISTS). */
 int tfgit_state_put(tfgit_result *out, const tfgit_store *store, const tfgit_target *t,
 		    const char *lock_id, const char *body, size_t len, int amend);
+/* tfgit_state_put taking the body: body->ptr (from malloc) may be freed, and *body emptied,
+ * once the state is stored in the cache, so that a large state is not held in memory twice
+ * while it is pushed. The caller frees what is left. */
+int tfgit_state_put_owned(tfgit_result *out, const tfgit_store *store, const tfgit_target *t,
+			  const char *lock_id, tfgit_buf *body, int amend);
 int tfgit_state_delete(tfgit_result *out, const tfgit_store *store, const tfgit_target *t,
 		       const char *lock_id);
 /* body is Terraform's lock info JSON; it is stored as it came. */

@@ -61,8 +61,11 @@ static void handle_post(struct request *req, const struct settings *cfg)
 		respond_error(req, 400, "amend must be true or false");
 		return;
 	}
-	respond_result(req, tfgit_state_put(&req->result, &cfg->store, &req->target, req->q.id,
-					    req->body, req->body_len, amend));
+	/* the core may free a large body once it is stored: it is not held twice while pushed */
+	tfgit_buf body = {req->body, req->body_len};
+	int rc = tfgit_state_put_owned(&req->result, &cfg->store, &req->target, req->q.id, &body, amend);
+	req->body = body.ptr;
+	respond_result(req, rc);
 }
 
 static void handle_delete(struct request *req, const struct settings *cfg)

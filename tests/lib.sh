@@ -251,3 +251,20 @@ commit_file() {
 
 # unslash: BODY with JSON's escaped slashes (\/) unescaped, for grepping URLs in error bodies.
 unslash() { sed 's|\\/|/|g' <<<"$BODY"; }
+
+# pretty_state BYTES FILE [SERIAL]: a Terraform state of about BYTES in FILE, pretty-printed as
+# Terraform writes it (2-space indent), of terraform_data resources with random ids.
+pretty_state() {
+	awk -v size="$1" -v serial="${3:-1}" 'BEGIN {
+		srand(serial)
+		printf "{\n  \"version\": 4,\n  \"terraform_version\": \"1.11.4\",\n  \"serial\": %d,\n  \"lineage\": \"3f0e9c1a-5b7d-4e2f-9a61-0c8d7b6e5a4f\",\n  \"outputs\": {},\n  \"resources\": [\n", serial
+		n = 200
+		for (i = 0; n < size - 60; i++) {
+			id = sprintf("%08x-%04x-%04x-%04x-%06x%06x", int(rand() * 2147483647), int(rand() * 65536),
+				int(rand() * 65536), int(rand() * 65536), int(rand() * 16777216), int(rand() * 16777216))
+			r = sprintf("%s    {\n      \"mode\": \"managed\",\n      \"type\": \"terraform_data\",\n      \"name\": \"r%d\",\n      \"provider\": \"provider[\\\"terraform.io/builtin/terraform\\\"]\",\n      \"instances\": [\n        {\n          \"schema_version\": 0,\n          \"attributes\": {\n            \"id\": \"%s\",\n            \"input\": {\n              \"value\": \"v%d\",\n              \"type\": \"string\"\n            },\n            \"output\": {\n              \"value\": \"v%d\",\n              \"type\": \"string\"\n            },\n            \"triggers_replace\": null\n          },\n          \"sensitive_attributes\": []\n        }\n      ]\n    }", i ? ",\n" : "", i, id, i, i)
+			printf "%s", r
+			n += length(r)
+		}
+		printf "\n  ],\n  \"check_results\": null\n}\n" }' >"$2"
+}
