@@ -64,7 +64,6 @@
 
 #define QUEUE_MAGIC "tfgit-queue 1\n"
 #define ANSWER_MAGIC "tfgit-answer 1\n"
-#define BATCH_BODY_MAX (8u << 20)    /* a larger body runs alone (the push is its transfer) */
 #define BATCH_MAX 128                /* requests one leader takes */
 #define BATCH_BYTES_MAX (64u << 20)  /* and their bodies' bytes */
 #define PROBE_MS 100                 /* a waiter tries the flock at least this often */

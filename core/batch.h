@@ -5,6 +5,8 @@
 
 #include "op.h"
 
+#define BATCH_BODY_MAX (8u << 20) /* a larger body runs alone (the push is its transfer) */
+
 typedef enum { BATCH_GET = 1, BATCH_PUT, BATCH_DELETE, BATCH_LOCK, BATCH_UNLOCK } batch_kind;
 
 /* One request of the API, as the core's public functions receive it (strings borrowed). */

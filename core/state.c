@@ -333,6 +333,10 @@ int tfgit_state_put_owned(tfgit_result *out, const tfgit_store *store, const tfg
 			      .owned = body};
 	if (!body->ptr || !body->size)
 		return TFGIT_EINVALID;
+	/* a body group commit takes is written with the others (it stays the caller's); a larger
+	 * one runs alone, and is freed once staged */
+	if (store->group_commit && body->size <= BATCH_BODY_MAX)
+		return tfgit_state_put(out, store, t, lock_id, body->ptr, body->size, amend);
 	int rc = op_run(out, store, t, 1, write_attempt, &w);
 	free(w.summary);
 	return rc;
