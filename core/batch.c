@@ -59,6 +59,7 @@
 #include "crypt.h"
 #include "deadline.h"
 #include "internal.h"
+#include "maint.h"
 #include "metrics.h"
 #include "sockets.h"
 
@@ -475,6 +476,7 @@ typedef struct {
 	member *m;
 	size_t n, cap;
 	size_t bytes;
+	int local;             /* the remote is a local repository (for the cache's maintenance) */
 } batch;
 
 static int member_add(batch *b, member **out)
@@ -711,6 +713,7 @@ static void run(batch *b, op *opened)
 			finish_all(b, rc, scratch.message);
 			break;
 		}
+		b->local = session_is_local(base.sess);
 		session_defer(base.sess);
 		int restart = 0;
 		/* GETs first: they read the advertisement only, and are answered at once */
@@ -969,6 +972,7 @@ static int lead(waiter *w, cache *c, tfgit_result *r, const tfgit_store *store, 
 		/* nothing is kept of a remote that could not be reached (as op_run) */
 		cache_discard(c);
 	} else {
+		maint_run(c->path, b.local); /* still under the flock, as op_run's end */
 		cache_free(c);
 	}
 	op_queue_turn(store->cache_dir, t->url);
