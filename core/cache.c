@@ -145,7 +145,7 @@ static int remove_tree(const char *path)
 static int use_stage(cache *c)
 {
 	git_odb *odb = NULL;
-	int err = stage_odb(&odb, NULL, c->path);
+	int err = stage_odb(&odb, &c->stage, c->path);
 	if (err == 0)
 		err = git_repository_set_odb(c->repo, odb);
 	git_odb_free(odb);
@@ -181,6 +181,7 @@ int cache_reset(cache *c)
 	char stage_dir[4200], kept[4200];
 	git_repository_free(c->repo);
 	c->repo = NULL;
+	c->stage = NULL;
 	c->shared = 0;
 	/* what the operation staged survives a rebuild: a state whose body is gone already (the
 	 * core frees a large body once it is staged) is still there to push */

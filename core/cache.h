@@ -5,9 +5,12 @@
 
 #include <git2.h>
 
+#include "stage.h"
+
 typedef struct {
 	int lockfd;           /* flock(LOCK_EX) held until cache_free() */
 	git_repository *repo; /* bare, no working tree */
+	stage *stage;         /* where repo writes objects (stage.c) */
 	int created;          /* made by this open: cache_discard() if the remote cannot be reached */
 	int shared;           /* a local remote's objects are an alternate of repo already */
 	char path[4096];      /* <dir>/<hash>.git */

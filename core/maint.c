@@ -30,7 +30,6 @@
 
 #include <git2.h>
 #include <git2/sys/odb_backend.h>
-#include <git2/sys/repository.h>
 
 #include "internal.h"
 #include "maint.h"
@@ -157,15 +156,15 @@ static void pack_settings(maint *m)
 	git_error_clear();
 }
 
-static int maint_open(maint *m, const char *path)
+static int maint_open(maint *m, git_repository *repo, stage *st, const char *path)
 {
 	memset(m, 0, sizeof(*m));
+	m->repo = repo;
+	m->st = st;
 	snprintf(m->path, sizeof(m->path), "%s", path);
 	snprintf(m->objects, sizeof(m->objects), "%s/objects", path);
 	snprintf(m->packdir, sizeof(m->packdir), "%s/pack", m->objects);
-	if (git_repository_open_bare(&m->repo, path) < 0 || stage_odb(&m->odb, &m->st, path) < 0 ||
-	    git_repository_set_odb(m->repo, m->odb) < 0 ||
-	    git_odb_backend_loose(&m->loose, m->objects, -1, 0, 0, 0) < 0)
+	if (git_repository_odb(&m->odb, repo) < 0)
 		return fail("opening the cache");
 	return 0;
 }
@@ -175,7 +174,6 @@ static void maint_close(maint *m)
 	if (m->loose)
 		m->loose->free(m->loose);
 	git_odb_free(m->odb);
-	git_repository_free(m->repo);
 	memset(m, 0, sizeof(*m));
 }
 
@@ -184,6 +182,8 @@ static void maint_close(maint *m)
 static int keep_loose(maint *m, const git_oid *id)
 {
 	git_odb_object *obj = NULL;
+	if (!m->loose && git_odb_backend_loose(&m->loose, m->objects, -1, 0, 0, 0) < 0)
+		return -1;
 	if (m->loose->exists(m->loose, id))
 		return 0;
 	int err = git_odb_read(&obj, m->odb, id);
@@ -246,7 +246,7 @@ static int pack_stage(maint *m)
 		}
 	}
 	if ((small && pack_write(name, sizeof(name), m->odb, m->packdir, ids, small, Z_BEST_SPEED) < 0) ||
-	    stage_clear(m->st) < 0)
+	    stage_clear(m->st) < 0 || git_odb_refresh(m->odb) < 0)
 		goto done;
 	rc = 0;
 done:
@@ -437,12 +437,14 @@ static int collect(const git_oid *id, void *payload)
 	return oidset_add(payload, id) < 0 ? -1 : 0;
 }
 
-/* Step 2, merge: every object of the packs [from, npacks) into one pack (big blobs loose). */
+/* Step 2, merge: every object of the packs [from, npacks) into one pack (big blobs loose),
+ * written by packwrite.c (fast, no deltas: deltas are found when the repository is repacked). */
 static int merge(maint *m, const struct pack *packs, size_t from, size_t npacks)
 {
-	git_packbuilder *pb = NULL;
 	git_odb_backend *one = NULL;
-	oidset ids = {0}, bigs = {0};
+	oidset ids = {0};
+	git_oid *list = NULL;
+	size_t n = 0;
 	char path[4500], name[128];
 	int rc = -1;
 	for (size_t i = from; i < npacks; i++) {
@@ -452,16 +454,28 @@ static int merge(maint *m, const struct pack *packs, size_t from, size_t npacks)
 		one->free(one);
 		one = NULL;
 	}
-	if (git_packbuilder_new(&pb, m->repo) < 0)
+	if (!(list = calloc(ids.n ? ids.n : 1, sizeof(*list)))) {
+		git_error_set_oom();
 		goto done;
-	for (size_t i = 0; i < ids.cap; i++)
-		if (ids.used[i] && add_object(m, pb, &bigs, &ids.slots[i], NULL) < 0)
+	}
+	for (size_t i = 0; i < ids.cap; i++) {
+		size_t size;
+		git_object_t type;
+		if (!ids.used[i])
+			continue;
+		if (git_odb_read_header(&size, &type, m->odb, &ids.slots[i]) < 0)
 			goto done;
-	for (size_t i = 0; i < bigs.cap; i++)
-		if (bigs.used[i] && keep_loose(m, &bigs.slots[i]) < 0)
-			goto done;
-	if (write_pack(m, pb, name, sizeof(name)) < 0)
+		if (type == GIT_OBJECT_BLOB && size > MAINT_BIG_OBJECT) {
+			if (keep_loose(m, &ids.slots[i]) < 0)
+				goto done;
+		} else {
+			git_oid_cpy(&list[n++], &ids.slots[i]);
+		}
+	}
+	if (n && pack_write(name, sizeof(name), m->odb, m->packdir, list, n, Z_BEST_SPEED) < 0)
 		goto done;
+	if (!n)
+		name[0] = '\0';
 	for (size_t i = from; i < npacks; i++)
 		if (strcmp(packs[i].name, name))
 			remove_pack(m, packs[i].name);
@@ -469,9 +483,8 @@ static int merge(maint *m, const struct pack *packs, size_t from, size_t npacks)
 done:
 	if (one)
 		one->free(one);
-	git_packbuilder_free(pb);
+	free(list);
 	oidset_free(&ids);
-	oidset_free(&bigs);
 	return rc < 0 ? fail("merging packs") : 0;
 }
 
@@ -502,19 +515,24 @@ static int marked(maint *m, int make)
 	return fd >= 0;
 }
 
-int maint_run(const char *path, int local)
+int maint_run(git_repository *repo, stage *st, const char *path, int local)
 {
 	maint m;
 	struct pack *packs = NULL;
 	size_t n = 0;
-	int rc = maint_open(&m, path);
+	int rc = maint_open(&m, repo, st, path), first = !marked(&m, 0);
 	if (rc < 0)
 		goto done;
 	if (local) {
-		rc = drop_all(&m);
+		/* only an earlier version's cache holds objects of its own */
+		rc = first ? drop_all(&m) : stage_clear(m.st) < 0 ? fail("emptying the stage") : 0;
+		if (rc == 0 && first)
+			marked(&m, 1);
 		goto done;
 	}
-	if (stage_count(m.st) && (rc = pack_stage(&m)) < 0)
+	/* the stage is packed once it holds enough to be worth a pack (or a large object) */
+	if ((stage_count(m.st) >= MAINT_STAGE_OBJECTS || stage_bytes(m.st) >= MAINT_STAGE_BYTES) &&
+	    (rc = pack_stage(&m)) < 0)
 		goto done;
 	if (list_packs(&m, &packs, &n) < 0) {
 		rc = -1;
@@ -525,7 +543,6 @@ int maint_run(const char *path, int local)
 	 * object is merged again each time what is newer than it has grown to its size, log2 of
 	 * the history's growth in all); when that takes every pack, the repository is repacked
 	 * from its refs instead, which also drops what no ref reaches */
-	int first = !marked(&m, 0);
 	size_t from = n;
 	long long sum = 0;
 	while (from > 0 && (from == n || packs[from - 1].size < 2 * sum))
@@ -534,7 +551,9 @@ int maint_run(const char *path, int local)
 		from = n; /* one pack alone: nothing to merge */
 	if (first || n > MAINT_PACKS_MAX || (from < n && from == 0)) {
 		pack_settings(&m);
-		rc = repack(&m, packs, n);
+		/* what the refs reach of the stage goes into the new pack: the rest is garbage */
+		if ((rc = repack(&m, packs, n)) == 0 && stage_clear(m.st) < 0)
+			rc = fail("emptying the stage");
 		if (rc == 0 && first)
 			marked(&m, 1);
 	} else if (from + 1 < n) {

@@ -77,8 +77,8 @@ static void op_end(op *o)
 	int local = session_is_local(o->sess);
 	session_free(o->sess);
 	/* still under the flock: what the operation wrote is packed (maint.c) */
-	if (o->cache)
-		maint_run(o->cache->path, local);
+	if (o->cache && o->cache->repo)
+		maint_run(o->cache->repo, o->cache->stage, o->cache->path, local);
 	cache_free(o->cache);
 	git_signature_free(o->sig);
 	memset(o, 0, sizeof(*o));

@@ -314,6 +314,124 @@ if command -v terraform >/dev/null; then
 	tf_wall "one repository, group commit" one on
 	tf_wall "one repository, group commit off (as before)" one off
 	[ -n "$QUICK" ] || tf_wall "a repository each" sep on
+
+# --- the cache and large states -----------------------------------------------------------------
+hwm_mb() { awk '/VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$1/status" 2>/dev/null; }
+# the largest peak (VmHWM) among the pool's workers, in MB
+pool_hwm() {
+	local w m best=0
+	for w in $(pgrep -P "$LAST_POOL_PID"); do
+		m=$(hwm_mb "$w")
+		best=$(awk -v a="$best" -v b="${m:-0}" 'BEGIN { print (b > a ? b : a) }')
+	done
+	echo "$best"
+}
+echo
+
+# cache size after N cycles of LOCK, GET, POST, UNLOCK on one state (1 KB, a new serial each),
+# on tmpfs as by default; the remote is a git daemon (faster than git http-backend for 1,000
+# cycles; the cache holds the same either way)
+D=$T_DIR/daemon
+mkdir -p "$D"
+git init -q --bare "$D/cycles.git"
+DPORT=$(free_port)
+git daemon --export-all --enable=receive-pack --base-path="$D" --listen=127.0.0.1 --port="$DPORT" \
+	--reuseaddr 2>>"$T_DIR/daemon.log" &
+STACKS+=("$!")
+wait_for 10 "git daemon" git ls-remote "git://127.0.0.1:$DPORT/cycles.git"
+many=1000
+[ -n "$QUICK" ] && many=100
+if [ -z "${BENCH_ONLY:-}" ] || [[ "cache size" == *$BENCH_ONLY* ]]; then
+	stack_up cachesize TFGIT_ALLOWED_REPOS="git://127.0.0.1:*/*.git" TFGIT_CACHE_DIR="$SHM/cachesize"
+	cport=${URL#http://127.0.0.1:}
+	cport=${cport%%/*}
+	body=$(body_file 1024)
+	done_cycles=0
+	declare -A CSIZE
+	for n in 10 $many; do
+		t0=$(ms)
+		while [ "$done_cycles" -lt "$n" ]; do
+			# nginx closes a keep-alive connection after 1,000 requests: 200 cycles per run
+			c=$((n - done_cycles > 200 ? 200 : n - done_cycles))
+			"$LOADGEN" "$cport" /tfgit "type=git&repository=git://127.0.0.1:$DPORT/cycles.git&ref=master" 1 "$c" \
+				"$body" "$T_DIR/cycles.ops" cyc >/dev/null || echo "# cache size: some operations failed"
+			done_cycles=$((done_cycles + c))
+		done
+		t1=$(ms)
+		entry=$(ls -d "$SHM"/cachesize/*.git | head -1)
+		CSIZE[$n]=$(du -sk "$SHM/cachesize" | cut -f1)
+		printf 'cache size after %5d cycles on one state: %5d KB (%d KB the repository: %d packs, %d loose objects, %d staged; %s KB apparent), %.1f ms per cycle\n' \
+			"$n" "${CSIZE[$n]}" "$(du -sk "$entry" | cut -f1)" "$(find "$entry/objects/pack" -name '*.pack' | wc -l)" \
+			"$(find "$entry/objects" -path '*/objects/??/*' -type f | wc -l)" "$(find "$entry/tfgit-stage" -type f 2>/dev/null | wc -l)" \
+			"$(du -sk --apparent-size "$SHM/cachesize" | cut -f1)" \
+			"$(awk -v t=$((t1 - t0)) -v c=$((n - ${prev:-0})) 'BEGIN { print t / c / 1e6 }')"
+		prev=$n
+	done
+	git clone -q --mirror "$D/cycles.git" "$T_DIR/cycles-gc.git" && git -C "$T_DIR/cycles-gc.git" repack -adq
+	printf 'cache size after %d cycles / after 10: %.2fx (target 2x); the history itself, %d versions, packed by git repack -ad: %d KB\n' \
+		"$many" "$(awk -v a="${CSIZE[$many]}" -v b="${CSIZE[10]}" 'BEGIN { print a / b }')" "$many" \
+		"$(du -sk "$T_DIR/cycles-gc.git/objects/pack" | cut -f1)"
+	stop_pid "$STACK_NGINX_PID"
+	stop_pid "$STACK_POOL_PID"
+fi
+
+# a large state, pretty-printed as Terraform sends it: POST and GET through nginx and one worker,
+# the worker's peak memory (VmHWM, reset between the two) against the target: the state's size +
+# 32 MB
+big=100
+[ -n "$QUICK" ] && big=10
+if [ -z "${BENCH_ONLY:-}" ] || [[ "$big MB state" == *$BENCH_ONLY* ]]; then
+	bare_repo "$ROOT_R/big.git"
+	pretty_state $((big * 1024 * 1024)) "$T_DIR/big.json" 1
+	stack_up bigstate TFGIT_ALLOWED_REPOS="$BASE/*.git" GIT_USERNAME=bench GIT_PASSWORD=benchpw \
+		TFGIT_CACHE_DIR="$SHM/bigstate" FCGI_WORKERS=1 TFGIT_REMOTE_TIMEOUT=300
+	q="repository=$BASE/big.git&state=big.tfstate"
+	worker=$(pgrep -P "$LAST_POOL_PID" | head -1)
+	curl -s -o /dev/null -X LOCK --data '{"ID":"big-1"}' "$URL?$q"
+	echo 5 >"/proc/$worker/clear_refs" 2>/dev/null # the peak so far forgotten
+	post=$(curl -s -o /dev/null -w '%{http_code} %{time_total}' --data-binary @"$T_DIR/big.json" "$URL?$q&ID=big-1")
+	post_hwm=$(hwm_mb "$worker")
+	echo 5 >"/proc/$worker/clear_refs" 2>/dev/null
+	get=$(curl -s -o "$T_DIR/big.got" -w '%{http_code} %{time_total}' "$URL?$q")
+	get_hwm=$(hwm_mb "$worker")
+	cmp -s "$T_DIR/big.got" "$T_DIR/big.json" || get="$get (differs!)"
+	size=$(awk -v b="$(stat -c %s "$T_DIR/big.json")" 'BEGIN { printf "%.1f", b / 1048576 }')
+	printf '%s MB state (%s MiB pretty-printed): POST %s s, worker peak %s MB; GET %s s, worker peak %s MB (target %.1f MB: size + 32)\n' \
+		"$big" "$size" "${post#* }" "$post_hwm" "${get#* }" "$get_hwm" "$(awk -v s="$size" 'BEGIN { print s + 32 }')"
+	[ "${post%% *}" = 200 ] && [ "${get%% *}" = 200 ] || echo "# $big MB state: POST ${post%% *}, GET ${get%% *}"
+	stop_pid "$STACK_NGINX_PID"
+	stop_pid "$STACK_POOL_PID"
+fi
+
+# a Terraform round trip of a 100 MB state, with the built-in terraform_data only: 5,000 strings
+# of 10,000 characters (its input and its output: 100 MB), applied, then read back by terraform
+# state pull; full runs only (terraform's own apply of it takes a while)
+if command -v terraform >/dev/null && [ -z "$QUICK" ] &&
+	{ [ -z "${BENCH_ONLY:-}" ] || [[ "terraform 100 MB" == *$BENCH_ONLY* ]]; }; then
+	bare_repo "$ROOT_R/tfbig.git"
+	stack_up tfbig TFGIT_ALLOWED_REPOS="$BASE/*.git" GIT_USERNAME=bench GIT_PASSWORD=benchpw \
+		TFGIT_CACHE_DIR="$SHM/tfbig" TFGIT_REMOTE_TIMEOUT=300
+	tf_project "$T_DIR/tfbig" "$URL?repository=$BASE/tfbig.git&state=big.tfstate"
+	cat >"$T_DIR/tfbig/main.tf" <<'TF'
+resource "terraform_data" "big" {
+  input = tolist(flatten([for a in range(5) : [for b in range(1000) : format("%010000d", a * 1000 + b)]]))
+}
+TF
+	(cd "$T_DIR/tfbig" && terraform init -no-color -input=false >/dev/null)
+	t0=$(ms)
+	(cd "$T_DIR/tfbig" && terraform apply -no-color -auto-approve -input=false >/dev/null) || echo "# terraform apply failed"
+	t1=$(ms)
+	(cd "$T_DIR/tfbig" && terraform state pull >"$T_DIR/tfbig.pulled") || echo "# terraform state pull failed"
+	t2=$(ms)
+	stored=$(git --git-dir="$ROOT_R/tfbig.git" cat-file -s master:big.tfstate 2>/dev/null || echo 0)
+	same=$(cmp -s <(git --git-dir="$ROOT_R/tfbig.git" cat-file blob master:big.tfstate) <(head -c "$stored" "$T_DIR/tfbig.pulled") && echo "the same" || echo "NOT the same")
+	sec() { awk -v t="$1" 'BEGIN { printf "%.1f", t / 1e9 }'; }
+	tf_ms() { awk -v m="$1" '$0 ~ m " state=big" { for (i = 1; i <= NF; i++) if ($i == "in") print $(i + 1) }' "$T_DIR/pool.log" | tail -1; }
+	printf 'terraform round trip of a %.1f MiB state (terraform_data): apply %s s (tfgit POST %s ms), state pull %s s (tfgit GET %s ms), %s as stored; worker peak %s MB (target %.1f MB)\n' \
+		"$(awk -v b="$stored" 'BEGIN { print b / 1048576 }')" "$(sec $((t1 - t0)))" "$(tf_ms POST)" "$(sec $((t2 - t1)))" \
+		"$(tf_ms GET)" "$same" "$(pool_hwm)" "$(awk -v b="$stored" 'BEGIN { print b / 1048576 + 32 }')"
+	stop_pid "$STACK_NGINX_PID"
+	stop_pid "$STACK_POOL_PID"
 fi
 
 # what encryption at rest costs per MB (tests/tools/cryptbench: AES-256-GCM through libcrypto)

@@ -26,7 +26,7 @@ OTHER_LOCK='{"ID":"'$OTHER_ID'","Operation":"OperationTypeApply","Info":"","Who"
 # a secret a client might put into a query string: it must reach no log
 SECRET=Sekr1tInTheQuery
 # a body one byte over TFGIT_MAX_BODY (sparse)
-truncate -s $((64 * 1024 * 1024 + 1)) "$T_DIR/toolarge"
+truncate -s $((256 * 1024 * 1024 + 1)) "$T_DIR/toolarge"
 blackhole
 
 # apache_stack NAME MODE BIN: an Apache serving a copy of BIN with the shipped configuration of
@@ -185,7 +185,7 @@ common_checks() {
 	# a body over TFGIT_MAX_BODY is refused from its Content-Length, with JSON, before it is read
 	out=$(curl -s -D "$T_DIR/h" -o "$T_DIR/b" -w '%{http_code}' --max-time 60 \
 		--data-binary @"$T_DIR/toolarge" "$U?state=big.tfstate&ID=x&note=$SECRET")
-	check "$label: a body over 64 MiB is 413 with a JSON body" eval \
+	check "$label: a body over 256 MiB is 413 with a JSON body" eval \
 		"[ '$out' = 413 ] && is_json_error '$T_DIR/b' && grep -qi '^Content-Type: application/json' '$T_DIR/h'"
 	# requests at the same moment, each in a process of its own (CGI) or queued for mod_fcgid's
 	# processes: one lock wins, and every write lands
@@ -236,13 +236,13 @@ stop_checks() {
 	[ -z "$left" ] || kill -KILL $left 2>/dev/null
 }
 
-# the shipped bounds agree with tfgit's defaults: bodies up to TFGIT_MAX_BODY (64 MiB), and more
+# the shipped bounds agree with tfgit's defaults: bodies up to TFGIT_MAX_BODY (256 MiB), and more
 # time than TFGIT_REMOTE_TIMEOUT (60 s) plus TFGIT_QUEUE_TIMEOUT (10 s) for tfgit to answer
 conf_value() { awk -v k="$2" '$1 == k {print $2; exit}' "$ROOT/apache/$1"; }
 check "apache/tfgit-fcgid.conf: FcgidMaxRequestLen is TFGIT_MAX_BODY, FcgidIOTimeout above 70 s" eval \
-	"[ '$(conf_value tfgit-fcgid.conf FcgidMaxRequestLen)' = 67108864 ] && [ '$(conf_value tfgit-fcgid.conf FcgidIOTimeout)' -gt 70 ] && [ '$(conf_value tfgit-fcgid.conf FcgidBusyTimeout)' -gt '$(conf_value tfgit-fcgid.conf FcgidIOTimeout)' ]"
+	"[ '$(conf_value tfgit-fcgid.conf FcgidMaxRequestLen)' = 268435456 ] && [ '$(conf_value tfgit-fcgid.conf FcgidIOTimeout)' -gt 70 ] && [ '$(conf_value tfgit-fcgid.conf FcgidBusyTimeout)' -gt '$(conf_value tfgit-fcgid.conf FcgidIOTimeout)' ]"
 check "apache/tfgit-cgi.conf: LimitRequestBody is TFGIT_MAX_BODY, CGIDScriptTimeout above 70 s" eval \
-	"[ '$(conf_value tfgit-cgi.conf LimitRequestBody)' = 67108864 ] && [ '$(conf_value tfgit-cgi.conf CGIDScriptTimeout)' -gt 70 ]"
+	"[ '$(conf_value tfgit-cgi.conf LimitRequestBody)' = 268435456 ] && [ '$(conf_value tfgit-cgi.conf CGIDScriptTimeout)' -gt 70 ]"
 
 # make install fills in the paths the shipped files name
 inst=$T_DIR/install
@@ -344,7 +344,7 @@ CONF
 	if [ "$handler" = cgi ]; then
 		out=$(curl -s -D "$T_DIR/h" -o "$T_DIR/b" -w '%{http_code}' --max-time 60 \
 			--data-binary @"$T_DIR/toolarge" "$U?state=big.tfstate&ID=x")
-		check "$label: a body over 64 MiB is 413 with a JSON body" eval \
+		check "$label: a body over 256 MiB is 413 with a JSON body" eval \
 			"[ '$out' = 413 ] && is_json_error '$T_DIR/b' && grep -qi '^Content-Type: application/json' '$T_DIR/h'"
 	fi
 	out=$(curl -s -D "$T_DIR/h" -o "$T_DIR/b" -w '%{http_code}' -u ci:ci-secret -X DELETE "$U/unlock?state=$S&ID=x")

@@ -40,9 +40,8 @@ check "set-up: 30 cycles of LOCK, GET, POST, UNLOCK on a git:// remote" \
 	"$LOADGEN" "$PORT" /tfgit "repository=$REPO&ref=master" 1 30 "$BODYF" "$T_DIR/ops" cyc
 C=$(entry_of "$T_DIR/stack-smart/cache")
 check "the cache holds no loose object after them" expect_eq loose 0 "$(loose "$C")"
-check "... its stage is empty" expect_eq staged 0 "$(staged "$C")"
+check "... fewer than 32 objects staged (they are packed 32 at a time)" eval "[ $(staged "$C") -lt 32 ]"
 check "... and it has at most $((16 + 1)) packs" eval "[ $(packs "$C") -le 17 ]"
-check "... a git repository git itself finds whole" git --git-dir="$C" fsck --no-dangling
 check "... whose tracking ref is the remote's branch" \
 	expect_eq master "$(g "$R" rev-parse master)" "$(git --git-dir="$C" rev-parse refs/remotes/origin/master)"
 check "... and that keeps no lock branch the remote no longer has" \
@@ -61,11 +60,13 @@ check "... nothing unreachable is left (lock commits, the loose garbage)" \
 check "... it holds exactly what the remote's refs reach" expect_eq objects \
 	"$(g "$R" rev-list --objects --all | wc -l)" \
 	"$(git --git-dir="$C" count-objects -v | awk '/^in-pack/ {print $2}')"
+check "... nothing staged, and git itself finds the repository whole" eval \
+	"[ $(staged "$C") = 0 ] && git --git-dir='$C' fsck --no-dangling"
 check "... it is marked as maintained again" test -e "$C/tfgit-maintained"
 check "... and no write left anything behind" expect_eq leftovers 0 "$(leftovers "$C")"
 check "20 more cycles still work on the repacked cache" \
 	"$LOADGEN" "$PORT" /tfgit "repository=$REPO&ref=master" 1 20 "$BODYF" "$T_DIR/ops" cyc
-check "... still nothing loose, nothing staged" expect_eq "loose staged" "0 0" "$(loose "$C") $(staged "$C")"
+check "... still nothing loose, fewer than 32 objects staged" eval "[ $(loose "$C") = 0 ] && [ $(staged "$C") -lt 32 ]"
 check "git fsck of the remote is clean" g "$R" fsck --strict
 
 # 2. a local remote: its cache keeps no objects; maintenance never touches the remote
@@ -145,14 +146,15 @@ else
 	req LOCK "$FLQ" --data '{"ID":"f-1"}'
 	req POST "$FLQ&ID=f-1" --data "$(st 1)"
 	[ "$CODE" = 200 ] || fail "set-up: the caches are warm" "$CODE $BODY"
+	FC=$(for c in "$MNT"/cache/*.git; do git --git-dir="$c" rev-parse -q --verify refs/remotes/origin/master >/dev/null 2>&1 && echo "$c"; done | head -1)
+	staged_before=$(staged "$FC")
 	dd if=/dev/zero of="$MNT/filler" bs=4k 2>/dev/null
 	tip=$(g "$R" rev-parse master)
 	req POST "$FQ&ID=f-1" --data "$(st 2)"
 	check "a full cache: POST is 507" expect_eq code 507 "$CODE"
 	check "... with a JSON error saying so" eval "jq -e '.error | test(\"full|space\"; \"i\")' <<<'$BODY' >/dev/null"
 	check "... the remote's branch is unchanged" expect_eq master "$tip" "$(g "$R" rev-parse master)"
-	FC=$(for c in "$MNT"/cache/*.git; do git --git-dir="$c" rev-parse -q --verify refs/remotes/origin/master >/dev/null 2>&1 && echo "$c"; done | head -1)
-	check "... nothing half-written in the cache" expect_eq "leftovers staged" "0 0" "$(leftovers "$MNT/cache") $(staged "$FC")"
+	check "... nothing half-written in the cache" expect_eq "leftovers staged" "0 $staged_before" "$(leftovers "$MNT/cache") $(staged "$FC")"
 	req LOCK "repository=$REPO&state=other.tfstate" --data '{"ID":"f-2"}'
 	check "... a LOCK is 507 too, and takes no lock" eval "[ '$CODE' = 507 ] && [ -z \"\$(g '$R' for-each-ref refs/heads/locks/other.tfstate)\" ]"
 	req GET "$FQ"
@@ -161,7 +163,10 @@ else
 	req POST "$FQ&ID=f-1" --data "$(st 2)"
 	check "with room again, the same POST is 200" expect_eq code 200 "$CODE"
 	check "... the remote has it" expect_eq state "$(st 2)" "$(g "$R" show master:full.tfstate)"
-	check "... and the cache is whole" git --git-dir="$FC" fsck --no-dangling
+	rm -f "$FC/tfgit-maintained" # the next request repacks it, what was staged included
+	req GET "$FQ"
+	check "... and the cache is whole (repacked, then checked by git)" eval \
+		"[ '$CODE' = 200 ] && git --git-dir='$FC' fsck --no-dangling"
 	dd if=/dev/zero of="$MNT/filler" bs=4k 2>/dev/null
 	ltip=$(g "$FL" rev-parse master)
 	req POST "$FLQ&ID=f-1" --data "$(st 2)"
