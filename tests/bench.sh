@@ -314,6 +314,7 @@ if command -v terraform >/dev/null; then
 	tf_wall "one repository, group commit" one on
 	tf_wall "one repository, group commit off (as before)" one off
 	[ -n "$QUICK" ] || tf_wall "a repository each" sep on
+fi
 
 # --- the cache and large states -----------------------------------------------------------------
 hwm_mb() { awk '/VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$1/status" 2>/dev/null; }
