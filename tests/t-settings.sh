@@ -30,8 +30,10 @@ req UNLOCK "$Q" --data '{"ID":"held"}'
 check "the holder can still unlock" expect_eq code 200 "$CODE"
 
 big=$T_DIR/big.json
-{ printf '{"pad":"'; head -c $((64 * 1024 * 1024)) /dev/zero | tr '\0' a; printf '"}'; } >"$big"
+# over the 256 MiB of nginx/tfgit-location.conf (nginx answers from Content-Length: nothing is read)
+{ printf '{"pad":"'; head -c $((257 * 1024 * 1024)) /dev/zero | tr '\0' a; printf '"}'; } >"$big"
 req POST "$Q" --data-binary "@$big"
+rm -f "$big"
 check "a body over nginx's client_max_body_size is 413" expect_eq code 413 "$CODE"
 check "... with a JSON error body from nginx" grep -q '^{"error":' <<<"$BODY"
 check "the big refused bodies changed nothing" expect_eq commits 1 "$(g "$R" rev-list --count main)"
