@@ -135,7 +135,8 @@ else
 fi
 full_checks=("a full cache: POST is 507" "... with a JSON error saying so" "... the remote's branch is unchanged"
 	"... nothing half-written in the cache" "... a LOCK is 507 too, and takes no lock"
-	"... a GET still reads the cached state" "with room again, the same POST is 200" "... the remote has it"
+	"... a GET still reads the cached state" "... a GET that must fetch (another host wrote) is 507"
+	"... leaving nothing half-written" "with room again, that GET is 200 with the new state" "with room again, the same POST is 200" "... the remote has it"
 	"... and the cache is whole" "a full cache, local remote: POST is 507" "... the remote's branch is unchanged"
 	"with room again, it is 200" "git fsck of both remotes is clean")
 if [ -n "$why" ]; then
@@ -164,7 +165,13 @@ else
 	check "... a LOCK is 507 too, and takes no lock" eval "[ '$CODE' = 507 ] && [ -z \"\$(g '$R' for-each-ref refs/heads/locks/other.tfstate)\" ]"
 	req GET "$FQ"
 	check "... a GET still reads the cached state" expect_eq state "$(st 1)" "$BODY"
+	commit_file "$R" master full.tfstate "$(st 5)" >/dev/null
+	req GET "$FQ"
+	check "... a GET that must fetch (another host wrote) is 507" expect_eq code 507 "$CODE"
+	check "... leaving nothing half-written" expect_eq leftovers 0 "$(leftovers "$MNT/cache")"
 	rm -f "$MNT/filler"
+	req GET "$FQ"
+	check "with room again, that GET is 200 with the new state" expect_eq state "$(st 5)" "$BODY"
 	req POST "$FQ&ID=f-1" --data "$(st 2)"
 	check "with room again, the same POST is 200" expect_eq code 200 "$CODE"
 	check "... the remote has it" expect_eq state "$(st 2)" "$(g "$R" show master:full.tfstate)"
