@@ -142,8 +142,9 @@ int op_run(tfgit_result *r, const tfgit_store *store, const tfgit_target *t, int
 		op_backoff(attempt);
 		rc = op_connect(&o);
 	}
-	if (rc == TFGIT_ERROR && cache_full(store->cache_dir)) {
-		/* what failed was a write into a full cache (not every libgit2 path says so) */
+	if ((rc == TFGIT_ERROR || rc == TFGIT_EUNREACHABLE) && cache_full(store->cache_dir)) {
+		/* what failed was a write into a full cache (not every libgit2 path says so; a fetch
+		 * whose pack cannot be stored may read as a broken transfer) */
 		char was[sizeof(r->message)];
 		snprintf(was, sizeof(was), "%s", r->message[0] ? r->message : "no space left");
 		core_log("the cache filesystem (%s) is full: %s", store->cache_dir, was);

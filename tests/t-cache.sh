@@ -19,7 +19,8 @@ wait_for 10 "git daemon" git ls-remote "git://127.0.0.1:$DPORT/state.git" || { f
 REPO=git://127.0.0.1:$DPORT/state.git
 R=$D/state.git
 ALLOW="git://127.0.0.1:*/*.git $T_DIR/remotes/*.git"
-LOADGEN=$BUILD_DIR/tools/loadgen
+# the load generator's own allocations are not what a sanitizer build checks here
+LOADGEN="env ASAN_OPTIONS=detect_leaks=0 $BUILD_DIR/tools/loadgen"
 st() { printf '{"version":4,"serial":%s,"lineage":"t"}' "$1"; }
 
 # counts in a cache repository: loose objects, staged objects, packs, leftovers of a write
@@ -37,7 +38,7 @@ BODYF=$T_DIR/body.json
 printf '{"version":4,"terraform_version":"1.11.4","lineage":"c","outputs":{},"resources":[%s]}' \
 	"$(for i in $(seq 1 8); do printf '%s{"mode":"managed","type":"terraform_data","name":"r%d","instances":[{"attributes":{"id":"%d"}}]}' "$([ "$i" -gt 1 ] && echo ,)" "$i" "$i"; done)" >"$BODYF"
 check "set-up: 30 cycles of LOCK, GET, POST, UNLOCK on a git:// remote" \
-	"$LOADGEN" "$PORT" /tfgit "repository=$REPO&ref=master" 1 30 "$BODYF" "$T_DIR/ops" cyc
+	$LOADGEN "$PORT" /tfgit "repository=$REPO&ref=master" 1 30 "$BODYF" "$T_DIR/ops" cyc
 C=$(entry_of "$T_DIR/stack-smart/cache")
 check "the cache holds no loose object after them" expect_eq loose 0 "$(loose "$C")"
 check "... fewer than 32 objects staged (they are packed 32 at a time)" eval "[ $(staged "$C") -lt 32 ]"
@@ -65,7 +66,7 @@ check "... nothing staged, and git itself finds the repository whole" eval \
 check "... it is marked as maintained again" test -e "$C/tfgit-maintained"
 check "... and no write left anything behind" expect_eq leftovers 0 "$(leftovers "$C")"
 check "20 more cycles still work on the repacked cache" \
-	"$LOADGEN" "$PORT" /tfgit "repository=$REPO&ref=master" 1 20 "$BODYF" "$T_DIR/ops" cyc
+	$LOADGEN "$PORT" /tfgit "repository=$REPO&ref=master" 1 20 "$BODYF" "$T_DIR/ops" cyc
 check "... still nothing loose, fewer than 32 objects staged" eval "[ $(loose "$C") = 0 ] && [ $(staged "$C") -lt 32 ]"
 check "git fsck of the remote is clean" g "$R" fsck --strict
 
@@ -98,7 +99,11 @@ curl -s -o "$T_DIR/big.got" "$URL?$BQ"
 check "... GET returns it" cmp -s "$T_DIR/big.got" "$T_DIR/big.json"
 worker=$(pgrep -P "$LAST_POOL_PID" | head -1)
 hwm=$(awk '/VmHWM/ {print int($2 / 1024)}' "/proc/$worker/status")
-check "... the worker's peak memory (${hwm} MiB) is at most the state's size + 32 MiB" eval "[ $hwm -le $((MB + 32)) ]"
+if [ -n "${TFGIT_WRAPPER:-}" ] || ldd "$TFGIT_BIN" | grep -q libasan; then
+	skip "... the worker's peak memory is at most the state's size + 32 MiB" "a checker (valgrind, ASan) takes memory of its own"
+else
+	check "... the worker's peak memory (${hwm} MiB) is at most the state's size + 32 MiB" eval "[ $hwm -le $((MB + 32)) ]"
+fi
 BC=$(entry_of "$T_DIR/stack-big/cache")
 check "... the cache keeps it as one loose object (compressed once, never re-packed)" \
 	expect_eq loose 1 "$(loose "$BC")"
@@ -130,7 +135,8 @@ else
 fi
 full_checks=("a full cache: POST is 507" "... with a JSON error saying so" "... the remote's branch is unchanged"
 	"... nothing half-written in the cache" "... a LOCK is 507 too, and takes no lock"
-	"... a GET still reads the cached state" "with room again, the same POST is 200" "... the remote has it"
+	"... a GET still reads the cached state" "... a GET that must fetch (another host wrote) is 507"
+	"... leaving nothing half-written" "with room again, that GET is 200 with the new state" "with room again, the same POST is 200" "... the remote has it"
 	"... and the cache is whole" "a full cache, local remote: POST is 507" "... the remote's branch is unchanged"
 	"with room again, it is 200" "git fsck of both remotes is clean")
 if [ -n "$why" ]; then
@@ -159,7 +165,13 @@ else
 	check "... a LOCK is 507 too, and takes no lock" eval "[ '$CODE' = 507 ] && [ -z \"\$(g '$R' for-each-ref refs/heads/locks/other.tfstate)\" ]"
 	req GET "$FQ"
 	check "... a GET still reads the cached state" expect_eq state "$(st 1)" "$BODY"
+	commit_file "$R" master full.tfstate "$(st 5)" >/dev/null
+	req GET "$FQ"
+	check "... a GET that must fetch (another host wrote) is 507" expect_eq code 507 "$CODE"
+	check "... leaving nothing half-written" expect_eq leftovers 0 "$(leftovers "$MNT/cache")"
 	rm -f "$MNT/filler"
+	req GET "$FQ"
+	check "with room again, that GET is 200 with the new state" expect_eq state "$(st 5)" "$BODY"
 	req POST "$FQ&ID=f-1" --data "$(st 2)"
 	check "with room again, the same POST is 200" expect_eq code 200 "$CODE"
 	check "... the remote has it" expect_eq state "$(st 2)" "$(g "$R" show master:full.tfstate)"
