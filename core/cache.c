@@ -160,6 +160,23 @@ static void remove_kept_stage(const char *path)
 	remove_tree(kept);
 }
 
+/* The group commit queue beside an entry (<hash>.q, batch.c) goes with it when no request waits
+ * in it: a waiter that finds it gone is served alone (batch_run). */
+static void remove_queue(const char *path)
+{
+	char q[4200];
+	size_t len = strlen(path);
+	if (len < 4 || strcmp(path + len - 4, ".git") || len + 16 > sizeof(q))
+		return;
+	static const char *const files[] = {"turn", "last"}; /* the queue's own files */
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		snprintf(q, sizeof(q), "%.*s.q/%s", (int)(len - 4), path, files[i]);
+		unlink(q);
+	}
+	q[len - 4 + 2] = '\0';
+	rmdir(q);
+}
+
 static int open_or_init(cache *c)
 {
 	int err = git_repository_open_bare(&c->repo, c->path);
@@ -302,6 +319,7 @@ void cache_discard(cache *c)
 	if (remove_tree(c->path) < 0)
 		core_log("cache %s could not be removed: %s", c->path, strerror(errno));
 	remove_kept_stage(c->path);
+	remove_queue(c->path);
 	unlink(c->lockpath); /* last, while the flock is held */
 	cache_free(c);
 }
@@ -371,6 +389,7 @@ static int evict_one(const char *dir, const struct entry *e)
 		return 0;
 	}
 	remove_kept_stage(c.path);
+	remove_queue(c.path);
 	unlink(c.lockpath);
 	close(c.lockfd);
 	core_log("cache %s evicted (least recently used, TFGIT_CACHE_MAX)", c.path);

@@ -61,10 +61,15 @@ attribute() {
 	END { for (k in req) printf "%s %d %d %.3f\n", k, req[k], adv[k], rt[k] }' "$ACCESS"
 }
 
+# only LABEL: whether the section LABEL runs (BENCH_ONLY=text runs only the sections whose label
+# holds the text, e.g. BENCH_ONLY="cache size")
+only() { [ -z "${BENCH_ONLY:-}" ] || [[ $1 == *$BENCH_ONLY* ]]; }
+ms() { date +%s%N; }
+
 printf '\n%-34s %-6s %5s %5s %8s %8s %8s %8s %9s\n' "row" "op" "RT/op" "req/op" "ops/s" "p50 ms" "p99 ms" "own ms" "RSS MB"
 row() { # row LABEL REPO BYTES CLIENTS CYCLES
 	local label=$1 repo=$2 bytes=$3 clients=$4 cycles=$5 body out m
-	[ -z "${BENCH_ONLY:-}" ] || [[ $label == *$BENCH_ONLY* ]] || return 0
+	only "$label" || return 0
 	body=$(body_file "$bytes")
 	[ -d "$ROOT_R/$repo" ] || bare_repo "$ROOT_R/$repo"
 	# the cache on tmpfs, as by default (TFGIT_CACHE_DIR=/dev/shm/tfgit)
@@ -127,10 +132,10 @@ row "2 clients, own states (1 KB)" c2.git 1024 2 $cyc
 row "8 clients, own states (1 KB)" c8.git 1024 8 $cyc
 
 # the git CLI doing the same round trips: push of one small change, fetch of it
+if only "git CLI"; then
 CL=$T_DIR/cli
 git clone -q "http://bench:benchpw@127.0.0.1:$PORT_R/plain.git" "$CL/a" 2>/dev/null
 git clone -q "http://bench:benchpw@127.0.0.1:$PORT_R/plain.git" "$CL/b" 2>/dev/null
-ms() { date +%s%N; }
 push_total=0 fetch_total=0 n=10
 for i in $(seq 1 $n); do
 	(cd "$CL/a" && echo "$i" >cli.txt && git add cli.txt && git commit -qm "cli $i")
@@ -147,8 +152,9 @@ if [ -n "${P50_POST:-}" ]; then
 		"$(awk -v a="$P50_POST" -v b="$push_ms" 'BEGIN { print a / b }')" \
 		"$(awk -v a="$P50_GET" -v b="$fetch_ms" 'BEGIN { print a / b }')"
 fi
+fi
 
-if command -v terraform >/dev/null; then
+if command -v terraform >/dev/null && only "terraform apply of 100"; then
 	stack_up tf TFGIT_ALLOWED_REPOS="$BASE/*.git" GIT_USERNAME=bench GIT_PASSWORD=benchpw
 	res=100
 	[ -n "$QUICK" ] && res=10
@@ -169,6 +175,7 @@ fi
 # their changes); through the smart-HTTP remote, as the rows above
 ui_states=1000
 [ -n "$QUICK" ] && ui_states=100
+if only "web view"; then
 bare_repo "$ROOT_R/ui.git"
 awk -v n=$ui_states 'BEGIN { m = 0
 	for (v = 1; v <= 3; v++) for (i = 1; i <= n; i++) {
@@ -196,6 +203,7 @@ printf 'web view, repository page of %d states (3,000 commits): %s, %d rows\n' $
 printf 'web view, state page (3 versions with their changes): %s\n' "$(ui_time "state?$uiq&state=envs/s1.tfstate" 10)"
 stop_pid "$STACK_NGINX_PID"
 stop_pid "$STACK_POOL_PID"
+fi
 
 # --- group commit: many clients on one repository, against a repository each ----------------
 # A round trip of RTT ms between tfgit and the git server (delayproxy: RTT/2 each way, and one
@@ -206,6 +214,7 @@ stop_pid "$STACK_POOL_PID"
 WORKERS=$(sed -n 's/^FCGI_WORKERS=\([0-9]*\).*/\1/p' "$ROOT/spawn-fcgi.conf")
 RTTS="0 40" SCALE="1 2 4 8 16" SEP="1 2 4 8 16" OFF="1 8 16" OPS=24
 [ -n "$QUICK" ] && RTTS="40" SCALE="1 8 16" SEP="8" OFF="1 8" OPS=8
+if only "group commit"; then
 PROXY_PORT=$(free_port)
 "$BUILD_DIR/tools/delayproxy" "$PROXY_PORT" "$PORT_R" 40 >"$T_DIR/delayproxy.out" 2>&1 &
 STACKS+=("$!")
@@ -315,6 +324,7 @@ if command -v terraform >/dev/null; then
 	tf_wall "one repository, group commit off (as before)" one off
 	[ -n "$QUICK" ] || tf_wall "a repository each" sep on
 fi
+fi
 
 # --- the cache and large states -----------------------------------------------------------------
 hwm_mb() { awk '/VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$1/status" 2>/dev/null; }
@@ -342,7 +352,7 @@ STACKS+=("$!")
 wait_for 10 "git daemon" git ls-remote "git://127.0.0.1:$DPORT/cycles.git"
 many=1000
 [ -n "$QUICK" ] && many=100
-if [ -z "${BENCH_ONLY:-}" ] || [[ "cache size" == *$BENCH_ONLY* ]]; then
+if only "cache size"; then
 	stack_up cachesize TFGIT_ALLOWED_REPOS="git://127.0.0.1:*/*.git" TFGIT_CACHE_DIR="$SHM/cachesize"
 	cport=${URL#http://127.0.0.1:}
 	cport=${cport%%/*}
@@ -361,6 +371,7 @@ if [ -z "${BENCH_ONLY:-}" ] || [[ "cache size" == *$BENCH_ONLY* ]]; then
 		t1=$(ms)
 		entry=$(ls -d "$SHM"/cachesize/*.git | head -1)
 		CSIZE[$n]=$(du -sk "$SHM/cachesize" | cut -f1)
+		[ -z "${BENCH_CACHE_FILES:-}" ] || (cd "$SHM/cachesize" && find . -printf '%k KB %s %p\n' | sort -k3 -n | tail -40 >&2)
 		printf 'cache size after %5d cycles on one state: %5d KB (%d KB the repository: %d packs, %d loose objects, %d staged; %s KB apparent), %.1f ms per cycle\n' \
 			"$n" "${CSIZE[$n]}" "$(du -sk "$entry" | cut -f1)" "$(find "$entry/objects/pack" -name '*.pack' | wc -l)" \
 			"$(find "$entry/objects" -path '*/objects/??/*' -type f | wc -l)" "$(find "$entry/tfgit-stage" -type f 2>/dev/null | wc -l)" \
@@ -381,7 +392,7 @@ fi
 # 32 MB
 big=100
 [ -n "$QUICK" ] && big=10
-if [ -z "${BENCH_ONLY:-}" ] || [[ "$big MB state" == *$BENCH_ONLY* ]]; then
+if only "$big MB state"; then
 	bare_repo "$ROOT_R/big.git"
 	pretty_state $((big * 1024 * 1024)) "$T_DIR/big.json" 1
 	stack_up bigstate TFGIT_ALLOWED_REPOS="$BASE/*.git" GIT_USERNAME=bench GIT_PASSWORD=benchpw \
@@ -407,8 +418,7 @@ fi
 # a Terraform round trip of a 100 MB state, with the built-in terraform_data only: 5,000 strings
 # of 10,000 characters (its input and its output: 100 MB), applied, then read back by terraform
 # state pull; full runs only (terraform's own apply of it takes a while)
-if command -v terraform >/dev/null && [ -z "$QUICK" ] &&
-	{ [ -z "${BENCH_ONLY:-}" ] || [[ "terraform 100 MB" == *$BENCH_ONLY* ]]; }; then
+if command -v terraform >/dev/null && [ -z "$QUICK" ] && only "terraform 100 MB"; then
 	bare_repo "$ROOT_R/tfbig.git"
 	stack_up tfbig TFGIT_ALLOWED_REPOS="$BASE/*.git" GIT_USERNAME=bench GIT_PASSWORD=benchpw \
 		TFGIT_CACHE_DIR="$SHM/tfbig" TFGIT_REMOTE_TIMEOUT=300

@@ -123,6 +123,8 @@ check "... then, with TFGIT_CACHE_MAX just above its cache's size, one of anothe
 check "... the large one, least recently used, was evicted, the other kept" expect_eq entries \
 	"1 $(git --git-dir="$C" rev-parse refs/remotes/origin/master)" \
 	"$(ls -d "$MC"/*.git | wc -l) $(git --git-dir="$(entry_of "$MC")" rev-parse refs/remotes/origin/master 2>&1)"
+check "... and the evicted entry's flock file and group commit queue went with it" expect_eq "flock files, queues" \
+	"1 1" "$(find "$MC" -maxdepth 1 -name '*.flock' | wc -l) $(find "$MC" -maxdepth 1 -name '*.q' | wc -l)"
 
 # 5. a full cache filesystem, the repository already cached (git:// and local remotes)
 MNT=$T_DIR/small
