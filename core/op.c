@@ -177,16 +177,21 @@ void op_queue_turn(const char *cache_dir, const char *url)
 		close(fd);
 }
 
-int op_blob_bytes(tfgit_buf *out, op *o, const git_oid *id, size_t max, const char *what)
+/* The object id, read whole unless its header says it is over max (then never inflated):
+ * 0, TFGIT_ETOOLARGE or a failure, each with its message in o->r. */
+static int read_bounded(git_odb_object **obj, op *o, const git_oid *id, size_t max, const char *what)
 {
-	git_blob *blob = NULL;
 	git_odb *odb = NULL;
 	git_object_t type;
 	size_t size = 0;
-	/* the size from the object's header: a blob over the bound is never inflated */
+	*obj = NULL;
 	int err = git_repository_odb(&odb, o->cache->repo);
-	if (err == 0)
-		err = git_odb_read_header(&size, &type, odb, id);
+	if (err == 0 && (err = git_odb_read_header(&size, &type, odb, id)) == 0 && type != GIT_OBJECT_BLOB) {
+		git_error_set_str(GIT_ERROR_OBJECT, "the object is not a blob");
+		err = GIT_EINVALID;
+	}
+	if (err == 0 && size <= max)
+		err = git_odb_read(obj, odb, id);
 	git_odb_free(odb);
 	if (err < 0)
 		return git_failure(o->r, err, "reading a blob");
@@ -194,16 +199,22 @@ int op_blob_bytes(tfgit_buf *out, op *o, const git_oid *id, size_t max, const ch
 		result_message(o->r, "%s is %zu bytes, more than this server reads (%zu)", what, size, max);
 		return TFGIT_ETOOLARGE;
 	}
-	err = git_blob_lookup(&blob, o->cache->repo, id);
-	if (err < 0)
-		return git_failure(o->r, err, "reading a blob");
-	size_t n = (size_t)git_blob_rawsize(blob);
+	return 0;
+}
+
+int op_blob_bytes(tfgit_buf *out, op *o, const git_oid *id, size_t max, const char *what)
+{
+	git_odb_object *obj;
+	int rc = read_bounded(&obj, o, id, max, what);
+	if (rc < 0)
+		return rc;
+	size_t n = git_odb_object_size(obj);
 	out->ptr = malloc(n ? n : 1);
 	if (out->ptr) {
-		memcpy(out->ptr, git_blob_rawcontent(blob), n);
+		memcpy(out->ptr, git_odb_object_data(obj), n);
 		out->size = n;
 	}
-	git_blob_free(blob);
+	git_odb_object_free(obj);
 	return out->ptr ? 0 : TFGIT_ERROR;
 }
 
@@ -211,20 +222,10 @@ int op_blob_bytes(tfgit_buf *out, op *o, const git_oid *id, size_t max, const ch
  * keeps (r->content_owner) and tfgit_result_free releases. A GET holds the state once. */
 static int op_blob_view(op *o, const git_oid *id, size_t max, const char *what)
 {
-	git_odb *odb = NULL;
-	git_odb_object *obj = NULL;
-	git_object_t type;
-	size_t size = 0;
-	int err = git_repository_odb(&odb, o->cache->repo);
-	if (err == 0 && (err = git_odb_read_header(&size, &type, odb, id)) == 0 && size <= max)
-		err = git_odb_read(&obj, odb, id);
-	git_odb_free(odb);
-	if (err < 0)
-		return git_failure(o->r, err, "reading a blob");
-	if (size > max) {
-		result_message(o->r, "%s is %zu bytes, more than this server reads (%zu)", what, size, max);
-		return TFGIT_ETOOLARGE;
-	}
+	git_odb_object *obj;
+	int rc = read_bounded(&obj, o, id, max, what);
+	if (rc < 0)
+		return rc;
 	result_content_free(o->r);
 	o->r->content_owner = obj;
 	o->r->content.ptr = (char *)git_odb_object_data(obj);

@@ -380,9 +380,9 @@ if only "cache size"; then
 		prev=$n
 	done
 	git clone -q --mirror "$D/cycles.git" "$T_DIR/cycles-gc.git" && git -C "$T_DIR/cycles-gc.git" repack -adq
-	printf 'cache size after %d cycles / after 10: %.2fx (target 2x); the history itself, %d versions, packed by git repack -ad: %d KB\n' \
+	printf 'cache size after %d cycles / after 10: %.2fx (target 2x); the history itself, %d versions, packed by git repack -ad: %d KB; the git server'"'"'s own repository: %d KB\n' \
 		"$many" "$(awk -v a="${CSIZE[$many]}" -v b="${CSIZE[10]}" 'BEGIN { print a / b }')" "$many" \
-		"$(du -sk "$T_DIR/cycles-gc.git/objects/pack" | cut -f1)"
+		"$(du -sk "$T_DIR/cycles-gc.git/objects/pack" | cut -f1)" "$(du -sk "$D/cycles.git" | cut -f1)"
 	stop_pid "$STACK_NGINX_PID"
 	stop_pid "$STACK_POOL_PID"
 fi
