@@ -456,25 +456,18 @@ int session_ref_collision(session *s, const char *refname, char *out, size_t out
 	return found;
 }
 
-/* Writes obj into dst's own loose objects under its known id, without hashing it again (it was
- * hashed when the cache stored it; strict verification of reads is off); through
- * git_odb_write when dst has no backend that writes. dst's backends are sorted with its
- * alternates last: the first that writes is its own. */
-static int write_known(git_odb *dst, const git_oid *id, git_odb_object *obj)
+/* Writes obj into the destination's own loose objects (own: a loose backend on its objects
+ * directory, never one of its alternates, which libgit2 1.5 sorts before its own loose objects)
+ * under its known id, without hashing it again (it was hashed when the cache stored it; strict
+ * verification of reads is off). */
+static int write_known(git_odb_backend *own, const git_oid *id, git_odb_object *obj)
 {
-	git_odb_backend *b;
-	git_oid written;
-	for (size_t i = 0, n = git_odb_num_backends(dst); i < n; i++)
-		if (git_odb_get_backend(&b, dst, i) == 0 && b->write)
-			return b->write(b, id, git_odb_object_data(obj), git_odb_object_size(obj),
-					git_odb_object_type(obj));
-	return git_odb_write(&written, dst, git_odb_object_data(obj), git_odb_object_size(obj),
-			     git_odb_object_type(obj));
+	return own->write(own, id, git_odb_object_data(obj), git_odb_object_size(obj), git_odb_object_type(obj));
 }
 
 /* Object copy between two repositories, children before parents: a tree that exists in dst
  * is therefore complete, even if a worker was killed in the middle of a copy. */
-static int copy_raw(git_odb *dst, git_odb *src, const git_oid *id)
+static int copy_raw(git_odb *dst, git_odb_backend *own, git_odb *src, const git_oid *id)
 {
 	git_odb_object *obj = NULL;
 	git_object_t type;
@@ -492,12 +485,12 @@ static int copy_raw(git_odb *dst, git_odb *src, const git_oid *id)
 	if (err == 0)
 		err = git_odb_read(&obj, src, id);
 	if (err == 0)
-		err = write_known(dst, id, obj);
+		err = write_known(own, id, obj);
 	git_odb_object_free(obj);
 	return err;
 }
 
-static int copy_tree(git_odb *dst, git_repository *src, git_odb *srcodb, const git_oid *id)
+static int copy_tree(git_odb *dst, git_odb_backend *own, git_repository *src, git_odb *srcodb, const git_oid *id)
 {
 	git_tree *tree = NULL;
 	if (git_odb_exists(dst, id))
@@ -506,12 +499,12 @@ static int copy_tree(git_odb *dst, git_repository *src, git_odb *srcodb, const g
 	for (size_t i = 0, n = tree ? git_tree_entrycount(tree) : 0; err == 0 && i < n; i++) {
 		const git_tree_entry *e = git_tree_entry_byindex(tree, i);
 		if (git_tree_entry_type(e) == GIT_OBJECT_TREE)
-			err = copy_tree(dst, src, srcodb, git_tree_entry_id(e));
+			err = copy_tree(dst, own, src, srcodb, git_tree_entry_id(e));
 		else if (git_tree_entry_type(e) == GIT_OBJECT_BLOB)
-			err = copy_raw(dst, srcodb, git_tree_entry_id(e));
+			err = copy_raw(dst, own, srcodb, git_tree_entry_id(e));
 	}
 	if (err == 0)
-		err = copy_raw(dst, srcodb, id);
+		err = copy_raw(dst, own, srcodb, id);
 	git_tree_free(tree);
 	return err;
 }
@@ -520,7 +513,9 @@ static int copy_tree(git_odb *dst, git_repository *src, git_odb *srcodb, const g
 static int copy_commit(git_repository *dst, git_repository *src, const git_oid *id)
 {
 	git_odb *dodb = NULL, *sodb = NULL;
+	git_odb_backend *own = NULL;
 	git_commit *c = NULL;
+	char objects[4200];
 	int err;
 	if ((err = git_repository_odb(&dodb, dst)) < 0 || (err = git_repository_odb(&sodb, src)) < 0)
 		goto done;
@@ -528,11 +523,18 @@ static int copy_commit(git_repository *dst, git_repository *src, const git_oid *
 		goto done;
 	git_commit_free(c);
 	c = NULL;
-	if ((err = git_commit_lookup(&c, src, id)) < 0 ||
-	    (err = copy_tree(dodb, src, sodb, git_commit_tree_id(c))) < 0)
+	if (snprintf(objects, sizeof(objects), "%sobjects", git_repository_commondir(dst)) >= (int)sizeof(objects)) {
+		git_error_set_str(GIT_ERROR_OS, "the remote's path is too long");
+		err = -1;
 		goto done;
-	err = copy_raw(dodb, sodb, id);
+	}
+	if ((err = git_odb_backend_loose(&own, objects, -1, 0, 0, 0)) < 0 || (err = git_commit_lookup(&c, src, id)) < 0 ||
+	    (err = copy_tree(dodb, own, src, sodb, git_commit_tree_id(c))) < 0)
+		goto done;
+	err = copy_raw(dodb, own, sodb, id);
 done:
+	if (own)
+		own->free(own);
 	git_commit_free(c);
 	git_odb_free(sodb);
 	git_odb_free(dodb);

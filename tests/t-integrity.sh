@@ -223,4 +223,26 @@ check "a lock branch without its lock file: LOCK is 409" expect_eq code 409 "$CO
 check "... with lock JSON that parses, naming the branch" \
 	expect_eq info 'branch locks/q"x.tfstate holds no readable' \
 	"$(jq -r '.Info' <<<"$BODY" 2>&1 | cut -c1-42)"
+# a local remote that borrows objects from another repository (git clone --shared, an object
+# pool): what tfgit writes goes into the remote's own objects, never into the lender's
+LENDER=$T_DIR/remotes/lender.git # another user's (root's), readable by all, as a reference repository is
+git init -q --bare "$LENDER"
+commit_file "$LENDER" master seed.txt "seed" >/dev/null
+BORROWER=$T_DIR/remotes/borrower.git
+git clone -q --bare --shared "$LENDER" "$BORROWER"
+chown -R "$POOL_USER" "$BORROWER"
+lender_objects=$(find "$LENDER/objects" -type f | sort | md5sum)
+stack_up borrow TFGIT_DEFAULT_REPOSITORY="$BORROWER"
+req LOCK "state=b.tfstate" --data '{"ID":"b-1"}'
+codes=$CODE
+req POST "state=b.tfstate&ID=b-1" --data "$(st 1)"
+codes="$codes $CODE"
+req UNLOCK "state=b.tfstate" --data '{"ID":"b-1"}'
+check "a remote with an alternate: LOCK, POST, UNLOCK are 200" expect_eq codes "200 200 200" "$codes $CODE"
+check "... the lender's objects are untouched" expect_eq objects "$lender_objects" \
+	"$(find "$LENDER/objects" -type f | sort | md5sum)"
+mv "$BORROWER/objects/info/alternates" "$T_DIR/alternates.saved"
+check "... the remote holds the state's version itself (git show without the alternate)" \
+	expect_eq state "$(st 1)" "$(g "$BORROWER" show master:b.tfstate 2>&1)"
+mv "$T_DIR/alternates.saved" "$BORROWER/objects/info/alternates"
 finish
