@@ -33,8 +33,11 @@
  * another of the same state sees it held. One push then carries every ref update, each
  * compare-and-swap from the advertised value; a request's verdict comes from the updates it
  * read or made: applied (its answer stands), lost (it runs again on a new session, with the
- * others that lost), or refused. A request whose answer depends on no update of the batch is
- * answered before the push.
+ * others that lost), or refused: a server refuses a push whole (a pre-receive hook) or a ref
+ * that several requests moved, so a refused request whose push carried others' updates runs
+ * again alone, one push each, and only a refusal of its own is its answer. A request whose
+ * answer depends on no update of the batch is answered before the push; none is pushed once the
+ * batch's deadline has passed (each is answered that nothing was done).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -400,6 +403,8 @@ typedef struct {
 	tfgit_result res, *r;  /* r: the caller's result for our own, else &res */
 	long long deadline;
 	int rc, done, retry, refetched;
+	int solo;              /* refused in a push that carried others' updates: runs alone next */
+	int skip;              /* not in this round (another request's solo round) */
 	char note[4096];       /* a log line that holds once its update is applied (op.note) */
 } member;
 
@@ -683,19 +688,26 @@ static void run(batch *b, op *opened)
 	tfgit_result scratch = {0};
 	int rebuilt = 0;
 	base.r = &scratch;
+	size_t solos = 0; /* rounds added for requests run alone after a refusal */
 	for (int attempt = 1;; attempt++) {
 		size_t live = 0;
 		int push = 0;
+		member *alone = NULL;
+		for (size_t i = 0; i < b->n; i++)
+			if (!b->m[i].done && b->m[i].solo && !alone)
+				alone = &b->m[i];
 		for (size_t i = 0; i < b->n; i++) {
-			b->m[i].retry = 0;
-			if (!b->m[i].done) {
+			member *m = &b->m[i];
+			m->retry = 0;
+			m->skip = alone && m != alone;
+			if (!m->done && !m->skip) {
 				live++;
-				push |= is_writer(b->m[i].q.kind);
+				push |= is_writer(m->q.kind);
 			}
 		}
 		if (!live)
 			break;
-		if (attempt > OP_MAX_ATTEMPTS) {
+		if (attempt > OP_MAX_ATTEMPTS + (int)solos) {
 			for (size_t i = 0; i < b->n; i++)
 				if (!b->m[i].done)
 					result_message(b->m[i].r, "branch %s kept changing on the remote during %d "
@@ -720,7 +732,7 @@ static void run(batch *b, op *opened)
 		for (int pass = 0; pass < 2 && !restart; pass++) {
 			for (size_t i = 0; i < b->n && !restart; i++) {
 				member *m = &b->m[i];
-				if (m->done || (pass == 0) != (m->q.kind == BATCH_GET))
+				if (m->done || m->skip || (pass == 0) != (m->q.kind == BATCH_GET))
 					continue;
 				int wrote, depends;
 				char why[8];
@@ -765,21 +777,49 @@ static void run(batch *b, op *opened)
 			attempt--;
 			continue;
 		}
+		if (deadline_passed()) {
+			/* too late to push: each waiter is answered that nothing was done, truthfully (a
+			 * push now could land after a waiter gave up on its answer) */
+			for (size_t i = 0; i < b->n; i++) {
+				member *m = &b->m[i];
+				if (m->done || m->skip)
+					continue;
+				result_message(m->r, "the operation did not finish within %d s (TFGIT_REMOTE_TIMEOUT); "
+					       "nothing was changed", b->store->remote.timeout);
+				finish(b, m, TFGIT_ETIMEOUT);
+			}
+			break;
+		}
 		rc = session_push_pending(base.sess, &scratch);
-		int again = 0;
+		/* a server that refuses a push refuses it whole (a pre-receive hook), or a ref several
+		 * requests moved (one commit each on a branch): a refusal of an update that others'
+		 * changes shared is no answer to any one of them; each runs again alone */
+		size_t writers = 0;
+		for (size_t i = 0; i < b->n; i++) {
+			int wrote, depends;
+			char why[8];
+			if (!b->m[i].done && !b->m[i].skip && !b->m[i].retry) {
+				session_verdict(base.sess, i, &wrote, &depends, why, sizeof(why));
+				writers += wrote;
+			}
+		}
+		int lost = 0;
 		for (size_t i = 0; i < b->n; i++) {
 			member *m = &b->m[i];
 			int wrote, depends;
 			char why[sizeof(m->r->message)];
-			if (m->done)
+			if (m->done || m->skip)
 				continue;
 			if (m->retry) {
-				again = 1;
+				lost = 1;
 				continue;
 			}
 			int v = session_verdict(base.sess, i, &wrote, &depends, why, sizeof(why));
 			if (v == TFGIT_ECONFLICT) {
-				m->retry = again = 1;
+				m->retry = lost = 1;
+			} else if (v < 0 && wrote && writers > 1 && !m->solo) {
+				m->solo = m->retry = 1;
+				solos++;
 			} else if (v < 0) {
 				snprintf(m->r->message, sizeof(m->r->message), "%s", why);
 				finish(b, m, v);
@@ -790,7 +830,7 @@ static void run(batch *b, op *opened)
 		(void)rc; /* a failed push is in every update's verdict */
 		session_free(base.sess); /* the next round looks at the remote again */
 		base.sess = NULL;
-		if (again)
+		if (lost)
 			op_backoff(attempt);
 	}
 	session_free(base.sess);

@@ -26,6 +26,15 @@ if [ -e "$D/steal" ]; then
 	env -u GIT_QUARANTINE_PATH -u GIT_OBJECT_DIRECTORY -u GIT_ALTERNATE_OBJECT_DIRECTORIES \
 		git update-ref refs/heads/locks/x.tfstate "\$(cat "$D/other")" "" || exit 1
 fi
+if [ -e "$D/refuse" ]; then
+	# a policy (as secret scanning would): a push whose branch holds bad.tfstate is refused whole
+	while read -r old new ref; do
+		if [ "\$ref" = refs/heads/master ] && git ls-tree -r --name-only "\$new" | grep -qx bad.tfstate; then
+			echo "bad.tfstate is not allowed here" >&2
+			exit 1
+		fi
+	done <"$D/push.\$\$"
+fi
 if [ -e "$D/block" ]; then
 	rm -f "$D/block"
 	touch "$D/blocked"
@@ -137,6 +146,31 @@ check "... all four in one batch, one push of two ref updates" \
 check "... p keeps its state, w has its own" \
 	eval "[ \"\$(g '$R' show master:p.tfstate)\" = '$ST' ] && [ \"\$(g '$R' show master:w.tfstate)\" = '$ST3' ]"
 check "... one commit per state written" expect_eq commits 2 "$(g "$R" rev-list --count master)"
+
+# --- the server refuses the batch's push whole (a pre-receive policy against one request's state):
+# each request runs again alone; only the one the server refuses on its own gets the 502 -------
+req LOCK "$Q&state=bad.tfstate" --data '{"ID":"bad1","Who":"bad"}'
+req LOCK "$Q&state=good.tfstate" --data '{"ID":"good1","Who":"good"}'
+req LOCK "$Q&state=u2.tfstate" --data '{"ID":"u2","Who":"u2"}'
+rm -f "$D"/push.*
+touch "$D/refuse"
+log_mark
+hold "$CACHE" 4
+ST5='{"version":4,"serial":1,"lineage":"good"}'
+send bad POST "state=bad.tfstate&ID=bad1" '{"version":4,"serial":1,"lineage":"bad"}'
+send good POST "state=good.tfstate&ID=good1" "$ST5"
+send unlock2 UNLOCK "state=u2.tfstate" '{"ID":"u2","Who":"u2"}'
+send lock2 LOCK "state=n2.tfstate" '{"ID":"n2","Who":"n2"}'
+answered
+rm -f "$D/refuse"
+check "a push refused whole: the POST the policy refuses is 502" expect_eq code 502 "$(code_of bad)"
+check "... naming the server's refusal" grep -q "pre-receive hook declined" "$T_DIR/bad.body"
+check "... the POST, UNLOCK and LOCK that shared its push are 200 (each pushed again alone)" \
+	expect_eq codes "200 200 200" "$(code_of good) $(code_of unlock2) $(code_of lock2)"
+check "... served as one batch of four" expect_eq batched 4 "$(since_mark | grep -c ' batch=4')"
+check "... the remote: good written, bad not, u2 unlocked, n2 locked" \
+	eval "[ \"\$(g '$R' show master:good.tfstate)\" = '$ST5' ] && ! g '$R' cat-file -e master:bad.tfstate 2>/dev/null &&
+	      ! g '$R' rev-parse -q --verify locks/u2.tfstate >/dev/null && g '$R' rev-parse -q --verify locks/n2.tfstate >/dev/null"
 
 # --- the leader dies while its push is held by the server: the waiter it took runs again ------
 req LOCK "$Q&state=q.tfstate" --data '{"ID":"q1","Who":"q"}'
