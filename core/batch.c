@@ -585,20 +585,21 @@ static void drop_candidates(batch *b)
 	b->n = kept;
 }
 
-/* Reads the queue: the candidates this leader can serve, orphans among them, and removes what
- * is left of dead waiters and of dead leaders' answers. */
+/* Reads the queue: the candidates this leader can serve, orphans among them, once what dead
+ * waiters and leaders left is removed. */
 static void gather(batch *b, const char *own_id)
 {
+	cache_queue_sweep(b->qdir); /* what dead waiters and leaders left */
 	DIR *d = opendir(b->qdir);
 	struct dirent *e;
-	char **names = NULL, path[4400];
+	char **names = NULL;
 	size_t n = 0, cap = 0;
 	long long now = now_ms();
 	if (!d)
 		return;
 	while ((e = readdir(d)) != NULL) {
 		const char *nm = e->d_name;
-		if (strlen(nm) < 3 || nm[1] != '.' || !strchr("rcaw", nm[0]))
+		if (strlen(nm) < 3 || nm[1] != '.' || !strchr("rc", nm[0]))
 			continue;
 		if (n == cap) {
 			size_t ncap = cap ? cap * 2 : 32;
@@ -616,24 +617,9 @@ static void gather(batch *b, const char *own_id)
 	qsort(names, n, sizeof(*names), name_cmp);
 	for (size_t i = 0; i < n; i++) {
 		const char *nm = names[i], *id = nm + 2;
-		snprintf(path, sizeof(path), "%s/%s", b->qdir, nm);
-		switch (nm[0]) {
-		case 'w': /* a dead leader's unfinished answer */
-			unlink(path);
-			break;
-		case 'a': /* an answer nobody waits for any more */
-			if (!exists(b->qdir, 'c', id))
-				unlink(path);
-			break;
-		case 'r':
-		case 'c':
-			if (own_id && !strcmp(id, own_id))
-				break;
-			if (nm[0] == 'c' && exists(b->qdir, 'a', id))
-				break; /* answered: its waiter reads it (or a later leader removes it) */
+		/* ours, or answered (its waiter, alive, reads it): not a candidate */
+		if (!(own_id && !strcmp(id, own_id)) && !(nm[0] == 'c' && exists(b->qdir, 'a', id)))
 			candidate(b, nm, now);
-			break;
-		}
 		free(names[i]);
 	}
 	free(names);

@@ -160,6 +160,42 @@ static void remove_kept_stage(const char *path)
 	remove_tree(kept);
 }
 
+/* Whether the waiter of the queued request at path is gone: it holds a flock on its file for as
+ * long as it waits (batch.c). */
+static int waiter_gone(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC), gone = 0;
+	if (fd >= 0) {
+		gone = flock(fd, LOCK_EX | LOCK_NB) == 0;
+		close(fd);
+	}
+	return gone;
+}
+
+void cache_queue_sweep(const char *qdir)
+{
+	DIR *d = opendir(qdir);
+	struct dirent *e;
+	char path[4400], other[4400];
+	struct stat st;
+	if (!d)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		const char *nm = e->d_name;
+		if (strlen(nm) < 3 || nm[1] != '.' || !strchr("rcaw", nm[0]) ||
+		    snprintf(path, sizeof(path), "%s/%s", qdir, nm) >= (int)sizeof(path))
+			continue;
+		snprintf(other, sizeof(other), "%s/%c.%s", qdir, nm[0] == 'a' ? 'c' : 'a', nm + 2);
+		if (nm[0] == 'w' || (nm[0] == 'a' && lstat(other, &st) < 0)) {
+			unlink(path);
+		} else if ((nm[0] == 'r' || nm[0] == 'c') && waiter_gone(path)) {
+			unlink(path); /* the claim first: an answer without it is left over */
+			unlink(other);
+		}
+	}
+	closedir(d);
+}
+
 /* The group commit queue beside an entry (<hash>.q, batch.c) goes with it when no request waits
  * in it: a waiter that finds it gone is served alone (batch_run). */
 static void remove_queue(const char *path)
@@ -168,12 +204,14 @@ static void remove_queue(const char *path)
 	size_t len = strlen(path);
 	if (len < 4 || strcmp(path + len - 4, ".git") || len + 16 > sizeof(q))
 		return;
+	snprintf(q, sizeof(q), "%.*s.q", (int)(len - 4), path);
+	cache_queue_sweep(q);
 	static const char *const files[] = {"turn", "last"}; /* the queue's own files */
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-		snprintf(q, sizeof(q), "%.*s.q/%s", (int)(len - 4), path, files[i]);
-		unlink(q);
+		char f[4300];
+		snprintf(f, sizeof(f), "%s/%s", q, files[i]);
+		unlink(f);
 	}
-	q[len - 4 + 2] = '\0';
 	rmdir(q);
 }
 

@@ -26,6 +26,12 @@ int cache_dir_open(const char *dir, char *why, size_t whylen);
  * ".flock", ".q" for group commit's queue). 0, or -1 when it does not fit. */
 int cache_entry_path(char *out, size_t outlen, const char *cache_dir, const char *url, const char *suffix);
 
+/* Removes from a group commit queue (qdir, batch.c) what nobody waits for any more: a request
+ * (r.<id>, c.<id>) whose waiter is gone (its flock on the file is free) with its answer, an
+ * answer (a.<id>) whose claim its waiter removed, an unfinished answer (w.<id>). Only for the
+ * holder of the repository's flock: no leader writes meanwhile. */
+void cache_queue_sweep(const char *qdir);
+
 /* Takes the repository's exclusive flock, waiting at most queue_seconds (0: the operation's
  * own deadline; -1: not at all, TFGIT_EBUSY at once) while another request holds it, then opens the cache, creating it or
  * rebuilding it when it cannot be opened. The cache directory is made (or kept) 0700; it and

@@ -217,6 +217,32 @@ check "... y ends locked by its ID (a LOCK sent again, after a 502 or not, is 20
 req GET "$Q&state=q.tfstate"
 check "... q holds its state (a POST sent again after the 502 is 200)" expect_eq state "$ST4" "$BODY"
 
+# --- a waiter killed after its request was answered: what it left (its claim, and the answer
+# with the state it asked for) is removed by the next leader ------------------------------------
+QD=$(ls -d "$CACHE"/*.q)
+rm -f "$T_DIR/release" "$T_DIR/held"
+flock "$(ls "$CACHE"/*.flock)" bash -c "touch '$T_DIR/held'; end=\$((SECONDS + 20))
+	until [ -e '$T_DIR/release' ] || [ \$SECONDS -ge \$end ]; do sleep 0.02; done" &
+HOLD=$!
+wait_for 10 "the flock held" test -f "$T_DIR/held"
+send dying GET "state=p.tfstate"
+wait_for 10 "the GET queued" eval "[ \$(queued '$QD') -ge 1 ]"
+gpid=$(ls "$QD" | grep '^r\.' | head -1 | cut -d. -f3)
+kill -STOP "$gpid"
+send survivor LOCK "state=d.tfstate" '{"ID":"d1","Who":"d"}'
+wait_for 10 "the LOCK queued" eval "[ \$(queued '$QD') -ge 2 ]"
+touch "$T_DIR/release"
+wait "$HOLD"
+wait_for 10 "the stopped waiter's answer" eval "ls '$QD' | grep -q '^a\.'"
+kill -KILL "$gpid"
+wait "${SENT[@]}"
+SENT=()
+check "a waiter killed after its answer was written leaves its claim and answer (the set-up)" \
+	expect_eq "claim, answer" "1 1" "$(find "$QD" -maxdepth 1 -name 'c.*' | wc -l) $(find "$QD" -maxdepth 1 -name 'a.*' | wc -l)"
+req LOCK "$Q&state=d2.tfstate" --data '{"ID":"d2","Who":"d"}'
+check "... the next leader removes them: no request or answer is left in the queue" \
+	expect_eq files "200 0" "$CODE $(find "$QD" -maxdepth 1 -name '[rcaw].*' | wc -l)"
+
 # --- a request that waits longer than TFGIT_QUEUE_TIMEOUT is withdrawn -------------------------
 FCGI_WORKERS=2 stack_up b TFGIT_ALLOWED_REPOS="$ALLOW" TFGIT_QUEUE_TIMEOUT=1
 B=$URL
