@@ -72,7 +72,8 @@
 #define BATCH_BYTES_MAX (64u << 20)  /* and their bodies' bytes */
 #define PROBE_MS 100                 /* a waiter tries the flock at least this often */
 #define SLACK_MS 2000                /* a claimed request's waiter waits this long past its deadline */
-#define DEADLINE_MIN_MS 1000         /* a request with less time left is not claimed */
+#define DEADLINE_MIN_MS 1000         /* a request with less time left is not claimed, */
+#define DEADLINE_SHARE 2             /* nor one with less than 1/this of TFGIT_REMOTE_TIMEOUT */
 #define WINDOW_MAX_MS 20             /* the longest a leader waits for the last batch's clients */
 #define ID_LEN 64
 
@@ -162,6 +163,8 @@ static int fingerprint(char out[65], const tfgit_store *s, const char *url)
 	fp_num(c, r->host_key_check);
 	fp_num(c, r->tls_no_verify);
 	fp_num(c, (long long)r->max_object);
+	fp_num(c, r->timeout); /* a batch ends by its members' deadlines: one budget for all */
+	fp_str(c, getenv("SSH_AUTH_SOCK")); /* an agent's keys are credentials too */
 	fp_str(c, tls_trusted_ca());
 	fp_str(c, k->passphrase);
 	fp_str(c, k->key_files);
@@ -509,6 +512,17 @@ static int name_cmp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* Whether m has too little time left to join the batch: the batch ends by its members' earliest
+ * deadline, so one that waited long in the queue would cut every other short. It stays queued
+ * (it may lead a batch of its own, or time out). */
+static int short_of_time(const batch *b, const member *m, long long now)
+{
+	long long left = m->deadline - now, need = DEADLINE_MIN_MS;
+	if (b->store->remote.timeout > 0 && b->store->remote.timeout * 1000LL / DEADLINE_SHARE > need)
+		need = b->store->remote.timeout * 1000LL / DEADLINE_SHARE;
+	return m->deadline && left < need;
+}
+
 /* Takes another process's queued request r.<id> (or the orphan c.<id>) as a candidate of the
  * batch, not yet claimed; what is left behind (a dead waiter's files) is removed. */
 static void candidate(batch *b, const char *name, long long now)
@@ -542,8 +556,8 @@ static void candidate(batch *b, const char *name, long long now)
 	if (m->map == MAP_FAILED)
 		m->map = NULL;
 	/* not ours to serve (other settings: its own process will lead), too late, or too much */
-	if (!m->map || member_parse(m, b->fp, b->t->url) < 0 ||
-	    (m->deadline && m->deadline - now < DEADLINE_MIN_MS) || b->bytes + m->q.len > BATCH_BYTES_MAX) {
+	if (!m->map || member_parse(m, b->fp, b->t->url) < 0 || short_of_time(b, m, now) ||
+	    b->bytes + m->q.len > BATCH_BYTES_MAX) {
 		member_free(m);
 		b->n--;
 		return;
@@ -552,13 +566,18 @@ static void candidate(batch *b, const char *name, long long now)
 }
 
 /* Claims the candidates (an orphan is claimed already): a rename, which fails for one its
- * waiter withdrew meanwhile (dropped). */
+ * waiter withdrew meanwhile (dropped); one left with too little time is not claimed. */
 static void claim_all(batch *b)
 {
 	char path[4400], to[4400];
 	size_t kept = 0;
+	long long now = now_ms();
 	for (size_t i = 0; i < b->n; i++) {
 		member *m = &b->m[i];
+		if (!m->own && short_of_time(b, m, now)) { /* the advertisement took its time */
+			member_free(m);
+			continue;
+		}
 		if (!m->own && !m->orphan) {
 			qpath(path, sizeof(path), b->qdir, 'r', m->id);
 			qpath(to, sizeof(to), b->qdir, 'c', m->id);

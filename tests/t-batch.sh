@@ -258,21 +258,33 @@ check "... it left the queue and changed nothing" \
 	eval "[ \$(queued '$(ls -d "$T_DIR/stack-b/cache"/*.q)') = 0 ] && ! g '$R' rev-parse -q --verify locks/late.tfstate"
 
 # --- a CGI process and a pool worker in one batch ---------------------------------------------
-cgi_lock() {
-	local body='{"ID":"cgi1","Who":"cgi"}'
+cgi_lock() { # cgi_lock STATE [SETTING=VALUE...]
+	local body='{"ID":"cgi1","Who":"cgi"}' state=$1
+	shift
 	printf '%s' "$body" | as_pool env -i PATH=/usr/bin:/bin GATEWAY_INTERFACE=CGI/1.1 REQUEST_METHOD=LOCK \
-		QUERY_STRING="$Q&state=cgi.tfstate" CONTENT_LENGTH=${#body} TFGIT_ALLOWED_REPOS="$ALLOW" \
-		TFGIT_CACHE_DIR="$CACHE" "$TFGIT_BIN" >"$T_DIR/cgi.out" 2>"$T_DIR/cgi.err"
+		QUERY_STRING="$Q&state=$state" CONTENT_LENGTH=${#body} TFGIT_ALLOWED_REPOS="$ALLOW" \
+		TFGIT_CACHE_DIR="$CACHE" "$@" "$TFGIT_BIN" >"$T_DIR/cgi.out" 2>"$T_DIR/cgi.err"
 }
 log_mark
 hold "$CACHE" 2
 send pool LOCK "state=pool.tfstate" '{"ID":"pool1","Who":"pool"}'
-cgi_lock &
+cgi_lock cgi.tfstate &
 SENT+=($!)
 answered
 check "a CGI process's LOCK and a pool worker's LOCK are served in one batch" \
 	eval "[ '$(code_of pool)' = 200 ] && head -1 '$T_DIR/cgi.out' | grep -q '^Status: 200' &&
 	      grep -q ' batch=2' '$T_DIR/cgi.err' && since_mark | grep -q 'LOCK state=pool.tfstate .* batch=2'"
+# another TFGIT_REMOTE_TIMEOUT is other settings: a batch ends by its members' deadlines, so a
+# request with a short one would cut the others short
+log_mark
+hold "$CACHE" 2
+send pool2 LOCK "state=pool2.tfstate" '{"ID":"pool2","Who":"pool"}'
+cgi_lock cgi2.tfstate TFGIT_REMOTE_TIMEOUT=5 &
+SENT+=($!)
+answered
+check "... but not with another TFGIT_REMOTE_TIMEOUT: each is served on its own, both 200" \
+	eval "[ '$(code_of pool2)' = 200 ] && head -1 '$T_DIR/cgi.out' | grep -q '^Status: 200' &&
+	      ! grep -q ' batch=' '$T_DIR/cgi.err' && ! since_mark | grep -q 'LOCK state=pool2.tfstate .* batch='"
 
 # --- TFGIT_GROUP_COMMIT=0: each request alone -------------------------------------------------
 FCGI_WORKERS=4 stack_up c TFGIT_ALLOWED_REPOS="$ALLOW" TFGIT_GROUP_COMMIT=0
