@@ -254,8 +254,19 @@ done:
 	return rc < 0 ? fail("packing the new objects") : 0;
 }
 
-/* The packs (with an index) of the repository, the largest first; temporary files that a killed
- * process left there are removed. */
+/* Whether the pack directory holds name with its extension replaced by ext. */
+static int sibling(maint *m, const char *name, size_t stem, const char *ext)
+{
+	char path[4500];
+	struct stat sb;
+	snprintf(path, sizeof(path), "%s/%.*s%s", m->packdir, (int)stem, name, ext);
+	return stat(path, &sb) == 0;
+}
+
+/* The packs (with an index) of the repository, the largest first; what a killed process left
+ * there is removed: temporary files, a pack without its index (killed between the renames of
+ * packwrite.c, or in remove_pack), an index without its pack (libgit2's indexer names the
+ * index first). */
 static int list_packs(maint *m, struct pack **out, size_t *n)
 {
 	DIR *d = opendir(m->packdir);
@@ -275,8 +286,17 @@ static int list_packs(maint *m, struct pack **out, size_t *n)
 			unlink(path);
 			continue;
 		}
+		if (len > 10 && len <= 100 && !strncmp(e->d_name, "pack-", 5) && !strcmp(e->d_name + len - 5, ".pack") &&
+		    !sibling(m, e->d_name, len - 5, ".idx")) {
+			unlink(path);
+			continue;
+		}
 		if (len < 10 || len > 100 || strncmp(e->d_name, "pack-", 5) || strcmp(e->d_name + len - 4, ".idx"))
 			continue;
+		if (!sibling(m, e->d_name, len - 4, ".pack")) {
+			unlink(path);
+			continue;
+		}
 		snprintf(path, sizeof(path), "%s/%.*s.pack", m->packdir, (int)(len - 4), e->d_name);
 		if (stat(path, &sb) < 0)
 			continue;

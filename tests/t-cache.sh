@@ -48,6 +48,16 @@ check "... whose tracking ref is the remote's branch" \
 check "... and that keeps no lock branch the remote no longer has" \
 	expect_eq locks "" "$(git --git-dir="$C" for-each-ref refs/remotes/origin/locks)"
 
+# what a worker killed between the two renames of a pack leaves: a pack without its index, an
+# index without its pack (libgit2's indexer names the index first); the next request's
+# maintenance removes them
+halfp=$C/objects/pack/pack-$(printf '%040d' 1)
+as_pool cp "$(ls "$C"/objects/pack/pack-*.pack | head -1)" "$halfp.pack"
+as_pool cp "$(ls "$C"/objects/pack/pack-*.idx | head -1)" "$C/objects/pack/pack-$(printf '%040d' 2).idx"
+req GET "repository=$REPO&state=cyc-c0.tfstate"
+check "a pack without its index and an index without its pack are removed by the next request's maintenance" \
+	expect_eq "code, halves left" "200 0" "$CODE $(find "$C/objects/pack" -name 'pack-00000000000000000000000000000000000000*' | wc -l)"
+
 # garbage: loose objects no ref reaches (as an earlier version left them) and, from the cycles,
 # every lock commit; a cache without the maintenance marker is repacked from its refs once
 for i in 1 2 3; do echo "garbage $i" | as_pool git --git-dir="$C" hash-object -w --stdin >/dev/null; done
