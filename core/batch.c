@@ -1029,7 +1029,7 @@ static int lead(waiter *w, cache *c, tfgit_result *r, const tfgit_store *store, 
 static int wait_answer(waiter *w, tfgit_result *r, const tfgit_store *store, const tfgit_target *t,
 		       const batch_request *q, const char *fp, long long deadline, long long queue_deadline)
 {
-	char why[400], buf[4096];
+	char why[400] = "", buf[4096];
 	int rc, probe = 1, look = 1;
 	long long looked = 0;
 	for (;;) {
@@ -1076,7 +1076,11 @@ static int wait_answer(waiter *w, tfgit_result *r, const tfgit_store *store, con
 			}
 			if (rc != TFGIT_EBUSY) {
 				if (withdraw(w)) {
-					result_message(r, "the cache for this repository is not usable: %s", why);
+					if (rc == TFGIT_ETIMEOUT)
+						result_message(r, "the operation did not finish within %d s "
+							       "(TFGIT_REMOTE_TIMEOUT); nothing was changed", store->remote.timeout);
+					else
+						result_message(r, "the cache for this repository is not usable: %s", why);
 					return rc;
 				}
 				/* claimed meanwhile: its leader answers */

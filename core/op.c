@@ -38,7 +38,7 @@ static int op_begin(op *o)
 {
 	const tfgit_target *t = o->t;
 	int rc;
-	char why[400];
+	char why[400] = "";
 	op_names(o);
 	if (git_signature_now(&o->sig, o->store->author_name, o->store->author_email) < 0)
 		return git_failure(o->r, -1, "making the commit signature");
@@ -47,6 +47,9 @@ static int op_begin(op *o)
 		if (rc == TFGIT_EBUSY)
 			result_message(o->r, "the repository is busy: another request has held it for "
 				       "TFGIT_QUEUE_TIMEOUT (%d s); try again", o->store->queue_timeout);
+		else if (rc == TFGIT_ETIMEOUT)
+			result_message(o->r, "the operation did not finish within %d s (TFGIT_REMOTE_TIMEOUT): "
+				       "another request held the repository; nothing was changed", o->store->remote.timeout);
 		else
 			result_message(o->r, "the cache for this repository is not usable: %s", why);
 		return rc;
