@@ -1016,8 +1016,9 @@ static int lead(waiter *w, cache *c, tfgit_result *r, const tfgit_store *store, 
 	    !r->changed) {
 		/* nothing is kept of a remote that could not be reached (as op_run) */
 		cache_discard(c);
+	} else if (maint_run(c->repo, c->stage, c->path, b.local) == MAINT_DAMAGED) { /* under the flock, as op_end */
+		cache_discard(c);
 	} else {
-		maint_run(c->repo, c->stage, c->path, b.local); /* still under the flock, as op_run's end */
 		cache_free(c);
 	}
 	op_queue_turn(store->cache_dir, t->url);

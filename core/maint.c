@@ -23,7 +23,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <zlib.h>
@@ -217,6 +219,34 @@ static int add_object(maint *m, git_packbuilder *pb, oidset *bigs, const git_oid
 	if (type == GIT_OBJECT_BLOB && size > MAINT_BIG_OBJECT)
 		return oidset_add(bigs, id) < 0 ? -1 : 0;
 	return git_packbuilder_insert(pb, id, name);
+}
+
+/* Whether the staged objects match their ids. Checked on a disk only: a staged file holds an
+ * object's bytes without a checksum (written once and renamed whole), and a disk's failure or a
+ * power loss may change them; in memory (tmpfs, the default) they are what was hashed. 1 when
+ * they all match, 0 when one does not (logged), -1 on a failure to read. */
+static int stage_intact(maint *m)
+{
+	struct statfs fs;
+	if (statfs(m->path, &fs) == 0 && (fs.f_type == TMPFS_MAGIC || fs.f_type == RAMFS_MAGIC))
+		return 1;
+	for (size_t i = 0, n = stage_count(m->st); i < n; i++) {
+		const git_oid *id = stage_id(m->st, i);
+		git_odb_object *obj = NULL;
+		git_oid got;
+		if (git_odb_read(&obj, m->odb, id) < 0)
+			return -1;
+		int ok = git_odb_hash(&got, git_odb_object_data(obj), git_odb_object_size(obj),
+				      git_odb_object_type(obj)) == 0 && git_oid_equal(&got, id);
+		git_odb_object_free(obj);
+		if (!ok) {
+			char hex[GIT_OID_HEXSZ + 1];
+			core_log("cache %s: the staged object %s does not match its id (damaged on disk): the "
+				 "cache is thrown away", m->path, git_oid_tostr(hex, sizeof(hex), id));
+			return 0;
+		}
+	}
+	return 1;
 }
 
 /* Step 1: the staged objects into a new pack (the big blobs loose), then the stage emptied.
@@ -551,9 +581,15 @@ int maint_run(git_repository *repo, stage *st, const char *path, int local)
 		goto done;
 	}
 	/* the stage is packed once it holds enough to be worth a pack (or a large object) */
-	if ((stage_count(m.st) >= MAINT_STAGE_OBJECTS || stage_bytes(m.st) >= MAINT_STAGE_BYTES) &&
-	    (rc = pack_stage(&m)) < 0)
-		goto done;
+	if (stage_count(m.st) >= MAINT_STAGE_OBJECTS || stage_bytes(m.st) >= MAINT_STAGE_BYTES) {
+		int intact = stage_intact(&m);
+		if (intact <= 0) {
+			rc = intact < 0 ? fail("checking the staged objects") : MAINT_DAMAGED;
+			goto done;
+		}
+		if ((rc = pack_stage(&m)) < 0)
+			goto done;
+	}
 	if (list_packs(&m, &packs, &n) < 0) {
 		rc = -1;
 		goto done;

@@ -28,7 +28,10 @@
  * what is there to do: the objects staged by the operation, and (amortised) a merge or repack
  * when packs pile up. Never removes anything before what replaces it is fully written and
  * indexed; on any failure (a full filesystem) it stops and leaves the cache as it was. 0, or
- * -1 after logging why. */
+ * -1 after logging why, or MAINT_DAMAGED: a staged object does not match its id (a cache on a
+ * disk, where a staged object is checked before it is packed), and the caller throws the cache
+ * away (cache_discard). */
+#define MAINT_DAMAGED 1
 int maint_run(git_repository *repo, stage *st, const char *path, int local);
 
 #endif

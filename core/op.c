@@ -80,8 +80,11 @@ static void op_end(op *o)
 	int local = session_is_local(o->sess);
 	session_free(o->sess);
 	/* still under the flock: what the operation wrote is packed (maint.c) */
-	if (o->cache && o->cache->repo)
-		maint_run(o->cache->repo, o->cache->stage, o->cache->path, local);
+	if (o->cache && o->cache->repo &&
+	    maint_run(o->cache->repo, o->cache->stage, o->cache->path, local) == MAINT_DAMAGED) {
+		cache_discard(o->cache); /* the next request clones it again */
+		o->cache = NULL;
+	}
 	cache_free(o->cache);
 	git_signature_free(o->sig);
 	memset(o, 0, sizeof(*o));

@@ -136,6 +136,40 @@ check "... the large one, least recently used, was evicted, the other kept" expe
 check "... and the evicted entry's flock file and group commit queue went with it" expect_eq "flock files, queues" \
 	"1 1" "$(find "$MC" -maxdepth 1 -name '*.flock' | wc -l) $(find "$MC" -maxdepth 1 -name '*.q' | wc -l)"
 
+# 4b. a cache on a disk: a staged object whose bytes changed there (a failing disk, a power loss)
+# is found when the stage is packed, and the cache is thrown away, not the damage packed
+DC=$T_DIR/diskcache
+mkdir -p "$DC"
+chown "$POOL_USER" "$DC"
+chmod 700 "$DC"
+if [ "$(stat -f -c %T "$DC")" = tmpfs ]; then
+	skip "a damaged staged object on a disk-backed cache" "the test directory is on tmpfs"
+else
+	stack_up disk TFGIT_ALLOWED_REPOS="$ALLOW" TFGIT_CACHE_DIR="$DC"
+	DQ="repository=$REPO&state=disk.tfstate"
+	DBODY='{"version":4,"serial":1,"lineage":"disk-AAAAAAAA"}'
+	req LOCK "$DQ" --data '{"ID":"dk"}'
+	req POST "$DQ&ID=dk" --data "$DBODY"
+	req UNLOCK "$DQ" --data '{"ID":"dk"}'
+	DE=$(entry_of "$DC")
+	dblob=$(printf '%s' "$DBODY" | git hash-object --stdin)
+	staged_file=$DE/tfgit-stage/$dblob
+	check "set-up: on a disk-backed cache the state's blob is staged" test -f "$staged_file"
+	off=$(grep -abo 'disk-AAAA' "$staged_file" | cut -d: -f1)
+	printf 'BBBB' | dd of="$staged_file" bs=1 seek=$((off + 5)) conv=notrunc status=none
+	# a state over 1 MiB: the stage is packed at the end of its POST
+	big='{"version":4,"serial":1,"lineage":"big","outputs":{"x":{"type":"string","value":"'$(head -c 1100000 /dev/zero | tr '\0' a)'"}}}'
+	printf '%s' "$big" >"$T_DIR/big.json"
+	req LOCK "repository=$REPO&state=big.tfstate" --data '{"ID":"bg"}'
+	log_mark
+	req POST "repository=$REPO&state=big.tfstate&ID=bg" --data-binary @"$T_DIR/big.json"
+	check "... a POST that packs the stage is 200 (its push went out first)" expect_eq code 200 "$CODE"
+	check "... the damaged staged object is found, and the cache thrown away" \
+		eval "since_mark | grep -q 'does not match its id' && [ ! -e '$DE' ]"
+	req GET "$DQ"
+	check "... the state read again is the remote's, undamaged" expect_eq state "$DBODY" "$BODY"
+fi
+
 # 5. a full cache filesystem, the repository already cached (git:// and local remotes)
 MNT=$T_DIR/small
 if [ "$(id -u)" -ne 0 ]; then
