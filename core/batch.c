@@ -784,10 +784,11 @@ static void run(batch *b, op *opened)
 		}
 		if (deadline_passed()) {
 			/* too late to push: each waiter is answered that nothing was done, truthfully (a
-			 * push now could land after a waiter gave up on its answer) */
+			 * push now could land after a waiter gave up on its answer); those waiting for a
+			 * round of their own too */
 			for (size_t i = 0; i < b->n; i++) {
 				member *m = &b->m[i];
-				if (m->done || m->skip)
+				if (m->done)
 					continue;
 				result_message(m->r, "the operation did not finish within %d s (TFGIT_REMOTE_TIMEOUT); "
 					       "nothing was changed", b->store->remote.timeout);
