@@ -43,7 +43,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <linux/magic.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,7 +51,6 @@
 #include <sys/inotify.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -185,12 +183,10 @@ static int fingerprint(char out[65], const tfgit_store *s, const char *url)
  * queue's files only where it never reaches a disk when states are encrypted at rest. */
 static int eligible(const tfgit_store *store, const batch_request *q)
 {
-	struct statfs fs;
 	if (!store->group_commit || q->len > BATCH_BODY_MAX)
 		return 0;
 	if ((q->kind == BATCH_GET || q->kind == BATCH_PUT) && crypt_enabled(&store->crypt))
-		return statfs(store->cache_dir, &fs) == 0 &&
-		       (fs.f_type == TMPFS_MAGIC || fs.f_type == RAMFS_MAGIC);
+		return cache_in_memory(store->cache_dir);
 	return 1;
 }
 

@@ -16,6 +16,8 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/vfs.h>
+#include <linux/magic.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -160,6 +162,12 @@ static void remove_kept_stage(const char *path)
 	remove_tree(kept);
 }
 
+int cache_in_memory(const char *dir)
+{
+	struct statfs fs;
+	return statfs(dir, &fs) == 0 && (fs.f_type == TMPFS_MAGIC || fs.f_type == RAMFS_MAGIC);
+}
+
 /* Whether the waiter of the queued request at path is gone: it holds a flock on its file for as
  * long as it waits (batch.c). */
 static int waiter_gone(const char *path)
@@ -234,16 +242,19 @@ static int open_or_init(cache *c)
 int cache_reset(cache *c)
 {
 	char stage_dir[4200], kept[4200];
+	int damaged = stage_damaged(c->stage);
 	git_repository_free(c->repo);
 	c->repo = NULL;
 	c->stage = NULL;
 	c->shared = 0;
 	/* what the operation staged survives a rebuild: a state whose body is gone already (the
-	 * core frees a large body once it is staged) is still there to push */
+	 * core frees a large body once it is staged) is still there to push; unless a staged file
+	 * was found damaged: the rest may name what it lost (a commit without its blob), which a
+	 * fetch would then take for present */
 	snprintf(stage_dir, sizeof(stage_dir), "%s/%s", c->path, STAGE_DIR);
 	snprintf(kept, sizeof(kept), "%s.stage", c->path);
 	remove_tree(kept);
-	int keep = rename(stage_dir, kept) == 0;
+	int keep = !damaged && rename(stage_dir, kept) == 0;
 	if (remove_tree(c->path) < 0)
 		return git_failure(NULL, -1, "cache removal");
 	int err = git_repository_init(&c->repo, c->path, 1);
@@ -334,6 +345,10 @@ int cache_open(cache **out, const char *cache_dir, const char *url, int queue_se
 	snprintf(why, whylen, "%s", tfgit_strerror(TFGIT_ERROR));
 	if ((rc = private_dir(cache_dir, why, whylen)) < 0)
 		goto done;
+	/* an object is hashed once, when it is written, and libgit2 does not hash it again when
+	 * it reads it (tfgit_init) where the cache is in memory; on a disk, which may change a
+	 * file's bytes, every object read is checked against its id */
+	git_libgit2_opts(GIT_OPT_ENABLE_STRICT_HASH_VERIFICATION, !cache_in_memory(cache_dir));
 	rc = TFGIT_ERROR;
 	if (cache_name(name, url) < 0)
 		goto done;

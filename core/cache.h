@@ -26,6 +26,9 @@ int cache_dir_open(const char *dir, char *why, size_t whylen);
  * ".flock", ".q" for group commit's queue). 0, or -1 when it does not fit. */
 int cache_entry_path(char *out, size_t outlen, const char *cache_dir, const char *url, const char *suffix);
 
+/* Whether dir is in memory (tmpfs, ramfs): what is written there never reaches a disk. */
+int cache_in_memory(const char *dir);
+
 /* Removes from a group commit queue (qdir, batch.c) what nobody waits for any more: a request
  * (r.<id>, c.<id>) whose waiter is gone (its flock on the file is free) with its answer, an
  * answer (a.<id>) whose claim its waiter removed, an unfinished answer (w.<id>). Only for the

@@ -138,7 +138,7 @@ int tfgit_init(const char *ca_file)
 		return TFGIT_ERROR;
 	/* an object is hashed once, when it is written; reading it (for the push, a GET) does not
 	 * hash it again. Reads still check each object's zlib checksum, and the stage (stage.c)
-	 * keeps only whole files */
+	 * keeps only whole files. A cache on a disk turns the check back on (cache_open) */
 	git_libgit2_opts(GIT_OPT_ENABLE_STRICT_HASH_VERIFICATION, 0);
 	/* repositories are named by the operator's allowlist, and may belong to the git user */
 	git_libgit2_opts(GIT_OPT_SET_OWNER_VALIDATION, 0);

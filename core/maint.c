@@ -23,9 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <linux/magic.h>
 #include <sys/stat.h>
-#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <zlib.h>
@@ -33,6 +31,7 @@
 #include <git2.h>
 #include <git2/sys/odb_backend.h>
 
+#include "cache.h"
 #include "internal.h"
 #include "maint.h"
 #include "packwrite.h"
@@ -221,30 +220,27 @@ static int add_object(maint *m, git_packbuilder *pb, oidset *bigs, const git_oid
 	return git_packbuilder_insert(pb, id, name);
 }
 
-/* Whether the staged objects match their ids. Checked on a disk only: a staged file holds an
+/* Whether the staged objects are whole. Checked on a disk only: a staged file holds an
  * object's bytes without a checksum (written once and renamed whole), and a disk's failure or a
- * power loss may change them; in memory (tmpfs, the default) they are what was hashed. 1 when
- * they all match, 0 when one does not (logged), -1 on a failure to read. */
+ * power loss may change them; there, reading one checks it against its id (stage.c). In memory
+ * (tmpfs, the default) they are what was hashed. 1, or 0 when one cannot be read (logged). */
 static int stage_intact(maint *m)
 {
-	struct statfs fs;
-	if (statfs(m->path, &fs) == 0 && (fs.f_type == TMPFS_MAGIC || fs.f_type == RAMFS_MAGIC))
+	if (cache_in_memory(m->path))
 		return 1;
 	for (size_t i = 0, n = stage_count(m->st); i < n; i++) {
 		const git_oid *id = stage_id(m->st, i);
 		git_odb_object *obj = NULL;
-		git_oid got;
-		if (git_odb_read(&obj, m->odb, id) < 0)
-			return -1;
-		int ok = git_odb_hash(&got, git_odb_object_data(obj), git_odb_object_size(obj),
-				      git_odb_object_type(obj)) == 0 && git_oid_equal(&got, id);
-		git_odb_object_free(obj);
-		if (!ok) {
-			char hex[GIT_OID_HEXSZ + 1];
-			core_log("cache %s: the staged object %s does not match its id (damaged on disk): the "
-				 "cache is thrown away", m->path, git_oid_tostr(hex, sizeof(hex), id));
+		char hex[GIT_OID_HEXSZ + 1];
+		git_oid_tostr(hex, sizeof(hex), id);
+		if (git_odb_read(&obj, m->odb, id) < 0) {
+			const git_error *e = git_error_last();
+			core_log("cache %s: the staged object %s cannot be read (%s): the cache is thrown away",
+				 m->path, hex, e && e->message ? e->message : "unknown error");
+			git_error_clear();
 			return 0;
 		}
+		git_odb_object_free(obj);
 	}
 	return 1;
 }
@@ -582,9 +578,8 @@ int maint_run(git_repository *repo, stage *st, const char *path, int local)
 	}
 	/* the stage is packed once it holds enough to be worth a pack (or a large object) */
 	if (stage_count(m.st) >= MAINT_STAGE_OBJECTS || stage_bytes(m.st) >= MAINT_STAGE_BYTES) {
-		int intact = stage_intact(&m);
-		if (intact <= 0) {
-			rc = intact < 0 ? fail("checking the staged objects") : MAINT_DAMAGED;
+		if (!stage_intact(&m)) {
+			rc = MAINT_DAMAGED;
 			goto done;
 		}
 		if ((rc = pack_stage(&m)) < 0)

@@ -21,6 +21,7 @@
 
 #include <git2/sys/odb_backend.h>
 
+#include "cache.h"
 #include "stage.h"
 
 /* above the packs' (2) and loose objects' (1): the first backend that can write gets writes */
@@ -35,6 +36,8 @@ struct stage {
 	git_oid *ids; /* sorted */
 	size_t n, cap;
 	unsigned long long bytes;
+	int verify; /* on a disk: each read is checked against its id (a staged file has no checksum) */
+	int damaged; /* a staged file was found damaged (and removed) */
 };
 
 static int full; /* stage_was_full */
@@ -120,6 +123,7 @@ static int open_object(stage *st, const git_oid *id, int *fd, size_t *size, git_
 		*fd = -1;
 		unlink(path);
 		forget(st, i);
+		st->damaged = 1;
 		git_error_set(GIT_ERROR_ODB, "staged object %s is damaged (removed)", path);
 		return -1;
 	}
@@ -153,6 +157,19 @@ static int stage_read(void **out, size_t *len, git_object_t *type, git_odb_backe
 	}
 	buf[size] = '\0';
 	close(fd);
+	git_oid got;
+	if (st->verify && (git_odb_hash(&got, buf, size, *type) < 0 || !git_oid_equal(&got, id))) {
+		char path[4200];
+		path_of(path, sizeof(path), st, id);
+		unlink(path);
+		long i = find(st, id);
+		if (i >= 0)
+			forget(st, i);
+		st->damaged = 1;
+		git_odb_backend_data_free(b, buf);
+		git_error_set(GIT_ERROR_ODB, "staged object %s does not match its id: damaged (removed)", path);
+		return -1;
+	}
 	*out = buf;
 	*len = size;
 	return 0;
@@ -505,6 +522,7 @@ int stage_odb(git_odb **out, stage **stp, const char *repo_path)
 		goto fail;
 	}
 	snprintf(st->dir, sizeof(st->dir), "%s%s%s", repo_path, sep, STAGE_DIR);
+	st->verify = !cache_in_memory(repo_path);
 	git_odb_init_backend(&st->parent, GIT_ODB_BACKEND_VERSION);
 	st->parent.read = stage_read;
 	st->parent.read_prefix = stage_read_prefix;
@@ -549,6 +567,11 @@ const git_oid *stage_id(const stage *st, size_t i)
 unsigned long long stage_bytes(const stage *st)
 {
 	return st ? st->bytes : 0;
+}
+
+int stage_damaged(const stage *st)
+{
+	return st && st->damaged;
 }
 
 int stage_clear(stage *st)

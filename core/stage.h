@@ -22,6 +22,10 @@ size_t stage_count(const stage *st);
 const git_oid *stage_id(const stage *st, size_t i);
 unsigned long long stage_bytes(const stage *st);
 
+/* 1 when a staged object was found damaged (and removed): what is left of the stage may name
+ * objects it no longer holds (a commit without its blob), and is not to be kept. */
+int stage_damaged(const stage *st);
+
 /* Removes every staged object (after maintenance stored them elsewhere). 0, or -1 with a
  * libgit2 error set. */
 int stage_clear(stage *st);

@@ -137,11 +137,19 @@ check "... and the evicted entry's flock file and group commit queue went with i
 	"1 1" "$(find "$MC" -maxdepth 1 -name '*.flock' | wc -l) $(find "$MC" -maxdepth 1 -name '*.q' | wc -l)"
 
 # 4b. a cache on a disk: a staged object whose bytes changed there (a failing disk, a power loss)
-# is found when the stage is packed, and the cache is thrown away, not the damage packed
+# is found when it is read (a GET: the cache is cloned again) and when the stage is packed (the
+# cache is thrown away), never served or packed
 DC=$T_DIR/diskcache
 mkdir -p "$DC"
 chown "$POOL_USER" "$DC"
 chmod 700 "$DC"
+# tamper BODY: changes 4 bytes of BODY's staged blob where it holds "disk-AAAA" (same length)
+tamper() {
+	local f
+	f=$(entry_of "$DC")/tfgit-stage/$(printf '%s' "$1" | git hash-object --stdin)
+	[ -f "$f" ] || return 1
+	printf 'BBBB' | dd of="$f" bs=1 seek=$(($(grep -abo 'disk-AAAA' "$f" | cut -d: -f1) + 5)) conv=notrunc status=none
+}
 if [ "$(stat -f -c %T "$DC")" = tmpfs ]; then
 	skip "a damaged staged object on a disk-backed cache" "the test directory is on tmpfs"
 else
@@ -150,24 +158,27 @@ else
 	DBODY='{"version":4,"serial":1,"lineage":"disk-AAAAAAAA"}'
 	req LOCK "$DQ" --data '{"ID":"dk"}'
 	req POST "$DQ&ID=dk" --data "$DBODY"
-	req UNLOCK "$DQ" --data '{"ID":"dk"}'
-	DE=$(entry_of "$DC")
-	dblob=$(printf '%s' "$DBODY" | git hash-object --stdin)
-	staged_file=$DE/tfgit-stage/$dblob
-	check "set-up: on a disk-backed cache the state's blob is staged" test -f "$staged_file"
-	off=$(grep -abo 'disk-AAAA' "$staged_file" | cut -d: -f1)
-	printf 'BBBB' | dd of="$staged_file" bs=1 seek=$((off + 5)) conv=notrunc status=none
+	check "set-up: on a disk-backed cache a state's blob is staged, then changed there" tamper "$DBODY"
+	log_mark
+	req GET "$DQ"
+	check "... a GET finds it (it does not match its id) and answers the remote's state" \
+		eval "[ '$CODE' = 200 ] && [ '$BODY' = '$DBODY' ] && since_mark | grep -q 'does not match its id'"
+	DBODY2='{"version":4,"serial":2,"lineage":"disk-AAAAAAAA"}'
+	req POST "$DQ&ID=dk" --data "$DBODY2"
+	check "set-up: another version staged, then changed on the disk" tamper "$DBODY2"
 	# a state over 1 MiB: the stage is packed at the end of its POST
 	big='{"version":4,"serial":1,"lineage":"big","outputs":{"x":{"type":"string","value":"'$(head -c 1100000 /dev/zero | tr '\0' a)'"}}}'
 	printf '%s' "$big" >"$T_DIR/big.json"
 	req LOCK "repository=$REPO&state=big.tfstate" --data '{"ID":"bg"}'
+	DE=$(entry_of "$DC")
 	log_mark
 	req POST "repository=$REPO&state=big.tfstate&ID=bg" --data-binary @"$T_DIR/big.json"
 	check "... a POST that packs the stage is 200 (its push went out first)" expect_eq code 200 "$CODE"
-	check "... the damaged staged object is found, and the cache thrown away" \
+	check "... the damaged staged object is found, and the cache thrown away, not packed" \
 		eval "since_mark | grep -q 'does not match its id' && [ ! -e '$DE' ]"
 	req GET "$DQ"
-	check "... the state read again is the remote's, undamaged" expect_eq state "$DBODY" "$BODY"
+	check "... the state read again is the remote's, undamaged" expect_eq state "$DBODY2" "$BODY"
+	req UNLOCK "$DQ" --data '{"ID":"dk"}'
 fi
 
 # 5. a full cache filesystem, the repository already cached (git:// and local remotes)
