@@ -75,28 +75,6 @@
 #define WINDOW_MAX_MS 20             /* the longest a leader waits for the last batch's clients */
 #define ID_LEN 64
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int write_all(int fd, const void *p, size_t n)
-{
-	const char *c = p;
-	while (n) {
-		ssize_t w = write(fd, c, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		c += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 static int is_writer(batch_kind k)
 {
 	return k != BATCH_GET;
@@ -256,10 +234,10 @@ static int enqueue(waiter *w, const char *fp, const tfgit_target *t, const batch
 	long long idlen = q->lock_id ? (long long)strlen(q->lock_id) : -1;
 	int n = snprintf(head, sizeof(head), "%s%s\n%d %d %lld %ld %zu %zu %lld %zu\n", QUEUE_MAGIC, fp,
 			 (int)q->kind, q->amend, deadline, (long)getpid(), reflen, statelen, idlen, q->len);
-	if (flock(w->fd, LOCK_EX) < 0 || write_all(w->fd, head, (size_t)n) < 0 ||
-	    write_all(w->fd, t->ref, reflen) < 0 || write_all(w->fd, t->state, statelen) < 0 ||
-	    (idlen > 0 && write_all(w->fd, q->lock_id, (size_t)idlen) < 0) ||
-	    (q->len && write_all(w->fd, q->body, q->len) < 0))
+	if (flock(w->fd, LOCK_EX) < 0 || core_write_all(w->fd, head, (size_t)n) < 0 ||
+	    core_write_all(w->fd, t->ref, reflen) < 0 || core_write_all(w->fd, t->state, statelen) < 0 ||
+	    (idlen > 0 && core_write_all(w->fd, q->lock_id, (size_t)idlen) < 0) ||
+	    (q->len && core_write_all(w->fd, q->body, q->len) < 0))
 		return -1;
 	char self[64];
 	snprintf(self, sizeof(self), "/proc/self/fd/%d", w->fd);
@@ -300,9 +278,9 @@ static void answer_write(const char *qdir, const char *id, int rc, const tfgit_r
 	int n = snprintf(head, sizeof(head), "%s%d %d %d %d %d %zu %zu %zu\n%s %s\n", ANSWER_MAGIC, rc,
 			 r->changed, r->forced, r->attempts, r->batch, mlen, r->holder.size, r->content.size,
 			 r->blob_id[0] ? r->blob_id : "-", r->version[0] ? r->version : "-");
-	int bad = write_all(fd, head, (size_t)n) < 0 || write_all(fd, r->message, mlen) < 0 ||
-		  (r->holder.size && write_all(fd, r->holder.ptr, r->holder.size) < 0) ||
-		  (r->content.size && write_all(fd, r->content.ptr, r->content.size) < 0);
+	int bad = core_write_all(fd, head, (size_t)n) < 0 || core_write_all(fd, r->message, mlen) < 0 ||
+		  (r->holder.size && core_write_all(fd, r->holder.ptr, r->holder.size) < 0) ||
+		  (r->content.size && core_write_all(fd, r->content.ptr, r->content.size) < 0);
 	if (close(fd) < 0)
 		bad = 1;
 	qpath(to, sizeof(to), qdir, 'a', id);
@@ -567,7 +545,7 @@ static void claim_all(batch *b)
 {
 	char path[4400], to[4400];
 	size_t kept = 0;
-	long long now = now_ms();
+	long long now = core_now_ms();
 	for (size_t i = 0; i < b->n; i++) {
 		member *m = &b->m[i];
 		if (!m->own && short_of_time(b, m, now)) { /* the advertisement took its time */
@@ -609,7 +587,7 @@ static void gather(batch *b, const char *own_id)
 	struct dirent *e;
 	char **names = NULL;
 	size_t n = 0, cap = 0;
-	long long now = now_ms();
+	long long now = core_now_ms();
 	if (!d)
 		return;
 	while ((e = readdir(d)) != NULL) {
@@ -873,12 +851,12 @@ static void window(waiter *w)
 	if (got <= 0)
 		return;
 	text[got] = '\0';
-	long long now = now_ms(), limit;
+	long long now = core_now_ms(), limit;
 	if (sscanf(text, "%lld %lld %lld", &demand, &end, &took) != 3 || demand < 2 || now - end > 1000)
 		return;
 	limit = took / 8 < WINDOW_MAX_MS ? took / 8 : WINDOW_MAX_MS;
 	long long until = now + limit;
-	while (count_queued(w->qdir) < demand && (now = now_ms()) < until) {
+	while (count_queued(w->qdir) < demand && (now = core_now_ms()) < until) {
 		struct pollfd pfd = {w->ino, POLLIN, 0};
 		if (poll(&pfd, 1, (int)(until - now)) > 0)
 			while (read(w->ino, buf, sizeof(buf)) > 0)
@@ -891,13 +869,13 @@ static void window(waiter *w)
 static void note_batch(const char *qdir, size_t n, long long began)
 {
 	char path[4400], text[96];
-	long long now = now_ms();
+	long long now = core_now_ms();
 	snprintf(path, sizeof(path), "%s/last", qdir);
 	int len = snprintf(text, sizeof(text), "%zu %lld %lld\n", n + (size_t)count_queued(qdir), now,
 			   now - began);
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd >= 0) {
-		if (write_all(fd, text, (size_t)len) < 0)
+		if (core_write_all(fd, text, (size_t)len) < 0)
 			core_log("group commit: %s cannot be written: %s", path, strerror(errno));
 		close(fd);
 	}
@@ -923,7 +901,7 @@ static int lead(waiter *w, cache *c, tfgit_result *r, const tfgit_store *store, 
 		return TFGIT_ERROR;
 	}
 	window(w);
-	long long began = now_ms();
+	long long began = core_now_ms();
 	snprintf(own->id, sizeof(own->id), "%s", w->id);
 	own->own = 1;
 	own->q = *q;
@@ -958,7 +936,7 @@ static int lead(waiter *w, cache *c, tfgit_result *r, const tfgit_store *store, 
 	}
 	/* the batch ends by the earliest deadline of its requests: each is answered within its own
 	 * (ours, when it has too little time left, is not run: it would cut the others short) */
-	long long first = 0, now = now_ms();
+	long long first = 0, now = core_now_ms();
 	for (size_t i = 0; i < b.n; i++) {
 		member *m = &b.m[i];
 		m->r = m->own ? r : &m->res;
@@ -971,7 +949,7 @@ static int lead(waiter *w, cache *c, tfgit_result *r, const tfgit_store *store, 
 		}
 	}
 	if (first && rc == 0)
-		deadline_start_ms(first - now_ms() > 1 ? (long)(first - now_ms()) : 1);
+		deadline_start_ms(first - core_now_ms() > 1 ? (long)(first - core_now_ms()) : 1);
 	for (size_t i = 0; i < b.n; i++) {
 		member *m = &b.m[i];
 		if (m->done)
@@ -1032,13 +1010,13 @@ static int wait_answer(waiter *w, tfgit_result *r, const tfgit_store *store, con
 	long long looked = 0;
 	for (;;) {
 		/* at least every PROBE_MS, whatever else the directory's events say */
-		if (now_ms() - looked >= PROBE_MS)
+		if (core_now_ms() - looked >= PROBE_MS)
 			probe = look = 1;
 		if (probe)
-			looked = now_ms();
+			looked = core_now_ms();
 		if (look && exists(w->qdir, 'a', w->id) && answer_read(w, r, &rc) == 0)
 			return rc;
-		long long now = now_ms();
+		long long now = core_now_ms();
 		int queued = exists(w->qdir, 'r', w->id);
 		if (queued && ((queue_deadline && now >= queue_deadline) || deadline_passed() ||
 			       (deadline && now >= deadline)) && withdraw(w)) {
@@ -1129,7 +1107,7 @@ int batch_run(tfgit_result *r, const tfgit_store *store, const tfgit_target *t, 
 	}
 	sockets_remember();
 	deadline_start(store->remote.timeout);
-	long long start = now_ms();
+	long long start = core_now_ms();
 	long long deadline = store->remote.timeout ? start + store->remote.timeout * 1000LL : 0;
 	long long queue_deadline = store->queue_timeout ? start + store->queue_timeout * 1000LL : 0;
 	if (enqueue(&w, fp, t, q, deadline) < 0) {

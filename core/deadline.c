@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "deadline.h"
+#include "internal.h"
 #include "sockets.h"
 
 static volatile sig_atomic_t passed, waiting, wait_passed;
@@ -113,4 +114,11 @@ void deadline_stop(void)
 	memset(&off, 0, sizeof(off));
 	waiting = 0;
 	setitimer(ITIMER_REAL, &off, NULL);
+}
+
+long long core_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "filter.h"
+#include "internal.h"
 
 extern char **environ;
 
@@ -40,13 +41,6 @@ static void say(char *why, size_t whylen, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(why, whylen, fmt, ap);
 	va_end(ap);
-}
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void close_fd(int *fd)
@@ -253,7 +247,7 @@ int filter_run(const char *cmd, const char *in, size_t len, size_t max, int time
 	int pin[2] = {-1, -1}, pout[2] = {-1, -1}, perr[2] = {-1, -1}, rep[2] = {-1, -1};
 	int pidfd = -1, rc = TFGIT_ERROR, status = -1, exited = 0, epipe = 0, failed = 0;
 	int sigpipe_was_pending = 0;
-	long long deadline = now_ms() + (long long)timeout_seconds * 1000;
+	long long deadline = core_now_ms() + (long long)timeout_seconds * 1000;
 	struct outbuf ob = {NULL, 0, 0, max, 0};
 	char **envp = NULL, *ebuf = NULL;
 	size_t ekept = 0, eroom = errlen ? errlen - 1 : 0, written = 0;
@@ -328,7 +322,7 @@ int filter_run(const char *cmd, const char *in, size_t len, size_t max, int time
 	/* done when stdout is at end of file and the child has exited; stderr is not waited for
 	 * (what is left of the group is killed below, and a setsid'd helper may hold it) */
 	while (pout[0] >= 0 || !exited) {
-		long long left = deadline - now_ms();
+		long long left = deadline - core_now_ms();
 		if (left <= 0) {
 			say(why, whylen, "timed out after %d s%s", timeout_seconds,
 			    exited ? " (the command exited; something it started still held its output)" : "");

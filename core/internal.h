@@ -28,4 +28,11 @@ const char *tls_trusted_ca(void);
 /* Replaces every noted secret in text by ***, in place. */
 void secrets_redact(char *text);
 
+/* The monotonic clock in milliseconds (deadline.c). */
+long long core_now_ms(void);
+
+/* Writes all n bytes of p to fd (retrying short writes and EINTR): 0, or -1 with errno set
+ * (stage.c). */
+int core_write_all(int fd, const void *p, size_t n);
+
 #endif

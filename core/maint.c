@@ -31,7 +31,6 @@
 #include <git2.h>
 #include <git2/sys/odb_backend.h>
 
-#include "cache.h"
 #include "internal.h"
 #include "maint.h"
 #include "packwrite.h"
@@ -220,31 +219,6 @@ static int add_object(maint *m, git_packbuilder *pb, oidset *bigs, const git_oid
 	return git_packbuilder_insert(pb, id, name);
 }
 
-/* Whether the staged objects are whole. Checked on a disk only: a staged file holds an
- * object's bytes without a checksum (written once and renamed whole), and a disk's failure or a
- * power loss may change them; there, reading one checks it against its id (stage.c). In memory
- * (tmpfs, the default) they are what was hashed. 1, or 0 when one cannot be read (logged). */
-static int stage_intact(maint *m)
-{
-	if (cache_in_memory(m->path))
-		return 1;
-	for (size_t i = 0, n = stage_count(m->st); i < n; i++) {
-		const git_oid *id = stage_id(m->st, i);
-		git_odb_object *obj = NULL;
-		char hex[GIT_OID_HEXSZ + 1];
-		git_oid_tostr(hex, sizeof(hex), id);
-		if (git_odb_read(&obj, m->odb, id) < 0) {
-			const git_error *e = git_error_last();
-			core_log("cache %s: the staged object %s cannot be read (%s): the cache is thrown away",
-				 m->path, hex, e && e->message ? e->message : "unknown error");
-			git_error_clear();
-			return 0;
-		}
-		git_odb_object_free(obj);
-	}
-	return 1;
-}
-
 /* Step 1: the staged objects into a new pack (the big blobs loose), then the stage emptied.
  * The pack is written by packwrite.c: each object compressed once, fast (merges compress
  * again, with deltas), and not hashed again. */
@@ -319,13 +293,13 @@ static int list_packs(maint *m, struct pack **out, size_t *n)
 		}
 		if (len < 10 || len > 100 || strncmp(e->d_name, "pack-", 5) || strcmp(e->d_name + len - 4, ".idx"))
 			continue;
-		if (!sibling(m, e->d_name, len - 4, ".pack")) {
-			unlink(path);
+		char pack[4500];
+		snprintf(pack, sizeof(pack), "%s/%.*s.pack", m->packdir, (int)(len - 4), e->d_name);
+		if (stat(pack, &sb) < 0) {
+			if (errno == ENOENT)
+				unlink(path); /* an index without its pack */
 			continue;
 		}
-		snprintf(path, sizeof(path), "%s/%.*s.pack", m->packdir, (int)(len - 4), e->d_name);
-		if (stat(path, &sb) < 0)
-			continue;
 		if (*n == cap) {
 			cap = cap ? cap * 2 : 16;
 			struct pack *p = realloc(*out, cap * sizeof(*p));
@@ -578,12 +552,13 @@ int maint_run(git_repository *repo, stage *st, const char *path, int local)
 	}
 	/* the stage is packed once it holds enough to be worth a pack (or a large object) */
 	if (stage_count(m.st) >= MAINT_STAGE_OBJECTS || stage_bytes(m.st) >= MAINT_STAGE_BYTES) {
-		if (!stage_intact(&m)) {
-			rc = MAINT_DAMAGED;
+		/* on a disk, reading a staged object checks it against its id (stage.c): one that
+		 * does not match is not packed, and the cache is thrown away */
+		if ((rc = pack_stage(&m)) < 0) {
+			if (stage_damaged(m.st))
+				rc = MAINT_DAMAGED;
 			goto done;
 		}
-		if ((rc = pack_stage(&m)) < 0)
-			goto done;
 	}
 	if (list_packs(&m, &packs, &n) < 0) {
 		rc = -1;

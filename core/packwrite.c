@@ -21,6 +21,7 @@
 #include <openssl/evp.h>
 #include <zlib.h>
 
+#include "internal.h"
 #include "packwrite.h"
 
 #define BUF 65536
@@ -43,16 +44,9 @@ struct entry {
 
 static int flush_out(struct out *o)
 {
-	size_t done = 0;
-	while (done < o->used) {
-		ssize_t w = write(o->fd, o->buf + done, o->used - done);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			o->failed = 1;
-			return -1;
-		}
-		done += (size_t)w;
+	if (core_write_all(o->fd, o->buf, o->used) < 0) {
+		o->failed = 1;
+		return -1;
 	}
 	o->used = 0;
 	return 0;

@@ -218,8 +218,9 @@ static int stage_read_prefix(git_oid *out_id, void **out, size_t *len, git_objec
 	return err;
 }
 
-static int write_all(int fd, const char *p, size_t n)
+int core_write_all(int fd, const void *data, size_t n)
 {
+	const char *p = data;
 	while (n) {
 		ssize_t w = write(fd, p, n);
 		if (w < 0 && errno == EINTR)
@@ -243,7 +244,7 @@ static int stage_write(git_odb_backend *b, const git_oid *id, const void *data, 
 	snprintf(tmp, sizeof(tmp), "%s/tmp-XXXXXX", st->dir);
 	int fd = -1, ok = (mkdir(st->dir, 0700) == 0 || errno == EEXIST) &&
 			  (fd = mkostemp(tmp, O_CLOEXEC)) >= 0 &&
-			  write_all(fd, hdr, (size_t)hlen + 1) == 0 && write_all(fd, data, len) == 0;
+			  core_write_all(fd, hdr, (size_t)hlen + 1) == 0 && core_write_all(fd, data, len) == 0;
 	int e = errno;
 	if (fd >= 0 && close(fd) < 0 && ok) {
 		ok = 0;
@@ -291,7 +292,7 @@ static int stream_failed(struct stage_stream *ss, int e)
 static int stream_write(git_odb_stream *s, const char *data, size_t len)
 {
 	struct stage_stream *ss = (struct stage_stream *)s;
-	if (ss->fd < 0 || write_all(ss->fd, data, len) < 0)
+	if (ss->fd < 0 || core_write_all(ss->fd, data, len) < 0)
 		return stream_failed(ss, ss->fd < 0 ? EIO : errno);
 	return 0;
 }
@@ -354,7 +355,7 @@ static int stage_writestream(git_odb_stream **out, git_odb_backend *b, git_objec
 		stream_free(&ss->parent);
 		return -1;
 	}
-	if (write_all(ss->fd, hdr, (size_t)hlen + 1) < 0) {
+	if (core_write_all(ss->fd, hdr, (size_t)hlen + 1) < 0) {
 		stream_failed(ss, errno);
 		stream_free(&ss->parent);
 		return -1;
