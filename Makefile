@@ -13,7 +13,7 @@ CORE_SRC = core/acl.c core/batch.c core/cache.c core/credentials.c core/crypt.c 
            core/history.c core/httpstream.c core/jsoncheck.c core/known.c core/lock.c core/lockinfo.c core/log.c core/maint.c \
            core/metrics.c core/op.c core/packwrite.c core/remote.c core/rotate.c core/settings.c core/sockets.c core/stage.c \
            core/state.c core/statediff.c core/url.c core/validate.c
-FCGI_SRC = fcgi/query.c fcgi/request.c fcgi/response.c fcgi/route.c fcgi/html.c fcgi/style.c fcgi/ui.c
+FCGI_SRC = fcgi/crosssite.c fcgi/query.c fcgi/request.c fcgi/response.c fcgi/route.c fcgi/html.c fcgi/style.c fcgi/ui.c
 CORE_OBJ = $(CORE_SRC:%.c=$(BUILD)/%.o)
 FCGI_OBJ = $(FCGI_SRC:%.c=$(BUILD)/%.o)
 UNIT     = $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(wildcard tests/unit/test_*.c))

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <unistd.h>
 
@@ -52,6 +53,16 @@ static enum address address_of(char **envp)
 	return STATE_ADDRESS;
 }
 
+/* How the client reached the web server: HTTPS=on (nginx's $https, Apache's mod_ssl), else
+ * REQUEST_SCHEME, else plain HTTP. */
+static const char *scheme_of(char **envp)
+{
+	const char *https = FCGX_GetParam("HTTPS", envp), *scheme = FCGX_GetParam("REQUEST_SCHEME", envp);
+	if ((https && !strcasecmp(https, "on")) || (scheme && !strcasecmp(scheme, "https")))
+		return "https";
+	return "http";
+}
+
 /* 16 hex digits from the kernel's random source (a clock-and-pid mix if it fails). */
 static void new_id(char out[17])
 {
@@ -78,6 +89,12 @@ int request_init(struct request *req, char **envp, const struct request_io *io)
 	req->content_md5 = param_dup(envp, "HTTP_CONTENT_MD5", 1);
 	req->remote_user = param_dup(envp, "REMOTE_USER", 0);
 	req->remote_addr = param_dup(envp, "REMOTE_ADDR", 0);
+	req->content_type = param_dup(envp, "CONTENT_TYPE", 0);
+	req->origin = param_dup(envp, "HTTP_ORIGIN", 1);
+	req->sec_fetch_site = param_dup(envp, "HTTP_SEC_FETCH_SITE", 1);
+	req->host = param_dup(envp, "HTTP_HOST", 0);
+	req->server_port = param_dup(envp, "SERVER_PORT", 0);
+	req->scheme = scheme_of(envp);
 	req->address = address_of(envp);
 	new_id(req->id);
 	const char *cl = FCGX_GetParam("CONTENT_LENGTH", envp);
@@ -148,6 +165,11 @@ void request_free(struct request *req)
 	free(req->content_md5);
 	free(req->remote_user);
 	free(req->remote_addr);
+	free(req->content_type);
+	free(req->origin);
+	free(req->sec_fetch_site);
+	free(req->host);
+	free(req->server_port);
 	free(req->body);
 	query_free(&req->q);
 	tfgit_result_free(&req->result);

@@ -40,6 +40,12 @@ struct request {
 	char *content_md5;    /* Content-MD5 header, NULL when absent */
 	char *remote_user;    /* REMOTE_USER: who the web server authenticated; NULL when none */
 	char *remote_addr;    /* REMOTE_ADDR */
+	char *content_type;   /* CONTENT_TYPE, NULL when absent */
+	char *origin;         /* Origin header, NULL when absent */
+	char *sec_fetch_site; /* Sec-Fetch-Site header, NULL when absent */
+	char *host;           /* Host header, NULL when absent */
+	char *server_port;    /* SERVER_PORT, NULL when absent */
+	const char *scheme;   /* "https" or "http": how the client reached the web server */
 	long long content_length; /* -1 when absent (a chunked body) */
 	enum address address;
 	char id[17];          /* random, 16 hex digits: X-Request-Id and the log line */

@@ -10,6 +10,7 @@
 #include "../core/acl.h"
 #include "../core/lockinfo.h"
 #include "../core/metrics.h"
+#include "crosssite.h"
 #include "response.h"
 #include "route.h"
 #include "ui.h"
@@ -226,6 +227,22 @@ int route_may(const struct request *req, const struct settings *cfg, int right, 
 	       acl_allows(a, req->remote_user, right, req->target.url, state, tfgit_pattern_match);
 }
 
+/* A request that changes something and that a browser could have sent from another site:
+ * refused (403, or 415 for a body that is not JSON) before its query is read, its body taken or
+ * anything touches git; the answer is sent. */
+static int cross_site(struct request *req, const struct route *rt)
+{
+	char why[300];
+	if (strcmp(rt->method, "GET") == 0)
+		return 0;
+	struct crosssite_headers h = {req->sec_fetch_site, req->origin, req->host, req->scheme, req->server_port,
+					 req->content_type};
+	int status = crosssite_check(&h, why, sizeof(why));
+	if (status)
+		respond_error(req, status, why);
+	return status != 0;
+}
+
 /* Reads and checks the body as the route requires; on failure the error response is sent. */
 static int read_body(struct request *req, const struct route *rt, const struct settings *cfg)
 {
@@ -248,6 +265,11 @@ static int read_body(struct request *req, const struct route *rt, const struct s
 			respond_error(req, 400, "Content-MD5 does not match the body");
 			return -1;
 		}
+	}
+	/* a body without a content type: what a browser's fetch of a Blob sends cross-site */
+	if (strcmp(rt->method, "GET") != 0 && req->body_len && !crosssite_is_json(req->content_type)) {
+		respond_error(req, 415, "the body must be sent as Content-Type: application/json");
+		return -1;
 	}
 	if ((rt->body == BODY_JSON || rt->body == BODY_STATE) && req->body_len == 0) {
 		respond_error(req, 400, "the body is empty");
@@ -520,7 +542,7 @@ void route_request(struct request *req, const struct settings *cfg)
 			strlen(not_allowed[address][1]));
 	} else {
 		req->locking = rt->handle == handle_lock;
-		if ((rt->target == TARGET_NONE || resolve_target(req, cfg, rt->target) == 0) &&
+		if (!cross_site(req, rt) && (rt->target == TARGET_NONE || resolve_target(req, cfg, rt->target) == 0) &&
 		    read_body(req, rt, cfg) == 0 && (rt->target == TARGET_NONE || authorize(req, rt, cfg) == 0))
 			rt->handle(req, cfg);
 	}

@@ -12,6 +12,11 @@ export GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=safe.directory GIT_CONFIG_VALUE_0='*'
 export GIT_AUTHOR_NAME=test GIT_AUTHOR_EMAIL=test@localhost GIT_COMMITTER_NAME=test \
 	GIT_COMMITTER_EMAIL=test@localhost
 
+# The tests' requests are a script's, sent as the README says a script must: every body as
+# Content-Type: application/json (tfgit refuses any other, the defence against cross-site
+# request forgery). A test that plays a browser calls `command curl`.
+curl() { command curl -H 'Content-Type: application/json' "$@"; }
+
 T_NUM=0
 T_FAILED=0
 # under the run's own directory when tests/run.sh gives one (its leftover check looks there)

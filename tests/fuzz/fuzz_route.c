@@ -28,6 +28,7 @@ static struct {
 	const char *body;
 	size_t body_len, body_pos;
 	unsigned char pick; /* chooses the stubs' outcome */
+	int reading;        /* a GET's stub: a read, which a cross-site request may make */
 } io;
 
 static int mem_read(void *ctx, char *buf, int n)
@@ -53,6 +54,8 @@ static void mem_write(void *ctx, const char *buf, int n)
 static int stub(tfgit_result *out, const tfgit_target *t)
 {
 	char why[256];
+	if (io.pick & 0x80 && !io.reading)
+		abort(); /* a cross-site request changed something */
 	if (!t->url || !t->ref || !t->state || tfgit_state_path_check(t->state) < 0 ||
 	    tfgit_ref_check(t->ref, t->state) < 0 ||
 	    (strcmp(t->url, "/srv/git/default.git") && tfgit_repository_check(t->url, 0, why, sizeof(why)) < 0))
@@ -75,6 +78,7 @@ static int stub(tfgit_result *out, const tfgit_target *t)
 int tfgit_state_get(tfgit_result *out, const tfgit_store *s, const tfgit_target *t)
 {
 	(void)s;
+	io.reading = 1;
 	return stub(out, t);
 }
 
@@ -83,6 +87,7 @@ int tfgit_state_get_version(tfgit_result *out, const tfgit_store *s, const tfgit
 	(void)s;
 	if (!v || strlen(v) > 4096)
 		abort(); /* the query parser bounds it */
+	io.reading = 1;
 	return stub(out, t);
 }
 
@@ -166,6 +171,7 @@ int tfgit_history_page(tfgit_result *out, const tfgit_store *s, const tfgit_targ
 	*locked = io.pick & 8 ? 1 : 0;
 	snprintf(lock->who, sizeof(lock->who), "<script>holder</script>");
 	snprintf(lock->id, sizeof(lock->id), "\"><img src=x>");
+	io.reading = 1;
 	int rc = stub(out, t);
 	*list = calloc(1, sizeof(**list));
 	*n = *total = rc == TFGIT_OK && *list ? 1 : 0;
@@ -291,7 +297,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static char *const uris[] = {"DOCUMENT_URI=/tfgit", "DOCUMENT_URI=/tfgit/lock", "DOCUMENT_URI=/tfgit/ui/",
 				     "DOCUMENT_URI=/tfgit/ui/state", "DOCUMENT_URI=/tfgit/ui/version",
 				     "DOCUMENT_URI=/tfgit/ui", "DOCUMENT_URI=/tfgit/ui/style.css", "DOCUMENT_URI=/tfgit"};
-	char *envp[] = {method, query, user, "REMOTE_ADDR=127.0.0.1", uris[(io.pick >> 4) & 7], NULL};
+	/* its top bit: a browser's cross-site POST (text/plain, another Origin) or Terraform's JSON */
+	int cross = io.pick & 0x80;
+	char *envp[] = {method, query, user, "REMOTE_ADDR=127.0.0.1", uris[(io.pick >> 4) & 7], "HTTP_HOST=127.0.0.1:8080",
+			cross ? "CONTENT_TYPE=text/plain" : "CONTENT_TYPE=application/json",
+			cross ? "HTTP_ORIGIN=http://evil.example" : "REQUEST_SCHEME=http", NULL};
 	io.body = p;
 	io.body_len = size - (size_t)(p - in);
 	struct request_io rio = {mem_read, mem_write, NULL};
