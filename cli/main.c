@@ -67,42 +67,27 @@ static int parse(struct args *a, int argc, char **argv)
 	return a->command ? 0 : -1;
 }
 
-/* The repository, ref and state as the FastCGI program would accept them. */
+/* The repository, ref and state, checked as the FastCGI program checks a request's (one
+ * place in the core for both: TFGIT_ALLOWED_REPOS, _STATES, _REFS). */
 static int target(struct ctx *c, int needs_state)
 {
 	char why[512];
 	const struct args *a = c->a;
-	const struct settings *s = c->s;
-	const char *repo = a->repository ? a->repository : s->default_repository;
-	if (!repo) {
-		fprintf(stderr, "tfgit: give --repository, or set TFGIT_DEFAULT_REPOSITORY\n");
-		return -1;
-	}
-	if (s->default_repository && !strcmp(repo, s->default_repository)) {
-		snprintf(c->url, sizeof(c->url), "%s", repo);
-	} else if (tfgit_repository_check(repo, 0, why, sizeof(why)) < 0) {
-		fprintf(stderr, "tfgit: --repository: %s\n", why);
-		return -1;
-	} else if (tfgit_repository_resolve(c->url, sizeof(c->url), repo) < 0 ||
-		   !settings_repository_allowed(s, repo, c->url)) {
-		fprintf(stderr, "tfgit: --repository %s is not allowed (TFGIT_ALLOWED_REPOS)\n", cli_safe(repo));
-		return -1;
-	}
-	c->t.url = c->url;
-	c->t.ref = a->ref ? a->ref : s->default_ref;
-	c->t.state = a->state ? a->state : "";
 	if (needs_state && !a->state) {
 		fprintf(stderr, "tfgit %s: --state is required\n", a->command);
 		return -1;
 	}
-	if (a->state && tfgit_state_path_check(a->state) < 0) {
-		fprintf(stderr, "tfgit: --state %s is not a state path\n", cli_safe(a->state));
+	if (!a->repository && !c->s->default_repository) {
+		fprintf(stderr, "tfgit: give --repository, or set TFGIT_DEFAULT_REPOSITORY\n");
 		return -1;
 	}
-	if (tfgit_ref_check(c->t.ref, a->state) < 0) {
-		fprintf(stderr, "tfgit: --ref %s is not a valid branch name\n", cli_safe(c->t.ref));
+	if (settings_target(c->s, a->repository, a->ref, a->state, &c->t, c->url, sizeof(c->url), why,
+			    sizeof(why)) != TFGIT_OK) {
+		fprintf(stderr, "tfgit: %s\n", cli_safe(why));
 		return -1;
 	}
+	if (!c->t.state)
+		c->t.state = "";
 	return 0;
 }
 

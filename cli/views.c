@@ -90,6 +90,11 @@ int cmd_states(struct ctx *c)
 		tfgit_result_free(&r);
 		return rc;
 	}
+	size_t kept = 0; /* only what TFGIT_ALLOWED_STATES lets this server show, as the web view */
+	for (size_t i = 0; i < n; i++)
+		if (tfgit_name_allowed(l[i].state, c->s->allowed_states))
+			l[kept++] = l[i];
+	n = kept;
 	if (c->a->json) {
 		json_object *arr = json_object_new_array();
 		for (size_t i = 0; i < n; i++) {
@@ -225,6 +230,11 @@ int cmd_locks(struct ctx *c)
 		tfgit_result_free(&r);
 		return rc;
 	}
+	size_t kept = 0;
+	for (size_t i = 0; i < n; i++)
+		if (tfgit_name_allowed(l[i].state, c->s->allowed_states))
+			l[kept++] = l[i];
+	n = kept;
 	if (c->a->json) {
 		json_object *arr = json_object_new_array();
 		for (size_t i = 0; i < n; i++)

@@ -210,8 +210,9 @@ void acl_free(acl *a)
 	free(a);
 }
 
-int acl_allows(const acl *a, const char *user, int right, const char *url, const char *state,
-	       int (*match)(const char *pattern, const char *url))
+/* The grant of right on url and state; any_state: on some state (the states field ignored). */
+static int grants(const acl *a, const char *user, int right, const char *url, const char *state, int any_state,
+		  int (*match)(const char *pattern, const char *url))
 {
 	int anonymous = !user || !*user;
 	if (!a || !right)
@@ -225,11 +226,24 @@ int acl_allows(const acl *a, const char *user, int right, const char *url, const
 			continue;
 		if (strcmp(g->repo, "*") != 0 && !(url && match && match(g->repo, url) == 1))
 			continue;
-		if (strcmp(g->state, "*") != 0 && !(state && strncmp(state, g->state, strlen(g->state)) == 0))
+		if (!any_state && strcmp(g->state, "*") != 0 &&
+		    !(state && strncmp(state, g->state, strlen(g->state)) == 0))
 			continue;
 		return 1;
 	}
 	return 0;
+}
+
+int acl_allows(const acl *a, const char *user, int right, const char *url, const char *state,
+	       int (*match)(const char *pattern, const char *url))
+{
+	return grants(a, user, right, url, state, 0, match);
+}
+
+int acl_allows_some(const acl *a, const char *user, int right, const char *url,
+		    int (*match)(const char *pattern, const char *url))
+{
+	return grants(a, user, right, url, NULL, 1, match);
 }
 
 /* One entry per process is enough: a worker serves one request at a time, from one file. */

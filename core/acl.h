@@ -41,6 +41,11 @@ void acl_free(acl *a);
 int acl_allows(const acl *a, const char *user, int right, const char *url, const char *state,
 	       int (*match)(const char *pattern, const char *url));
 
+/* 1 when some line grants user the right on repository url for some state (a branch's page,
+ * which then shows the states acl_allows grants one by one), else 0. */
+int acl_allows_some(const acl *a, const char *user, int right, const char *url,
+		    int (*match)(const char *pattern, const char *url));
+
 /* The parsed file for path, reloaded when the file changed (device, inode, size, mtime with
  * nanoseconds). The module owns it (one cached entry per process): valid until the next
  * acl_get() or acl_cache_free(). 0, or the codes and err of acl_load(); after an error nothing

@@ -32,6 +32,8 @@ static int visit(const char *root, const git_tree_entry *e, void *payload)
 	if (mode != GIT_FILEMODE_BLOB && mode != GIT_FILEMODE_BLOB_EXECUTABLE)
 		return 0;
 	snprintf(path, sizeof(path), "%s%s", root, git_tree_entry_name(e));
+	if (!tfgit_name_allowed(path, o->store->allowed_states))
+		return 0; /* not this server's to rewrite (TFGIT_ALLOWED_STATES) */
 	if (op_blob_bytes(&bytes, o, git_tree_entry_id(e), o->store->max_blob, path) < 0 ||
 	    !crypt_stale(c, bytes.ptr, bytes.size)) {
 		tfgit_buf_free(&bytes);

@@ -29,6 +29,12 @@ static const char *const known[] = {
 	"TFGIT_LOCK_TTL", "TFGIT_LINEAGE_GUARD", "TFGIT_LOG_FORMAT", "TFGIT_GROUP_COMMIT",
 };
 
+/* TFGIT_* names of the environment that are tfgit's but not settings: the file of settings, the
+ * programs' start as root, and the pool launcher's (scripts/pool.sh, the installed tfgit-pool). */
+static const char *const not_settings[] = {
+	"TFGIT_CONFIG", "TFGIT_ALLOW_ROOT", "TFGIT_CONF", "TFGIT_BIN", "TFGIT_WRAPPER",
+};
+
 struct source {
 	char **params;    /* the request's server variables; NULL at start-up */
 	const char *file; /* TFGIT_CONFIG's entries, "NAME=value\0" each, ending with "\0" */
@@ -82,6 +88,45 @@ static int is_known(const char *name)
 		if (!strcmp(known[i], name))
 			return 1;
 	return 0;
+}
+
+/* 1 when the NAME of a "NAME=value" entry claims to be tfgit's (TFGIT_*, or the reference's
+ * TF_BACKEND_HTTP_*) but is no name tfgit knows: a misspelt setting, whose restriction would
+ * silently be off. */
+static int misspelt(const char *entry)
+{
+	char name[128];
+	size_t n = strcspn(entry, "=");
+	if (strncmp(entry, "TFGIT_", 6) != 0 && strncmp(entry, "TF_BACKEND_HTTP_", 16) != 0)
+		return 0;
+	if (n >= sizeof(name))
+		return 1;
+	memcpy(name, entry, n);
+	name[n] = '\0';
+	for (size_t i = 0; i < sizeof(not_settings) / sizeof(not_settings[0]); i++)
+		if (!strcmp(not_settings[i], name))
+			return 0;
+	return !is_known(name);
+}
+
+/* Refuses every misspelt name of the request's server variables and of the environment (fail
+ * closed: nothing is served with a restriction the operator meant and mistyped). Under CGI the
+ * server variables are the environment: each name is said once. */
+static int check_names(const struct source *src)
+{
+	extern char **environ;
+	char names[512] = "";
+	size_t used = 0;
+	for (int from = 0; from < 2; from++)
+		for (char **p = from ? environ : src->params; p && *p && !(from && src->params == environ); p++)
+			if (misspelt(*p) && used < sizeof(names) - 1)
+				used += (size_t)snprintf(names + used, sizeof(names) - used, "%s%.*s (%s)",
+							 used ? ", " : "", (int)strcspn(*p, "="), *p,
+							 from ? "environment" : "server variable");
+	if (!used)
+		return 0;
+	return refuse(src, "not a tfgit setting: %s; a misspelt name would leave what it sets off, so "
+			   "nothing is served until it is corrected or removed (README: Settings)", names);
 }
 
 /* Reads TFGIT_CONFIG into s->file_text as "NAME=value\0" entries: one NAME=value per line,
@@ -354,13 +399,15 @@ int settings_load(struct settings *s, char **params, int warn, char *why, size_t
 	memset(s, 0, sizeof(*s));
 	if (whylen)
 		*why = '\0';
+	if (check_names(&src) < 0)
+		return -1;
 	const char *config = lookup(&src, "TFGIT_CONFIG");
 	if (config && read_config(s, &src, config) < 0)
 		return -1;
 	s->default_repository = lookup(&src, "TFGIT_DEFAULT_REPOSITORY");
 	s->default_ref = value_or(&src, "TFGIT_DEFAULT_REF", "master");
 	s->allowed_repos = lookup(&src, "TFGIT_ALLOWED_REPOS");
-	s->allowed_states = lookup(&src, "TFGIT_ALLOWED_STATES");
+	s->allowed_states = s->store.allowed_states = lookup(&src, "TFGIT_ALLOWED_STATES");
 	s->allowed_refs = lookup(&src, "TFGIT_ALLOWED_REFS");
 	s->acl_file = lookup(&src, "TFGIT_ACL_FILE");
 	s->store.author_name = value_or(&src, "TFGIT_AUTHOR_NAME", "tfgit");
@@ -419,4 +466,50 @@ int settings_repository_allowed(const struct settings *s, const char *given, con
 	if (s->default_repository && strcmp(given, s->default_repository) == 0)
 		return 1;
 	return s->allowed_repos && tfgit_repository_allowed(resolved, s->allowed_repos);
+}
+
+/* Each check with the reason both fronts give. */
+static int refused(int code, char *why, size_t whylen, const char *reason)
+{
+	snprintf(why, whylen, "%s", reason);
+	return code;
+}
+
+int settings_target(const struct settings *s, const char *repository, const char *ref, const char *state,
+		    tfgit_target *t, char *url, size_t urllen, char *why, size_t whylen)
+{
+	int given = repository && *repository;
+	const char *repo = given ? repository : s->default_repository;
+	if (!repo)
+		return refused(TFGIT_EINVALID, why, whylen, "repository is required: this server has no default repository");
+	if (given && tfgit_repository_check(repo, 0, why, whylen) < 0)
+		return TFGIT_EINVALID;
+	if (!given || !strcmp(repo, s->default_repository ? s->default_repository : "")) {
+		if ((size_t)snprintf(url, urllen, "%s", repo) >= urllen) /* the operator's, as given */
+			return refused(TFGIT_EINVALID, why, whylen, "the repository URL is too long");
+	} else if (tfgit_repository_resolve(url, urllen, repo) < 0 || !settings_repository_allowed(s, repo, url)) {
+		return refused(TFGIT_EFORBIDDEN, why, whylen,
+			       "this repository is not allowed on this server (TFGIT_ALLOWED_REPOS)");
+	}
+	if (!ref || !*ref)
+		ref = s->default_ref;
+	if (state && tfgit_state_path_check(state) < 0)
+		return refused(TFGIT_EINVALID, why, whylen,
+			       "state must be a relative path of plain segments (no empty, . or .. segment, no .git, "
+			       "no control characters, not ending in .lock, at most 1024 bytes)");
+	if (tfgit_ref_check(ref, state) < 0)
+		return refused(TFGIT_EINVALID, why, whylen,
+			       state ? "ref must be a valid git branch name other than locks and locks/…, and "
+				       "locks/<state> a valid one too"
+				     : "ref must be a valid git branch name other than locks and locks/…");
+	if (state && !tfgit_name_allowed(state, s->allowed_states))
+		return refused(TFGIT_EFORBIDDEN, why, whylen,
+			       "this state path is not allowed on this server (TFGIT_ALLOWED_STATES)");
+	if (!tfgit_name_allowed(ref, s->allowed_refs))
+		return refused(TFGIT_EFORBIDDEN, why, whylen,
+			       "this branch is not allowed on this server (TFGIT_ALLOWED_REFS)");
+	t->url = url;
+	t->ref = ref;
+	t->state = state;
+	return TFGIT_OK;
 }

@@ -37,4 +37,14 @@ void settings_free(struct settings *s);
  * resolved (a checked URL, local paths resolved) matching TFGIT_ALLOWED_REPOS. */
 int settings_repository_allowed(const struct settings *s, const char *given, const char *resolved);
 
+/* The repository, branch and state a request or an admin command names, checked alike for
+ * both fronts: the repository parsed, then resolved and matched (the default one, or
+ * TFGIT_ALLOWED_REPOS), the state path and the branch (never locks or locks/…) valid, both
+ * within TFGIT_ALLOWED_STATES and TFGIT_ALLOWED_REFS. repository or ref NULL or "": the
+ * defaults; state NULL: a branch. Fills t (its url is url, the repository as used).
+ * TFGIT_OK; TFGIT_EINVALID (malformed) or TFGIT_EFORBIDDEN (not allowed here), the reason in
+ * why. */
+int settings_target(const struct settings *s, const char *repository, const char *ref, const char *state,
+		    tfgit_target *t, char *url, size_t urllen, char *why, size_t whylen);
+
 #endif

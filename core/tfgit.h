@@ -78,6 +78,8 @@ typedef struct {
 	int lineage_guard;        /* TFGIT_LINEAGE_GUARD: a write of another lineage is EEXISTS */
 	int group_commit;         /* TFGIT_GROUP_COMMIT: requests waiting for one repository are
 				   * served together, in one push (batch.c) */
+	const char *allowed_states; /* TFGIT_ALLOWED_STATES (NULL: any): a branch's re-encryption
+				   * leaves the states outside it as they are */
 	tfgit_remote_opts remote;
 	tfgit_crypt crypt;
 } tfgit_store;

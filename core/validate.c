@@ -1,6 +1,7 @@
 /* Allowlist checks of what a request may name: state paths and branches (URLs: url.c). */
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include <git2.h>
 
@@ -62,8 +63,11 @@ int tfgit_ref_check(const char *ref, const char *state)
 	char lock[REF_MAX + STATE_MAX + 8];
 	if (!ref || !*ref || strlen(ref) > REF_MAX || !branch_ok(ref))
 		return TFGIT_EINVALID;
-	if (strncmp(ref, "locks/", 6) == 0)
-		return TFGIT_EINVALID; /* would collide with lock branches */
+	/* locks/… would be a lock branch; locks itself would make every locks/<state> impossible
+	 * (a ref cannot be a file and a directory at once): one tenant's branch would block every
+	 * tenant's locks. Any case: a git server on a case-insensitive file system mixes them. */
+	if (strncasecmp(ref, "locks/", 6) == 0 || strcasecmp(ref, "locks") == 0)
+		return TFGIT_EINVALID;
 	if (state) {
 		snprintf(lock, sizeof(lock), "locks/%s", state);
 		if (!branch_ok(lock))

@@ -133,52 +133,31 @@ static int resolve_target(struct request *req, const struct settings *cfg, enum 
 		respond_error(req, 400, "type must be git (or left out)");
 		return -1;
 	}
-	int given = q->repository && *q->repository;
-	const char *repo = given ? q->repository : cfg->default_repository;
-	if (!repo) {
-		respond_error(req, 400, "repository is required: this server has no default repository");
+	const char *state = rule == TARGET_STATE && q->state && *q->state ? q->state : NULL;
+	int rc = settings_target(cfg, q->repository, q->ref, state, &req->target, req->resolved_url,
+				 sizeof(req->resolved_url), err, sizeof(err));
+	if (rc == TFGIT_OK && rule == TARGET_STATE && !state) {
+		rc = TFGIT_EINVALID;
+		snprintf(err, sizeof(err), "state is required: the path of the state file in the repository");
+	}
+	if (rc != TFGIT_OK) {
+		memset(&req->target, 0, sizeof(req->target));
+		respond_error(req, rc == TFGIT_EFORBIDDEN ? 403 : 400, err);
 		return -1;
 	}
-	if (given && tfgit_repository_check(repo, 0, err, sizeof(err)) < 0) {
-		respond_error(req, 400, err);
-		return -1;
-	}
-	if (!given || !strcmp(repo, cfg->default_repository ? cfg->default_repository : "")) {
-		snprintf(req->resolved_url, sizeof(req->resolved_url), "%s", repo); /* the operator's */
-	} else if (tfgit_repository_resolve(req->resolved_url, sizeof(req->resolved_url), repo) < 0 ||
-		   !settings_repository_allowed(cfg, repo, req->resolved_url)) {
-		respond_error(req, 403, "this repository is not allowed on this server (TFGIT_ALLOWED_REPOS)");
-		return -1;
-	}
-	const char *ref = q->ref && *q->ref ? q->ref : cfg->default_ref;
-	const char *state = rule == TARGET_STATE ? q->state : NULL;
-	if (rule == TARGET_STATE && (!state || !*state)) {
-		respond_error(req, 400, "state is required: the path of the state file in the repository");
-		return -1;
-	}
-	if (state && tfgit_state_path_check(state) < 0) {
-		respond_error(req, 400, "state must be a relative path of plain segments (no empty, . or .. "
-					"segment, no .git, no control characters, not ending in .lock, at most "
-					"1024 bytes)");
-		return -1;
-	}
-	if (tfgit_ref_check(ref, state) < 0) {
-		respond_error(req, 400, state ? "ref, and locks/<state>, must be valid git branch names"
-					      : "ref must be a valid git branch name");
-		return -1;
-	}
-	if (state && !tfgit_name_allowed(state, cfg->allowed_states)) {
-		respond_error(req, 403, "this state path is not allowed on this server (TFGIT_ALLOWED_STATES)");
-		return -1;
-	}
-	if (!tfgit_name_allowed(ref, cfg->allowed_refs)) {
-		respond_error(req, 403, "this branch is not allowed on this server (TFGIT_ALLOWED_REFS)");
-		return -1;
-	}
-	req->target.url = req->resolved_url;
-	req->target.ref = ref;
-	req->target.state = state;
 	return 0;
+}
+
+/* The 403 of a right the ACL does not grant on what (a state, any state); -1. */
+static int refuse_grant(struct request *req, int right, const char *what)
+{
+	char msg[1400];
+	snprintf(msg, sizeof(msg), "%s%s%s may not %s %s of this repository (TFGIT_ACL_FILE)",
+		 req->remote_user ? "user \"" : "an anonymous request",
+		 req->remote_user ? req->remote_user : "", req->remote_user ? "\"" : "",
+		 acl_right_name(right), what);
+	respond_error(req, 403, msg);
+	return -1;
 }
 
 /* The ACL's verdict, before anything touches git; on refusal the response is sent. Its
@@ -186,7 +165,7 @@ static int resolve_target(struct request *req, const struct settings *cfg, enum 
 static int authorize(struct request *req, const struct route *rt, const struct settings *cfg)
 {
 	const acl *a = NULL;
-	char err[512], msg[1400];
+	char err[512], what[1100];
 	/* a holder's lock ID is what unlocks (and writes under) its lock: shown only to who could
 	 * remove the lock anyway */
 	req->may_force_unlock = cfg->store.allow_force_unlock;
@@ -197,8 +176,13 @@ static int authorize(struct request *req, const struct route *rt, const struct s
 		respond_error(req, 500, "the access-control file (TFGIT_ACL_FILE) is not usable; see the log");
 		return -1;
 	}
-	if (rt->target != TARGET_STATE)
-		return 0; /* a branch's page shows only what route_may grants, state by state */
+	if (rt->target != TARGET_STATE) {
+		/* a branch's page shows only what route_may grants, state by state; a user granted no
+		 * state of the repository is refused before git is asked whether it exists */
+		if (acl_allows_some(a, req->remote_user, rt->right, req->target.url, tfgit_pattern_match))
+			return 0;
+		return refuse_grant(req, rt->right, "any state");
+	}
 	int right = rt->right;
 	if (rt->handle == handle_unlock && tfgit_unlock_is_force(req->body, req->body_len))
 		right = ACL_FORCE_UNLOCK;
@@ -207,12 +191,8 @@ static int authorize(struct request *req, const struct route *rt, const struct s
 			   tfgit_pattern_match);
 	if (acl_allows(a, req->remote_user, right, req->target.url, req->target.state, tfgit_pattern_match))
 		return 0;
-	snprintf(msg, sizeof(msg), "%s%s%s may not %s state %s of this repository (TFGIT_ACL_FILE)",
-		 req->remote_user ? "user \"" : "an anonymous request",
-		 req->remote_user ? req->remote_user : "", req->remote_user ? "\"" : "",
-		 acl_right_name(right), req->target.state);
-	respond_error(req, 403, msg);
-	return -1;
+	snprintf(what, sizeof(what), "state %s", req->target.state);
+	return refuse_grant(req, right, what);
 }
 
 int route_may(const struct request *req, const struct settings *cfg, int right, const char *state)

@@ -20,7 +20,7 @@ curl() { command curl -H 'Content-Type: application/json' "$@"; }
 T_NUM=0
 T_FAILED=0
 # under the run's own directory when tests/run.sh gives one (its leftover check looks there)
-T_DIR=$(mktemp -d "${TFGIT_TEST_ROOT:-/tmp}/tfgit-test.XXXXXX")
+T_DIR=$(mktemp -d "${TEST_RUN_ROOT:-/tmp}/tfgit-test.XXXXXX")
 chmod 755 "$T_DIR"
 STACK_POOL_LOG=$T_DIR/pool.log
 STACK_NGINX_LOG=$T_DIR/nginx.log

@@ -7,10 +7,10 @@ build=$root/${BUILD:-build}
 log=$(mktemp /tmp/tfgit-results.XXXXXX)
 # every test directory of this run lies below one root, so the leftover check below counts
 # this run's processes only, not those of another run on the same machine
-export TFGIT_TEST_ROOT
-TFGIT_TEST_ROOT=$(mktemp -d /tmp/tfgit-run.XXXXXX)
-chmod 755 "$TFGIT_TEST_ROOT"
-trap 'rm -f "$log"; rmdir "$TFGIT_TEST_ROOT" 2>/dev/null' EXIT
+export TEST_RUN_ROOT
+TEST_RUN_ROOT=$(mktemp -d /tmp/tfgit-run.XXXXXX)
+chmod 755 "$TEST_RUN_ROOT"
+trap 'rm -f "$log"; rmdir "$TEST_RUN_ROOT" 2>/dev/null' EXIT
 status=0
 for u in "$build"/unit/test_*; do
 	[ -x "$u" ] || continue
@@ -37,7 +37,7 @@ for p in /proc/[0-9]*; do
 	[ "${p#/proc/}" = "$$" ] && continue
 	st=$(awk '{print $3}' "$p/stat" 2>/dev/null) || continue
 	[ "$st" = Z ] && continue
-	if grep -qsa "$TFGIT_TEST_ROOT/" "$p/cmdline" "$p/environ"; then
+	if grep -qsa "$TEST_RUN_ROOT/" "$p/cmdline" "$p/environ"; then
 		left="$left ${p#/proc/}:$(tr '\0' ' ' <"$p/cmdline" | cut -c1-60)"
 	fi
 done

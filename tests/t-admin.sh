@@ -12,7 +12,7 @@ TFGIT_CLI=$TFGIT_CLI_BIN
 # tfgit CMD ARGS...: the command as the pool's user, with the pool's settings
 tfgit() {
 	as_pool env -i PATH=/usr/bin:/bin HOME=/ TFGIT_DEFAULT_REPOSITORY="$R" TFGIT_CACHE_DIR="$CACHE" \
-		${TFGIT_EXTRA:-} "$TFGIT_CLI" "$@"
+		${EXTRA_SETTINGS:-} "$TFGIT_CLI" "$@"
 }
 st() { printf '{"version":4,"serial":%s,"lineage":"adm","resources":[%s]}' "$1" "${2:-}"; }
 res() { printf '{"mode":"managed","type":"terraform_data","name":"%s","provider":"p","instances":[{"attributes":{"input":"%s","id":"%s"}}]}' "$1" "$2" "$1"; }
@@ -100,7 +100,7 @@ req UNLOCK "state=app.tfstate" --data '{"ID":"busy"}'
 check "doctor on a healthy setup: 0 problems, exit 0" eval "tfgit doctor | grep -qx '0 problems'"
 mkdir -m 777 "$T_DIR/open-cache"
 chown "$POOL_USER" "$T_DIR/open-cache"
-if TFGIT_EXTRA="TFGIT_CACHE_DIR=$T_DIR/open-cache" tfgit doctor >"$T_DIR/doc.out" 2>&1; then
+if EXTRA_SETTINGS="TFGIT_CACHE_DIR=$T_DIR/open-cache" tfgit doctor >"$T_DIR/doc.out" 2>&1; then
 	fail "doctor with a world-writable cache directory exits non-zero" "$(cat "$T_DIR/doc.out")"
 else
 	check "doctor with a world-writable cache directory says so and how to fix it" \
@@ -114,7 +114,7 @@ check "doctor with a default repository that does not answer: exit 1, naming it"
 
 mkdir -m 500 "$T_DIR/ro-cache"
 chown "$POOL_USER" "$T_DIR/ro-cache"
-if TFGIT_EXTRA="TFGIT_CACHE_DIR=$T_DIR/ro-cache" tfgit doctor >"$T_DIR/doc3.out" 2>&1; then
+if EXTRA_SETTINGS="TFGIT_CACHE_DIR=$T_DIR/ro-cache" tfgit doctor >"$T_DIR/doc3.out" 2>&1; then
 	fail "doctor with an unwritable cache directory exits non-zero" "$(cat "$T_DIR/doc3.out")"
 else
 	check "doctor with an unwritable cache directory says so" grep -q 'problem: .*ro-cache is not writable' "$T_DIR/doc3.out"

@@ -35,6 +35,11 @@ location = /broken {
     include /etc/nginx/fastcgi_params;
     fastcgi_param TFGIT_CONFIG $bad;
 }
+location = /misspelt {
+    fastcgi_pass tfgit_pool;
+    include /etc/nginx/fastcgi_params;
+    fastcgi_param TFGIT_ALOWED_STATES team-b/*;
+}
 location = /open {
     fastcgi_pass tfgit_pool;
     include /etc/nginx/fastcgi_params;
@@ -77,6 +82,12 @@ check "a settings file with an unknown name is a 500 with a JSON body" \
 	eval "[ '$CODE' = 500 ] && grep -q '\"error\":\"this server' <<<'${BODY//\'/}'"
 check "... and the log names the file, the line and the name" \
 	wait_for 5 "the log line" grep -q "TFGIT_CONFIG $bad line 1: TFGIT_DEFALT_REF is not a tfgit setting" "$T_DIR/pool.log"
+at /misspelt LOCK "state=s.tfstate" --data '{"ID":"m-1"}'
+check "a misspelt fastcgi_param (TFGIT_ALOWED_STATES) is a 500 with a JSON body, not served without it" \
+	eval "[ '$CODE' = 500 ] && grep -q '\"error\":\"this server' <<<'${BODY//\'/}'"
+check "... the log names it" \
+	wait_for 5 "the log line" grep -q "not a tfgit setting: TFGIT_ALOWED_STATES (server variable)" "$T_DIR/pool.log"
+check "... and nothing was locked" eval "! g '$R1' rev-parse -q --verify refs/heads/locks/s.tfstate"
 at /open GET "state=s.tfstate"
 check "a settings file others can write is refused (500)" expect_eq code 500 "$CODE"
 check "... and the log says why" \

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The TFGIT_* settings that change behaviour, and nginx's own body limit answering in JSON.
+# The TFGIT_* settings that change behaviour, nginx's own body limit answering in JSON, and a
+# misspelt setting failing closed (issue 18) from spawn-fcgi.conf, the environment, the command.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/servers.sh"
 
 R=$(new_remote settings)
 stack_up settings TFGIT_DEFAULT_REPOSITORY="$R" TFGIT_DEFAULT_REF=main TFGIT_REQUIRE_LOCK=0 \
@@ -37,4 +39,37 @@ rm -f "$big"
 check "a body over nginx's client_max_body_size is 413" expect_eq code 413 "$CODE"
 check "... with a JSON error body from nginx" grep -q '^{"error":' <<<"$BODY"
 check "the big refused bodies changed nothing" expect_eq commits 1 "$(g "$R" rev-list --count main)"
+
+# a misspelt TFGIT_* name fails closed wherever it is set: the pool does not start
+pool_with() { # pool_with CONF [VAR=value...]: scripts/pool.sh in the foreground, bounded; its output in pool-bad.log
+	local conf=$1
+	shift
+	env -u TFGIT_CACHE_DIR "$@" TFGIT_CONF="$conf" FCGI_SOCKET="$T_DIR/bad/tfgit.sock" TFGIT_CACHE_DIR="$T_DIR/bad/cache" \
+		timeout 20 "$ROOT/scripts/pool.sh" >"$T_DIR/pool-bad.log" 2>&1
+}
+mkdir -p "$T_DIR/bad"
+good=$T_DIR/bad/good.conf
+printf 'FCGI_SOCKET_MODE=0660\nFCGI_WORKERS=1\nFCGI_USER=%s\nFCGI_GROUP=%s\nTFGIT_DEFAULT_REPOSITORY=%s\n' \
+	"$POOL_USER" "$(id -gn "$POOL_USER")" "$R" >"$good"
+misspelt=$T_DIR/bad/misspelt.conf
+{ cat "$good"; printf 'TFGIT_ALOWED_STATES=team-a/*\n'; } >"$misspelt"
+pool_with "$misspelt"
+rc=$?
+check "TFGIT_ALOWED_STATES in spawn-fcgi.conf: the pool refuses to start (exit 2)" expect_eq exit 2 "$rc"
+check "... naming the name" grep -q 'not a tfgit setting: TFGIT_ALOWED_STATES (environment)' "$T_DIR/pool-bad.log"
+pool_with "$good" TFGIT_ALOWED_REFS=main TF_BACKEND_HTTP_ENCRYPTION_PASSPHRSE=x
+rc=$?
+check "misspelt names in the environment (TFGIT_*, the reference's TF_BACKEND_HTTP_*): the pool refuses to start" \
+	expect_eq exit 2 "$rc"
+check "... naming each" eval "grep -q 'TFGIT_ALOWED_REFS (environment)' '$T_DIR/pool-bad.log' &&
+	grep -q 'TF_BACKEND_HTTP_ENCRYPTION_PASSPHRSE (environment)' '$T_DIR/pool-bad.log'"
+check "... and no value reaches the log" eval "! grep -q 'team-a' '$T_DIR/pool-bad.log'"
+out=$(as_pool env -i PATH=/usr/bin:/bin TFGIT_DEFAULT_REPOSITORY="$R" TFGIT_CACHE_DIR="$T_DIR/bad/cli" \
+	TFGIT_ALOWED_STATES=x "$TFGIT_CLI_BIN" doctor 2>/dev/null)
+rc=$?
+check "tfgit doctor lists a misspelt name as a problem (exit 1)" \
+	eval "[ $rc = 1 ] && grep -q '^problem: .*TFGIT_ALOWED_STATES' <<<'$out'"
+out=$(as_pool env -i PATH=/usr/bin:/bin TFGIT_DEFAULT_REPOSITORY="$R" TFGIT_CACHE_DIR="$T_DIR/bad/cli" \
+	TFGIT_ALOWED_STATES=x "$TFGIT_CLI_BIN" states 2>&1)
+check "... and the admin command refuses to run with it" grep -q 'not a tfgit setting: TFGIT_ALOWED_STATES' <<<"$out"
 finish

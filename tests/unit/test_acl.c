@@ -172,6 +172,21 @@ static void any_line_may_grant(void **st)
 	acl_free(a);
 }
 
+/* A branch's page: some state of the repository granted, whichever. */
+static void some_state_of_a_repository(void **st)
+{
+	(void)st;
+	acl *a = load("bob read /srv/git/a* envs/\nbob write /srv/git/b.git *\nanonymous read /pub* public/\n");
+	assert_int_equal(acl_allows_some(a, "bob", ACL_READ, "/srv/git/a.git", match), 1);
+	assert_int_equal(acl_allows_some(a, "bob", ACL_READ, "/srv/git/b.git", match), 0); /* write only */
+	assert_int_equal(acl_allows_some(a, "bob", ACL_READ, "/srv/git/c.git", match), 0);
+	assert_int_equal(acl_allows_some(a, "eve", ACL_READ, "/srv/git/a.git", match), 0);
+	assert_int_equal(acl_allows_some(a, NULL, ACL_READ, "/pub.git", match), 1);
+	assert_int_equal(acl_allows_some(a, NULL, ACL_READ, "/srv/git/a.git", match), 0);
+	assert_int_equal(acl_allows_some(NULL, "bob", ACL_READ, "/srv/git/a.git", match), 0);
+	acl_free(a);
+}
+
 static void comments_and_blank_lines(void **st)
 {
 	(void)st;
@@ -318,6 +333,7 @@ int main(void)
 		cmocka_unit_test(each_right_alone),    cmocka_unit_test(all_and_lists),
 		cmocka_unit_test(any_user_is_not_anonymous), cmocka_unit_test(repositories),
 		cmocka_unit_test(state_prefixes),      cmocka_unit_test(any_line_may_grant),
+		cmocka_unit_test(some_state_of_a_repository),
 		cmocka_unit_test(comments_and_blank_lines), cmocka_unit_test(parse_errors),
 		cmocka_unit_test(reloads_when_changed),
 	};

@@ -36,6 +36,13 @@ static void refs(void **st)
 	assert_int_equal(tfgit_ref_check("bad..ref", "a"), TFGIT_EINVALID);
 	assert_int_equal(tfgit_ref_check("with space", "a"), TFGIT_EINVALID);
 	assert_int_equal(tfgit_ref_check("locks/x", "a"), TFGIT_EINVALID);
+	/* a branch that would be the directory of every lock branch */
+	assert_int_equal(tfgit_ref_check("locks", "a"), TFGIT_EINVALID);
+	assert_int_equal(tfgit_ref_check("locks", NULL), TFGIT_EINVALID);
+	assert_int_equal(tfgit_ref_check("Locks", "a"), TFGIT_EINVALID);
+	assert_int_equal(tfgit_ref_check("LOCKS/x", NULL), TFGIT_EINVALID);
+	assert_int_equal(tfgit_ref_check("locksmith", "a"), 0);
+	assert_int_equal(tfgit_ref_check("team/locks", "a"), 0);
 	assert_int_equal(tfgit_ref_check("x.lock", "a"), TFGIT_EINVALID);
 	assert_int_equal(tfgit_ref_check("", "a"), TFGIT_EINVALID);
 	/* a state whose lock branch would be no valid branch name */
