@@ -82,6 +82,12 @@ browser LOCK /lock "state=x.tfstate" '{"ID":"evil-3"}' -H 'Content-Type: applica
 check "2. an Origin of this host over another scheme is 403" expect_eq code 403 "$CODE"
 browser LOCK /lock "state=x.tfstate" '{"ID":"evil-3"}' -H 'Content-Type: application/json' -H "Origin: http://127.0.0.1:$((PORT + 1))"
 check "2. an Origin of this host on another port is 403" expect_eq code 403 "$CODE"
+# DNS rebinding: another site's name pointed at 127.0.0.1 makes its page "same-origin"
+out=$(command curl -s -o "$T_DIR/rebound" -w '%{http_code}' -X LOCK -H "Host: rebound.example:$PORT" \
+	-H 'Content-Type: application/json' -H "Origin: http://rebound.example:$PORT" -H 'Sec-Fetch-Site: same-origin' \
+	--data '{"ID":"evil-4"}' "$URL/lock?state=x.tfstate")
+check "2. make run's nginx refuses another Host (DNS rebinding): 421 JSON" \
+	eval "[ '$out' = 421 ] && jq -e .error '$T_DIR/rebound' >/dev/null"
 check "2. nothing of it changed a ref: the lock and the state are the owner's" expect_eq refs "$BEFORE" "$(refs)"
 check "2. every refused request was answered before git: no round trip in their log lines" \
 	eval "! since_mark | grep -E ' -> (403|415) ' | grep -qv ' round_trips=0 '"
