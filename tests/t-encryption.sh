@@ -572,6 +572,15 @@ get "state=app/db.tfstate"
 check "ids: at Y without the setting it is refused (500 naming the state, not the clear text)" eval \
 	"err500 app/db.tfstate && ! grep -q fixture-secret-value '$T_DIR/got'"
 stack_down
+# tfgit doctor names the identity the default repository's states are bound to
+install -d -m 700 -o "$POOL_USER" "$T_DIR/doc-cache"
+doctor() {
+	runuser -u "$POOL_USER" -- env TFGIT_CACHE_DIR="$T_DIR/doc-cache" TFGIT_DEFAULT_REPOSITORY="$RY" TFGIT_DEFAULT_REF=main \
+		TFGIT_ENCRYPTION_KEYS="$K1" "$@" "$TFGIT_CLI_BIN" doctor 2>&1
+}
+check "ids: tfgit doctor names the identity: Y's URL identity without the setting, infra-prod with it" eval \
+	"doctor | grep -qF 'bound to its identity $(ident "$RY") ' &&
+	 doctor TFGIT_REPOSITORY_IDS='$RY=infra-prod' | grep -qF 'bound to its identity infra-prod '"
 # malformed or unsafe values fail closed: one ID for two repositories, no URL=ID, no keys
 for v in "ids2:$RX=infra-prod $RY=infra-prod" "noeq:$RX" "nokeys:$RX=infra-prod"; do
 	name=${v%%:*}

@@ -158,58 +158,38 @@ func main() {
 		out(plain)
 	case "key-id":
 		fmt.Println(hex.EncodeToString(keyID(readKeyFile(os.Args[2]))))
-	case "tfgit-encrypt", "tfgit-decrypt":
-		if len(os.Args) != 4 {
-			die(2, "usage: refcrypt %s KEYFILE STATEPATH", cmd)
+	case "tfgit-encrypt", "tfgit-decrypt", "tfgit2-encrypt", "tfgit2-decrypt":
+		v, nargs, what := byte(version), 4, "KEYFILE STATEPATH"
+		if strings.HasPrefix(cmd, "tfgit2-") {
+			v, nargs, what = version2, 6, "KEYFILE REPOID BRANCH STATEPATH"
+		}
+		if len(os.Args) != nargs {
+			die(2, "usage: refcrypt %s %s", cmd, what)
 		}
 		key := readKeyFile(os.Args[2])
 		a := gcm(key)
-		if cmd == "tfgit-encrypt" {
-			header := append(append(append([]byte(magic), version), keyID(key)...), nonce()...)
-			ad := append(append([]byte{}, header...), os.Args[3]...)
-			out(a.Seal(header, header[headerLen-nonceSize:], stdin(), ad))
+		ad := func(header []byte) []byte {
+			if v == version {
+				return append(append([]byte{}, header...), os.Args[3]...)
+			}
+			return ad2(header, os.Args[3], os.Args[4], os.Args[5])
+		}
+		if strings.HasSuffix(cmd, "-encrypt") {
+			header := append(append(append([]byte(magic), v), keyID(key)...), nonce()...)
+			out(a.Seal(header, header[headerLen-nonceSize:], stdin(), ad(header)))
 			return
 		}
 		blob := stdin()
 		if len(blob) < headerLen+tagSize || string(blob[:len(magic)]) != magic {
 			die(1, "not a tfgit blob (too short or no magic)")
 		}
-		if blob[len(magic)] != version {
-			die(1, "unknown format version %d", blob[len(magic)])
+		if blob[len(magic)] != v {
+			die(1, "format version %d, not %d", blob[len(magic)], v)
 		}
 		if id := blob[len(magic)+1 : len(magic)+9]; !bytes.Equal(id, keyID(key)) {
 			die(1, "blob is under key id %x, not %x", id, keyID(key))
 		}
-		ad := append(append([]byte{}, blob[:headerLen]...), os.Args[3]...)
-		plain, err := a.Open(nil, blob[headerLen-nonceSize:headerLen], blob[headerLen:], ad)
-		if err != nil {
-			die(1, "authentication failed: wrong key, wrong state path or damaged blob")
-		}
-		out(plain)
-	case "tfgit2-encrypt", "tfgit2-decrypt":
-		if len(os.Args) != 6 {
-			die(2, "usage: refcrypt %s KEYFILE REPOID BRANCH STATEPATH", cmd)
-		}
-		key := readKeyFile(os.Args[2])
-		a := gcm(key)
-		repo, branch, state := os.Args[3], os.Args[4], os.Args[5]
-		if cmd == "tfgit2-encrypt" {
-			header := append(append(append([]byte(magic), version2), keyID(key)...), nonce()...)
-			out(a.Seal(header, header[headerLen-nonceSize:], stdin(), ad2(header, repo, branch, state)))
-			return
-		}
-		blob := stdin()
-		if len(blob) < headerLen+tagSize || string(blob[:len(magic)]) != magic {
-			die(1, "not a tfgit blob (too short or no magic)")
-		}
-		if blob[len(magic)] != version2 {
-			die(1, "format version %d, not 2", blob[len(magic)])
-		}
-		if id := blob[len(magic)+1 : len(magic)+9]; !bytes.Equal(id, keyID(key)) {
-			die(1, "blob is under key id %x, not %x", id, keyID(key))
-		}
-		plain, err := a.Open(nil, blob[headerLen-nonceSize:headerLen], blob[headerLen:],
-			ad2(blob[:headerLen], repo, branch, state))
+		plain, err := a.Open(nil, blob[headerLen-nonceSize:headerLen], blob[headerLen:], ad(blob[:headerLen]))
 		if err != nil {
 			die(1, "authentication failed: wrong key, repository, branch or state path, or damaged blob")
 		}
