@@ -89,6 +89,19 @@ static void check_repository(struct ctx *c)
 	}
 	free(l);
 	tfgit_result_free(&r);
+	/* what its sealed states are bound to: the operator needs it to move the repository */
+	const tfgit_crypt *k = &c->s->store.crypt;
+	char id[2100];
+	if (!k->key_files)
+		return;
+	if (tfgit_repository_id(id, sizeof(id), c->s->default_repository, k->repository_ids) < 0) {
+		snprintf(msg, sizeof(msg), "no repository identity can be made of the default repository %s", url);
+		problem(msg, "give it one in TFGIT_REPOSITORY_IDS (URL=ID)");
+		return;
+	}
+	snprintf(msg, sizeof(msg), "states sealed in the default repository are bound to its identity %s "
+		 "(TFGIT_REPOSITORY_IDS keeps one across a move)", id);
+	ok(msg);
 }
 
 int cmd_doctor(struct ctx *c)

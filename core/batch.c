@@ -148,6 +148,8 @@ static int fingerprint(char out[65], const tfgit_store *s, const char *url)
 	fp_str(c, k->decrypt_cmd);
 	fp_num(c, k->filter_timeout);
 	fp_num(c, k->migrate);
+	fp_str(c, k->repository_ids);
+	fp_num(c, k->refuse_v1);
 	int ok = EVP_DigestFinal_ex(c, md, &n);
 	EVP_MD_CTX_free(c);
 	if (!ok)

@@ -3,8 +3,11 @@
  *
  * terraform-backend-git's aes: key = the 32 ASCII hex digits of MD5(passphrase), blob = nonce
  * (12) ‖ ciphertext ‖ tag (16), no associated data.
- * tfgit's keys: blob = "TFGITENC" ‖ 0x01 ‖ key id (8: SHA-256 of the key) ‖ nonce (12) ‖
- * ciphertext ‖ tag (16); associated data = those 29 header bytes ‖ the state's path. */
+ * tfgit's keys: blob = "TFGITENC" ‖ version (1) ‖ key id (8: SHA-256 of the key) ‖ nonce (12) ‖
+ * ciphertext ‖ tag (16). Associated data, version 2 (written): those 29 header bytes ‖
+ * len(identity) ‖ the repository's identity ‖ len(branch) ‖ the branch ‖ the state's path, each
+ * len 4 bytes big-endian (so no two triples give the same bytes); version 1 (read only, unless
+ * TFGIT_ENCRYPTION_REFUSE_V1): the header ‖ the state's path. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -20,13 +23,15 @@
 #include "filter.h"
 #include "internal.h"
 #include "lockinfo.h"
+#include "url.h"
 
 #define NONCE 12
 #define TAG 16
 #define KEY 32
 #define MAGIC "TFGITENC"
 #define MAGIC_LEN 8
-#define FORMAT_VERSION 1
+#define FORMAT_V1 1 /* bound to the state's path only */
+#define FORMAT_V2 2 /* bound to the repository's identity, the branch and the path */
 #define KEY_ID 8
 #define HEADER (MAGIC_LEN + 1 + KEY_ID + NONCE)
 #define KEYS_MAX 16
@@ -202,19 +207,67 @@ static int open_reference(tfgit_buf *plain, const tfgit_crypt *c, const char *st
 	return 0;
 }
 
-static int open_keys(tfgit_buf *plain, const tfgit_crypt *c, const char *state, const tfgit_buf *b,
+static unsigned char *put_field(unsigned char *p, const char *s, size_t len)
+{
+	p[0] = (unsigned char)(len >> 24);
+	p[1] = (unsigned char)(len >> 16);
+	p[2] = (unsigned char)(len >> 8);
+	p[3] = (unsigned char)len;
+	memcpy(p + 4, s, len);
+	return p + 4 + len;
+}
+
+/* The associated data of a blob of tfgit's format whose header (HEADER bytes, its version
+ * included) is given, at at (see the top): a new buffer, its length in *aadlen; the repository's
+ * identity (format 2) in id. NULL with the reason in r. */
+static unsigned char *binding(size_t *aadlen, char id[URL_MAX + 1], const unsigned char *header,
+			      const tfgit_crypt *c, const tfgit_target *at, tfgit_result *r)
+{
+	int v2 = header[MAGIC_LEN] == FORMAT_V2;
+	id[0] = '\0';
+	if (v2 && tfgit_repository_id(id, URL_MAX + 1, at->url, c->repository_ids) < 0) {
+		result_message(r, "state %s: no repository identity can be made of the repository's URL "
+			       "(TFGIT_REPOSITORY_IDS)", at->state);
+		return NULL;
+	}
+	size_t ilen = strlen(id), rlen = strlen(at->ref), slen = strlen(at->state);
+	size_t n = HEADER + (v2 ? 8 + ilen + rlen : 0) + slen;
+	unsigned char *aad = malloc(n), *p = aad;
+	if (!aad) {
+		result_message(r, "state %s: out of memory", at->state);
+		return NULL;
+	}
+	memcpy(p, header, HEADER);
+	p += HEADER;
+	if (v2) {
+		p = put_field(p, id, ilen);
+		p = put_field(p, at->ref, rlen);
+	}
+	memcpy(p, at->state, slen);
+	*aadlen = n;
+	return aad;
+}
+
+static int open_keys(tfgit_buf *plain, const tfgit_crypt *c, const tfgit_target *at, const tfgit_buf *b,
 		     tfgit_result *r)
 {
 	struct aes_key keys[KEYS_MAX];
-	char why[512], hex[2 * KEY_ID + 1];
+	char why[512], hex[2 * KEY_ID + 1], ident[URL_MAX + 1];
+	const char *state = at->state;
 	const unsigned char *in = (const unsigned char *)b->ptr;
 	if (b->size < HEADER + TAG || memcmp(in, MAGIC, MAGIC_LEN) != 0) {
 		result_message(r, "state %s is not encrypted with tfgit's keys (no TFGITENC header)", state);
 		return -1;
 	}
-	if (in[MAGIC_LEN] != FORMAT_VERSION) {
+	if (in[MAGIC_LEN] != FORMAT_V1 && in[MAGIC_LEN] != FORMAT_V2) {
 		result_message(r, "state %s is in tfgit's encrypted format version %d, which this tfgit does "
 			       "not know", state, in[MAGIC_LEN]);
+		return -1;
+	}
+	if (in[MAGIC_LEN] == FORMAT_V1 && c->refuse_v1) {
+		result_message(r, "state %s is in tfgit's encrypted format 1 (bound to its path only), which "
+			       "TFGIT_ENCRYPTION_REFUSE_V1=1 refuses (tfgit reencrypt re-seals format 1 in "
+			       "format 2 while the setting is off)", state);
 		return -1;
 	}
 	int n = read_keys(keys, c->key_files, why, sizeof(why));
@@ -233,23 +286,34 @@ static int open_keys(tfgit_buf *plain, const tfgit_crypt *c, const char *state, 
 			       "TFGIT_ENCRYPTION_KEYS", state, hex);
 		return -1;
 	}
-	size_t len = b->size - HEADER - TAG, slen = strlen(state);
-	unsigned char *aad = malloc(HEADER + slen);
+	size_t len = b->size - HEADER - TAG, aadlen = 0;
+	unsigned char *aad = binding(&aadlen, ident, in, c, at, r);
+	if (!aad) {
+		explicit_bzero(keys, sizeof(keys));
+		return -1;
+	}
 	plain->ptr = malloc(len + 1);
 	int rc = -1;
-	if (aad && plain->ptr) {
-		memcpy(aad, in, HEADER);
-		memcpy(aad + HEADER, state, slen);
-		rc = gcm(0, keys[k].key, in + MAGIC_LEN + 1 + KEY_ID, aad, HEADER + slen, in + HEADER, len,
+	if (plain->ptr)
+		rc = gcm(0, keys[k].key, in + MAGIC_LEN + 1 + KEY_ID, aad, aadlen, in + HEADER, len,
 			 (unsigned char *)plain->ptr, (unsigned char *)in + HEADER + len);
-	}
 	explicit_bzero(keys, sizeof(keys));
 	free(aad);
 	if (rc < 0) {
 		free(plain->ptr);
 		plain->ptr = NULL;
-		result_message(r, "state %s: wrong key or damaged (key id %s: the blob fails authentication, "
-			       "or was written for another state path)", state, (id_hex(hex, id), hex));
+		id_hex(hex, id);
+		if (in[MAGIC_LEN] == FORMAT_V2) {
+			/* the identity goes to the log only: a local one is a path of this host */
+			core_log("state %s on branch %s does not open under repository identity %s (format 2, "
+				 "key id %s)", state, at->ref, ident, hex);
+			result_message(r, "state %s: wrong key or damaged (key id %s: the blob fails "
+				       "authentication, or was sealed for another repository, branch or state "
+				       "path; the log names this repository's identity)", state, hex);
+		} else {
+			result_message(r, "state %s: wrong key or damaged (key id %s: the blob fails "
+				       "authentication, or was written for another state path)", state, hex);
+		}
 		return -1;
 	}
 	plain->size = len;
@@ -280,9 +344,10 @@ static int open_filter(tfgit_buf *plain, const tfgit_crypt *c, const char *state
 	return 0;
 }
 
-int crypt_open(tfgit_buf *buf, const tfgit_crypt *c, const char *state, tfgit_result *r)
+int crypt_open(tfgit_buf *buf, const tfgit_crypt *c, const tfgit_target *at, tfgit_result *r)
 {
 	tfgit_buf plain = {0};
+	const char *state = at->state;
 	if (!crypt_enabled(c)) {
 		if (buf->size >= MAGIC_LEN && memcmp(buf->ptr, MAGIC, MAGIC_LEN) == 0)
 			result_message(r, "state %s is encrypted with tfgit's keys, and this server has none "
@@ -299,7 +364,7 @@ int crypt_open(tfgit_buf *buf, const tfgit_crypt *c, const char *state, tfgit_re
 	if (c->passphrase)
 		rc = open_reference(&plain, c, state, buf, r);
 	else if (c->key_files)
-		rc = open_keys(&plain, c, state, buf, r);
+		rc = open_keys(&plain, c, at, buf, r);
 	else /* asked even for what looks clear: sops' output is JSON with the state's keys */
 		rc = open_filter(&plain, c, state, buf, buf->size * 4 + (1 << 20), r);
 	if (rc == 0) {
@@ -319,9 +384,10 @@ int crypt_open(tfgit_buf *buf, const tfgit_crypt *c, const char *state, tfgit_re
 	return TFGIT_ERROR;
 }
 
-int crypt_seal(tfgit_buf *out, const tfgit_crypt *c, const char *state, const char *plain, size_t len,
+int crypt_seal(tfgit_buf *out, const tfgit_crypt *c, const tfgit_target *at, const char *plain, size_t len,
 	       tfgit_result *r)
 {
+	const char *state = at->state;
 	out->ptr = NULL;
 	out->size = 0;
 	if (!crypt_enabled(c) || c->migrate == CRYPT_MIGRATE_DECRYPT) {
@@ -348,8 +414,8 @@ int crypt_seal(tfgit_buf *out, const tfgit_crypt *c, const char *state, const ch
 	}
 	struct aes_key keys[KEYS_MAX];
 	unsigned char key[KEY], *o;
-	char why[512];
-	size_t slen = strlen(state), head = c->passphrase ? NONCE : HEADER;
+	char why[512], ident[URL_MAX + 1];
+	size_t head = c->passphrase ? NONCE : HEADER;
 	out->ptr = malloc(head + len + TAG);
 	if (!out->ptr)
 		return TFGIT_ERROR;
@@ -360,16 +426,15 @@ int crypt_seal(tfgit_buf *out, const tfgit_crypt *c, const char *state, const ch
 			rc = gcm(1, key, o, NULL, 0, (const unsigned char *)plain, len, o + NONCE, o + NONCE + len);
 		explicit_bzero(key, sizeof(key));
 	} else if (read_keys(keys, c->key_files, why, sizeof(why)) > 0) {
-		unsigned char *aad = malloc(HEADER + slen);
+		size_t aadlen = 0;
+		unsigned char *aad = NULL;
 		memcpy(o, MAGIC, MAGIC_LEN);
-		o[MAGIC_LEN] = FORMAT_VERSION;
+		o[MAGIC_LEN] = FORMAT_V2;
 		memcpy(o + MAGIC_LEN + 1, keys[0].id, KEY_ID);
-		if (aad && RAND_bytes(o + MAGIC_LEN + 1 + KEY_ID, NONCE) == 1) {
-			memcpy(aad, o, HEADER);
-			memcpy(aad + HEADER, state, slen);
-			rc = gcm(1, keys[0].key, o + MAGIC_LEN + 1 + KEY_ID, aad, HEADER + slen,
+		if (RAND_bytes(o + MAGIC_LEN + 1 + KEY_ID, NONCE) == 1 &&
+		    (aad = binding(&aadlen, ident, o, c, at, r)))
+			rc = gcm(1, keys[0].key, o + MAGIC_LEN + 1 + KEY_ID, aad, aadlen,
 				 (const unsigned char *)plain, len, o + HEADER, o + HEADER + len);
-		}
 		free(aad);
 		explicit_bzero(keys, sizeof(keys));
 	} else {
@@ -405,6 +470,10 @@ int crypt_stale(const tfgit_crypt *c, const char *blob, size_t len)
 			return 0;
 		if (!sealed_now)
 			return 1;
+		if (blob[MAGIC_LEN] == FORMAT_V1) /* re-sealed bound to the repository and branch */
+			return 1;
+		if (blob[MAGIC_LEN] != FORMAT_V2)
+			return 0;
 		int n = read_keys(keys, c->key_files, why, sizeof(why)), stale = n > 0 &&
 			memcmp(keys[0].id, blob + MAGIC_LEN + 1, KEY_ID) != 0;
 		explicit_bzero(keys, sizeof(keys));

@@ -138,8 +138,9 @@ static void state_fields(const tfgit_buf *b, long long *serial, char *lineage, s
 static int clear_text(tfgit_buf *b, op *o, const git_oid *blob, const char *path)
 {
 	tfgit_result scratch = {0};
+	tfgit_target at = {o->t->url, o->t->ref, path}; /* bound to the branch read */
 	int ok = op_blob_bytes(b, o, blob, o->store->max_blob, path) == 0 &&
-		 crypt_open(b, &o->store->crypt, path, &scratch) >= 0;
+		 crypt_open(b, &o->store->crypt, &at, &scratch) >= 0;
 	tfgit_result_free(&scratch);
 	if (!ok)
 		tfgit_buf_free(b);

@@ -247,7 +247,7 @@ int op_state_content(op *o, const git_oid *blob, const git_oid *commit, const ch
 	int rc = crypt_enabled(&o->store->crypt) ? op_blob_bytes(&o->r->content, o, blob, o->store->max_blob, what)
 						 : op_blob_view(o, blob, o->store->max_blob, what);
 	if (rc == 0)
-		rc = crypt_open(&o->r->content, &o->store->crypt, o->t->state, o->r);
+		rc = crypt_open(&o->r->content, &o->store->crypt, o->t, o->r);
 	if (rc < 0)
 		return rc;
 	/* what Terraform gets is the clear text: its ETag is that text's blob id */

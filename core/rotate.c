@@ -40,12 +40,13 @@ static int visit(const char *root, const git_tree_entry *e, void *payload)
 		return 0;
 	}
 	git_oid id;
-	if (crypt_open(&bytes, c, path, &scratch) < 0 || !json_is_state(bytes.ptr, bytes.size)) {
+	tfgit_target at = {o->t->url, o->t->ref, path};
+	if (crypt_open(&bytes, c, &at, &scratch) < 0 || !json_is_state(bytes.ptr, bytes.size)) {
 		w->unreadable++; /* not a state this server can read: left as it is */
 	} else if (w->n == REWRITE_MAX) {
 		result_message(o->r, "more than %d states to re-encrypt in one commit", REWRITE_MAX);
 		w->rc = TFGIT_ERROR;
-	} else if ((w->rc = crypt_seal(&sealed, c, path, bytes.ptr, bytes.size, o->r)) == 0 &&
+	} else if ((w->rc = crypt_seal(&sealed, c, &at, bytes.ptr, bytes.size, o->r)) == 0 &&
 		   (w->rc = git_blob_create_from_buffer(&id, o->cache->repo, sealed.ptr, sealed.size)) == 0 &&
 		   (w->paths[w->n] = strdup(path))) {
 		git_tree_update *u = &w->upd[w->n];

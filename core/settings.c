@@ -25,7 +25,8 @@ static const char *const known[] = {
 	"TFGIT_NETRC", "SSH_PRIVATE_KEY", "TFGIT_SSH_KNOWN_HOSTS", "StrictHostKeyChecking",
 	"TFGIT_SSL_CA_FILE", "TFGIT_SSL_NO_VERIFY", "TF_BACKEND_HTTP_ENCRYPTION_PROVIDER",
 	"TF_BACKEND_HTTP_ENCRYPTION_PASSPHRASE", "TFGIT_ENCRYPTION_KEYS", "TFGIT_ENCRYPT_CMD",
-	"TFGIT_DECRYPT_CMD", "TFGIT_FILTER_TIMEOUT", "TFGIT_ENCRYPTION_MIGRATE",
+	"TFGIT_DECRYPT_CMD", "TFGIT_FILTER_TIMEOUT", "TFGIT_ENCRYPTION_MIGRATE", "TFGIT_REPOSITORY_IDS",
+	"TFGIT_ENCRYPTION_REFUSE_V1",
 	"TFGIT_LOCK_TTL", "TFGIT_LINEAGE_GUARD", "TFGIT_LOG_FORMAT", "TFGIT_GROUP_COMMIT",
 };
 
@@ -388,6 +389,16 @@ static int crypt_settings(struct settings *s, const struct source *src)
 	if (c->migrate && !crypt_enabled(c))
 		return refuse(src, "TFGIT_ENCRYPTION_MIGRATE needs the encryption settings (the keys to read or "
 				   "write with)");
+	/* what binds a sealed state to its repository: tfgit's keys only (the other ways bind
+	 * nothing, so a setting that seems to would mislead) */
+	c->repository_ids = lookup(src, "TFGIT_REPOSITORY_IDS");
+	if (flag_setting(src, "TFGIT_ENCRYPTION_REFUSE_V1", 0, &c->refuse_v1) < 0)
+		return -1;
+	if ((c->repository_ids || c->refuse_v1) && !c->key_files)
+		return refuse(src, "%s binds tfgit's own format only: it needs TFGIT_ENCRYPTION_KEYS",
+			      c->repository_ids ? "TFGIT_REPOSITORY_IDS" : "TFGIT_ENCRYPTION_REFUSE_V1");
+	if (c->repository_ids && tfgit_repository_ids_check(c->repository_ids, why, sizeof(why)) < 0)
+		return refuse(src, "TFGIT_REPOSITORY_IDS: %s", why);
 	return 0;
 }
 

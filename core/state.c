@@ -155,7 +155,7 @@ static int replaceable(op *o, const git_tree_entry *e, tfgit_buf *old, int top_o
 	/* encrypted or not, what is compared and checked is the clear text (unencrypted, any
 	 * file: one that is not a state is refused below) */
 	if (rc == 0 && crypt_enabled(&o->store->crypt) &&
-	    (rc = sealed = crypt_open(old, &o->store->crypt, o->t->state, o->r)) > 0)
+	    (rc = sealed = crypt_open(old, &o->store->crypt, o->t, o->r)) > 0)
 		rc = 0;
 	if (rc == 0 && !json_is_state(old->ptr, old->size)) {
 		result_message(o->r, "%s on branch %s is not a Terraform state (no top-level serial and "
@@ -261,7 +261,7 @@ static int write_attempt(op *o, void *ctx)
 				rc = 0;
 				goto done;
 			}
-			if ((rc = crypt_seal(&stored, c, o->t->state, w->body, w->len, o->r)) < 0)
+			if ((rc = crypt_seal(&stored, c, o->t, w->body, w->len, o->r)) < 0)
 				goto done;
 			if ((rc = git_blob_create_from_buffer(&blob, o->cache->repo, stored.ptr, stored.size)) < 0) {
 				rc = git_failure(o->r, rc, "storing the state");

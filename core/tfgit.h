@@ -58,6 +58,9 @@ typedef struct {
 	const char *decrypt_cmd;
 	int filter_timeout;      /* TFGIT_FILTER_TIMEOUT, seconds */
 	int migrate;             /* TFGIT_ENCRYPTION_MIGRATE: one of CRYPT_MIGRATE_* */
+	const char *repository_ids; /* TFGIT_REPOSITORY_IDS: "URL=ID ..." (tfgit_repository_id) */
+	int refuse_v1;           /* TFGIT_ENCRYPTION_REFUSE_V1: format 1 (bound to the path only)
+				  * is not read */
 } tfgit_crypt;
 
 enum { CRYPT_MIGRATE_NONE = 0, CRYPT_MIGRATE_ENCRYPT = 1, CRYPT_MIGRATE_DECRYPT = 2 };
@@ -266,6 +269,19 @@ int tfgit_patterns_check(const char *patterns, char *why, size_t whylen);
 int tfgit_name_allowed(const char *name, const char *patterns);
 /* Copies url into out with any user:password@ replaced by ***@. */
 void tfgit_url_redact(char *out, size_t outlen, const char *url);
+/* The identity tfgit's encryption binds a state to (crypt.c): url (checked; credentials
+ * allowed) without its userinfo, the scheme's default port left out, the path without a
+ * trailing '/' and ".git" (http(s): %-encoded only where it must be); a local path or file://
+ * URL as its absolute real path. "https://u:p@Git.Example.org:443/infra.git/" is
+ * "https://git.example.org/infra", "git@host:org/x.git" is "host:org/x". 0 or TFGIT_EINVALID. */
+int tfgit_repository_identity(char *out, size_t outlen, const char *url);
+/* url's identity under TFGIT_REPOSITORY_IDS (ids, NULL when unset): the ID of the entry whose URL
+ * has url's identity, else url's identity. 0 or TFGIT_EINVALID. */
+int tfgit_repository_id(char *out, size_t outlen, const char *url, const char *ids);
+/* 0 when ids is space-separated URL=ID entries (split at the last '='): a repository URL without
+ * credentials, an ID of 1 to 256 letters, digits and . _ ~ : / @ + % -, no repository named
+ * twice and no ID given twice; else TFGIT_EINVALID naming the entry in why. */
+int tfgit_repository_ids_check(const char *ids, char *why, size_t whylen);
 
 /* The log (log.c): one line on stderr per call, every noted secret replaced by ***, control
  * characters and backslashes escaped (\n, \x1b, \\) so no field can start a line of its own. */

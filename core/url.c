@@ -303,6 +303,24 @@ static int resolve_existing(char *out, size_t outlen, const char *path)
 	}
 }
 
+/* Appends len bytes of path at out + o: for http(s) %-encoded only where it must be (upper-case
+ * hex), as it is for the other kinds. 0, or -1 when out is too short. */
+static int append_path(char *out, size_t outlen, size_t o, url_kind kind, const char *path, size_t len)
+{
+	int plain = kind != URL_HTTP && kind != URL_HTTPS;
+	for (size_t i = 0; i < len && o < outlen; i++) {
+		unsigned char ch = (unsigned char)path[i];
+		if (plain || ch == '/' || (ch < 0x80 && (isalnum(ch) || strchr("-._~!$&'()*+,;=:@", ch))))
+			out[o++] = (char)ch;
+		else
+			o += (size_t)snprintf(out + o, outlen - o, "%%%02X", ch);
+	}
+	if (o >= outlen)
+		return -1;
+	out[o] = '\0';
+	return 0;
+}
+
 /* One spelling per repository: scheme, user, lower-case host, explicit port, the path without
  * a trailing '/' and, for http(s), %-encoded only where it must be (upper-case hex). So
  * "r.gi%74", "R.git/" and "r.git" are one cache entry, one flock, one connection target. */
@@ -315,18 +333,7 @@ static int url_canonical(char *out, size_t outlen, const url_parts *p, const cha
 		return snprintf(out, outlen, "%s", url) < (int)outlen ? 0 : -1;
 	o = (size_t)snprintf(out, outlen, "%s%s%s%s:%s", schemes[s].prefix, p->user, p->user[0] ? "@" : "",
 			     p->host, p->port);
-	for (const char *c = p->path; *c && o < outlen; c++) {
-		unsigned char ch = (unsigned char)*c;
-		int plain = p->kind != URL_HTTP && p->kind != URL_HTTPS;
-		if (plain || ch == '/' || (ch < 0x80 && (isalnum(ch) || strchr("-._~!$&'()*+,;=:@", ch))))
-			out[o++] = (char)ch;
-		else
-			o += (size_t)snprintf(out + o, outlen - o, "%%%02X", ch);
-	}
-	if (o >= outlen)
-		return -1;
-	out[o] = '\0';
-	return 0;
+	return append_path(out, outlen, o, p->kind, p->path, strlen(p->path));
 }
 
 int url_resolve(char *out, size_t outlen, const char *url, int pattern)
@@ -501,4 +508,135 @@ void tfgit_url_redact(char *out, size_t outlen, const char *url)
 		snprintf(out, outlen, "%s", url ? url : "");
 	else
 		snprintf(out, outlen, "%.*s***%s", (int)(host - url), url, at);
+}
+
+/* Repository identities (crypt.c binds a sealed state to one) */
+
+int tfgit_repository_identity(char *out, size_t outlen, const char *url)
+{
+	url_parts p;
+	char resolved[URL_MAX + 1];
+	size_t s = 0, o, len;
+	if (!url || url_parse(&p, url, URL_CREDENTIALS, NULL, 0) < 0)
+		return TFGIT_EINVALID;
+	if (p.kind == URL_LOCAL && (url_resolve(resolved, sizeof(resolved), url, 0) < 0 ||
+				    url_parse(&p, resolved, 0, NULL, 0) < 0))
+		return TFGIT_EINVALID;
+	len = strlen(p.path);
+	if (len > 4 && !strcmp(p.path + len - 4, ".git"))
+		len -= 4;
+	if (p.kind == URL_LOCAL)
+		o = 0;
+	else if (p.kind == URL_SCP)
+		o = (size_t)snprintf(out, outlen, "%s:", p.host);
+	else {
+		while (schemes[s].kind != p.kind)
+			s++;
+		int other_port = strcmp(p.port, schemes[s].port) != 0;
+		o = (size_t)snprintf(out, outlen, "%s%s%s%s", schemes[s].prefix, p.host, other_port ? ":" : "",
+				     other_port ? p.port : "");
+	}
+	if (o >= outlen || append_path(out, outlen, o, p.kind, p.path, len) < 0)
+		return TFGIT_EINVALID;
+	return 0;
+}
+
+#define IDS_MAX 256
+#define ID_MAX 256
+
+/* One entry of TFGIT_REPOSITORY_IDS, "URL=ID" (split at the last '='): the identity of its URL
+ * into identity, its ID into id. 0, or TFGIT_EINVALID with the reason in why. */
+static int ids_entry(const char *word, char identity[URL_MAX + 1], char id[ID_MAX + 1], char *why,
+		     size_t whylen)
+{
+	char url[URL_MAX + 1], reason[256] = "no identity can be made of it", shown[URL_MAX + 1];
+	const char *eq = strrchr(word, '=');
+	tfgit_url_redact(shown, sizeof(shown), word); /* a reason never shows a credential */
+	if (!eq || eq == word || !eq[1]) {
+		snprintf(why, whylen, "%.200s is not URL=ID", shown);
+		return TFGIT_EINVALID;
+	}
+	size_t ulen = (size_t)(eq - word), ilen = strlen(eq + 1);
+	snprintf(url, sizeof(url), "%.*s", (int)ulen, word);
+	if (url_parse(&(url_parts){0}, url, 0, reason, sizeof(reason)) < 0 ||
+	    tfgit_repository_identity(identity, URL_MAX + 1, url) < 0) {
+		snprintf(why, whylen, "%.200s: %s", shown, reason);
+		return TFGIT_EINVALID;
+	}
+	if (ilen > ID_MAX || strspn(eq + 1, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+					     "._~:/@+%-") != ilen) {
+		snprintf(why, whylen, "%.200s: an ID is 1 to %d letters, digits and . _ ~ : / @ + %% -", shown,
+			 ID_MAX);
+		return TFGIT_EINVALID;
+	}
+	memcpy(id, eq + 1, ilen + 1);
+	return 0;
+}
+
+struct ids_ctx {
+	const char *identity; /* looked up; NULL: checking */
+	char *out;            /* the ID found */
+	size_t outlen;
+	char (*seen)[2][URL_MAX + 1]; /* checking: the identities and IDs so far */
+	size_t n;
+	char *why;
+	size_t whylen;
+};
+
+static int ids_word(const char *word, void *ctx)
+{
+	struct ids_ctx *c = ctx;
+	char identity[URL_MAX + 1], id[ID_MAX + 1], why[512];
+	if (ids_entry(word, identity, id, c->why ? c->why : why, c->why ? c->whylen : sizeof(why)) < 0)
+		return -1;
+	if (c->identity) {
+		if (strcmp(identity, c->identity) != 0)
+			return 0;
+		return snprintf(c->out, c->outlen, "%s", id) < (int)c->outlen ? 1 : -1;
+	}
+	if (c->n == IDS_MAX) {
+		snprintf(c->why, c->whylen, "more than %d entries", IDS_MAX);
+		return -1;
+	}
+	for (size_t i = 0; i < c->n; i++) {
+		if (!strcmp(c->seen[i][0], identity) || !strcmp(c->seen[i][1], id)) {
+			/* one repository, one ID: two for one would be ambiguous, one for two would
+			 * let the states of one open in the other */
+			snprintf(c->why, c->whylen, "%.200s: %s", word, !strcmp(c->seen[i][0], identity)
+				 ? "a second entry for the same repository" : "an ID that another repository has");
+			return -1;
+		}
+	}
+	snprintf(c->seen[c->n][0], URL_MAX + 1, "%s", identity);
+	snprintf(c->seen[c->n][1], URL_MAX + 1, "%s", id);
+	c->n++;
+	return 0;
+}
+
+int tfgit_repository_ids_check(const char *ids, char *why, size_t whylen)
+{
+	struct ids_ctx c = {.seen = calloc(IDS_MAX, sizeof(*c.seen)), .why = why, .whylen = whylen};
+	if (whylen)
+		*why = '\0';
+	int rc = c.seen ? each_word(ids, ids_word, &c) : -1;
+	if (!c.seen)
+		snprintf(why, whylen, "out of memory");
+	else if (rc != 0 && !*why)
+		snprintf(why, whylen, "an entry longer than %d bytes", URL_MAX);
+	free(c.seen);
+	return rc ? TFGIT_EINVALID : 0;
+}
+
+int tfgit_repository_id(char *out, size_t outlen, const char *url, const char *ids)
+{
+	char identity[URL_MAX + 1];
+	if (tfgit_repository_identity(identity, sizeof(identity), url) < 0)
+		return TFGIT_EINVALID;
+	struct ids_ctx c = {.identity = identity, .out = out, .outlen = outlen};
+	int rc = ids ? each_word(ids, ids_word, &c) : 0;
+	if (rc < 0)
+		return TFGIT_EINVALID; /* checked at load: only a filesystem that changed since */
+	if (rc == 0 && snprintf(out, outlen, "%s", identity) >= (int)outlen)
+		return TFGIT_EINVALID;
+	return 0;
 }

@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
 # Issue 10, states encrypted at rest: the reference's "aes" format (both directions, against the
 # independent Go implementation tests/enc/refcrypt.go and its committed fixtures), tfgit's own
-# v1 format with key rotation through Terraform, age and gpg as filters and filters that fail,
+# format with key rotation through Terraform, age and gpg as filters and filters that fail,
 # migration both ways, lock files in clear text, ETag/Content-MD5 of the plaintext, no secret in
 # the log, an error body or a process's command line.
+# Issue 18: tfgit writes format 2, bound to the repository's identity, the branch and the path: a
+# blob copied into another repository (pushed with plain git) or onto another branch is refused;
+# TFGIT_REPOSITORY_IDS keeps a repository's identity across a move; format 1 (the committed
+# tfgit-v1.blob, bound to its path only) is still read, re-sealed in format 2 by tfgit reencrypt,
+# and refused with TFGIT_ENCRYPTION_REFUSE_V1=1.
 #
 # Choices where the spec leaves room (tell the C side if it disagrees):
 # - ETag: besides "not the id of the stored (encrypted) blob", the check expects the git blob id
@@ -34,7 +39,8 @@ trap 'gpg_stop; cleanup' EXIT
 
 COMMON=(TFGIT_DEFAULT_REF=main TFGIT_REQUIRE_LOCK=0 "TFGIT_ALLOWED_REPOS=$T_DIR/remotes/*.git")
 ENC_VARS=(TF_BACKEND_HTTP_ENCRYPTION_PROVIDER TF_BACKEND_HTTP_ENCRYPTION_PASSPHRASE TFGIT_ENCRYPTION_KEYS
-	TFGIT_ENCRYPT_CMD TFGIT_DECRYPT_CMD TFGIT_FILTER_TIMEOUT TFGIT_ENCRYPTION_MIGRATE)
+	TFGIT_ENCRYPT_CMD TFGIT_DECRYPT_CMD TFGIT_FILTER_TIMEOUT TFGIT_ENCRYPTION_MIGRATE TFGIT_REPOSITORY_IDS
+	TFGIT_ENCRYPTION_REFUSE_V1)
 unset "${ENC_VARS[@]}"
 
 # mkkey NAME [FILE]: key file $KEYS/NAME (a copy of FILE, else 32 random bytes in base64), owned by
@@ -48,8 +54,12 @@ mkkey() {
 }
 # kid KEYFILE: the key id, first 8 bytes of SHA-256 of the raw key, in hex
 kid() { base64 -d <"$1" | sha256sum | cut -c1-16; }
-# blob_kid FILE: the key id in a v1 blob's header (bytes 9..16)
+# blob_kid FILE: the key id in a tfgit blob's header (bytes 9..16)
 blob_kid() { od -An -tx1 -j 9 -N 8 "$1" | tr -d ' \n'; }
+# blob_head FILE: a tfgit blob's magic and format version, e.g. TFGITENC02
+blob_head() { printf '%s%s' "$(head -c 8 "$1")" "$(od -An -tx1 -j 8 -N 1 "$1" | tr -d ' ')"; }
+# ident REMOTE: the identity tfgit binds a local remote's states to (its real path without .git)
+ident() { local p; p=$(realpath "$1") && echo "${p%.git}"; }
 size() { stat -c %s "$1"; }
 # holds VALUE: the Terraform state on stdin is JSON holding the string VALUE (terraform_data's
 # input is stored as {"value": ..., "type": "string"})
@@ -272,14 +282,16 @@ post "state=envs/new.tfstate" "$PLAIN"
 check "v1: POST of state.json is 200" expect_eq code 200 "$CODE"
 stored "$RV" envs/new.tfstate
 check "... the stored blob is plain + 45 bytes" expect_eq size $(($(size "$PLAIN") + 45)) "$(size "$T_DIR/stored")"
-check "... it begins with TFGITENC and version 1" expect_eq header "TFGITENC01" \
-	"$(head -c 8 "$T_DIR/stored")$(od -An -tx1 -j 8 -N 1 "$T_DIR/stored" | tr -d ' ')"
+check "... it begins with TFGITENC and version 2 (written since issue 18)" expect_eq header "TFGITENC02" \
+	"$(blob_head "$T_DIR/stored")"
 check "... under the key's id" expect_eq "key id" "$(kid "$KFIX")" "$(blob_kid "$T_DIR/stored")"
 check "... and holds no clear text" eval "! grep -q fixture-secret-value '$T_DIR/stored'"
-gocheck "... refcrypt decrypts it (path envs/new.tfstate as associated data) to the same bytes" eval \
-	"'$RC' tfgit-decrypt '$KFIX' envs/new.tfstate <'$T_DIR/stored' | cmp - '$PLAIN'"
-gocheck "... and refcrypt refuses it under another path (the path is bound)" eval \
-	"! '$RC' tfgit-decrypt '$KFIX' envs/prod.tfstate <'$T_DIR/stored' >/dev/null"
+gocheck "... refcrypt decrypts it (repository identity, branch main, path envs/new.tfstate bound) to the same bytes" eval \
+	"'$RC' tfgit2-decrypt '$KFIX' '$(ident "$RV")' main envs/new.tfstate <'$T_DIR/stored' | cmp - '$PLAIN'"
+gocheck "... and refcrypt refuses it under another path, branch or repository identity (all three bound)" eval \
+	"! '$RC' tfgit2-decrypt '$KFIX' '$(ident "$RV")' main envs/prod.tfstate <'$T_DIR/stored' >/dev/null &&
+	 ! '$RC' tfgit2-decrypt '$KFIX' '$(ident "$RV")' other envs/new.tfstate <'$T_DIR/stored' >/dev/null &&
+	 ! '$RC' tfgit2-decrypt '$KFIX' '$(ident "$RM")' main envs/new.tfstate <'$T_DIR/stored' >/dev/null"
 n=$(commits "$RV")
 post "state=envs/new.tfstate" "$PLAIN"
 check "v1: the identical POST again is 200 and makes no commit" eval \
@@ -367,8 +379,7 @@ else
 	check "rotation: apply with k1" tf_init_apply "$T_DIR/tf-rot1" rot-value-1
 	stored "$RT" tf/terraform.tfstate
 	check "... the blob is under k1's id" expect_eq "key id" "$(kid "$K1")" "$(blob_kid "$T_DIR/stored")"
-	old=$(tip "$RT")
-	g "$RT" update-ref refs/heads/old "$old" && chown -R --reference="$RT" "$RT"
+	old=$(tip "$RT") # read later as version=$old: a blob is bound to its branch
 	stack_down
 
 	stack_up rot2 "${COMMON[@]}" TFGIT_DEFAULT_REPOSITORY="$RT" TFGIT_ENCRYPTION_KEYS="$K2 $K1"
@@ -377,8 +388,8 @@ else
 	stored "$RT" tf/terraform.tfstate
 	check "... the new blob is under k2's id" expect_eq "key id" "$(kid "$K2")" "$(blob_kid "$T_DIR/stored")"
 	gocheck "... refcrypt decrypts it with k2 and the path tf/terraform.tfstate (Terraform sent it %-encoded)" eval \
-		"'$RC' tfgit-decrypt '$K2' tf/terraform.tfstate <'$T_DIR/stored' | holds rot-value-2"
-	get "ref=old&$TQ"
+		"'$RC' tfgit2-decrypt '$K2' '$(ident "$RT")' main tf/terraform.tfstate <'$T_DIR/stored' | holds rot-value-2"
+	get "version=$old&$TQ"
 	check "... the old (k1) version is still readable" eval \
 		"[ '$CODE' = 200 ] && holds rot-value-1 <'$T_DIR/got'"
 	stack_down
@@ -390,7 +401,7 @@ else
 		"(cd '$T_DIR/tf-rot3' && terraform init -no-color -input=false && terraform plan -no-color -input=false -detailed-exitcode) >'$T_DIR/tf.out' 2>&1 || { tail -20 '$T_DIR/tf.out'; false; }"
 	check "... apply again, under k2" eval \
 		"tf_init_apply '$T_DIR/tf-rot3' rot-value-3 && stored '$RT' tf/terraform.tfstate && [ \"\$(blob_kid '$T_DIR/stored')\" = '$(kid "$K2")' ]"
-	get "ref=old&$TQ"
+	get "version=$old&$TQ"
 	check "... the k1 version is a 500 naming k1's id" eval \
 		"err500 tf/terraform.tfstate && grep -qi '$(kid "$K1")' <<<\"\$BODY\""
 	stack_down
@@ -398,34 +409,191 @@ fi
 
 # ---------------------------------------------------------------- tfgit reencrypt (rotation at rest)
 # Not in the test brief, but in the issue and README: the operators' command writes every state
-# sealed with an older key again under the first one, in one commit.
+# sealed with an older key, or in format 1 (issue 18), again under the first key in format 2, in
+# one commit; what it cannot read (a blob sealed for another repository) it leaves.
 RE=$(new_remote reencrypt)
+# cli_reencrypt KEYS [ARGS...]: tfgit reencrypt on RE's main as the pool's user, output in reencrypt.out
+cli_reencrypt() {
+	local keys=$1
+	shift
+	runuser -u "$POOL_USER" -- env TFGIT_CACHE_DIR="$T_DIR/cli-cache" TFGIT_DEFAULT_REPOSITORY="$RE" \
+		TFGIT_ENCRYPTION_KEYS="$keys" "$@" "$T_DIR/tfgit" reencrypt --repository "$RE" --ref main \
+		>"$T_DIR/reencrypt.out" 2>&1 || { cat "$T_DIR/reencrypt.out"; return 1; }
+}
+# v2_under KEY PATH PLAINFILE: RE's main:PATH is format 2 under KEY, bound to RE, main and PATH,
+# and opens to PLAINFILE's bytes (refcrypt)
+v2_under() {
+	g "$RE" cat-file blob "main:$2" >"$T_DIR/re.out" &&
+		expect_eq "$2's header" TFGITENC02 "$(blob_head "$T_DIR/re.out")" &&
+		"$RC" tfgit2-decrypt "$1" "$(ident "$RE")" main "$2" <"$T_DIR/re.out" | cmp - "$3"
+}
 if [ -n "$RC" ] && [ -x "$BUILD_DIR/tfgit" ]; then
 	"$RC" tfgit-encrypt "$K1" a.tfstate <"$PLAIN" >"$T_DIR/re-a.blob"
-	"$RC" tfgit-encrypt "$K1" envs/b.tfstate <"$T_DIR/s4.json" >"$T_DIR/re-b.blob"
-	"$RC" tfgit-encrypt "$K2" c.tfstate <"$T_DIR/s5.json" >"$T_DIR/re-c.blob"
+	"$RC" tfgit2-encrypt "$K1" "$(ident "$RE")" main envs/b.tfstate <"$T_DIR/s4.json" >"$T_DIR/re-b.blob"
+	"$RC" tfgit2-encrypt "$K2" "$(ident "$RE")" main c.tfstate <"$T_DIR/s5.json" >"$T_DIR/re-c.blob"
+	"$RC" tfgit-encrypt "$K2" d.tfstate <"$T_DIR/s5.json" >"$T_DIR/re-d.blob"
+	"$RC" tfgit2-encrypt "$K1" "$(ident "$RV")" main f.tfstate <"$T_DIR/s5.json" >"$T_DIR/re-f.blob"
 	printf 'not a state\n' >"$T_DIR/re-readme"
 	put_blob "$RE" a.tfstate "$T_DIR/re-a.blob"
 	put_blob "$RE" envs/b.tfstate "$T_DIR/re-b.blob"
 	put_blob "$RE" c.tfstate "$T_DIR/re-c.blob"
+	put_blob "$RE" d.tfstate "$T_DIR/re-d.blob"
+	put_blob "$RE" envs/prod.tfstate "$ENC/tfgit-v1.blob" # format 1, made once (see refcrypt.go)
+	put_blob "$RE" f.tfstate "$T_DIR/re-f.blob"           # sealed for repository RV, under k1
 	put_blob "$RE" README.md "$T_DIR/re-readme"
 	before=$(tip "$RE")
-	c_id=$(g "$RE" rev-parse main:c.tfstate)
-	readme_id=$(g "$RE" rev-parse main:README.md)
+	declare -A kept=()
+	for f in c.tfstate f.tfstate README.md; do kept[$f]=$(g "$RE" rev-parse "main:$f"); done
+	untouched() { local f; for f in "${!kept[@]}"; do expect_eq "$f" "${kept[$f]}" "$(g "$RE" rev-parse "main:$f")" || return 1; done; }
 	install -m 755 "$BUILD_DIR/tfgit" "$T_DIR/tfgit"
 	install -d -m 700 -o "$POOL_USER" "$T_DIR/cli-cache"
-	check "reencrypt: tfgit reencrypt with \"k2 k1\" succeeds" eval \
-		"runuser -u '$POOL_USER' -- env TFGIT_CACHE_DIR='$T_DIR/cli-cache' TFGIT_DEFAULT_REPOSITORY='$RE' TFGIT_ENCRYPTION_KEYS='$K2 $K1' \
-		 '$T_DIR/tfgit' reencrypt --repository '$RE' --ref main >'$T_DIR/reencrypt.out' 2>&1 || { cat '$T_DIR/reencrypt.out'; false; }"
+	check "reencrypt: tfgit reencrypt with \"k2 k1 fix\" succeeds" cli_reencrypt "$K2 $K1 $KFIX"
 	check "... in one commit" expect_eq "parent of the new tip" "$before" "$(g "$RE" rev-parse -q --verify main~1 2>/dev/null)"
-	check "... a.tfstate and envs/b.tfstate are now under k2, same clear text" eval \
-		"g '$RE' cat-file blob main:a.tfstate | '$RC' tfgit-decrypt '$K2' a.tfstate | cmp - '$PLAIN' &&
-		 g '$RE' cat-file blob main:envs/b.tfstate | '$RC' tfgit-decrypt '$K2' envs/b.tfstate | cmp - '$T_DIR/s4.json'"
-	check "... c.tfstate (already under k2) and README.md (not a state) are untouched" eval \
-		"[ '$(g "$RE" rev-parse main:c.tfstate 2>&1)' = '$c_id' ] && [ '$(g "$RE" rev-parse main:README.md 2>&1)' = '$readme_id' ]"
+	check "... a.tfstate (format 1, k1) and envs/b.tfstate (format 2, k1) are now format 2 under k2, same clear text" eval \
+		"v2_under '$K2' a.tfstate '$PLAIN' && v2_under '$K2' envs/b.tfstate '$T_DIR/s4.json'"
+	check "... d.tfstate (format 1 under k2, the current key) is re-sealed in format 2" \
+		v2_under "$K2" d.tfstate "$T_DIR/s5.json"
+	check "... the committed format-1 fixture (envs/prod.tfstate) is re-sealed in format 2 under k2" \
+		v2_under "$K2" envs/prod.tfstate "$PLAIN"
+	check "... c.tfstate (format 2, k2), f.tfstate (another repository's, k1: never re-sealed here) and README.md are untouched" untouched
+	check "... and it says some files were left" grep -q "some files left" "$T_DIR/reencrypt.out"
+	n=$(tip "$RE")
+	check "reencrypt: run again, nothing is left to re-seal (format 2 is not stale): no commit" eval \
+		"cli_reencrypt '$K2 $K1 $KFIX' && grep -q 'nothing to re-encrypt' '$T_DIR/reencrypt.out' && [ '$(tip "$RE")' = '$n' ]"
+	# TFGIT_ENCRYPTION_REFUSE_V1=1, once every branch is re-sealed: format 1 is no longer read
+	put_blob "$RE" envs/prod.tfstate "$ENC/tfgit-v1.blob" v1
+	stack_up refusev1 "${COMMON[@]}" TFGIT_DEFAULT_REPOSITORY="$RE" TFGIT_ENCRYPTION_KEYS="$K2 $KFIX" \
+		TFGIT_ENCRYPTION_REFUSE_V1=1
+	get "state=envs/prod.tfstate"
+	check "refuse-v1: the re-sealed state (format 2) is read: GET 200, state.json" eval \
+		"[ '$CODE' = 200 ] && cmp '$PLAIN' '$T_DIR/got'"
+	get "ref=v1&state=envs/prod.tfstate"
+	check "... a format-1 blob is a 500 JSON naming the state and TFGIT_ENCRYPTION_REFUSE_V1" \
+		err500 envs/prod.tfstate TFGIT_ENCRYPTION_REFUSE_V1
+	check "... the body is not the clear text" eval "! grep -q fixture-secret-value '$T_DIR/got'"
+	n=$(tip "$RE" v1)
+	post "ref=v1&state=envs/prod.tfstate" "$T_DIR/s4.json"
+	check "... a POST over it is refused too, nothing written" eval "[ '$CODE' = 500 ] && [ '$(tip "$RE" v1)' = '$n' ]"
+	stack_down
+	runuser -u "$POOL_USER" -- env TFGIT_CACHE_DIR="$T_DIR/cli-cache" TFGIT_DEFAULT_REPOSITORY="$RE" \
+		TFGIT_ENCRYPTION_KEYS="$K2 $KFIX" TFGIT_ENCRYPTION_REFUSE_V1=1 "$T_DIR/tfgit" reencrypt --ref v1 \
+		>"$T_DIR/reencrypt.out" 2>&1
+	check "refuse-v1: tfgit reencrypt does not read format 1 either (nothing re-sealed on branch v1)" eval \
+		"grep -q 'nothing to re-encrypt' '$T_DIR/reencrypt.out' && [ '$(tip "$RE" v1)' = '$n' ]"
 else
 	skip "reencrypt: tfgit reencrypt" "no refcrypt (go) or no build/tfgit"
 fi
+
+# ---------------------------------------------------------------- bound to the repository (issue 18)
+# Who can read repository A's objects and push to B copies A's sealed state into B at the same
+# path (plain git): a user of B must not read A's clear text through tfgit, nor tfgit replace it.
+RBA=$(new_remote bind-a)
+RBB=$(new_remote bind-b)
+# push_copy FROM TO PATH: FROM's main:PATH bytes pushed as PATH on TO's main, as anyone who can
+# read FROM and push to TO would (git clone, commit, push; the clone is kept in work-copy). git's
+# local transport drops GIT_CONFIG_* for its upload-pack and receive-pack: safe.directory (the
+# remotes are the pool user's) comes from a global config of the test's own
+GITHOME=$T_DIR/githome
+mkdir -p "$GITHOME" && printf '[safe]\n\tdirectory = *\n' >"$GITHOME/.gitconfig"
+push_copy() {
+	local w=$T_DIR/work-copy
+	local -x HOME=$GITHOME
+	rm -rf "$w"
+	git clone -q "$2" "$w" 2>/dev/null && git -C "$w" checkout -q -B main origin/main || return 1
+	mkdir -p "$w/$(dirname "$3")"
+	g "$1" cat-file blob "main:$3" >"$w/$3" || return 1
+	git -C "$w" add "$3" && git -C "$w" commit -q -m "copy $3" && git -C "$w" push -q origin main || return 1
+	chown -R --reference="$2" "$2"
+}
+sed 's/fixture-secret-value/b-own-value/' "$PLAIN" >"$T_DIR/b.json"
+stack_up bind "${COMMON[@]}" TFGIT_DEFAULT_REPOSITORY="$RBA" TFGIT_ENCRYPTION_KEYS="$K1"
+post "state=app/db.tfstate" "$PLAIN"
+check "bind: A's state written (200)" expect_eq code 200 "$CODE"
+post "repository=$RBB&state=app/other.tfstate" "$T_DIR/b.json"
+check "bind: B has a state of its own (200)" expect_eq code 200 "$CODE"
+check "bind: A's sealed app/db.tfstate pushed into B at the same path with plain git" push_copy "$RBA" "$RBB" app/db.tfstate
+bt=$(tip "$RBB")
+check "... the copy is the very blob A holds" expect_eq blob "$(g "$RBA" rev-parse main:app/db.tfstate)" \
+	"$(g "$RBB" rev-parse main:app/db.tfstate 2>&1)"
+log_mark
+get "repository=$RBB&state=app/db.tfstate"
+check "bind: GET of the copy through B is a 500 JSON naming the state, 'wrong key or damaged'" \
+	err500 app/db.tfstate "wrong key or damaged"
+check "... it says the blob may be sealed for another repository" grep -qi "another repository" <<<"$BODY"
+check "... no clear text in the body, nor the ciphertext" eval \
+	"! grep -q fixture-secret-value '$T_DIR/got' && ! g '$RBA' cat-file blob main:app/db.tfstate | cmp -s - '$T_DIR/got'"
+check "... the log names B's repository identity" eval "since_mark | grep -qF 'repository identity $(ident "$RBB")'"
+post "repository=$RBB&state=app/db.tfstate" "$T_DIR/b.json"
+check "bind: a POST over the copy in B is refused, B unchanged" eval \
+	"[ '$CODE' = 500 ] && [ '$(tip "$RBB")' = '$bt' ]"
+get "repository=$RBB&state=app/other.tfstate"
+check "... B's own state still reads" eval "[ '$CODE' = 200 ] && cmp '$T_DIR/b.json' '$T_DIR/got'"
+get "state=app/db.tfstate"
+check "... and A's in A" eval "[ '$CODE' = 200 ] && cmp '$PLAIN' '$T_DIR/got'"
+# the same blob on another branch of the same repository
+check "bind: A's main pushed as branch other of A (plain git: a branch made from another)" eval \
+	"HOME='$GITHOME' git -C '$T_DIR/work-copy' fetch -q '$RBA' main && HOME='$GITHOME' git -C '$T_DIR/work-copy' push -q '$RBA' FETCH_HEAD:refs/heads/other &&
+	 chown -R --reference='$RBA' '$RBA'"
+at=$(tip "$RBA" other)
+get "ref=other&state=app/db.tfstate"
+check "bind: GET on the other branch is a 500 JSON naming the state, not the clear text" eval \
+	"err500 app/db.tfstate 'wrong key or damaged' && ! grep -q fixture-secret-value '$T_DIR/got'"
+check "... nothing changed on that branch" expect_eq tip "$at" "$(tip "$RBA" other)"
+gocheck "... refcrypt opens the blob bound to A's identity and main, and not to B's or to other" eval \
+	"g '$RBA' cat-file blob main:app/db.tfstate >'$T_DIR/bound' &&
+	 '$RC' tfgit2-decrypt '$K1' '$(ident "$RBA")' main app/db.tfstate <'$T_DIR/bound' | cmp - '$PLAIN' &&
+	 ! '$RC' tfgit2-decrypt '$K1' '$(ident "$RBB")' main app/db.tfstate <'$T_DIR/bound' >/dev/null &&
+	 ! '$RC' tfgit2-decrypt '$K1' '$(ident "$RBA")' other app/db.tfstate <'$T_DIR/bound' >/dev/null"
+# format 1 was bound to the path only: the committed fixture, copied anywhere at its path, opens
+# (what README says until tfgit reencrypt and TFGIT_ENCRYPTION_REFUSE_V1=1)
+stack_down
+
+# TFGIT_REPOSITORY_IDS: a repository that moves keeps its identity
+RX=$(new_remote move-x)
+stack_up idx "${COMMON[@]}" TFGIT_DEFAULT_REPOSITORY="$RX" TFGIT_ENCRYPTION_KEYS="$K1" \
+	TFGIT_REPOSITORY_IDS="$RX=infra-prod"
+post "state=app/db.tfstate" "$PLAIN"
+check "ids: a state written to X under TFGIT_REPOSITORY_IDS=X=infra-prod (200)" expect_eq code 200 "$CODE"
+stored "$RX" app/db.tfstate
+gocheck "... it is bound to the ID infra-prod, not to X's URL" eval \
+	"'$RC' tfgit2-decrypt '$K1' infra-prod main app/db.tfstate <'$T_DIR/stored' | cmp - '$PLAIN' &&
+	 ! '$RC' tfgit2-decrypt '$K1' '$(ident "$RX")' main app/db.tfstate <'$T_DIR/stored' >/dev/null"
+stack_down
+RY=$T_DIR/remotes/move-y.git
+cp -a "$RX" "$RY"
+stack_up idy "${COMMON[@]}" TFGIT_DEFAULT_REPOSITORY="$RY" TFGIT_ENCRYPTION_KEYS="$K1" \
+	TFGIT_REPOSITORY_IDS="$RY=infra-prod"
+get "state=app/db.tfstate"
+check "ids: moved to Y with TFGIT_REPOSITORY_IDS=Y=infra-prod, the state is read: GET 200" eval \
+	"[ '$CODE' = 200 ] && cmp '$PLAIN' '$T_DIR/got'"
+stack_down
+stack_up idnone "${COMMON[@]}" TFGIT_DEFAULT_REPOSITORY="$RY" TFGIT_ENCRYPTION_KEYS="$K1"
+get "state=app/db.tfstate"
+check "ids: at Y without the setting it is refused (500 naming the state, not the clear text)" eval \
+	"err500 app/db.tfstate && ! grep -q fixture-secret-value '$T_DIR/got'"
+stack_down
+# tfgit doctor names the identity the default repository's states are bound to
+install -d -m 700 -o "$POOL_USER" "$T_DIR/doc-cache"
+doctor() {
+	runuser -u "$POOL_USER" -- env TFGIT_CACHE_DIR="$T_DIR/doc-cache" TFGIT_DEFAULT_REPOSITORY="$RY" TFGIT_DEFAULT_REF=main \
+		TFGIT_ENCRYPTION_KEYS="$K1" "$@" "$TFGIT_CLI_BIN" doctor 2>&1
+}
+check "ids: tfgit doctor names the identity: Y's URL identity without the setting, infra-prod with it" eval \
+	"doctor | grep -qF 'bound to its identity $(ident "$RY") ' &&
+	 doctor TFGIT_REPOSITORY_IDS='$RY=infra-prod' | grep -qF 'bound to its identity infra-prod '"
+# malformed or unsafe values fail closed: one ID for two repositories, no URL=ID, no keys
+for v in "ids2:$RX=infra-prod $RY=infra-prod" "noeq:$RX" "nokeys:$RX=infra-prod"; do
+	name=${v%%:*}
+	keys=$([ "$name" = nokeys ] || echo "TFGIT_ENCRYPTION_KEYS=$K1")
+	stack_up "ids-$name" "${COMMON[@]}" FCGI_WORKERS=0 TFGIT_DEFAULT_REPOSITORY="$RY" ${keys:+"$keys"} \
+		TFGIT_REPOSITORY_IDS="${v#*:}"
+	log_mark
+	get "state=app/db.tfstate"
+	check "ids: TFGIT_REPOSITORY_IDS refused ($name): GET is a 500 JSON, no state; the log names the setting" eval \
+		"[ '$CODE' = 500 ] && is_json_error && ! grep -q fixture-secret-value '$T_DIR/got' &&
+		 since_mark | grep -q TFGIT_REPOSITORY_IDS"
+	stack_down
+done
 
 # ---------------------------------------------------------------- migration
 stack_up migenc "${COMMON[@]}" TFGIT_DEFAULT_REPOSITORY="$RM" TFGIT_ENCRYPTION_KEYS="$KFIX" \
@@ -437,10 +605,10 @@ get "state=envs/prod.tfstate"
 check "... an encrypted one too" eval "[ '$CODE' = 200 ] && cmp '$PLAIN' '$T_DIR/got'"
 post "state=clear.tfstate" "$T_DIR/s4.json"
 stored "$RM" clear.tfstate
-check "... the next POST is 200 and stores a v1 blob under the key" eval \
-	"[ '$CODE' = 200 ] && [ \"\$(head -c 8 '$T_DIR/stored')\" = TFGITENC ] && [ \"\$(blob_kid '$T_DIR/stored')\" = '$(kid "$KFIX")' ]"
+check "... the next POST is 200 and stores a format 2 blob under the key" eval \
+	"[ '$CODE' = 200 ] && [ \"\$(blob_head '$T_DIR/stored')\" = TFGITENC02 ] && [ \"\$(blob_kid '$T_DIR/stored')\" = '$(kid "$KFIX")' ]"
 gocheck "... which refcrypt decrypts to the POSTed bytes" eval \
-	"'$RC' tfgit-decrypt '$KFIX' clear.tfstate <'$T_DIR/stored' | cmp - '$T_DIR/s4.json'"
+	"'$RC' tfgit2-decrypt '$KFIX' '$(ident "$RM")' main clear.tfstate <'$T_DIR/stored' | cmp - '$T_DIR/s4.json'"
 get "state=clear.tfstate"
 check "... and GET returns them" eval "[ '$CODE' = 200 ] && cmp '$T_DIR/s4.json' '$T_DIR/got'"
 get "repository=$RR&state=ref.tfstate"
@@ -463,7 +631,7 @@ stack_down
 
 stack_up off "${COMMON[@]}" TFGIT_DEFAULT_REPOSITORY="$RM"
 get "state=clear.tfstate"
-check "encryption off: a v1 blob is a 500 JSON naming the state (not the blob)" err500 clear.tfstate
+check "encryption off: a tfgit blob is a 500 JSON naming the state (not the blob)" err500 clear.tfstate
 get "state=envs/prod.tfstate"
 check "... a clear-text state is read as ever" eval "[ '$CODE' = 200 ] && cmp '$T_DIR/s5.json' '$T_DIR/got'"
 get "repository=$RR&state=ref.tfstate"
@@ -655,6 +823,6 @@ check "... nor in nginx's log" eval "! grep -aFf '$T_DIR/secrets' '$T_DIR/nginx.
 check "... nor in any answer" eval "! grep -aFf '$T_DIR/secrets' '$T_DIR/bodies'"
 check "... nor in any process's command line" eval "! grep -alFf '$T_DIR/secrets' /proc/[0-9]*/cmdline"
 check "commit messages carry no state content" eval \
-	"! for r in '$RR' '$RV' '$RM' '$RT' '$RE' '$RA' '$RG' '$RF'; do g \"\$r\" log --all --format=%B 2>/dev/null; done |
+	"! for r in '$RR' '$RV' '$RM' '$RT' '$RE' '$RA' '$RG' '$RF' '$RBA' '$RBB' '$RX'; do g \"\$r\" log --all --format=%B 2>/dev/null; done |
 	 grep -E 'fixture-secret-value|-value-[0-9]|\"lineage\"'"
 finish

@@ -4,8 +4,10 @@
 //
 //	refcrypt ref-encrypt PASSPHRASE <plain >blob
 //	refcrypt ref-decrypt PASSPHRASE <blob >plain
-//	refcrypt tfgit-encrypt KEYFILE STATEPATH <plain >blob
-//	refcrypt tfgit-decrypt KEYFILE STATEPATH <blob >plain
+//	refcrypt tfgit-encrypt KEYFILE STATEPATH <plain >blob          (format 1)
+//	refcrypt tfgit-decrypt KEYFILE STATEPATH <blob >plain          (format 1)
+//	refcrypt tfgit2-encrypt KEYFILE REPOID BRANCH STATEPATH <plain >blob
+//	refcrypt tfgit2-decrypt KEYFILE REPOID BRANCH STATEPATH <blob >plain
 //	refcrypt key-id KEYFILE          (prints the 8-byte key id in lower-case hex)
 //
 // Exit status: 0 done, 1 the blob fails authentication (or is too short / not this format),
@@ -19,6 +21,10 @@
 //     key id = first 8 bytes of SHA-256(raw key); blob = "TFGITENC" ‖ 0x01 ‖ key id(8) ‖
 //     nonce(12) ‖ ciphertext ‖ tag(16); associated data = the 29-byte header followed by
 //     the state's path as given in state= (e.g. envs/prod.tfstate). Size = plain + 45.
+//   - tfgit v2 (issue 18): the same blob with 0x02 as its version; associated data = the header ‖
+//     len(REPOID) ‖ REPOID ‖ len(BRANCH) ‖ BRANCH ‖ STATEPATH, each len 4 bytes big-endian.
+//     REPOID is the repository's identity (its normalised URL, e.g. the real path of a local
+//     repository without ".git", or its TFGIT_REPOSITORY_IDS entry). Size = plain + 45.
 //
 // Recipe that made the committed fixtures (run from the repository's root; the nonces are
 // random, so re-running makes different but equally valid blobs):
@@ -44,6 +50,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -54,6 +61,7 @@ import (
 const (
 	magic     = "TFGITENC"
 	version   = 0x01
+	version2  = 0x02
 	nonceSize = 12
 	tagSize   = 16
 	headerLen = len(magic) + 1 + 8 + nonceSize // 29
@@ -120,6 +128,16 @@ func out(b []byte) {
 	}
 }
 
+// ad2: the associated data of format 2.
+func ad2(header []byte, repo, branch, state string) []byte {
+	ad := append([]byte{}, header...)
+	for _, f := range []string{repo, branch} {
+		ad = binary.BigEndian.AppendUint32(ad, uint32(len(f)))
+		ad = append(ad, f...)
+	}
+	return append(ad, state...)
+}
+
 func main() {
 	if len(os.Args) < 3 {
 		die(2, "usage: refcrypt ref-encrypt|ref-decrypt PASSPHRASE, tfgit-encrypt|tfgit-decrypt KEYFILE STATEPATH, key-id KEYFILE")
@@ -140,32 +158,40 @@ func main() {
 		out(plain)
 	case "key-id":
 		fmt.Println(hex.EncodeToString(keyID(readKeyFile(os.Args[2]))))
-	case "tfgit-encrypt", "tfgit-decrypt":
-		if len(os.Args) != 4 {
-			die(2, "usage: refcrypt %s KEYFILE STATEPATH", cmd)
+	case "tfgit-encrypt", "tfgit-decrypt", "tfgit2-encrypt", "tfgit2-decrypt":
+		v, nargs, what := byte(version), 4, "KEYFILE STATEPATH"
+		if strings.HasPrefix(cmd, "tfgit2-") {
+			v, nargs, what = version2, 6, "KEYFILE REPOID BRANCH STATEPATH"
+		}
+		if len(os.Args) != nargs {
+			die(2, "usage: refcrypt %s %s", cmd, what)
 		}
 		key := readKeyFile(os.Args[2])
 		a := gcm(key)
-		if cmd == "tfgit-encrypt" {
-			header := append(append(append([]byte(magic), version), keyID(key)...), nonce()...)
-			ad := append(append([]byte{}, header...), os.Args[3]...)
-			out(a.Seal(header, header[headerLen-nonceSize:], stdin(), ad))
+		ad := func(header []byte) []byte {
+			if v == version {
+				return append(append([]byte{}, header...), os.Args[3]...)
+			}
+			return ad2(header, os.Args[3], os.Args[4], os.Args[5])
+		}
+		if strings.HasSuffix(cmd, "-encrypt") {
+			header := append(append(append([]byte(magic), v), keyID(key)...), nonce()...)
+			out(a.Seal(header, header[headerLen-nonceSize:], stdin(), ad(header)))
 			return
 		}
 		blob := stdin()
 		if len(blob) < headerLen+tagSize || string(blob[:len(magic)]) != magic {
 			die(1, "not a tfgit blob (too short or no magic)")
 		}
-		if blob[len(magic)] != version {
-			die(1, "unknown format version %d", blob[len(magic)])
+		if blob[len(magic)] != v {
+			die(1, "format version %d, not %d", blob[len(magic)], v)
 		}
 		if id := blob[len(magic)+1 : len(magic)+9]; !bytes.Equal(id, keyID(key)) {
 			die(1, "blob is under key id %x, not %x", id, keyID(key))
 		}
-		ad := append(append([]byte{}, blob[:headerLen]...), os.Args[3]...)
-		plain, err := a.Open(nil, blob[headerLen-nonceSize:headerLen], blob[headerLen:], ad)
+		plain, err := a.Open(nil, blob[headerLen-nonceSize:headerLen], blob[headerLen:], ad(blob[:headerLen]))
 		if err != nil {
-			die(1, "authentication failed: wrong key, wrong state path or damaged blob")
+			die(1, "authentication failed: wrong key, repository, branch or state path, or damaged blob")
 		}
 		out(plain)
 	default:

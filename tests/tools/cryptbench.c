@@ -39,13 +39,14 @@ static int bench(const char *name, const tfgit_crypt *c, size_t mb)
 	char *plain = state_of(mb, &len);
 	tfgit_buf sealed = {0};
 	int rounds = mb >= 50 ? 3 : 10;
+	const tfgit_target at = {"/srv/git/bench.git", "main", "bench.tfstate"};
 	double seal = 0, open = 0;
 	for (int i = 0; plain && i < rounds; i++) {
 		double t0 = now_ms();
-		if (crypt_seal(&sealed, c, "bench.tfstate", plain, len, &r) < 0)
+		if (crypt_seal(&sealed, c, &at, plain, len, &r) < 0)
 			return -1;
 		double t1 = now_ms();
-		int opened = crypt_open(&sealed, c, "bench.tfstate", &r);
+		int opened = crypt_open(&sealed, c, &at, &r);
 		double t2 = now_ms();
 		if (opened != 1 || sealed.size != len || memcmp(sealed.ptr, plain, len) != 0)
 			return -1;

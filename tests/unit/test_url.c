@@ -138,6 +138,15 @@ static void local_paths_are_resolved(void **st)
 	assert_int_equal(tfgit_repository_resolve(resolved, sizeof(resolved), link), 0);
 	assert_string_equal(resolved, path);
 	assert_int_equal(tfgit_repository_allowed(resolved, pats), 0);
+	/* its identity (what a sealed state is bound to) is the real path without .git, however
+	 * it is named */
+	char id[512], want[300], url[300];
+	snprintf(want, sizeof(want), "%s/other", dir);
+	assert_int_equal(tfgit_repository_identity(id, sizeof(id), link), 0);
+	assert_string_equal(id, want);
+	snprintf(url, sizeof(url), "file://%s/", path);
+	assert_int_equal(tfgit_repository_identity(id, sizeof(id), url), 0);
+	assert_string_equal(id, want);
 	/* a repository that does not exist yet resolves to itself */
 	snprintf(path, sizeof(path), "%s/allowed/new.git", dir);
 	assert_int_equal(tfgit_repository_resolve(resolved, sizeof(resolved), path), 0);
@@ -149,6 +158,91 @@ static void local_paths_are_resolved(void **st)
 	snprintf(path, sizeof(path), "%s/allowed", dir);
 	rmdir(path);
 	rmdir(dir);
+}
+
+/* What a sealed state is bound to: one identity per repository, whatever its spelling, and
+ * never a credential. */
+static void identities_are_normalised(void **st)
+{
+	(void)st;
+	static const char *const same[] = {"https://git.example.org/infra/state", "https://Git.Example.org/infra/state.git",
+					   "https://u:secret@git.example.org:443/infra/state.git/",
+					   "https://git.example.org/infra/stat%65.git"};
+	char out[512];
+	for (size_t i = 0; i < sizeof(same) / sizeof(same[0]); i++) {
+		assert_int_equal(tfgit_repository_identity(out, sizeof(out), same[i]), 0);
+		assert_string_equal(out, "https://git.example.org/infra/state");
+	}
+	static const char *const pairs[][2] = {
+		{"http://h:8080/x.git", "http://h:8080/x"},
+		{"http://h:80/x.git", "http://h/x"},
+		{"ssh://git@H:2222/org/x.git/", "ssh://h:2222/org/x"},
+		{"ssh://git@h:22/org/x.git", "ssh://h/org/x"},
+		{"git@host:org/x.git", "host:org/x"},
+		{"git://host/x.git", "git://host/x"},
+		{"https://h/a%20b.git", "https://h/a%20b"},
+		{"https://[::1]:8443/x.git", "https://[::1]:8443/x"},
+		{"https://h/a.git.git", "https://h/a.git"},
+	};
+	for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
+		assert_int_equal(tfgit_repository_identity(out, sizeof(out), pairs[i][0]), 0);
+		assert_string_equal(out, pairs[i][1]);
+	}
+	/* another port or scheme is another repository */
+	char a[512];
+	assert_int_equal(tfgit_repository_identity(a, sizeof(a), "https://h/x.git"), 0);
+	assert_int_equal(tfgit_repository_identity(out, sizeof(out), "https://h:8443/x.git"), 0);
+	assert_string_not_equal(a, out);
+	assert_int_equal(tfgit_repository_identity(out, sizeof(out), "http://h/x.git"), 0);
+	assert_string_not_equal(a, out);
+	assert_int_equal(tfgit_repository_identity(out, sizeof(out), "https://h/X.git"), 0);
+	assert_string_not_equal(a, out);
+	assert_int_equal(tfgit_repository_identity(out, sizeof(out), "ftp://h/x.git"), TFGIT_EINVALID);
+	assert_int_equal(tfgit_repository_identity(out, 8, "https://h/long/path.git"), TFGIT_EINVALID);
+	/* a local path's: local_paths_are_resolved */
+}
+
+static void repository_ids_map_one_repository_each(void **st)
+{
+	(void)st;
+	char why[512], out[512];
+	const char *ids = "https://new.example/infra.git=infra-prod git@host:org/x.git=https://old.example/x "
+			  "/srv/git/a=b=c";
+	assert_int_equal(tfgit_repository_ids_check(ids, why, sizeof(why)), 0);
+	/* any spelling of the URL finds its entry */
+	assert_int_equal(tfgit_repository_id(out, sizeof(out), "https://u:p@NEW.example/infra/", ids), 0);
+	assert_string_equal(out, "infra-prod");
+	assert_int_equal(tfgit_repository_id(out, sizeof(out), "ssh://git@host/org/x.git", ids), 0);
+	assert_string_equal(out, "ssh://host/org/x"); /* another spelling of a path: another repository */
+	assert_int_equal(tfgit_repository_id(out, sizeof(out), "git@host:org/x", ids), 0);
+	assert_string_equal(out, "https://old.example/x");
+	assert_int_equal(tfgit_repository_id(out, sizeof(out), "/srv/git/a=b", ids), 0);
+	assert_string_equal(out, "c"); /* split at the last '=' */
+	/* a repository without an entry keeps its own identity */
+	assert_int_equal(tfgit_repository_id(out, sizeof(out), "https://new.example/other.git", ids), 0);
+	assert_string_equal(out, "https://new.example/other");
+	assert_int_equal(tfgit_repository_id(out, sizeof(out), "https://new.example/other.git", NULL), 0);
+	assert_string_equal(out, "https://new.example/other");
+	/* malformed, or one ID for two repositories, or two for one: refused, naming why */
+	static const char *const bad[] = {
+		"https://h/x.git", "=id", "https://h/x.git=", "https://h/x.git=a b=c",
+		"https://h/x.git=id https://h/y.git=id", "https://h/x.git=a https://H/x=b",
+		"https://u:p@h/x.git=id", "ftp://h/x=id", "https://h/x.git=id;rm", "https://h/x.git=id\\"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		why[0] = '\0';
+		if (tfgit_repository_ids_check(bad[i], why, sizeof(why)) != TFGIT_EINVALID)
+			fail_msg("accepted: %s", bad[i]);
+		if (!why[0])
+			fail_msg("no reason for: %s", bad[i]);
+		if (strstr(why, "secret") || strstr(why, "u:p"))
+			fail_msg("the reason shows a credential: %s", why);
+	}
+	char big[300];
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	char entry[400];
+	snprintf(entry, sizeof(entry), "https://h/x.git=%s", big);
+	assert_int_equal(tfgit_repository_ids_check(entry, why, sizeof(why)), TFGIT_EINVALID);
 }
 
 static void names_are_globbed(void **st)
@@ -177,6 +271,8 @@ int main(void)
 		cmocka_unit_test(matches_part_by_part),
 		cmocka_unit_test(urls_have_one_spelling),
 		cmocka_unit_test(local_paths_are_resolved),
+		cmocka_unit_test(identities_are_normalised),
+		cmocka_unit_test(repository_ids_map_one_repository_each),
 		cmocka_unit_test(names_are_globbed),
 		cmocka_unit_test(log_lines_cannot_be_forged),
 	};
