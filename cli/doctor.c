@@ -39,9 +39,13 @@ static void check_default_cache(const struct settings *s)
 		return;
 	snprintf(msg, sizeof(msg), "the default cache directory is not usable: %s; the cache in use is %s instead",
 		 s->cache_fallback, s->store.cache_dir);
-	snprintf(fix, sizeof(fix), "nothing is needed to keep serving; to have the cache in memory again, "
-		 "ask root to remove /dev/shm/tfgit-%ld (another account can make it again after a reboot), "
-		 "or set TFGIT_CACHE_DIR to a directory of this user's own", (long)geteuid());
+	if (!strncmp(s->cache_fallback, "/dev/shm/tfgit-", 15))
+		snprintf(fix, sizeof(fix), "nothing is needed to keep serving; to have the cache in memory again, "
+			 "ask root to remove /dev/shm/tfgit-%ld (another account can make it again after a reboot), "
+			 "or set TFGIT_CACHE_DIR to a directory of this user's own", (long)geteuid());
+	else
+		snprintf(fix, sizeof(fix), "nothing is needed to keep serving; set TFGIT_CACHE_DIR to choose the "
+			 "cache directory");
 	warning(msg, fix);
 }
 
