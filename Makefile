@@ -8,6 +8,7 @@ PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 BUILD   ?= build
 PORT    ?= 8080
 STATE_DIR ?= /var/tmp/tfgit
+NGINX_INCLUDE ?=
 
 CORE_SRC = core/acl.c core/batch.c core/cache.c core/credentials.c core/crypt.c core/filter.c core/deadline.c core/errors.c \
            core/history.c core/httpstream.c core/jsoncheck.c core/known.c core/lock.c core/lockinfo.c core/log.c core/maint.c \
@@ -115,7 +116,7 @@ bench:
 run:
 	@$(MAKE) --no-print-directory deps
 	@$(MAKE) --no-print-directory all
-	@BUILD=$(BUILD) PORT=$(PORT) STATE_DIR=$(STATE_DIR) exec scripts/run.sh
+	@BUILD=$(BUILD) PORT=$(PORT) STATE_DIR=$(STATE_DIR) NGINX_INCLUDE="$(NGINX_INCLUDE)" exec scripts/run.sh
 
 # The same tests with AddressSanitizer and UBSan in every worker; any report fails the run.
 CHECK_LOGS = /tmp/tfgit-checks

@@ -11,7 +11,7 @@
 
 #define FREE_MIN (64ULL << 20)
 
-static int problems;
+static int problems, warnings;
 
 static void ok(const char *what)
 {
@@ -22,6 +22,31 @@ static void problem(const char *what, const char *fix)
 {
 	printf("problem: %s\n         fix: %s\n", what, fix);
 	problems++;
+}
+
+static void warning(const char *what, const char *fix)
+{
+	printf("warning: %s\n         fix: %s\n", what, fix);
+	warnings++;
+}
+
+/* The default cache's place in memory, /dev/shm/tfgit-<uid>, when it was not usable (made by
+ * another account, say): the settings fell back to the account's own cache on its disk. */
+static void check_default_cache(const struct settings *s)
+{
+	char msg[5000], fix[700];
+	if (!s->cache_fallback[0])
+		return;
+	snprintf(msg, sizeof(msg), "the default cache directory is not usable: %s; the cache in use is %s instead",
+		 s->cache_fallback, s->store.cache_dir);
+	if (!strncmp(s->cache_fallback, "/dev/shm/tfgit-", 15))
+		snprintf(fix, sizeof(fix), "nothing is needed to keep serving; to have the cache in memory again, "
+			 "ask root to remove /dev/shm/tfgit-%ld (another account can make it again after a reboot), "
+			 "or set TFGIT_CACHE_DIR to a directory of this user's own", (long)geteuid());
+	else
+		snprintf(fix, sizeof(fix), "nothing is needed to keep serving; set TFGIT_CACHE_DIR to choose the "
+			 "cache directory");
+	warning(msg, fix);
 }
 
 static void check_cache(const char *dir)
@@ -108,8 +133,9 @@ int cmd_doctor(struct ctx *c)
 {
 	char why[512];
 	const acl *a = NULL;
-	problems = 0;
+	problems = warnings = 0;
 	ok("the settings (environment, TFGIT_CONFIG) are usable");
+	check_default_cache(c->s);
 	check_cache(c->s->store.cache_dir);
 	if (c->s->acl_file && acl_get(&a, c->s->acl_file, why, sizeof(why)) < 0)
 		problem(why, "fix TFGIT_ACL_FILE: until then every request is refused (500)");
@@ -117,6 +143,9 @@ int cmd_doctor(struct ctx *c)
 		ok("the access-control file (TFGIT_ACL_FILE) parses");
 	check_repository(c);
 	acl_cache_free();
-	printf("%d problem%s\n", problems, problems == 1 ? "" : "s");
+	printf("%d problem%s", problems, problems == 1 ? "" : "s");
+	if (warnings)
+		printf(", %d warning%s", warnings, warnings == 1 ? "" : "s");
+	printf("\n");
 	return problems ? 1 : 0;
 }

@@ -10,7 +10,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cache.h"
 #include "crypt.h"
+#include "internal.h"
 #include "settings.h"
 
 #define CONFIG_MAX (64 * 1024)
@@ -249,11 +251,93 @@ static int cache_max(struct settings *s, const struct source *src)
 	return 0;
 }
 
-/* TFGIT_CACHE_DIR, by default private to this account: /dev/shm/tfgit-<uid> (memory), or
- * ~/.cache/tfgit when /dev/shm is not usable. */
+/* What keeps path from being this user's own directory, writable by no one else (written into
+ * why); 0 when nothing does. Only looks: never changes what is there (another account's). */
+static int not_own_dir(const char *path, char *why, size_t whylen)
+{
+	struct stat st;
+	if (lstat(path, &st) < 0)
+		snprintf(why, whylen, "%s: %s", path, strerror(errno));
+	else if (S_ISLNK(st.st_mode))
+		snprintf(why, whylen, "%s is a symlink (not followed)", path);
+	else if (!S_ISDIR(st.st_mode))
+		snprintf(why, whylen, "%s is not a directory", path);
+	else if (st.st_uid != geteuid())
+		snprintf(why, whylen, "%s belongs to uid %ld, not to this user (uid %ld)", path, (long)st.st_uid,
+			 (long)geteuid());
+	else if (st.st_mode & 022)
+		snprintf(why, whylen, "%s is writable by %s", path, st.st_mode & 002 ? "every user" : "its group");
+	else
+		return 0;
+	return -1;
+}
+
+/* The account's own cache on its disk, <home>/.cache/tfgit with home from the password database
+ * (a web server's HOME may be missing or another's): made 0700 whatever the umask, then checked
+ * where it is (not through a symlink). 0, or -1 with the reason in why. */
+static int home_cache(char *out, size_t outlen, char *why, size_t whylen)
+{
+	static char home[3900]; /* the process's user does not change */
+	char dot[4000];
+	struct stat st;
+	if (!home[0]) {
+		struct passwd *pw = getpwuid(geteuid());
+		if (!pw || !pw->pw_dir || *pw->pw_dir != '/' || strlen(pw->pw_dir) >= sizeof(home)) {
+			snprintf(why, whylen, "this user (uid %ld) has no home directory in the password database",
+				 (long)geteuid());
+			return -1;
+		}
+		snprintf(home, sizeof(home), "%s", pw->pw_dir);
+	}
+	snprintf(dot, sizeof(dot), "%s/.cache", home);
+	snprintf(out, outlen, "%s/tfgit", dot);
+	/* whoever could write these could swap the directory for one of theirs after the check */
+	const char *parents[] = {home, dot};
+	for (size_t i = 0; i < 2; i++) {
+		if (i && mkdir(dot, 0700) < 0 && errno != EEXIST) {
+			snprintf(why, whylen, "%s cannot be made: %s", dot, strerror(errno));
+			return -1;
+		}
+		if (stat(parents[i], &st) < 0 || !S_ISDIR(st.st_mode) ||
+		    (st.st_uid != geteuid() && st.st_uid != 0) || (st.st_mode & 022)) {
+			snprintf(why, whylen, "%s is not a directory of this user (or root) writable by it alone",
+				 parents[i]);
+			return -1;
+		}
+	}
+	if (mkdir(out, 0700) < 0 && errno != EEXIST) {
+		snprintf(why, whylen, "%s cannot be made: %s", out, strerror(errno));
+		return -1;
+	}
+	int fd = open(out, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		snprintf(why, whylen, "%s: %s", out, errno == ELOOP || errno == ENOTDIR ?
+			 "not a directory (a symlink is not followed)" : strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	int rc = 0;
+	if (st.st_uid != geteuid() || (st.st_mode & 022)) {
+		snprintf(why, whylen, "%s is not this user's (uid %ld) or is writable by others", out, (long)geteuid());
+		rc = -1;
+	} else if ((st.st_mode & 077) && fchmod(fd, 0700) < 0) {
+		snprintf(why, whylen, "%s is readable by others and cannot be made private: %s", out, strerror(errno));
+		rc = -1;
+	}
+	close(fd);
+	return rc;
+}
+
+/* TFGIT_CACHE_DIR, by default private to this account: /dev/shm/tfgit-<uid> (memory). /dev/shm
+ * is shared: another account can make that name first (after every boot); what is there is then
+ * left alone, and the account's own <home>/.cache/tfgit is used instead, logged once a process
+ * and kept in s->cache_fallback for tfgit doctor. A TFGIT_CACHE_DIR given is never replaced. */
 static int cache_dir(struct settings *s, const struct source *src)
 {
+	static char logged[sizeof(s->cache_fallback) + 4800];
 	const char *v = lookup(src, "TFGIT_CACHE_DIR");
+	char shm[64], why[8192];
 	struct stat st;
 	if (v) {
 		if (*v != '/')
@@ -261,16 +345,34 @@ static int cache_dir(struct settings *s, const struct source *src)
 		s->store.cache_dir = v;
 		return 0;
 	}
-	if (stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode) && access("/dev/shm", W_OK | X_OK) == 0) {
-		snprintf(s->cache_dir, sizeof(s->cache_dir), "/dev/shm/tfgit-%ld", (long)geteuid());
+	snprintf(shm, sizeof(shm), "/dev/shm/tfgit-%ld", (long)geteuid());
+	if (stat("/dev/shm", &st) < 0 || !S_ISDIR(st.st_mode) || access("/dev/shm", W_OK | X_OK) < 0) {
+		snprintf(s->cache_fallback, sizeof(s->cache_fallback), "/dev/shm is not usable");
 	} else {
-		struct passwd *pw = getpwuid(geteuid());
-		if (!pw || !pw->pw_dir || *pw->pw_dir != '/')
-			return refuse(src, "no cache directory: /dev/shm is not usable and this user has no "
-					   "home; set TFGIT_CACHE_DIR");
-		snprintf(s->cache_dir, sizeof(s->cache_dir), "%s/.cache/tfgit", pw->pw_dir);
+		/* made here when missing: whatever holds the name then is judged, never the other way */
+		if (lstat(shm, &st) < 0 && errno == ENOENT && mkdir(shm, 0700) < 0 && errno != EEXIST)
+			snprintf(s->cache_fallback, sizeof(s->cache_fallback), "%s cannot be made: %s", shm,
+				 strerror(errno));
+		else if (not_own_dir(shm, s->cache_fallback, sizeof(s->cache_fallback)) == 0) {
+			snprintf(s->cache_dir, sizeof(s->cache_dir), "%s", shm);
+			s->store.cache_dir = s->cache_dir;
+			return 0;
+		}
 	}
+	if (home_cache(s->cache_dir, sizeof(s->cache_dir), why, sizeof(why)) < 0)
+		return refuse(src, "no usable cache directory: %s, and %s; set TFGIT_CACHE_DIR to a "
+				   "directory of this account's own", s->cache_fallback, why);
 	s->store.cache_dir = s->cache_dir;
+	char line[sizeof(logged)];
+	snprintf(line, sizeof(line), "the cache is %s (%s) instead of %s: %s%s", s->cache_dir,
+		 cache_in_memory(s->cache_dir) ? "in memory" : "on disk: every object read is checked against its id",
+		 shm, s->cache_fallback, strncmp(s->cache_fallback, shm, strlen(shm)) ? "" :
+		 " (another account may have made it; it is left as it is: root can remove it, or set "
+		 "TFGIT_CACHE_DIR)");
+	if (strcmp(line, logged)) { /* once a process, not on every request */
+		core_log("%s", line);
+		snprintf(logged, sizeof(logged), "%s", line);
+	}
 	return 0;
 }
 

@@ -24,6 +24,7 @@ struct settings {
 	size_t file_size;
 	char email[320];
 	char cache_dir[4096];
+	char cache_fallback[512]; /* why the default /dev/shm/tfgit-<uid> is not the cache; "" when it is */
 };
 
 /* Fills s; params are the request's server variables ("NAME=value", NULL-terminated; NULL at

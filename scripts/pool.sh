@@ -24,7 +24,8 @@ for d in "$(dirname "$FCGI_SOCKET")" ${TFGIT_CACHE_DIR:+"$TFGIT_CACHE_DIR"}; do
 	fi
 done
 install -d -m 755 "$(dirname "$FCGI_SOCKET")"
-# unset, each worker uses /dev/shm/tfgit-<its uid> and makes it itself
+# unset, each worker uses /dev/shm/tfgit-<its uid> (or, when another account made that first,
+# its ~/.cache/tfgit) and makes it itself
 [ -z "${TFGIT_CACHE_DIR:-}" ] || install -d -m 700 "$TFGIT_CACHE_DIR"
 rm -f "$FCGI_SOCKET"
 if [ "$(id -u)" -eq 0 ]; then

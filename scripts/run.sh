@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make run: serves tfgit on 127.0.0.1:$PORT in the foreground until Ctrl-C or SIGTERM, with all
-# runtime files under $STATE_DIR and a default bare repository there.
+# runtime files under $STATE_DIR and a default bare repository there. NGINX_INCLUDE: a file
+# included in nginx's server { } (auth_basic, say).
 set -euo pipefail
 . "$(dirname "$0")/stack.sh"
 PORT=${PORT:-8080}
@@ -30,6 +31,14 @@ if [ -z "${TFGIT_DEFAULT_REPOSITORY:-}" ]; then
 	[ "$(id -u)" -ne 0 ] || chown -R "$(stack_pool_user)" "$repo"
 fi
 export TFGIT_CACHE_DIR=${TFGIT_CACHE_DIR:-$STATE_DIR/cache}
+if [ -n "${NGINX_INCLUDE:-}" ]; then
+	if [ ! -f "$NGINX_INCLUDE" ]; then
+		echo "make run: NGINX_INCLUDE=$NGINX_INCLUDE is not a file" >&2
+		exit 1
+	fi
+	STACK_NGINX_INCLUDE=$(realpath "$NGINX_INCLUDE") # nginx reads it from its own directory
+	export STACK_NGINX_INCLUDE
+fi
 
 # Started as root, the pool and nginx's workers run as another user: it must reach the socket
 # under STATE_DIR and a local default repository, or every request would be a 502.
@@ -52,15 +61,43 @@ fi
 trap 'stack_stop; exit 0' INT TERM
 stack_start "$STATE_DIR" "$PORT"
 addr="$STACK_URL?type=git&ref=${TFGIT_DEFAULT_REF:-master}&state=default.tfstate"
-# one GET through nginx and the pool to the repository: what a client would meet
-probe=$(curl -s -o "$STATE_DIR/probe.out" -w '%{http_code}' "$addr" || echo 000)
-if [ "$probe" != 200 ] && [ "$probe" != 204 ]; then
-	echo "make run: a GET of $STACK_URL answers $probe: $(head -c 600 "$STATE_DIR/probe.out" 2>/dev/null)" >&2
+# get URL: the status of a GET of URL without credentials; its body in $STATE_DIR/probe.out
+get() { curl -s -o "$STATE_DIR/probe.out" -w '%{http_code}' "$1" || echo 000; }
+# what proves nginx reaches the pool and the pool the default repository, whatever guards the
+# state's address (auth_basic, TFGIT_ACL_FILE): the pool's health address with deep=1, asked
+# through nginx's /.tfgit-ready/health (this host only, no credentials)
+probe=$(get "${STACK_URL%/tfgit}/.tfgit-ready/health?deep=1")
+if [ "$probe" != 200 ]; then
+	echo "make run: the pool's health check (/tfgit/health?deep=1) answers $probe: $(head -c 600 "$STATE_DIR/probe.out" 2>/dev/null)" >&2
 	[ "$probe" != 502 ] || echo "make run: nginx cannot reach the pool's socket $FCGI_SOCKET" >&2
 	echo "make run: the pool's own lines, if any, are above; stopping" >&2
 	stack_stop
 	exit 1
 fi
+# what a client without credentials meets at the state's address: the operator must know
+notice=""
+probe=$(get "$addr")
+case $probe in
+200 | 204) ;;
+401)
+	notice="Requests need credentials: nginx answers 401 without them (auth_basic${STACK_NGINX_INCLUDE:+ in $STACK_NGINX_INCLUDE}).
+Add username and password to the block (or set TF_HTTP_USERNAME and TF_HTTP_PASSWORD)." ;;
+403)
+	notice="A request without credentials is refused (403): $(sed -n 's/.*"error": *"\(.*\)".*/\1/p' "$STATE_DIR/probe.out" | head -c 300)."
+	if [ -z "${STACK_NGINX_INCLUDE:-}" ]; then
+		notice="$notice
+Nothing authenticates in front (NGINX_INCLUDE with auth_basic): every request is anonymous,
+so the ACL${TFGIT_ACL_FILE:+ ($TFGIT_ACL_FILE)} must grant anonymous what Terraform needs (read, write, lock)."
+	else
+		notice="$notice
+Requests need the credentials of a user the ACL${TFGIT_ACL_FILE:+ ($TFGIT_ACL_FILE)} grants."
+	fi ;;
+*)
+	echo "make run: a GET of $STACK_URL answers $probe: $(head -c 600 "$STATE_DIR/probe.out" 2>/dev/null)" >&2
+	echo "make run: the pool's own lines, if any, are above; stopping" >&2
+	stack_stop
+	exit 1 ;;
+esac
 rm -f "$STATE_DIR/probe.out"
 cat <<BLOCK
 
@@ -76,6 +113,7 @@ terraform {
 }
 
 BLOCK
+[ -z "$notice" ] || printf '%s\n\n' "$notice"
 # wait until either process ends (or a signal arrives), then stop both
 wait -n "$STACK_POOL_PID" "$STACK_NGINX_PID" || true
 stack_stop

@@ -45,7 +45,8 @@ stop_pid() {
 }
 
 # stack_start DIR PORT: starts the pool and nginx on 127.0.0.1:PORT in the background, with
-# the socket, logs and (unless TFGIT_CACHE_DIR is set) the cache under DIR.
+# the socket, logs and (unless TFGIT_CACHE_DIR is set) the cache under DIR; TFGIT_CACHE_DIR set
+# but empty: tfgit's own default (/dev/shm/tfgit-<uid>).
 # Optional: STACK_NGINX_INCLUDE, a file included inside nginx's server { } (e.g. auth_basic);
 # STACK_UMASK, the umask the pool is started with (nginx keeps the caller's).
 # Sets STACK_POOL_PID, STACK_NGINX_PID and STACK_URL.
@@ -54,7 +55,7 @@ stack_start() {
 	mkdir -p "$dir"
 	chmod 755 "$dir"
 	export FCGI_SOCKET=$dir/tfgit.sock
-	export TFGIT_CACHE_DIR=${TFGIT_CACHE_DIR:-$dir/cache}
+	export TFGIT_CACHE_DIR=${TFGIT_CACHE_DIR-$dir/cache}
 	if [ "$(id -u)" -eq 0 ]; then
 		user_line="user ${FCGI_USER:-www-data} ${FCGI_GROUP:-www-data};"
 	fi

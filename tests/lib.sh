@@ -254,6 +254,29 @@ commit_file() {
 	echo "$commit"
 }
 
+# cgi USER BODY|- VAR=value...: runs the binary as plain CGI (tests/t-cgi.sh, t-shm.sh) as USER with only the given
+# variables (and REQUEST_METHOD etc. among them), BODY on stdin; the answer in $T_DIR/cgi.out,
+# its status in CODE, its body in BODY.
+cgi() {
+	local user=$1 body=$2
+	shift 2
+	if [ "$(id -u)" -eq 0 ]; then
+		printf '%s' "$body" | setpriv --reuid="$user" --regid="$(id -g "$user")" --clear-groups -- \
+			env -i PATH=/usr/bin:/bin GATEWAY_INTERFACE=CGI/1.1 "$@" "$TFGIT_BIN" >"$T_DIR/cgi.out" 2>"$T_DIR/cgi.err"
+	else
+		printf '%s' "$body" | env -i PATH=/usr/bin:/bin GATEWAY_INTERFACE=CGI/1.1 "$@" "$TFGIT_BIN" \
+			>"$T_DIR/cgi.out" 2>"$T_DIR/cgi.err"
+	fi
+	CODE=$(sed -n '1s/^Status: \([0-9]*\).*/\1/p' "$T_DIR/cgi.out")
+	BODY=$(sed '1,/^\r$/d' "$T_DIR/cgi.out")
+}
+
+# answered STATUS TEXT: the last answer had STATUS and its body holds TEXT.
+answered() {
+	expect_eq status "$1" "$CODE" || return 1
+	sed 's|\\/|/|g' <<<"$BODY" | grep -qF -- "$2" || { echo "body: $BODY"; return 1; }
+}
+
 # unslash: BODY with JSON's escaped slashes (\/) unescaped, for grepping URLs in error bodies.
 unslash() { sed 's|\\/|/|g' <<<"$BODY"; }
 

@@ -7,29 +7,6 @@
 
 ST='{"version":4,"serial":1,"lineage":"cgi"}'
 
-# cgi USER BODY|- VAR=value...: runs the binary as plain CGI as USER with only the given
-# variables (and REQUEST_METHOD etc. among them), BODY on stdin; the answer in $T_DIR/cgi.out,
-# its status in CODE, its body in BODY.
-cgi() {
-	local user=$1 body=$2
-	shift 2
-	if [ "$(id -u)" -eq 0 ]; then
-		printf '%s' "$body" | setpriv --reuid="$user" --regid="$(id -g "$user")" --clear-groups -- \
-			env -i PATH=/usr/bin:/bin GATEWAY_INTERFACE=CGI/1.1 "$@" "$TFGIT_BIN" >"$T_DIR/cgi.out" 2>"$T_DIR/cgi.err"
-	else
-		printf '%s' "$body" | env -i PATH=/usr/bin:/bin GATEWAY_INTERFACE=CGI/1.1 "$@" "$TFGIT_BIN" \
-			>"$T_DIR/cgi.out" 2>"$T_DIR/cgi.err"
-	fi
-	CODE=$(sed -n '1s/^Status: \([0-9]*\).*/\1/p' "$T_DIR/cgi.out")
-	BODY=$(sed '1,/^\r$/d' "$T_DIR/cgi.out")
-}
-
-# answered STATUS TEXT: the last answer had STATUS and its body holds TEXT.
-answered() {
-	expect_eq status "$1" "$CODE" || return 1
-	sed 's|\\/|/|g' <<<"$BODY" | grep -qF -- "$2" || { echo "body: $BODY"; return 1; }
-}
-
 # --- plain CGI, as mod_cgid runs it -----------------------------------------------------------
 R=$(new_remote cgi)
 C=$T_DIR/cgi-cache
@@ -140,38 +117,43 @@ check "account B, no cache setting: its POST is 200 too" expect_eq code 200 "$CO
 check "each account has its own cache, /dev/shm/tfgit-<uid>, 0700" \
 	expect_eq caches "$A 700 $B 700" "$(stat -c '%U %a' "/dev/shm/tfgit-$UA" "/dev/shm/tfgit-$UB" | tr '\n' ' ' | sed 's/ $//')"
 
-# another user squats A's default cache directory before A's first request
+# the operator names a cache directory (TFGIT_CACHE_DIR) that another user made first, or one
+# open to others: refused, never replaced by another one (the default one falls back: t-shm.sh)
+get_a() {
+	cgi $A "" REQUEST_METHOD=GET QUERY_STRING="state=s.tfstate" TFGIT_DEFAULT_REPOSITORY="$RA" \
+		TFGIT_CACHE_DIR="/dev/shm/tfgit-$UA"
+}
 rm -rf "/dev/shm/tfgit-$UA"
 install -d -m 700 -o $B "/dev/shm/tfgit-$UA"
-cgi $A "" REQUEST_METHOD=GET QUERY_STRING="state=s.tfstate" TFGIT_DEFAULT_REPOSITORY="$RA"
-check "a cache directory owned by another user is refused (500)" expect_eq code 500 "$CODE"
+get_a
+check "a cache directory given, owned by another user, is refused (500)" expect_eq code 500 "$CODE"
 check "... with an error naming the path and the reason" \
 	answered 500 "/dev/shm/tfgit-$UA belongs to uid $UB, not to this process's user (uid $UA)"
 rm -rf "/dev/shm/tfgit-$UA"
 install -d -m 777 -o $A "/dev/shm/tfgit-$UA"
-cgi $A "" REQUEST_METHOD=GET QUERY_STRING="state=s.tfstate" TFGIT_DEFAULT_REPOSITORY="$RA"
+get_a
 check "a world-writable cache directory is refused, naming it" \
 	answered 500 "/dev/shm/tfgit-$UA is writable by every user"
 chmod 770 "/dev/shm/tfgit-$UA"
-cgi $A "" REQUEST_METHOD=GET QUERY_STRING="state=s.tfstate" TFGIT_DEFAULT_REPOSITORY="$RA"
+get_a
 check "a group-writable one too" answered 500 "/dev/shm/tfgit-$UA is writable by its group"
 rm -rf "/dev/shm/tfgit-$UA"
 install -d -m 700 -o $A "$T_DIR/a-real-cache"
 chmod 755 "$T_DIR"
 ln -s "$T_DIR/a-real-cache" "/dev/shm/tfgit-$UA"
-cgi $A "" REQUEST_METHOD=GET QUERY_STRING="state=s.tfstate" TFGIT_DEFAULT_REPOSITORY="$RA"
+get_a
 check "a cache directory that is a symlink is not followed" answered 500 "a symlink is not followed"
 check "... nothing was written through it" expect_eq entries "" "$(ls -A "$T_DIR/a-real-cache")"
 rm -f "/dev/shm/tfgit-$UA"
-cgi $A "" REQUEST_METHOD=GET QUERY_STRING="state=s.tfstate" TFGIT_DEFAULT_REPOSITORY="$RA"
+get_a
 check "with the directory gone, A's request works again" expect_eq code 200 "$CODE"
 flock_file=$(find "/dev/shm/tfgit-$UA" -name '*.flock' | head -1)
 chown $B "$flock_file"
-cgi $A "" REQUEST_METHOD=GET QUERY_STRING="state=s.tfstate" TFGIT_DEFAULT_REPOSITORY="$RA"
+get_a
 check "a .flock owned by another user is refused, naming it" \
 	answered 500 "$flock_file is not a file of this process's user"
 chown $A "$flock_file"
 chmod 666 "$flock_file"
-cgi $A "" REQUEST_METHOD=GET QUERY_STRING="state=s.tfstate" TFGIT_DEFAULT_REPOSITORY="$RA"
+get_a
 check "a world-writable .flock is refused" answered 500 "$flock_file is not a file of this process's user"
 finish

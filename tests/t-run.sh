@@ -2,13 +2,30 @@
 # make run as the README says: builds, serves on PORT with a default repository under
 # STATE_DIR, prints the backend block, and leaves no process behind after SIGTERM to make.
 . "$(dirname "$0")/lib.sh"
+. "$ROOT/tests/servers.sh"
 
-port=$(free_port)
+# start_run OUT [make variables...]: make run in the background on a free port (PORT) with
+# STATE_DIR=$state, its output in OUT, its pid in MAKE_PID; succeeds once it printed the block.
+start_run() {
+	local out=$1
+	shift
+	port=$(free_port)
+	: >"$out"
+	(cd "$ROOT" && exec make --no-print-directory run PORT="$port" STATE_DIR="$state" BUILD="${BUILD:-build}" "$@") \
+		>"$out" 2>&1 &
+	MAKE_PID=$!
+	wait_for 60 "make run" grep -q 'unlock_address' "$out"
+}
+# stop_run: SIGTERM to make, as an operator's Ctrl-C; succeeds when make run ended.
+stop_run() {
+	kill -TERM "$MAKE_PID"
+	wait_for 20 "make run to stop" eval "! kill -0 $MAKE_PID" || { kill -KILL "$MAKE_PID"; wait "$MAKE_PID" 2>/dev/null; return 1; }
+	wait "$MAKE_PID" 2>/dev/null
+	return 0
+}
+
 state=$T_DIR/run-state
-(cd "$ROOT" && exec make --no-print-directory run PORT="$port" STATE_DIR="$state" BUILD="${BUILD:-build}") \
-	>"$T_DIR/run.out" 2>&1 &
-MAKE_PID=$!
-if wait_for 60 "make run" grep -q 'unlock_address' "$T_DIR/run.out"; then
+if start_run "$T_DIR/run.out"; then
 	pass "make run starts and prints the backend block"
 else
 	fail "make run starts and prints the backend block" "$(tail -20 "$T_DIR/run.out")"
@@ -31,33 +48,68 @@ run_pids() {
 }
 before=$(run_pids | wc -l)
 check "make run started nginx and the pool (supervisor and workers)" eval "[ $before -ge 4 ]"
-kill -TERM "$MAKE_PID"
-if wait_for 20 "make run to stop" eval "! kill -0 $MAKE_PID"; then
-	pass "SIGTERM to make stops make run"
-else
-	fail "SIGTERM to make stops make run"
-	kill -KILL "$MAKE_PID"
-fi
-wait "$MAKE_PID" 2>/dev/null
+check "SIGTERM to make stops make run" stop_run
 check "no process of make run is left" expect_eq left "" "$(run_pids | tr '\n' ' ')"
 check "nothing listens on $port any more" eval "! (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null"
 # a second make run on the same STATE_DIR (the default one is always the same): what the
 # first left there (its socket) must not pass for the new pool's
-: >"$T_DIR/run2.out"
-(cd "$ROOT" && exec make --no-print-directory run PORT="$port" STATE_DIR="$state" BUILD="${BUILD:-build}") \
-	>"$T_DIR/run2.out" 2>&1 &
-MAKE_PID=$!
-if wait_for 60 "make run again" grep -q 'unlock_address' "$T_DIR/run2.out"; then
+if start_run "$T_DIR/run2.out"; then
+	URL=http://127.0.0.1:$port/tfgit
 	req GET "${addr#*\?}"
 	check "make run again on the same STATE_DIR serves" expect_eq code 200 "$CODE"
 else
 	fail "make run again on the same STATE_DIR serves" "$(tail -5 "$T_DIR/run2.out")"
 fi
-kill -TERM "$MAKE_PID"
-wait_for 20 "make run to stop" eval "! kill -0 $MAKE_PID"
-wait "$MAKE_PID" 2>/dev/null
+stop_run
+
+# behind an ACL that grants anonymous nothing, then behind basic auth too (issue 18): make run
+# starts (its probe is the pool's health address, not an anonymous GET of the state) and says
+# what a client will meet
+printf 'alice  all  *  *\n' >"$T_DIR/run.acl"
+htpasswd_line alice Al-pass-1 >"$T_DIR/run.htpasswd"
+printf 'auth_basic "tfgit";\nauth_basic_user_file %s;\n' "$T_DIR/run.htpasswd" >"$T_DIR/run-auth.conf"
+chmod 644 "$T_DIR/run.acl" "$T_DIR/run.htpasswd" "$T_DIR/run-auth.conf"
+export TFGIT_ACL_FILE=$T_DIR/run.acl
+if start_run "$T_DIR/run-acl.out"; then
+	pass "make run with an ACL granting anonymous nothing starts and prints the block"
+	URL=http://127.0.0.1:$port/tfgit
+	check "... its health address answers" expect_eq code 200 "$(curl -s -o /dev/null -w '%{http_code}' "$URL/health")"
+	req GET "${addr#*\?}"
+	check "... an anonymous GET is the ACL's 403" expect_eq code 403 "$CODE"
+	check "... make run said so: the ACL must grant anonymous what Terraform needs, nothing authenticates" \
+		grep -q "refused (403): an anonymous request may not read state default.tfstate.*every request is anonymous" \
+		<<<"$(tr '\n' ' ' <"$T_DIR/run-acl.out")"
+else
+	fail "make run with an ACL granting anonymous nothing starts and prints the block" "$(tail -8 "$T_DIR/run-acl.out")"
+fi
+stop_run
+if start_run "$T_DIR/run-auth.out" NGINX_INCLUDE="$T_DIR/run-auth.conf"; then
+	pass "make run with basic auth (NGINX_INCLUDE) and the ACL starts and prints the block"
+	URL=http://127.0.0.1:$port/tfgit
+	req GET "${addr#*\?}"
+	check "... a GET without credentials is nginx's 401" expect_eq code 401 "$CODE"
+	check "... make run said requests need credentials" \
+		grep -q "^Requests need credentials: nginx answers 401 without them (auth_basic in $T_DIR/run-auth.conf)" "$T_DIR/run-auth.out"
+	q="type=git&ref=master&state=auth.tfstate"
+	req LOCK "$q" -u alice:Al-pass-1 --data '{"ID":"run-auth"}'
+	codes=$CODE
+	req POST "$q&ID=run-auth" -u alice:Al-pass-1 --data '{"version":4,"serial":1,"lineage":"a"}'
+	codes="$codes $CODE"
+	req GET "$q" -u alice:Al-pass-1
+	check "... alice (granted by the ACL) is served: LOCK, POST, GET 200" \
+		expect_eq "codes and state" '200 200 200 {"version":4,"serial":1,"lineage":"a"}' "$codes $CODE $BODY"
+	health=$(curl -s -w ' %{http_code}' "http://127.0.0.1:$port/.tfgit-ready/health?deep=1&state=auth.tfstate")
+	check "... the probe's address answers without credentials, the pool's health and nothing else" \
+		eval "grep -q '\"status\":\"ok\"}.* 200\$' <<<'$health' && ! grep -q lineage <<<'$health'"
+	check "... while /tfgit/health stays behind the auth" \
+		expect_eq code 401 "$(curl -s -o /dev/null -w '%{http_code}' "$URL/health")"
+else
+	fail "make run with basic auth (NGINX_INCLUDE) and the ACL starts and prints the block" "$(tail -8 "$T_DIR/run-auth.out")"
+fi
+stop_run
+unset TFGIT_ACL_FILE
 check "make run's start-up probe left no line in nginx's error output" \
-	eval "! grep -E '\[(error|warn|crit|alert|emerg)\]' '$T_DIR/run.out'"
+	eval "! grep -hE '\[(error|warn|crit|alert|emerg)\]' '$T_DIR'/run*.out"
 
 # a STATE_DIR the pool's user cannot reach (inside a 0700 directory, as under /root): make run
 # says so and stops, instead of printing a block whose every request would be a 502
