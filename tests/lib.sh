@@ -262,9 +262,9 @@ cgi() {
 	shift 2
 	if [ "$(id -u)" -eq 0 ]; then
 		printf '%s' "$body" | setpriv --reuid="$user" --regid="$(id -g "$user")" --clear-groups -- \
-			env -i PATH=/usr/bin:/bin GATEWAY_INTERFACE=CGI/1.1 "$@" "$TFGIT_BIN" >"$T_DIR/cgi.out" 2>"$T_DIR/cgi.err"
+			env -i PATH=/usr/bin:/bin GATEWAY_INTERFACE=CGI/1.1 CONTENT_TYPE=application/json "$@" "$TFGIT_BIN" >"$T_DIR/cgi.out" 2>"$T_DIR/cgi.err"
 	else
-		printf '%s' "$body" | env -i PATH=/usr/bin:/bin GATEWAY_INTERFACE=CGI/1.1 "$@" "$TFGIT_BIN" \
+		printf '%s' "$body" | env -i PATH=/usr/bin:/bin GATEWAY_INTERFACE=CGI/1.1 CONTENT_TYPE=application/json "$@" "$TFGIT_BIN" \
 			>"$T_DIR/cgi.out" 2>"$T_DIR/cgi.err"
 	fi
 	CODE=$(sed -n '1s/^Status: \([0-9]*\).*/\1/p' "$T_DIR/cgi.out")

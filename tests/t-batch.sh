@@ -249,7 +249,7 @@ B=$URL
 req GET "$Q&state=p.tfstate" # b's cache
 flock_b=$(ls "$T_DIR/stack-b/cache"/*.flock)
 rm -f "$T_DIR/held"
-flock "$flock_b" bash -c "touch '$T_DIR/held'; curl -s -o '$T_DIR/late.body' -w '%{http_code}' -X LOCK \
+flock "$flock_b" bash -c "touch '$T_DIR/held'; curl -s -o '$T_DIR/late.body' -w '%{http_code}' -X LOCK -H 'Content-Type: application/json' \
 	--data '{\"ID\":\"late\"}' '$B?$Q&state=late.tfstate' >'$T_DIR/late.code'" &
 HOLD=$!
 wait "$HOLD"
@@ -261,7 +261,7 @@ check "... it left the queue and changed nothing" \
 cgi_lock() { # cgi_lock STATE [SETTING=VALUE...]
 	local body='{"ID":"cgi1","Who":"cgi"}' state=$1
 	shift
-	printf '%s' "$body" | as_pool env -i PATH=/usr/bin:/bin GATEWAY_INTERFACE=CGI/1.1 REQUEST_METHOD=LOCK \
+	printf '%s' "$body" | as_pool env -i PATH=/usr/bin:/bin GATEWAY_INTERFACE=CGI/1.1 REQUEST_METHOD=LOCK CONTENT_TYPE=application/json \
 		QUERY_STRING="$Q&state=$state" CONTENT_LENGTH=${#body} TFGIT_ALLOWED_REPOS="$ALLOW" \
 		TFGIT_CACHE_DIR="$CACHE" "$@" "$TFGIT_BIN" >"$T_DIR/cgi.out" 2>"$T_DIR/cgi.err"
 }
