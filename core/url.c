@@ -522,19 +522,21 @@ int tfgit_repository_identity(char *out, size_t outlen, const char *url)
 	if (p.kind == URL_LOCAL && (url_resolve(resolved, sizeof(resolved), url, 0) < 0 ||
 				    url_parse(&p, resolved, 0, NULL, 0) < 0))
 		return TFGIT_EINVALID;
+	/* the path as it is, ".git" and all: a server may hold both a and a.git (git http-backend,
+	 * any local or ssh path), two repositories that must not share an identity */
 	len = strlen(p.path);
-	if (len > 4 && !strcmp(p.path + len - 4, ".git"))
-		len -= 4;
+	/* an ssh login chooses the repository where the path is relative to its home */
+	int login = (p.kind == URL_SSH || p.kind == URL_SCP) && p.user[0];
 	if (p.kind == URL_LOCAL)
 		o = 0;
 	else if (p.kind == URL_SCP)
-		o = (size_t)snprintf(out, outlen, "%s:", p.host);
+		o = (size_t)snprintf(out, outlen, "%s%s%s:", login ? p.user : "", login ? "@" : "", p.host);
 	else {
 		while (schemes[s].kind != p.kind)
 			s++;
 		int other_port = strcmp(p.port, schemes[s].port) != 0;
-		o = (size_t)snprintf(out, outlen, "%s%s%s%s", schemes[s].prefix, p.host, other_port ? ":" : "",
-				     other_port ? p.port : "");
+		o = (size_t)snprintf(out, outlen, "%s%s%s%s%s%s", schemes[s].prefix, login ? p.user : "",
+				     login ? "@" : "", p.host, other_port ? ":" : "", other_port ? p.port : "");
 	}
 	if (o >= outlen || append_path(out, outlen, o, p.kind, p.path, len) < 0)
 		return TFGIT_EINVALID;

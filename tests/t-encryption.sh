@@ -58,8 +58,8 @@ kid() { base64 -d <"$1" | sha256sum | cut -c1-16; }
 blob_kid() { od -An -tx1 -j 9 -N 8 "$1" | tr -d ' \n'; }
 # blob_head FILE: a tfgit blob's magic and format version, e.g. TFGITENC02
 blob_head() { printf '%s%s' "$(head -c 8 "$1")" "$(od -An -tx1 -j 8 -N 1 "$1" | tr -d ' ')"; }
-# ident REMOTE: the identity tfgit binds a local remote's states to (its real path without .git)
-ident() { local p; p=$(realpath "$1") && echo "${p%.git}"; }
+# ident REMOTE: the identity tfgit binds a local remote's states to (its real path)
+ident() { realpath "$1"; }
 size() { stat -c %s "$1"; }
 # holds VALUE: the Terraform state on stdin is JSON holding the string VALUE (terraform_data's
 # input is stored as {"value": ..., "type": "string"})
@@ -506,7 +506,11 @@ push_copy() {
 	chown -R --reference="$2" "$2"
 }
 sed 's/fixture-secret-value/b-own-value/' "$PLAIN" >"$T_DIR/b.json"
-stack_up bind "${COMMON[@]}" TFGIT_DEFAULT_REPOSITORY="$RBA" TFGIT_ENCRYPTION_KEYS="$K1"
+# a sibling directory of A without .git: another repository, never A's identity (review of issue 18)
+RBS=${RBA%.git}
+git init -q --bare "$RBS" && chown -R "$POOL_USER" "$RBS"
+stack_up bind "${COMMON[@]}" TFGIT_DEFAULT_REPOSITORY="$RBA" TFGIT_ENCRYPTION_KEYS="$K1" \
+	"TFGIT_ALLOWED_REPOS=$T_DIR/remotes/*.git $RBS"
 post "state=app/db.tfstate" "$PLAIN"
 check "bind: A's state written (200)" expect_eq code 200 "$CODE"
 post "repository=$RBB&state=app/other.tfstate" "$T_DIR/b.json"
@@ -530,6 +534,11 @@ get "repository=$RBB&state=app/other.tfstate"
 check "... B's own state still reads" eval "[ '$CODE' = 200 ] && cmp '$T_DIR/b.json' '$T_DIR/got'"
 get "state=app/db.tfstate"
 check "... and A's in A" eval "[ '$CODE' = 200 ] && cmp '$PLAIN' '$T_DIR/got'"
+check "bind: A's main pushed into ${RBS##*/}, A's sibling without .git (plain git)" eval \
+	"HOME='$GITHOME' git --git-dir='$RBA' push -q '$RBS' main:main && chown -R --reference='$RBA' '$RBS'"
+get "repository=$RBS&state=app/db.tfstate"
+check "bind: GET of it there is a 500, no clear text (a and a.git are two identities)" eval \
+	"err500 app/db.tfstate 'wrong key or damaged' && ! grep -q fixture-secret-value '$T_DIR/got'"
 # the same blob on another branch of the same repository
 check "bind: A's main pushed as branch other of A (plain git: a branch made from another)" eval \
 	"HOME='$GITHOME' git -C '$T_DIR/work-copy' fetch -q '$RBA' main && HOME='$GITHOME' git -C '$T_DIR/work-copy' push -q '$RBA' FETCH_HEAD:refs/heads/other &&

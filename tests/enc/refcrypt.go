@@ -24,7 +24,7 @@
 //   - tfgit v2 (issue 18): the same blob with 0x02 as its version; associated data = the header ‖
 //     len(REPOID) ‖ REPOID ‖ len(BRANCH) ‖ BRANCH ‖ STATEPATH, each len 4 bytes big-endian.
 //     REPOID is the repository's identity (its normalised URL, e.g. the real path of a local
-//     repository without ".git", or its TFGIT_REPOSITORY_IDS entry). Size = plain + 45.
+//     repository, or its TFGIT_REPOSITORY_IDS entry). Size = plain + 45.
 //
 // Recipe that made the committed fixtures (run from the repository's root; the nonces are
 // random, so re-running makes different but equally valid blobs):

@@ -138,10 +138,9 @@ static void local_paths_are_resolved(void **st)
 	assert_int_equal(tfgit_repository_resolve(resolved, sizeof(resolved), link), 0);
 	assert_string_equal(resolved, path);
 	assert_int_equal(tfgit_repository_allowed(resolved, pats), 0);
-	/* its identity (what a sealed state is bound to) is the real path without .git, however
-	 * it is named */
+	/* its identity (what a sealed state is bound to) is the real path, however it is named */
 	char id[512], want[300], url[300];
-	snprintf(want, sizeof(want), "%s/other", dir);
+	snprintf(want, sizeof(want), "%s/other.git", dir);
 	assert_int_equal(tfgit_repository_identity(id, sizeof(id), link), 0);
 	assert_string_equal(id, want);
 	snprintf(url, sizeof(url), "file://%s/", path);
@@ -165,24 +164,25 @@ static void local_paths_are_resolved(void **st)
 static void identities_are_normalised(void **st)
 {
 	(void)st;
-	static const char *const same[] = {"https://git.example.org/infra/state", "https://Git.Example.org/infra/state.git",
+	static const char *const same[] = {"https://git.example.org/infra/state.git", "https://Git.Example.org/infra/state.git",
 					   "https://u:secret@git.example.org:443/infra/state.git/",
 					   "https://git.example.org/infra/stat%65.git"};
 	char out[512];
 	for (size_t i = 0; i < sizeof(same) / sizeof(same[0]); i++) {
 		assert_int_equal(tfgit_repository_identity(out, sizeof(out), same[i]), 0);
-		assert_string_equal(out, "https://git.example.org/infra/state");
+		assert_string_equal(out, "https://git.example.org/infra/state.git");
 	}
 	static const char *const pairs[][2] = {
-		{"http://h:8080/x.git", "http://h:8080/x"},
-		{"http://h:80/x.git", "http://h/x"},
-		{"ssh://git@H:2222/org/x.git/", "ssh://h:2222/org/x"},
-		{"ssh://git@h:22/org/x.git", "ssh://h/org/x"},
-		{"git@host:org/x.git", "host:org/x"},
-		{"git://host/x.git", "git://host/x"},
-		{"https://h/a%20b.git", "https://h/a%20b"},
-		{"https://[::1]:8443/x.git", "https://[::1]:8443/x"},
-		{"https://h/a.git.git", "https://h/a.git"},
+		{"http://h:8080/x.git", "http://h:8080/x.git"},
+		{"http://h:80/x.git", "http://h/x.git"},
+		{"ssh://git@H:2222/org/x.git/", "ssh://git@h:2222/org/x.git"},
+		{"ssh://git@h:22/org/x.git", "ssh://git@h/org/x.git"},
+		{"ssh://h/org/x", "ssh://h/org/x"},
+		{"git@host:org/x.git", "git@host:org/x.git"},
+		{"git://host/x.git", "git://host/x.git"},
+		{"https://h/a%20b.git", "https://h/a%20b.git"},
+		{"https://[::1]:8443/x.git", "https://[::1]:8443/x.git"},
+		{"https://h/a.git.git", "https://h/a.git.git"},
 	};
 	for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
 		assert_int_equal(tfgit_repository_identity(out, sizeof(out), pairs[i][0]), 0);
@@ -197,6 +197,16 @@ static void identities_are_normalised(void **st)
 	assert_string_not_equal(a, out);
 	assert_int_equal(tfgit_repository_identity(out, sizeof(out), "https://h/X.git"), 0);
 	assert_string_not_equal(a, out);
+	/* a and a.git may be two repositories (git http-backend, a local or ssh path) */
+	assert_int_equal(tfgit_repository_identity(out, sizeof(out), "https://h/x"), 0);
+	assert_string_not_equal(a, out);
+	/* an ssh login picks the repository when the path is relative to its home */
+	assert_int_equal(tfgit_repository_identity(a, sizeof(a), "alice@host:infra"), 0);
+	assert_int_equal(tfgit_repository_identity(out, sizeof(out), "bob@host:infra"), 0);
+	assert_string_not_equal(a, out);
+	assert_int_equal(tfgit_repository_identity(a, sizeof(a), "ssh://alice@host/~/infra"), 0);
+	assert_int_equal(tfgit_repository_identity(out, sizeof(out), "ssh://bob@host/~/infra"), 0);
+	assert_string_not_equal(a, out);
 	assert_int_equal(tfgit_repository_identity(out, sizeof(out), "ftp://h/x.git"), TFGIT_EINVALID);
 	assert_int_equal(tfgit_repository_identity(out, 8, "https://h/long/path.git"), TFGIT_EINVALID);
 	/* a local path's: local_paths_are_resolved */
@@ -210,23 +220,25 @@ static void repository_ids_map_one_repository_each(void **st)
 			  "/srv/git/a=b=c";
 	assert_int_equal(tfgit_repository_ids_check(ids, why, sizeof(why)), 0);
 	/* any spelling of the URL finds its entry */
-	assert_int_equal(tfgit_repository_id(out, sizeof(out), "https://u:p@NEW.example/infra/", ids), 0);
+	assert_int_equal(tfgit_repository_id(out, sizeof(out), "https://u:p@NEW.example/infra.git/", ids), 0);
 	assert_string_equal(out, "infra-prod");
 	assert_int_equal(tfgit_repository_id(out, sizeof(out), "ssh://git@host/org/x.git", ids), 0);
-	assert_string_equal(out, "ssh://host/org/x"); /* another spelling of a path: another repository */
-	assert_int_equal(tfgit_repository_id(out, sizeof(out), "git@host:org/x", ids), 0);
+	assert_string_equal(out, "ssh://git@host/org/x.git"); /* another spelling of a path: another repository */
+	assert_int_equal(tfgit_repository_id(out, sizeof(out), "git@host:org/x.git", ids), 0);
 	assert_string_equal(out, "https://old.example/x");
+	assert_int_equal(tfgit_repository_id(out, sizeof(out), "git@host:org/x", ids), 0);
+	assert_string_equal(out, "git@host:org/x"); /* without .git: another repository */
 	assert_int_equal(tfgit_repository_id(out, sizeof(out), "/srv/git/a=b", ids), 0);
 	assert_string_equal(out, "c"); /* split at the last '=' */
 	/* a repository without an entry keeps its own identity */
 	assert_int_equal(tfgit_repository_id(out, sizeof(out), "https://new.example/other.git", ids), 0);
-	assert_string_equal(out, "https://new.example/other");
+	assert_string_equal(out, "https://new.example/other.git");
 	assert_int_equal(tfgit_repository_id(out, sizeof(out), "https://new.example/other.git", NULL), 0);
-	assert_string_equal(out, "https://new.example/other");
+	assert_string_equal(out, "https://new.example/other.git");
 	/* malformed, or one ID for two repositories, or two for one: refused, naming why */
 	static const char *const bad[] = {
 		"https://h/x.git", "=id", "https://h/x.git=", "https://h/x.git=a b=c",
-		"https://h/x.git=id https://h/y.git=id", "https://h/x.git=a https://H/x=b",
+		"https://h/x.git=id https://h/y.git=id", "https://h/x.git=a https://H/x.git/=b",
 		"https://u:p@h/x.git=id", "ftp://h/x=id", "https://h/x.git=id;rm", "https://h/x.git=id\\"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		why[0] = '\0';
