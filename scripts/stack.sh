@@ -51,7 +51,10 @@ stop_pid() {
 # STACK_UMASK, the umask the pool is started with (nginx keeps the caller's).
 # Sets STACK_POOL_PID, STACK_NGINX_PID and STACK_URL.
 stack_start() {
-	local dir=$1 port=$2 user_line="" include='/@INCLUDE@/d'
+	local dir=$1 port=$2 user_line=""
+	# nothing checks a password without an include: nginx would still fill REMOTE_USER from any
+	# Authorization: Basic header a client sends, and the ACL would trust it. Refused instead.
+	local include='s|@INCLUDE@|default_type application/json; if ($http_authorization) { return 400 '"'"'{"error":"this server checks no credentials (no auth_basic in front: NGINX_INCLUDE), so it takes none: send the request without an Authorization header"}'"'"'; }|'
 	mkdir -p "$dir"
 	chmod 755 "$dir"
 	export FCGI_SOCKET=$dir/tfgit.sock

@@ -81,4 +81,18 @@ out=$(tfgit states 2>&1)
 check "3. states lists only the allowed states" eval "grep -q '^team-a/app.tfstate ' <<<'$out' && ! grep -q 'team-b' <<<'$out'"
 out=$(tfgit locks 2>&1)
 check "3. locks lists only the allowed states' locks" eval "grep -q 'team-a/app.tfstate' <<<'$out' && ! grep -q 'team-b' <<<'$out'"
+
+# 4. without auth_basic in front, nginx would still fill REMOTE_USER from any Basic header: the
+# stack (make run's nginx) refuses a request that carries one instead of letting it name a user
+printf 'alice all * *\n' >"$T_DIR/acl-open"
+chmod 644 "$T_DIR/acl-open"
+stack_up open TFGIT_ACL_FILE="$T_DIR/acl-open" TFGIT_DEFAULT_REPOSITORY="$R"
+code=$(command curl -s -o "$T_DIR/page" -w '%{http_code}' -X LOCK -H 'Content-Type: application/json' \
+	-u alice:anything --data '{"ID":"claimed"}' "$URL?state=claimed.tfstate")
+check "4. no authentication in front: a request claiming alice with any password is 400" expect_eq code 400 "$code"
+check "... a JSON error saying nothing checks credentials" grep -q '"error":"this server checks no credentials' "$T_DIR/page"
+check "... and took no lock" eval "! g '$R' rev-parse -q --verify refs/heads/locks/claimed.tfstate"
+code=$(command curl -s -o /dev/null -w '%{http_code}' -X LOCK -H 'Content-Type: application/json' \
+	--data '{"ID":"anon"}' "$URL?state=claimed.tfstate")
+check "... an anonymous request meets the ACL (403)" expect_eq code 403 "$code"
 finish
