@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -32,8 +33,9 @@ static const char *const known[] = {
 	"TFGIT_LOCK_TTL", "TFGIT_LINEAGE_GUARD", "TFGIT_LOG_FORMAT", "TFGIT_GROUP_COMMIT",
 };
 
-/* TFGIT_* names of the environment that are tfgit's but not settings: the file of settings, the
- * programs' start as root, and the pool launcher's (scripts/pool.sh, the installed tfgit-pool). */
+/* TFGIT_* names that are tfgit's but not settings, taken from the environment only: the file
+ * of settings may also be named by a server variable; the programs' start as root and the pool
+ * launcher's (scripts/pool.sh, the installed tfgit-pool) mean nothing per request. */
 static const char *const not_settings[] = {
 	"TFGIT_CONFIG", "TFGIT_ALLOW_ROOT", "TFGIT_CONF", "TFGIT_BIN", "TFGIT_WRAPPER",
 };
@@ -94,13 +96,14 @@ static int is_known(const char *name)
 }
 
 /* 1 when the NAME of a "NAME=value" entry claims to be tfgit's (TFGIT_*, or the reference's
- * TF_BACKEND_HTTP_*) but is no name tfgit knows: a misspelt setting, whose restriction would
- * silently be off. */
-static int misspelt(const char *entry)
+ * TF_BACKEND_*, in any case) but is no name tfgit knows here: a misspelt setting, whose
+ * restriction would silently be off. env: the entry is the environment's (the launcher's names
+ * and TFGIT_ALLOW_ROOT are read there alone). */
+static int misspelt(const char *entry, int env)
 {
 	char name[128];
 	size_t n = strcspn(entry, "=");
-	if (strncmp(entry, "TFGIT_", 6) != 0 && strncmp(entry, "TF_BACKEND_HTTP_", 16) != 0)
+	if (strncasecmp(entry, "TFGIT_", 6) != 0 && strncasecmp(entry, "TF_BACKEND_", 11) != 0)
 		return 0;
 	if (n >= sizeof(name))
 		return 1;
@@ -108,7 +111,7 @@ static int misspelt(const char *entry)
 	name[n] = '\0';
 	for (size_t i = 0; i < sizeof(not_settings) / sizeof(not_settings[0]); i++)
 		if (!strcmp(not_settings[i], name))
-			return 0;
+			return !env && i > 0;
 	return !is_known(name);
 }
 
@@ -122,7 +125,7 @@ static int check_names(const struct source *src)
 	size_t used = 0;
 	for (int from = 0; from < 2; from++)
 		for (char **p = from ? environ : src->params; p && *p && !(from && src->params == environ); p++)
-			if (misspelt(*p) && used < sizeof(names) - 1)
+			if (misspelt(*p, from || src->params == environ) && used < sizeof(names) - 1)
 				used += (size_t)snprintf(names + used, sizeof(names) - used, "%s%.*s (%s)",
 							 used ? ", " : "", (int)strcspn(*p, "="), *p,
 							 from ? "environment" : "server variable");

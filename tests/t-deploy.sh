@@ -40,6 +40,11 @@ location = /misspelt {
     include /etc/nginx/fastcgi_params;
     fastcgi_param TFGIT_ALOWED_STATES team-b/*;
 }
+location = /launcher {
+    fastcgi_pass tfgit_pool;
+    include /etc/nginx/fastcgi_params;
+    fastcgi_param TFGIT_CONF /etc/tfgit/spawn-fcgi.conf;
+}
 location = /open {
     fastcgi_pass tfgit_pool;
     include /etc/nginx/fastcgi_params;
@@ -88,6 +93,8 @@ check "a misspelt fastcgi_param (TFGIT_ALOWED_STATES) is a 500 with a JSON body,
 check "... the log names it" \
 	wait_for 5 "the log line" grep -q "not a tfgit setting: TFGIT_ALOWED_STATES (server variable)" "$T_DIR/pool.log"
 check "... and nothing was locked" eval "! g '$R1' rev-parse -q --verify refs/heads/locks/s.tfstate"
+at /launcher GET "state=s.tfstate"
+check "the launcher's TFGIT_CONF as a server variable (where it means nothing) is a 500 too" expect_eq code 500 "$CODE"
 at /open GET "state=s.tfstate"
 check "a settings file others can write is refused (500)" expect_eq code 500 "$CODE"
 check "... and the log says why" \

@@ -64,6 +64,10 @@ check "misspelt names in the environment (TFGIT_*, the reference's TF_BACKEND_HT
 check "... naming each" eval "grep -q 'TFGIT_ALOWED_REFS (environment)' '$T_DIR/pool-bad.log' &&
 	grep -q 'TF_BACKEND_HTTP_ENCRYPTION_PASSPHRSE (environment)' '$T_DIR/pool-bad.log'"
 check "... and no value reaches the log" eval "! grep -q 'team-a' '$T_DIR/pool-bad.log'"
+pool_with "$good" tfgit_allowed_states=x TF_BACKEND_ENCRYPTION_PASSPHRASE=x
+rc=$?
+check "a lower-case tfgit_* and the reference's prefix without HTTP_ are refused too (exit 2)" \
+	eval "[ $rc = 2 ] && grep -q 'tfgit_allowed_states (environment), TF_BACKEND_ENCRYPTION_PASSPHRASE (environment)' '$T_DIR/pool-bad.log'"
 out=$(as_pool env -i PATH=/usr/bin:/bin TFGIT_DEFAULT_REPOSITORY="$R" TFGIT_CACHE_DIR="$T_DIR/bad/cli" \
 	TFGIT_ALOWED_STATES=x "$TFGIT_CLI_BIN" doctor 2>/dev/null)
 rc=$?
