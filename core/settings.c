@@ -591,6 +591,18 @@ static int refused(int code, char *why, size_t whylen, const char *reason)
 	return code;
 }
 
+/* 1 when a and b differ and one is a directory of the other ("main" and "main/x"): git keeps
+ * refs as paths, so only the first made of the two can exist. */
+static int nests(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	if (la == lb)
+		return 0;
+	const char *shorter = la < lb ? a : b, *longer = la < lb ? b : a;
+	size_t n = la < lb ? la : lb;
+	return strncmp(shorter, longer, n) == 0 && longer[n] == '/';
+}
+
 int settings_target(const struct settings *s, const char *repository, const char *ref, const char *state,
 		    tfgit_target *t, char *url, size_t urllen, char *why, size_t whylen)
 {
@@ -618,6 +630,10 @@ int settings_target(const struct settings *s, const char *repository, const char
 			       state ? "ref must be a valid git branch name other than locks and locks/…, and "
 				       "locks/<state> a valid one too"
 				     : "ref must be a valid git branch name other than locks and locks/…");
+	if (nests(ref, s->default_ref))
+		return refused(TFGIT_EINVALID, why, whylen,
+			       "ref may not be a branch below the default branch (TFGIT_DEFAULT_REF) nor one of its "
+			       "directories: made first, it would make the default branch impossible to create");
 	if (state && !tfgit_name_allowed(state, s->allowed_states))
 		return refused(TFGIT_EFORBIDDEN, why, whylen,
 			       "this state path is not allowed on this server (TFGIT_ALLOWED_STATES)");

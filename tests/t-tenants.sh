@@ -29,6 +29,14 @@ for ref in locks Locks LOCKS; do
 	check "1. POST with ref=$ref is 400" expect_eq code 400 "$CODE"
 done
 check "1. no branch locks was made" eval "! refs | grep -qi '^refs/heads/locks$'"
+# a branch below the default one (or one of its directories), made first, would block it
+for ref in master/evil; do
+	as alice LOCK "ref=$ref&state=a.tfstate" --data '{"ID":"t-2"}'
+	check "1. LOCK with ref=$ref (below the default branch) is 400" expect_eq code 400 "$CODE"
+	as alice POST "ref=$ref&state=a.tfstate&ID=t-2" --data '{"version":4,"serial":1,"lineage":"t"}'
+	check "1. POST with ref=$ref is 400" expect_eq code 400 "$CODE"
+done
+check "1. no branch below master was made" eval "! refs | grep -q '^refs/heads/master/'"
 as alice LOCK "state=team-b/x.tfstate" --data '{"ID":"b-1"}'
 check "1. another tenant's LOCK is still 200" expect_eq code 200 "$CODE"
 check "... its lock branch exists" g "$R" rev-parse -q --verify refs/heads/locks/team-b/x.tfstate
