@@ -53,6 +53,22 @@ static enum address address_of(char **envp)
 	return STATE_ADDRESS;
 }
 
+/* The first of the headers the cross-site check reads that the web server passed more than
+ * once (nginx passes each copy as a variable of its own; one of them is all FCGX_GetParam
+ * sees), else NULL. */
+static const char *repeated_header(char **envp)
+{
+	static const char *const names[] = {"HTTP_ORIGIN=", "HTTP_SEC_FETCH_SITE=", "HTTP_CONTENT_TYPE="};
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		int n = 0;
+		for (char **p = envp; p && *p; p++)
+			n += strncmp(*p, names[i], strlen(names[i])) == 0;
+		if (n > 1)
+			return names[i];
+	}
+	return NULL;
+}
+
 /* How the client reached the web server: HTTPS=on (nginx's $https, Apache's mod_ssl), else
  * REQUEST_SCHEME, else plain HTTP. */
 static const char *scheme_of(char **envp)
@@ -95,6 +111,7 @@ int request_init(struct request *req, char **envp, const struct request_io *io)
 	req->host = param_dup(envp, "HTTP_HOST", 0);
 	req->server_port = param_dup(envp, "SERVER_PORT", 0);
 	req->scheme = scheme_of(envp);
+	req->repeated = repeated_header(envp);
 	req->address = address_of(envp);
 	new_id(req->id);
 	const char *cl = FCGX_GetParam("CONTENT_LENGTH", envp);

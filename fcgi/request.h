@@ -46,6 +46,7 @@ struct request {
 	char *host;           /* Host header, NULL when absent */
 	char *server_port;    /* SERVER_PORT, NULL when absent */
 	const char *scheme;   /* "https" or "http": how the client reached the web server */
+	const char *repeated; /* a header the cross-site check reads that came more than once; NULL */
 	long long content_length; /* -1 when absent (a chunked body) */
 	enum address address;
 	char id[17];          /* random, 16 hex digits: X-Request-Id and the log line */

@@ -215,6 +215,12 @@ static int cross_site(struct request *req, const struct route *rt)
 	char why[300];
 	if (strcmp(rt->method, "GET") == 0)
 		return 0;
+	if (req->repeated) { /* which copy would a check read? none: a browser never sends two */
+		snprintf(why, sizeof(why), "the header %.*s came more than once", (int)strlen(req->repeated) - 1,
+			 req->repeated);
+		respond_error(req, 400, why);
+		return 1;
+	}
 	struct crosssite_headers h = {req->sec_fetch_site, req->origin, req->host, req->scheme, req->server_port,
 					 req->content_type};
 	int status = crosssite_check(&h, why, sizeof(why));

@@ -82,6 +82,13 @@ browser LOCK /lock "state=x.tfstate" '{"ID":"evil-3"}' -H 'Content-Type: applica
 check "2. an Origin of this host over another scheme is 403" expect_eq code 403 "$CODE"
 browser LOCK /lock "state=x.tfstate" '{"ID":"evil-3"}' -H 'Content-Type: application/json' -H "Origin: http://127.0.0.1:$((PORT + 1))"
 check "2. an Origin of this host on another port is 403" expect_eq code 403 "$CODE"
+# two copies of a header the check reads: which one would it read? Neither.
+for hdr in "Origin: http://127.0.0.1:$PORT|Origin: http://evil.example" "Sec-Fetch-Site: none|Sec-Fetch-Site: cross-site" \
+	"Content-Type: application/json|Content-Type: text/plain"; do
+	browser LOCK /lock "state=x.tfstate" '{"ID":"evil-5"}' -H "${hdr%%|*}" -H "${hdr#*|}" \
+		$([[ $hdr == Content-Type* ]] || echo "-H Content-Type:application/json")
+	check "2. ${hdr%%:*} sent twice is 400" expect_eq code 400 "$CODE"
+done
 # DNS rebinding: another site's name pointed at 127.0.0.1 makes its page "same-origin"
 out=$(command curl -s -o "$T_DIR/rebound" -w '%{http_code}' -X LOCK -H "Host: rebound.example:$PORT" \
 	-H 'Content-Type: application/json' -H "Origin: http://rebound.example:$PORT" -H 'Sec-Fetch-Site: same-origin' \
