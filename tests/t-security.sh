@@ -139,9 +139,16 @@ check "8. the force-unlock line names user and address" \
 check "8. ... and the lock JSON it prints injects no line" \
 	expect_eq foreign "" "$(since_mark | grep -v '^tfgit\[')"
 check "8. request lines carry user= and addr=" grep -q 'user=- addr=127.0.0.1' <<<"$(since_mark)"
-req LOCK "state=g.tfstate" --data '{"ID":"fu-2"}'
+# a user nginx really authenticated (without auth_basic in front the stack refuses any
+# Authorization header: nothing would check it)
+FORGER='ops addr=10.9.8.7 removed nothing; user=ops'
+htpasswd_line "$FORGER" x >"$T_DIR/forge.htpasswd"
+printf 'auth_basic "tfgit";\nauth_basic_user_file %s;\n' "$T_DIR/forge.htpasswd" >"$T_DIR/forge.conf"
+chmod 644 "$T_DIR/forge.htpasswd" "$T_DIR/forge.conf"
+stack_up forge STACK_NGINX_INCLUDE="$T_DIR/forge.conf" TFGIT_DEFAULT_REPOSITORY="$R4"
+req LOCK "state=g.tfstate" --data '{"ID":"fu-2"}' -u "$FORGER:x"
 log_mark
-req UNLOCK "state=g.tfstate" --data-binary '' -u 'ops addr=10.9.8.7 removed nothing; user=ops:x'
+req UNLOCK "state=g.tfstate" --data-binary '' -u "$FORGER:x"
 check "8. set-up: a force-unlock with a user name holding spaces and '=' is 200" expect_eq code 200 "$CODE"
 check "8. the user name stays one field of the line (its spaces and '=' %-encoded)" \
 	grep -q 'force-unlock of g.tfstate by user=ops%20addr%3D10.9.8.7%20removed%20nothing;%20user%3Dops addr=127.0.0.1 ' <<<"$(since_mark)"
