@@ -10,10 +10,12 @@ PORT    ?= 8080
 STATE_DIR ?= /var/tmp/tfgit
 NGINX_INCLUDE ?=
 
-CORE_SRC = core/acl.c core/batch.c core/cache.c core/credentials.c core/crypt.c core/filter.c core/deadline.c core/errors.c \
-           core/history.c core/httpstream.c core/jsoncheck.c core/known.c core/lock.c core/lockinfo.c core/log.c core/maint.c \
-           core/metrics.c core/op.c core/packwrite.c core/remote.c core/rotate.c core/settings.c core/sockets.c core/stage.c \
-           core/state.c core/statediff.c core/url.c core/validate.c
+CORE_SRC = core/acl.c core/batch.c core/crypt/crypt.c core/crypt/filter.c core/errors.c \
+           core/format/jsoncheck.c core/format/lockinfo.c core/format/statediff.c core/format/validate.c \
+           core/history.c core/lock.c core/log.c core/metrics.c core/net/credentials.c core/net/deadline.c \
+           core/net/httpstream.c core/net/remote.c core/net/sockets.c core/net/url.c core/op.c core/rotate.c \
+           core/settings.c core/state.c core/store/cache.c core/store/known.c core/store/maint.c \
+           core/store/packwrite.c core/store/stage.c
 FCGI_SRC = fcgi/crosssite.c fcgi/query.c fcgi/request.c fcgi/response.c fcgi/route.c fcgi/html.c fcgi/style.c fcgi/ui.c
 CORE_OBJ = $(CORE_SRC:%.c=$(BUILD)/%.o)
 FCGI_OBJ = $(FCGI_SRC:%.c=$(BUILD)/%.o)
@@ -30,7 +32,7 @@ CLI_SRC  = cli/main.c cli/views.c cli/actions.c cli/doctor.c
 $(BUILD)/tfgit: $(CLI_SRC:%.c=$(BUILD)/%.o) $(CORE_OBJ)
 	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) $(LDFLAGS)
 
-$(BUILD)/%.o: %.c core/*.h fcgi/*.h cli/*.h
+$(BUILD)/%.o: %.c core/*.h core/*/*.h fcgi/*.h cli/*.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
 
@@ -155,7 +157,7 @@ STATIC_DYNAMIC_LIBS = -lgssapi_krb5 -lpthread -ldl -lrt
 
 static: $(STATIC)/tfgit.fcgi
 
-$(STATIC)/%.o: %.c core/*.h fcgi/*.h
+$(STATIC)/%.o: %.c core/*.h core/*/*.h fcgi/*.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
 

@@ -57,12 +57,12 @@
 #include <openssl/evp.h>
 
 #include "batch.h"
-#include "crypt.h"
-#include "deadline.h"
+#include "crypt/crypt.h"
+#include "net/deadline.h"
 #include "internal.h"
-#include "maint.h"
+#include "store/maint.h"
 #include "metrics.h"
-#include "sockets.h"
+#include "net/sockets.h"
 
 #define QUEUE_MAGIC "tfgit-queue 1\n"
 #define ANSWER_MAGIC "tfgit-answer 1\n"

@@ -8,7 +8,7 @@
 
 #include <git2.h>
 
-#include "httpstream.h"
+#include "net/httpstream.h"
 #include "internal.h"
 
 /* Replaces user:password@ in every URL inside a message. */

@@ -8,9 +8,9 @@
 
 #include <json-c/json.h>
 
-#include "crypt.h"
+#include "crypt/crypt.h"
 #include "internal.h"
-#include "lockinfo.h"
+#include "format/lockinfo.h"
 #include "op.h"
 
 /* The commit version names on the branch: 0, ENOTFOUND (no such commit of this branch),

@@ -19,7 +19,7 @@
 #include <json-c/json.h>
 
 #include "internal.h"
-#include "cache.h"
+#include "store/cache.h"
 #include "metrics.h"
 #include "op.h"
 

@@ -12,8 +12,8 @@ struct json_object;
 enum metric {
 	METRIC_LOCK_CONFLICTS,    /* a LOCK answered 409 */
 	METRIC_CAS_RETRIES,       /* compare-and-swap attempts after the first (result.attempts - 1) */
-	METRIC_CACHE_CLONES,      /* a cache entry made for a repository (core/cache.c) */
-	METRIC_CACHE_EVICTIONS,   /* a cache entry evicted (core/cache.c) */
+	METRIC_CACHE_CLONES,      /* a cache entry made for a repository (core/store/cache.c) */
+	METRIC_CACHE_EVICTIONS,   /* a cache entry evicted (core/store/cache.c) */
 	METRIC_REMOTE_ROUND_TRIPS, /* connections and transfers with remotes */
 	METRIC_BATCHES,           /* group commit: batches of two requests or more (core/batch.c) */
 	METRIC_BATCHED_REQUESTS,  /* the requests those batches served */
@@ -38,7 +38,7 @@ void metrics_request(const char *method, int status, double ms, double remote_ms
  * 0, or -1 when no file is mapped or out of memory. */
 int metrics_render(tfgit_buf *out);
 
-/* The remote round trips of the request being served, kept per process: core/remote.c brackets
+/* The remote round trips of the request being served, kept per process: core/net/remote.c brackets
  * each connection and transfer with begin/end; the front resets them before a request and reads
  * them after it. */
 double metrics_remote_begin(void);

@@ -9,13 +9,13 @@
 
 #include <json-c/json.h>
 
-#include "deadline.h"
-#include "sockets.h"
-#include "crypt.h"
+#include "net/deadline.h"
+#include "net/sockets.h"
+#include "crypt/crypt.h"
 #include "internal.h"
-#include "maint.h"
+#include "store/maint.h"
 #include "op.h"
-#include "stage.h"
+#include "store/stage.h"
 
 int op_connect(op *o)
 {

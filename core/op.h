@@ -5,9 +5,9 @@
 
 #include <git2.h>
 
-#include "cache.h"
-#include "lockinfo.h"
-#include "remote.h"
+#include "store/cache.h"
+#include "format/lockinfo.h"
+#include "net/remote.h"
 #include "tfgit.h"
 
 #define OP_MAX_ATTEMPTS 25

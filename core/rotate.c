@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "crypt.h"
+#include "crypt/crypt.h"
 #include "internal.h"
 #include "op.h"
 

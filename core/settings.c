@@ -11,8 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cache.h"
-#include "crypt.h"
+#include "store/cache.h"
+#include "crypt/crypt.h"
 #include "internal.h"
 #include "settings.h"
 

@@ -4,9 +4,9 @@
 #include <string.h>
 
 #include "batch.h"
-#include "crypt.h"
+#include "crypt/crypt.h"
 #include "internal.h"
-#include "known.h"
+#include "store/known.h"
 #include "op.h"
 
 /* The tip's tree, checked against the state's path (op_tree_collision), and the entry at the

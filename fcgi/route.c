@@ -8,7 +8,7 @@
 #include <json-c/json.h>
 
 #include "../core/acl.h"
-#include "../core/lockinfo.h"
+#include "../core/format/lockinfo.h"
 #include "../core/metrics.h"
 #include "crosssite.h"
 #include "response.h"

@@ -7,9 +7,6 @@
 . "$(dirname "$0")/servers.sh"
 
 ST='{"version":4,"serial":1,"lineage":"m"}'
-# the core's hooks (core/remote.c, core/cache.c) count round trips, clones and evictions
-HOOKS=0
-grep -q metrics_remote_end "$ROOT/core/remote.c" && grep -q METRIC_CACHE_CLONES "$ROOT/core/cache.c" && HOOKS=1
 
 # hreq METHOD QUERY [curl args...]: req, and the answer's X-Request-Id in RID.
 hreq() {
@@ -107,11 +104,7 @@ check "the counters' file: 0600, the pool's, a regular file in the cache directo
 check "/metrics and /health are not counted as requests" eval "
 	a=\$(metric tfgit_request_duration_seconds_count); scrape >/dev/null; curl -s -o /dev/null '$URL/health'
 	scrape >/dev/null; [ \"\$(metric tfgit_request_duration_seconds_count)\" = \"\$a\" ]"
-if [ $HOOKS = 1 ]; then
-	check "a cache entry made is counted (tfgit_cache_clones_total)" eval "[ \$(metric tfgit_cache_clones_total) -ge 1 ]"
-else
-	skip "a cache entry made is counted" "the hooks in core/remote.c and core/cache.c are not applied"
-fi
+check "a cache entry made is counted (tfgit_cache_clones_total)" eval "[ \$(metric tfgit_cache_clones_total) -ge 1 ]"
 
 # --- another process model on the same cache directory adds to the same counters --------------
 cgi() {
@@ -193,16 +186,12 @@ check "... the POST's line: its id, method, state, status, address" jq -e -s --a
 check "... a conflict's line names the holder (ID and Who)" jq -e -s --arg id "$conflict_id" \
 	'map(select(.id == $id))[0] | .status == 409 and .holder.id == "holder-1" and .holder.who == "alice@ci"' "$T_DIR/json.lines"
 check "... no secret in any line" eval "! grep -q s3cret '$T_DIR/json.lines'"
-if [ $HOOKS = 1 ]; then
-	check "... a smart-HTTP remote's round trips and time are counted" jq -e -s --arg id "$http_id" \
-		'map(select(.id == $id))[0] | .status == 200 and .round_trips >= 2 and .remote_ms > 0' "$T_DIR/json.lines"
-	check "... a local remote has none" jq -e -s --arg id "$post_id" 'map(select(.id == $id))[0].round_trips == 0' "$T_DIR/json.lines"
-	scrape >/dev/null
-	check "round trips in /metrics" eval "[ \$(metric tfgit_remote_round_trips_total) -ge 2 ]"
-	check "an eviction (TFGIT_CACHE_MAX=1, three repositories) is counted" eval "[ \$(metric tfgit_cache_evictions_total) -ge 1 ]"
-else
-	skip "round trips, remote time, evictions" "the hooks in core/remote.c and core/cache.c are not applied"
-fi
+check "... a smart-HTTP remote's round trips and time are counted" jq -e -s --arg id "$http_id" \
+	'map(select(.id == $id))[0] | .status == 200 and .round_trips >= 2 and .remote_ms > 0' "$T_DIR/json.lines"
+check "... a local remote has none" jq -e -s --arg id "$post_id" 'map(select(.id == $id))[0].round_trips == 0' "$T_DIR/json.lines"
+scrape >/dev/null
+check "round trips in /metrics" eval "[ \$(metric tfgit_remote_round_trips_total) -ge 2 ]"
+check "an eviction (TFGIT_CACHE_MAX=1, three repositories) is counted" eval "[ \$(metric tfgit_cache_evictions_total) -ge 1 ]"
 
 # --- the shipped configurations restrict /metrics ---------------------------------------------
 check "nginx: /tfgit/metrics is its own location, loopback only" \

@@ -7,7 +7,7 @@
 
 #include <json-c/json.h>
 
-#include "../../core/lockinfo.h"
+#include "../../core/format/lockinfo.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -8,7 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../core/crypt.h"
+#include "../../core/crypt/crypt.h"
 
 static double now_ms(void)
 {

@@ -1,4 +1,4 @@
-/* Unit tests of filters (core/filter.c): real commands through /bin/sh, no mocks. Every call
+/* Unit tests of filters (core/crypt/filter.c): real commands through /bin/sh, no mocks. Every call
  * is checked for what it could leave behind: a zombie, or a descriptor of this process. */
 #include <dirent.h>
 #include <errno.h>
@@ -21,7 +21,7 @@
 
 #include <cmocka.h>
 
-#include "../../core/filter.h"
+#include "../../core/crypt/filter.h"
 #include "../../core/tfgit.h"
 
 #define MiB ((size_t)1024 * 1024)

@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "../../core/lockinfo.h"
+#include "../../core/format/lockinfo.h"
 #include "../../core/tfgit.h"
 
 #define S(x) x, strlen(x)

@@ -12,7 +12,7 @@
 #include <cmocka.h>
 
 #include "../../core/tfgit.h"
-#include "../../core/url.h"
+#include "../../core/net/url.h"
 
 static int check(const char *url)
 {

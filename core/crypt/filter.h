@@ -23,7 +23,7 @@
 
 #include <stddef.h>
 
-#include "tfgit.h"
+#include "../tfgit.h"
 
 /* Runs the shell command cmd (/bin/sh -c cmd) with len bytes of in on its stdin, its stdout
  * collected into *out (a new heap buffer, at most max bytes: more is a failure), its stderr

@@ -13,7 +13,7 @@
 
 #include "credentials.h"
 #include "deadline.h"
-#include "internal.h"
+#include "../internal.h"
 
 #define SECRET_MAX 4096
 

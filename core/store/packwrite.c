@@ -21,7 +21,7 @@
 #include <openssl/evp.h>
 #include <zlib.h>
 
-#include "internal.h"
+#include "../internal.h"
 #include "packwrite.h"
 
 #define BUF 65536

@@ -20,8 +20,8 @@
 #include "credentials.h"
 #include "deadline.h"
 #include "httpstream.h"
-#include "internal.h"
-#include "metrics.h"
+#include "../internal.h"
+#include "../metrics.h"
 #include "remote.h"
 #include "sockets.h"
 

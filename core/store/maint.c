@@ -31,7 +31,7 @@
 #include <git2.h>
 #include <git2/sys/odb_backend.h>
 
-#include "internal.h"
+#include "../internal.h"
 #include "maint.h"
 #include "packwrite.h"
 #include "stage.h"

@@ -21,9 +21,9 @@
 
 #include "crypt.h"
 #include "filter.h"
-#include "internal.h"
-#include "lockinfo.h"
-#include "url.h"
+#include "../internal.h"
+#include "../format/lockinfo.h"
+#include "../net/url.h"
 
 #define NONCE 12
 #define TAG 16

@@ -4,7 +4,7 @@
 #include <json-c/json.h>
 
 #include "lockinfo.h"
-#include "tfgit.h"
+#include "../tfgit.h"
 
 /* Parses body into a json-c tree; the caller puts the result. NULL when not one object. */
 static json_object *parse_object(const char *body, size_t len)

@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
-#include "tfgit.h"
+#include "../internal.h"
+#include "../tfgit.h"
 #include "url.h"
 
 #define GLOB_CHARS "*?[]!"

@@ -5,7 +5,7 @@
 
 #include <git2.h>
 
-#include "tfgit.h"
+#include "../tfgit.h"
 
 typedef struct session session;
 

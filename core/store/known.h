@@ -5,7 +5,7 @@
 
 #include <git2.h>
 
-#include "lockinfo.h"
+#include "../format/lockinfo.h"
 
 /* 1 when the blob id of the cache repository at repo_path is known to hold a Terraform state
  * (top-level serial and lineage); its top-level "lineage" as written (with its quotes; "" when

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "lockinfo.h"
-#include "tfgit.h"
+#include "../tfgit.h"
 
 #define INSTANCES_MAX 250000 /* per state: beyond it a comparison is refused (TFGIT_ETOOLARGE) */
 #define RESOURCES_LISTED 2000 /* a summary lists the first ones and counts the rest */

@@ -30,7 +30,7 @@
 #include <openssl/x509v3.h>
 
 #include "httpstream.h"
-#include "internal.h"
+#include "../internal.h"
 
 /* The system's CA bundle: the first that exists of Debian's/Ubuntu's, RHEL's/Fedora's,
  * openSUSE's, Alpine's/BSD's (the static binary runs on any of them). */

@@ -5,8 +5,8 @@
 
 #include <git2.h>
 
-#include "internal.h"
-#include "tfgit.h"
+#include "../internal.h"
+#include "../tfgit.h"
 
 #define STATE_MAX 1024
 #define REF_MAX 1024

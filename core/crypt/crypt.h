@@ -5,7 +5,7 @@
 #ifndef TFGIT_CRYPT_H
 #define TFGIT_CRYPT_H
 
-#include "tfgit.h"
+#include "../tfgit.h"
 
 /* 1 when states are encrypted (or, migrating, may be) under these settings. */
 int crypt_enabled(const tfgit_crypt *c);

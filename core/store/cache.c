@@ -25,12 +25,12 @@
 #include <git2/sys/repository.h>
 
 #include "cache.h"
-#include "deadline.h"
-#include "internal.h"
+#include "../net/deadline.h"
+#include "../internal.h"
 #include "maint.h"
-#include "metrics.h"
+#include "../metrics.h"
 #include "stage.h"
-#include "tfgit.h"
+#include "../tfgit.h"
 
 #define EVICT_MAX 4096
 

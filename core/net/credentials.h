@@ -5,7 +5,7 @@
 
 #include <git2.h>
 
-#include "tfgit.h"
+#include "../tfgit.h"
 
 /* Per-connection state of the callbacks; zero it, then set opts and url. */
 typedef struct {

@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "lockinfo.h"
-#include "tfgit.h"
+#include "../tfgit.h"
 
 typedef struct {
 	const unsigned char *p, *end;

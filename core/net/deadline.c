@@ -14,7 +14,7 @@
 #include <time.h>
 
 #include "deadline.h"
-#include "internal.h"
+#include "../internal.h"
 #include "sockets.h"
 
 static volatile sig_atomic_t passed, waiting, wait_passed;

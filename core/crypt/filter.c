@@ -25,7 +25,7 @@
 #include <unistd.h>
 
 #include "filter.h"
-#include "internal.h"
+#include "../internal.h"
 
 extern char **environ;
 
