@@ -1044,6 +1044,8 @@ static int wait_answer(waiter *w, tfgit_result *r, const tfgit_store *store, con
 		if (probe) {
 			cache *c = NULL;
 			rc = cache_open(&c, store->cache_dir, t->url, -1, why, sizeof(why));
+			if (rc == 0 && c->created)
+				metrics_count(METRIC_CACHE_CLONES);
 			if (rc == 0) {
 				if (exists(w->qdir, 'a', w->id) && answer_read(w, r, &rc) == 0) {
 					cache_free(c);

@@ -1,4 +1,6 @@
-/* Helpers shared by the core's files; not part of the public API. */
+/* What every layer of the core shares, implemented in log.c and errors.c alone (which include
+ * nothing else of the core): results' messages, libgit2's failures, the log and its redaction.
+ * Not part of the public API. */
 #ifndef TFGIT_INTERNAL_H
 #define TFGIT_INTERNAL_H
 
@@ -22,17 +24,7 @@ const char *url_userinfo_at(const char *url, const char **authority, const char 
 /* Logs one line to stderr, prefixed with the process id, secrets redacted, escaped (log.c). */
 void core_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* The private CA file remotes are trusted by now (tfgit_tls_trust), "" for none. */
-const char *tls_trusted_ca(void);
-
 /* Replaces every noted secret in text by ***, in place. */
 void secrets_redact(char *text);
-
-/* The monotonic clock in milliseconds (deadline.c). */
-long long core_now_ms(void);
-
-/* Writes all n bytes of p to fd (retrying short writes and EINTR): 0, or -1 with errno set
- * (stage.c). */
-int core_write_all(int fd, const void *p, size_t n);
 
 #endif

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
+
 #include "internal.h"
 #include "tfgit.h"
 
@@ -118,4 +120,57 @@ void result_message(tfgit_result *r, const char *fmt, ...)
 	vsnprintf(r->message, sizeof(r->message), fmt, ap);
 	va_end(ap);
 	secrets_redact(r->message);
+}
+
+#define JSON_MEMBER_MAX 16384
+
+/* Replaces noted secrets in obj's string members (and those of its objects), in place. */
+static void redact_members(json_object *obj, int depth)
+{
+	char buf[JSON_MEMBER_MAX];
+	json_object_object_foreach(obj, key, val) {
+		if (json_object_is_type(val, json_type_object) && depth < 2) {
+			redact_members(val, depth + 1);
+		} else if (json_object_is_type(val, json_type_string)) {
+			snprintf(buf, sizeof(buf), "%s", json_object_get_string(val));
+			secrets_redact(buf);
+			if (strcmp(buf, json_object_get_string(val)) != 0)
+				json_object_object_add(obj, key, json_object_new_string(buf));
+		}
+	}
+}
+
+void tfgit_log_json(struct json_object *obj)
+{
+	size_t len = 0;
+	redact_members(obj, 0);
+	const char *text = json_object_to_json_string_length(
+		obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+	if (!text)
+		return;
+	char *line = malloc(len + 1);
+	if (!line)
+		return;
+	memcpy(line, text, len);
+	for (size_t i = 0; i < len; i++)
+		if (line[i] == '\n' || line[i] == '\r')
+			line[i] = ' '; /* json-c escapes them in strings: never reached */
+	line[len] = '\n';
+	/* one write: lines of concurrent workers never interleave */
+	ssize_t w = write(STDERR_FILENO, line, len + 1);
+	(void)w;
+	free(line);
+}
+
+const char *url_userinfo_at(const char *url, const char **authority, const char *stops)
+{
+	const char *scheme = url ? strstr(url, "://") : NULL;
+	const char *at = NULL;
+	*authority = scheme ? scheme + 3 : url;
+	if (!scheme)
+		return NULL;
+	for (const char *c = *authority; *c && !strchr(stops, *c); c++)
+		if (*c == '@')
+			at = c;
+	return at;
 }

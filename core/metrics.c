@@ -19,15 +19,13 @@
 #include <json-c/json.h>
 
 #include "internal.h"
-#include "store/cache.h"
+#include "store/cachedir.h"
 #include "metrics.h"
-#include "op.h"
 
 #define METRICS_FILE ".metrics-v1"
 #define METRICS_MAGIC 0x31766d7469676674ULL /* "tfgitmv1" */
 #define COUNTERS_MAX 16 /* room for new counters without a new layout */
 #define STATUS_MAX 600
-#define LOG_LINE_MAX 16384
 
 static const char *const methods[] = {"GET", "POST", "PUT", "DELETE", "LOCK", "UNLOCK", "OTHER"};
 #define NMETHODS (sizeof(methods) / sizeof(methods[0]))
@@ -61,17 +59,6 @@ struct layout {
 
 static struct layout *shared;
 static char shared_dir[4096];
-
-/* The current request's remote round trips (this process only). */
-static int trips;
-static double trips_ms;
-
-static double now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
 
 /* The file's blocks are really there (posix_fallocate: a no-op where they are): 1, or 0 when
  * the filesystem has no room for them. */
@@ -257,88 +244,4 @@ int metrics_render(tfgit_buf *out)
 	out->ptr = text;
 	out->size = size;
 	return 0;
-}
-
-double metrics_remote_begin(void)
-{
-	return now_ms();
-}
-
-void metrics_remote_end(double begun)
-{
-	trips++;
-	trips_ms += now_ms() - begun;
-}
-
-void metrics_remote_reset(void)
-{
-	trips = 0;
-	trips_ms = 0;
-}
-
-void metrics_remote_get(int *round_trips, double *ms)
-{
-	*round_trips = trips;
-	*ms = trips_ms;
-}
-
-struct ping {
-	int found;
-};
-
-static int ping_attempt(op *o, void *ctx)
-{
-	struct ping *p = ctx;
-	git_oid id;
-	p->found = session_ref(&id, o->sess, o->ref) == 0;
-	return 0;
-}
-
-int tfgit_ping(tfgit_result *r, const tfgit_store *store, const char *url, const char *ref,
-	       int *branch_found)
-{
-	/* the state names nothing that is read: op_run needs one for its lock branch's name */
-	tfgit_target t = {url, ref, "tfgit-health"};
-	struct ping p = {0};
-	int rc = op_run(r, store, &t, 0, ping_attempt, &p);
-	*branch_found = p.found;
-	return rc;
-}
-
-/* Replaces noted secrets in obj's string members (and those of its objects), in place. */
-static void redact_members(json_object *obj, int depth)
-{
-	char buf[LOG_LINE_MAX];
-	json_object_object_foreach(obj, key, val) {
-		if (json_object_is_type(val, json_type_object) && depth < 2) {
-			redact_members(val, depth + 1);
-		} else if (json_object_is_type(val, json_type_string)) {
-			snprintf(buf, sizeof(buf), "%s", json_object_get_string(val));
-			secrets_redact(buf);
-			if (strcmp(buf, json_object_get_string(val)) != 0)
-				json_object_object_add(obj, key, json_object_new_string(buf));
-		}
-	}
-}
-
-void metrics_log_json(json_object *obj)
-{
-	size_t len = 0;
-	redact_members(obj, 0);
-	const char *text = json_object_to_json_string_length(
-		obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
-	if (!text)
-		return;
-	char *line = malloc(len + 1);
-	if (!line)
-		return;
-	memcpy(line, text, len);
-	for (size_t i = 0; i < len; i++)
-		if (line[i] == '\n' || line[i] == '\r')
-			line[i] = ' '; /* json-c escapes them in strings: never reached */
-	line[len] = '\n';
-	/* one write: lines of concurrent workers never interleave */
-	ssize_t w = write(STDERR_FILENO, line, len + 1);
-	(void)w;
-	free(line);
 }

@@ -1,13 +1,11 @@
 /* Counters every process serving from one cache directory shares (a pool's workers, mod_fcgid's
  * processes, CGI runs): a fixed-layout file <cache dir>/.metrics-v1 mapped MAP_SHARED and
- * updated with atomic adds; the current request's remote round trips; the deep health probe;
- * the JSON request log line. */
+ * updated with atomic adds. It only counts: the layers below report what it counts to the
+ * operations (a cache made or evicted, a round trip), which add it here. */
 #ifndef TFGIT_METRICS_H
 #define TFGIT_METRICS_H
 
 #include "tfgit.h"
-
-struct json_object;
 
 enum metric {
 	METRIC_LOCK_CONFLICTS,    /* a LOCK answered 409 */
@@ -37,23 +35,5 @@ void metrics_request(const char *method, int status, double ms, double remote_ms
 /* The counters in Prometheus' text format (version 0.0.4) into out (freed by tfgit_buf_free).
  * 0, or -1 when no file is mapped or out of memory. */
 int metrics_render(tfgit_buf *out);
-
-/* The remote round trips of the request being served, kept per process: core/net/remote.c brackets
- * each connection and transfer with begin/end; the front resets them before a request and reads
- * them after it. */
-double metrics_remote_begin(void);
-void metrics_remote_end(double begun);
-void metrics_remote_reset(void);
-void metrics_remote_get(int *round_trips, double *ms);
-
-/* The deep health probe: opens the repository's cache (flock) and connects to url, reading its
- * advertised refs (ls-remote), nothing fetched, within the store's TFGIT_REMOTE_TIMEOUT.
- * *branch_found: whether ref exists there. 0 or a tfgit code, r->message saying why. */
-int tfgit_ping(tfgit_result *r, const tfgit_store *store, const char *url, const char *ref,
-	       int *branch_found);
-
-/* Writes obj as one line on stderr (one write), every noted secret in its string members
- * replaced by *** first; json-c escapes control characters, so no member starts a line. */
-void metrics_log_json(struct json_object *obj);
 
 #endif

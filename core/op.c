@@ -13,6 +13,7 @@
 #include "net/sockets.h"
 #include "crypt/crypt.h"
 #include "internal.h"
+#include "metrics.h"
 #include "store/maint.h"
 #include "op.h"
 #include "store/stage.h"
@@ -54,6 +55,8 @@ static int op_begin(op *o)
 			result_message(o->r, "the cache for this repository is not usable: %s", why);
 		return rc;
 	}
+	if (o->cache->created)
+		metrics_count(METRIC_CACHE_CLONES);
 	rc = op_connect(o);
 	if (rc < 0 && o->cache->created) {
 		/* nothing is kept of a remote that could not be reached */
@@ -72,7 +75,7 @@ void op_evict(const tfgit_store *store, int created)
 	if (!created && (!store->cache_max_bytes || now - last < 30))
 		return;
 	last = now;
-	cache_evict(store->cache_dir, store->cache_max_count, store->cache_max_bytes);
+	metrics_add(METRIC_CACHE_EVICTIONS, cache_evict(store->cache_dir, store->cache_max_count, store->cache_max_bytes));
 }
 
 static void op_end(op *o)

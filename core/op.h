@@ -115,4 +115,7 @@ int op_tree_collision(op *o, git_tree *tree);
  * in git's ref store; what names refname's role ("lock branch", "branch"). */
 int op_ref_collision(op *o, const char *refname, const char *what);
 
+/* The private CA file remotes are trusted by now (tfgit_tls_trust), "" for none (init.c). */
+const char *tls_trusted_ca(void);
+
 #endif

@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "store/cache.h"
+#include "store/cachedir.h"
 #include "crypt/crypt.h"
 #include "internal.h"
 #include "settings.h"

@@ -1,4 +1,13 @@
-/* tfgit core: Terraform state and locks kept in a git repository. Knows nothing of HTTP. */
+/* tfgit core: Terraform state and locks kept in a git repository. Knows nothing of HTTP.
+ *
+ * Layer: core/ holds the operations, the top of the core: op.c (a repository's flock and
+ * session, held for one operation), batch.c (group commit), state.c, lock.c, history.c,
+ * rotate.c (re-encryption), health.c, init.c, settings.c, acl.c and metrics.c (the shared
+ * counters, which only count). They may call every layer below: crypt/ (encryption at rest)
+ * > store/ (the host's cache) > net/ (git servers) > format/ (Terraform's JSON, names). What
+ * every layer shares is this header, internal.h and their code in log.c and errors.c, which
+ * call nothing else of the core. No file of a layer includes a header of one above it
+ * (tests/t-layers.sh); the fronts (fcgi/, cli/) call this header's functions. */
 #ifndef TFGIT_H
 #define TFGIT_H
 
@@ -286,6 +295,11 @@ int tfgit_repository_ids_check(const char *ids, char *why, size_t whylen);
 /* The log (log.c): one line on stderr per call, every noted secret replaced by ***, control
  * characters and backslashes escaped (\n, \x1b, \\) so no field can start a line of its own. */
 void tfgit_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Writes obj (a json-c object) as one line on stderr (one write), every noted secret in its
+ * string members replaced by *** first; json-c escapes control characters, so no member starts
+ * a line (TFGIT_LOG_FORMAT=json). */
+struct json_object;
+void tfgit_log_json(struct json_object *obj);
 /* Remembers a secret (password, token) so that no log line or message shows it; copied. */
 void tfgit_secret_note(const char *secret);
 /* Escapes len bytes of in as the log does into out (always NUL-terminated); its length. */

@@ -6,6 +6,7 @@
 #include <openssl/evp.h>
 
 #include "../core/metrics.h"
+#include "../core/net/roundtrips.h"
 #include "response.h"
 
 int status_for(int code)
@@ -70,7 +71,7 @@ static void account(const struct request *req, int status)
 	double remote_ms;
 	if (req->address == METRICS_ADDRESS || req->address == HEALTH_ADDRESS)
 		return;
-	metrics_remote_get(&trips, &remote_ms);
+	roundtrips_get(&trips, &remote_ms);
 	metrics_request(req->method, status, request_ms(req), remote_ms);
 	metrics_add(METRIC_REMOTE_ROUND_TRIPS, (unsigned long long)trips);
 	if (req->result.attempts > 1)

@@ -9,7 +9,9 @@
 
 #include "../core/acl.h"
 #include "../core/format/lockinfo.h"
+#include "../core/health.h"
 #include "../core/metrics.h"
+#include "../core/net/roundtrips.h"
 #include "crosssite.h"
 #include "response.h"
 #include "route.h"
@@ -366,7 +368,7 @@ static void log_request_json(const struct request *req, double ms, const char *u
 								  (int)(req->result.holder.size > 4096 ? 4096 : req->result.holder.size)));
 	}
 	json_add_str(o, "message", req->result.message);
-	metrics_log_json(o);
+	tfgit_log_json(o);
 	json_object_put(o);
 }
 
@@ -379,7 +381,7 @@ static void log_request(const struct request *req, const struct settings *cfg)
 	char url[512], user[512], addr[128], state[3200], ref[800], hid[512], hwho[512], words[1200] = "";
 	double ms = request_ms(req), remote_ms;
 	int trips;
-	metrics_remote_get(&trips, &remote_ms);
+	roundtrips_get(&trips, &remote_ms);
 	tfgit_url_redact(url, sizeof(url), req->target.url ? req->target.url : "-");
 	if (req->held_by_other)
 		holder_fields(&req->result.holder, hid, sizeof(hid), hwho, sizeof(hwho));
@@ -503,7 +505,7 @@ void route_request(struct request *req, const struct settings *cfg)
 	enum address address = req->address;
 	char why[700] = "";
 	static char last_why[700];
-	metrics_remote_reset();
+	roundtrips_reset();
 	int mapped = metrics_open(cfg->store.cache_dir, why, sizeof(why)) == 0;
 	if (!mapped && strcmp(why, last_why) != 0) { /* once, not on every request */
 		tfgit_log("the shared counters are not kept: %s", why);

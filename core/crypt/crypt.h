@@ -1,7 +1,12 @@
 /* Encryption of states at rest: what is stored in git for the state Terraform sends, and back.
  * Three ways, chosen by the settings (tfgit_crypt): terraform-backend-git's aes (a passphrase),
  * tfgit's own keys (rotation; the repository's identity, the branch and the state's path bound
- * to its blob), or filter commands. */
+ * to its blob), or filter commands.
+ *
+ * Layer: crypt/ turns clear states into the bytes stored and back (crypt.c; filter.c runs the
+ * operator's commands). Above it the operations hold clear text, below it store/ holds opaque
+ * blobs; locks bypass it. It may call store/, net/ (a repository's identity: url.c), format/ and
+ * the shared core. */
 #ifndef TFGIT_CRYPT_H
 #define TFGIT_CRYPT_H
 

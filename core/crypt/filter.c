@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "filter.h"
+#include "../net/deadline.h"
 #include "../internal.h"
 
 extern char **environ;

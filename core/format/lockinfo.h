@@ -1,4 +1,9 @@
-/* Terraform lock info JSON: the fields tfgit reads from it, and a bounded JSON check of bodies. */
+/* Terraform lock info JSON: the fields tfgit reads from it, and a bounded JSON check of bodies.
+ *
+ * Layer: format/ is the bottom of the core: Terraform's JSON (lock info, the checks of states
+ * and bodies, the differences between two states) and the names a request may use (validate.c:
+ * state paths, branches). Pure functions of their input; they call only the shared core
+ * (tfgit.h, internal.h) and libraries. */
 #ifndef TFGIT_LOCKINFO_H
 #define TFGIT_LOCKINFO_H
 

@@ -23,4 +23,7 @@ void deadline_wait_end(void);
 /* Disarms the timer; the handler stays, and does nothing but set the flag. */
 void deadline_stop(void);
 
+/* The monotonic clock in milliseconds. */
+long long core_now_ms(void);
+
 #endif

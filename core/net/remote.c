@@ -21,7 +21,7 @@
 #include "deadline.h"
 #include "httpstream.h"
 #include "../internal.h"
-#include "../metrics.h"
+#include "roundtrips.h"
 #include "remote.h"
 #include "sockets.h"
 
@@ -325,11 +325,11 @@ int session_open(session **out, git_repository *cache, const char *url, int for_
 	}
 	const git_remote_head **heads;
 	size_t n;
-	double begun = metrics_remote_begin();
+	double begun = roundtrips_begin();
 	if ((err = new_remote(&s->remote, cache, url)) < 0 ||
 	    (err = connect_remote(s, s->remote, for_push ? GIT_DIRECTION_PUSH : GIT_DIRECTION_FETCH)) < 0 ||
 	    (err = git_remote_ls(&heads, &n, s->remote)) < 0) {
-		metrics_remote_end(begun);
+		roundtrips_end(begun);
 		err = remote_failure(s, r, err, "connecting to the repository");
 		session_free(s);
 		return err;
@@ -340,7 +340,7 @@ int session_open(session **out, git_repository *cache, const char *url, int for_
 			return TFGIT_ERROR;
 		}
 	}
-	metrics_remote_end(begun);
+	roundtrips_end(begun);
 	s->complete = 1;
 	*out = s;
 	return 0;
@@ -570,7 +570,7 @@ static int smart_fetch(session *s, const char *refname, tfgit_result *r)
 	opts.follow_redirects = GIT_REMOTE_REDIRECT_NONE;
 	opts.custom_headers = s->custom_headers;
 	git_remote *from = s->remote; /* a fetch session: the advertisement is already here */
-	double begun = metrics_remote_begin();
+	double begun = roundtrips_begin();
 	if (s->for_push) {
 		/* a push session's connection speaks receive-pack: fetch on a second one, where
 		 * each credential may be offered once more */
@@ -585,7 +585,7 @@ static int smart_fetch(session *s, const char *refname, tfgit_result *r)
 	 * (the credentials header), and it disconnects, which this session no longer needs */
 	if (err == 0)
 		err = git_remote_fetch(from, &refspecs, &opts, NULL);
-	metrics_remote_end(begun);
+	roundtrips_end(begun);
 	git_remote_free(fetcher);
 	if (err < 0) {
 		int rc = remote_failure(s, r, err, "fetching from the repository");
@@ -692,9 +692,9 @@ static int smart_push(session *s, const char *refname, const git_oid *new, int f
 	opts.custom_headers = s->custom_headers;
 	s->rejected[0] = '\0';
 	/* the connection is already open for push: old values are the advertised ones */
-	double begun = metrics_remote_begin();
+	double begun = roundtrips_begin();
 	err = git_remote_upload(s->remote, &refspecs, &opts);
-	metrics_remote_end(begun);
+	roundtrips_end(begun);
 	if (err == GIT_ENONFASTFORWARD) {
 		git_error_clear();
 		return TFGIT_ECONFLICT;
@@ -958,9 +958,9 @@ static int pending_smart(session *s, size_t n, tfgit_result *r)
 		init_callbacks(&opts.callbacks, s);
 		opts.follow_redirects = GIT_REMOTE_REDIRECT_NONE;
 		opts.custom_headers = s->custom_headers;
-		double begun = metrics_remote_begin();
+		double begun = roundtrips_begin();
 		err = git_remote_upload(s->remote, &refspecs, &opts);
-		metrics_remote_end(begun);
+		roundtrips_end(begun);
 		if (err == GIT_ENONFASTFORWARD) {
 			git_error_clear();
 			err = TFGIT_ECONFLICT; /* libgit2's own check: a branch moved past what we built on */

@@ -1,5 +1,11 @@
 /* One connection to a remote for one operation: the refs it advertised, object transfer into
- * the cache, and compare-and-swap ref updates. */
+ * the cache, and compare-and-swap ref updates.
+ *
+ * Layer: net/ talks to git servers: the session (remote.c), tfgit's own HTTP(S) streams
+ * (httpstream.c), credentials, URLs (parsed before they are matched), the sockets an operation
+ * opened, its deadline, and its round trips (roundtrips.c, which the front reads for its log and
+ * counters). It may call format/ and the shared core (tfgit.h, internal.h), never store/ or
+ * anything above: what it fetches it writes into the repository it is handed. */
 #ifndef TFGIT_REMOTE_H
 #define TFGIT_REMOTE_H
 

@@ -485,19 +485,6 @@ int tfgit_name_allowed(const char *name, const char *patterns)
 	return !patterns || each_word(patterns, match_name, (void *)name) == 1;
 }
 
-const char *url_userinfo_at(const char *url, const char **authority, const char *stops)
-{
-	const char *scheme = url ? strstr(url, "://") : NULL;
-	const char *at = NULL;
-	*authority = scheme ? scheme + 3 : url;
-	if (!scheme)
-		return NULL;
-	for (const char *c = *authority; *c && !strchr(stops, *c); c++)
-		if (*c == '@')
-			at = c;
-	return at;
-}
-
 void tfgit_url_redact(char *out, size_t outlen, const char *url)
 {
 	const char *host;

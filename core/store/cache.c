@@ -25,77 +25,14 @@
 #include <git2/sys/repository.h>
 
 #include "cache.h"
+#include "cachedir.h"
 #include "../net/deadline.h"
 #include "../internal.h"
 #include "maint.h"
-#include "../metrics.h"
 #include "stage.h"
 #include "../tfgit.h"
 
 #define EVICT_MAX 4096
-
-static int refuse_foreign(const char *dir, const struct stat *st, char *why, size_t whylen)
-{
-	snprintf(why, whylen, "%s belongs to uid %ld, not to this process's user (uid %ld): "
-		 "set TFGIT_CACHE_DIR to a directory of your own", dir, (long)st->st_uid, (long)geteuid());
-	core_log("cache directory: %s", why);
-	return TFGIT_ERROR;
-}
-
-int cache_dir_open(const char *dir, char *why, size_t whylen)
-{
-	char tmp[4096];
-	struct stat st;
-	if (snprintf(tmp, sizeof(tmp), "%s", dir) >= (int)sizeof(tmp))
-		return TFGIT_ERROR;
-	for (char *p = tmp + 1;; p++) {
-		if (*p && *p != '/')
-			continue;
-		char end = *p;
-		*p = '\0';
-		if (mkdir(tmp, 0700) < 0 && errno != EEXIST) {
-			snprintf(why, whylen, "%s cannot be made: %s", tmp, strerror(errno));
-			return errno == ENOSPC ? TFGIT_ENOSPACE : TFGIT_ERROR;
-		}
-		if (!end)
-			break;
-		*p = '/';
-	}
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		int e = errno;
-		if (fd >= 0)
-			close(fd);
-		/* what is in the way, for the message: the checks below are made on what was opened */
-		if (e == EACCES && lstat(dir, &st) == 0 && st.st_uid != geteuid())
-			return refuse_foreign(dir, &st, why, whylen);
-		snprintf(why, whylen, "%s: %s", dir, e == ELOOP || e == ENOTDIR ?
-			 "not a directory (a symlink is not followed)" : strerror(e));
-		core_log("cache directory: %s", why);
-		return TFGIT_ERROR;
-	}
-	int rc = 0;
-	if (st.st_uid != geteuid()) {
-		close(fd);
-		return refuse_foreign(dir, &st, why, whylen);
-	}
-	if (st.st_mode & 022) {
-		/* others could have put anything in it: a flock held forever, a planted repository */
-		snprintf(why, whylen, "%s is writable by %s: refused (remove it, or make it 0700 "
-			 "and check what it holds)", dir, st.st_mode & 002 ? "every user" : "its group");
-		rc = TFGIT_ERROR;
-	} else if ((st.st_mode & 077) && fchmod(fd, 0700) < 0) {
-		snprintf(why, whylen, "%s is readable by other users and cannot be made private: %s", dir,
-			 strerror(errno));
-		rc = TFGIT_ERROR;
-	}
-	if (rc < 0) {
-		close(fd);
-		core_log("cache directory: %s", why);
-		return rc;
-	}
-	return fd;
-}
 
 static int private_dir(const char *dir, char *why, size_t whylen)
 {
@@ -147,7 +84,7 @@ static int remove_tree(const char *path)
 static int use_stage(cache *c)
 {
 	git_odb *odb = NULL;
-	int err = stage_odb(&odb, &c->stage, c->path);
+	int err = stage_odb(&odb, &c->stage, c->path, !cache_in_memory(c->path));
 	if (err == 0)
 		err = git_repository_set_odb(c->repo, odb);
 	git_odb_free(odb);
@@ -160,12 +97,6 @@ static void remove_kept_stage(const char *path)
 	char kept[4200];
 	snprintf(kept, sizeof(kept), "%s.stage", path);
 	remove_tree(kept);
-}
-
-int cache_in_memory(const char *dir)
-{
-	struct statfs fs;
-	return statfs(dir, &fs) == 0 && (fs.f_type == TMPFS_MAGIC || fs.f_type == RAMFS_MAGIC);
 }
 
 /* Whether the waiter of the queued request at path is gone: it holds a flock on its file for as
@@ -234,8 +165,6 @@ static int open_or_init(cache *c)
 		core_log("cache %s cannot be opened (%s): rebuilding it", c->path,
 			 git_error_last() ? git_error_last()->message : "unknown");
 	c->created = err == GIT_ENOTFOUND;
-	if (c->created)
-		metrics_count(METRIC_CACHE_CLONES);
 	return cache_reset(c);
 }
 
@@ -446,14 +375,13 @@ static int evict_one(const char *dir, const struct entry *e)
 	unlink(c.lockpath);
 	close(c.lockfd);
 	core_log("cache %s evicted (least recently used, TFGIT_CACHE_MAX)", c.path);
-	metrics_count(METRIC_CACHE_EVICTIONS);
 	return 1;
 }
 
-void cache_evict(const char *cache_dir, long max_count, long long max_bytes)
+size_t cache_evict(const char *cache_dir, long max_count, long long max_bytes)
 {
 	struct entry *es = NULL;
-	size_t n = 0, cap = 0;
+	size_t n = 0, cap = 0, evicted = 0;
 	long long total = 0;
 	struct dirent *d;
 	DIR *dir = opendir(cache_dir);
@@ -494,6 +422,7 @@ void cache_evict(const char *cache_dir, long max_count, long long max_bytes)
 		if ((max_count <= 0 || (long)left <= max_count) && (max_bytes <= 0 || total <= max_bytes))
 			break;
 		if (evict_one(cache_dir, &es[i])) {
+			evicted++;
 			left--;
 			total -= es[i].bytes;
 		}
@@ -502,4 +431,5 @@ done:
 	if (dir)
 		closedir(dir);
 	free(es);
+	return evicted;
 }

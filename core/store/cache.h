@@ -1,10 +1,17 @@
 /* The per-remote bare cache repository, the flock that serialises all workers on it, and the
- * bound on how many (or how large) caches are kept. */
+ * bound on how many (or how large) caches are kept.
+ *
+ * Layer: store/ is the host's cache: the cache directory itself (cachedir.c, its lowest file),
+ * one bare repository per remote and its flock (cache.c), the stage new objects are written to
+ * (stage.c), its maintenance (maint.c, packwrite.c) and the states known by blob id (known.c).
+ * It may call net/, format/ and the shared core; it reports what the operations count (a cache
+ * made: cache->created; evictions: cache_evict's result) instead of counting itself. */
 #ifndef TFGIT_CACHE_H
 #define TFGIT_CACHE_H
 
 #include <git2.h>
 
+#include "cachedir.h"
 #include "stage.h"
 
 typedef struct {
@@ -17,17 +24,9 @@ typedef struct {
 	char lockpath[4096];  /* <dir>/<hash>.flock; its mtime is the entry's last use */
 } cache;
 
-/* The cache directory dir, every missing directory of it made 0700; dir itself (not followed
- * through a symlink) must be ours and writable by no one else, and is made 0700. Its open fd,
- * or TFGIT_ENOSPACE / TFGIT_ERROR with the reason, naming the path, in why. */
-int cache_dir_open(const char *dir, char *why, size_t whylen);
-
 /* The path of url's entry in cache_dir with suffix added ("<dir>/<hash><suffix>": ".git",
  * ".flock", ".q" for group commit's queue). 0, or -1 when it does not fit. */
 int cache_entry_path(char *out, size_t outlen, const char *cache_dir, const char *url, const char *suffix);
-
-/* Whether dir is in memory (tmpfs, ramfs): what is written there never reaches a disk. */
-int cache_in_memory(const char *dir);
 
 /* Removes from a group commit queue (qdir, batch.c) what nobody waits for any more: a request
  * (r.<id>, c.<id>) whose waiter is gone (its flock on the file is free) with its answer, an
@@ -59,7 +58,8 @@ void cache_free(cache *c);
 int cache_full(const char *dir);
 
 /* Evicts the least recently used entries of cache_dir until at most max_count remain and
- * they take at most max_bytes (0: no such bound). An entry in use (flock held) is skipped. */
-void cache_evict(const char *cache_dir, long max_count, long long max_bytes);
+ * they take at most max_bytes (0: no such bound). An entry in use (flock held) is skipped.
+ * Returns how many were evicted (the operations count them: metrics). */
+size_t cache_evict(const char *cache_dir, long max_count, long long max_bytes);
 
 #endif

@@ -23,6 +23,7 @@
 
 #include "../internal.h"
 #include "packwrite.h"
+#include "stage.h"
 
 #define BUF 65536
 

@@ -21,7 +21,6 @@
 
 #include <git2/sys/odb_backend.h>
 
-#include "cache.h"
 #include "stage.h"
 
 /* above the packs' (2) and loose objects' (1): the first backend that can write gets writes */
@@ -497,7 +496,7 @@ static int read_only_loose(git_odb_backend **out, const char *objects)
 	return 0;
 }
 
-int stage_odb(git_odb **out, stage **stp, const char *repo_path)
+int stage_odb(git_odb **out, stage **stp, const char *repo_path, int verify)
 {
 	git_odb *odb = NULL;
 	git_odb_backend *pack = NULL, *loose = NULL;
@@ -523,7 +522,7 @@ int stage_odb(git_odb **out, stage **stp, const char *repo_path)
 		goto fail;
 	}
 	snprintf(st->dir, sizeof(st->dir), "%s%s%s", repo_path, sep, STAGE_DIR);
-	st->verify = !cache_in_memory(repo_path);
+	st->verify = verify;
 	git_odb_init_backend(&st->parent, GIT_ODB_BACKEND_VERSION);
 	st->parent.read = stage_read;
 	st->parent.read_prefix = stage_read_prefix;

@@ -11,11 +11,15 @@
 
 typedef struct stage stage;
 
+/* Writes all n bytes of p to fd (retrying short writes and EINTR): 0, or -1 with errno set. */
+int core_write_all(int fd, const void *p, size_t n);
+
 /* The object database of the cache repository at repo_path (<dir>/<hash>.git): the stage
  * first, then its packs, then its loose objects (read only: libgit2 never writes one there).
- * *st (may be NULL) is the stage inside it, valid while the database lives. *out is freed
- * with git_odb_free. */
-int stage_odb(git_odb **out, stage **st, const char *repo_path);
+ * *st (may be NULL) is the stage inside it, valid while the database lives. verify: a staged
+ * object read is checked against its id (a cache on a disk; the caller knows where it is).
+ * *out is freed with git_odb_free. */
+int stage_odb(git_odb **out, stage **st, const char *repo_path, int verify);
 
 /* The staged objects: how many, the i-th one's id (sorted), their bytes in all. */
 size_t stage_count(const stage *st);

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Issue 19, the core's layers: every file of core/ includes only headers of its own layer or of
+# those below it (format/ < net/ < store/ < crypt/ < the operations in core/), the shared
+# tfgit.h and internal.h whose code (log.c, errors.c) includes nothing else of the core, and
+# nothing of the fronts (fcgi/, cli/). Reads the sources; starts nothing.
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root" || exit 1
+n=0
+failed=0
+rank() { # rank FILE: format 1, net 2, store 3, crypt 4, operations 5; the shared files 0
+	case $1 in
+	core/tfgit.h | core/internal.h | core/log.c | core/errors.c) echo 0 ;;
+	core/format/*) echo 1 ;;
+	core/net/*) echo 2 ;;
+	core/store/*) echo 3 ;;
+	core/crypt/*) echo 4 ;;
+	core/*) echo 5 ;;
+	*) echo 9 ;;
+	esac
+}
+bad=""
+files=$(find core -name '*.[ch]' | sort)
+for f in $files; do
+	mine=$(rank "$f")
+	while IFS= read -r inc; do
+		target=$(realpath -m --relative-to=. "$(dirname "$f")/$inc")
+		theirs=$(rank "$target")
+		if [ "$theirs" -gt "$mine" ] || { [ "$mine" = 0 ] && [ "$theirs" != 0 ]; }; then
+			bad="$bad $f->$target"
+		fi
+	done < <(sed -n 's/^#include "\([^"]*\)".*/\1/p' "$f")
+done
+n=$((n + 1))
+if [ -z "$bad" ]; then
+	echo "ok $n - no file of core/ includes a header of a layer above its own ($(wc -w <<<"$files") files)"
+else
+	echo "not ok $n - core/ files include headers of a layer above theirs:$bad"
+	failed=1
+fi
+n=$((n + 1))
+fronts=$(grep -ln '#include "[^"]*\(fcgi\|cli\)/' $files)
+if [ -z "$fronts" ]; then
+	echo "ok $n - no file of core/ includes a header of the fronts (fcgi/, cli/): the core knows no HTTP"
+else
+	echo "not ok $n - core/ files include the fronts' headers: $fronts"
+	failed=1
+fi
+n=$((n + 1))
+# each layer's folder says in its main header what it owns and what it may call
+missing=""
+for h in core/tfgit.h core/net/remote.h core/store/cache.h core/format/lockinfo.h core/crypt/crypt.h; do
+	grep -q 'Layer:' "$h" || missing="$missing $h"
+done
+if [ -z "$missing" ]; then
+	echo "ok $n - each layer's main header opens with what the layer owns and may call"
+else
+	echo "not ok $n - no 'Layer:' paragraph in:$missing"
+	failed=1
+fi
+[ "$failed" -eq 0 ]
