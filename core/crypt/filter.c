@@ -242,19 +242,226 @@ static const char *signal_name(int sig)
 	return n ? n : "?";
 }
 
+/* One run of a filter command: its pipes, its process, what it has said so far. */
+struct run {
+	const char *in;         /* its stdin, len bytes, written written */
+	size_t len, written;
+	int timeout_seconds;
+	long long deadline;
+	int pin[2], pout[2], perr[2], rep[2], pidfd;
+	pid_t pid;              /* -1 once reaped */
+	int exited, epipe, failed, sigpipe_was_pending;
+	sigset_t pipeset, oldmask;
+	struct outbuf ob;       /* stdout, at most max bytes */
+	char *ebuf;             /* stderr, the first eroom bytes */
+	size_t ekept, eroom;
+	char **envp;
+	char *why;
+	size_t whylen;
+};
+
+/* SIGPIPE held back while the command's stdin is written (a closed one is EPIPE, not death). */
+static void hold_sigpipe(struct run *x)
+{
+	sigset_t pending;
+	sigemptyset(&x->pipeset);
+	sigaddset(&x->pipeset, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &x->pipeset, &x->oldmask);
+	if (sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE))
+		x->sigpipe_was_pending = 1;
+}
+
+/* A SIGPIPE our write raised is taken back before the old mask returns. */
+static void release_sigpipe(struct run *x)
+{
+	if (x->epipe && !x->sigpipe_was_pending) {
+		struct timespec zero = {0, 0};
+		while (sigtimedwait(&x->pipeset, NULL, &zero) < 0 && errno == EINTR)
+			;
+	}
+	pthread_sigmask(SIG_SETMASK, &x->oldmask, NULL);
+}
+
+/* Starts cmd under /bin/sh in a process group of its own, its ends of the pipes non-blocking;
+ * 0, or -1 with why said. */
+static int start(struct run *x, const char *cmd)
+{
+	if (!(x->ebuf = malloc(x->eroom + 1)) || !(x->envp = child_environment())) {
+		say(x->why, x->whylen, "could not start: out of memory");
+		return -1;
+	}
+	if (pipe2(x->pin, O_CLOEXEC) < 0 || pipe2(x->pout, O_CLOEXEC) < 0 || pipe2(x->perr, O_CLOEXEC) < 0 ||
+	    pipe2(x->rep, O_CLOEXEC) < 0) {
+		say(x->why, x->whylen, "could not start: pipe: %s", strerror(errno));
+		return -1;
+	}
+	char *argv[] = {"/bin/sh", "-c", (char *)cmd, NULL};
+	x->pid = fork();
+	if (x->pid < 0) {
+		say(x->why, x->whylen, "could not start: fork: %s", strerror(errno));
+		return -1;
+	}
+	if (x->pid == 0)
+		child(x->pin[0], x->pout[1], x->perr[1], x->rep[1], argv, x->envp);
+	setpgid(x->pid, x->pid); /* the child does it too; whichever runs first */
+	close_fd(&x->pin[0]);
+	close_fd(&x->pout[1]);
+	close_fd(&x->perr[1]);
+	close_fd(&x->rep[1]);
+	/* end of file once exec has closed the child's end; an errno if it failed */
+	int e = 0;
+	ssize_t n;
+	while ((n = read(x->rep[0], &e, sizeof(e))) < 0 && errno == EINTR)
+		;
+	close_fd(&x->rep[0]);
+	if (n > 0) {
+		kill_and_reap(x->pid);
+		x->pid = -1;
+		say(x->why, x->whylen, "could not start: %s", n == sizeof(e) ? strerror(e) : "the child failed");
+		return -1;
+	}
+	if (set_nonblocking(x->pin[1]) < 0 || set_nonblocking(x->pout[0]) < 0 || set_nonblocking(x->perr[0]) < 0) {
+		say(x->why, x->whylen, "could not start: %s", strerror(errno));
+		return -1;
+	}
+#ifdef SYS_pidfd_open
+	x->pidfd = (int)syscall(SYS_pidfd_open, x->pid, 0); /* close-on-exec by default */
+#endif
+	if (!x->len)
+		close_fd(&x->pin[1]);
+	return 0;
+}
+
+/* Writes what the command's stdin can take; -1 on an error (said). */
+static int feed(struct run *x)
+{
+	ssize_t w = write(x->pin[1], x->in + x->written, x->len - x->written);
+	if (w > 0) {
+		x->written += (size_t)w;
+		if (x->written == x->len)
+			close_fd(&x->pin[1]);
+	} else if (w < 0 && errno == EPIPE) {
+		x->epipe = 1; /* the command closed its stdin: it wants no more */
+		close_fd(&x->pin[1]);
+	} else if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+		say(x->why, x->whylen, "writing its input: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Reads what the command wrote on stdout; -1 on an error or too much output (said). */
+static int drain(struct run *x)
+{
+	int k = read_output(x->pout[0], &x->ob);
+	if (k == 0) {
+		close_fd(&x->pout[0]);
+	} else if (k == -1) {
+		say(x->why, x->whylen, "reading its output: %s", strerror(errno));
+		return -1;
+	} else if (x->ob.too_large) {
+		say(x->why, x->whylen, "output larger than %zu bytes", x->ob.max);
+		return -1;
+	}
+	return 0;
+}
+
+/* Feeds stdin and reads stdout and stderr until stdout is at end of file and the command has
+ * exited (stderr is not waited for: what is left of the group is killed after, and a setsid'd
+ * helper may hold it), or the deadline passes; sets x->failed (why said) on any failure. */
+static void pump(struct run *x)
+{
+	while (x->pout[0] >= 0 || !x->exited) {
+		long long left = x->deadline - core_now_ms();
+		if (left <= 0) {
+			say(x->why, x->whylen, "timed out after %d s%s", x->timeout_seconds,
+			    x->exited ? " (the command exited; something it started still held its output)" : "");
+			x->failed = 1;
+			return;
+		}
+		struct pollfd p[4];
+		int np = 0, iin = -1, iout = -1, ierr = -1, ipid = -1;
+		if (x->pin[1] >= 0)
+			p[iin = np++] = (struct pollfd){.fd = x->pin[1], .events = POLLOUT};
+		if (x->pout[0] >= 0)
+			p[iout = np++] = (struct pollfd){.fd = x->pout[0], .events = POLLIN};
+		if (x->perr[0] >= 0)
+			p[ierr = np++] = (struct pollfd){.fd = x->perr[0], .events = POLLIN};
+		if (!x->exited && x->pidfd >= 0)
+			p[ipid = np++] = (struct pollfd){.fd = x->pidfd, .events = POLLIN};
+		int wait = left > INT_MAX ? INT_MAX : (int)left;
+		if (!x->exited && x->pidfd < 0 && wait > TICK_MS)
+			wait = TICK_MS;
+		if (poll(p, (nfds_t)np, wait) < 0) {
+			if (errno == EINTR)
+				continue;
+			say(x->why, x->whylen, "poll: %s", strerror(errno));
+			x->failed = 1;
+			return;
+		}
+		if (!x->exited && (ipid >= 0 ? (p[ipid].revents & POLLIN) != 0 : x->pidfd < 0 && has_exited(x->pid)))
+			x->exited = 1;
+		if ((iin >= 0 && p[iin].revents && feed(x) < 0) || (iout >= 0 && p[iout].revents && drain(x) < 0)) {
+			x->failed = 1;
+			return;
+		}
+		if (ierr >= 0 && p[ierr].revents) {
+			int k = read_errors(x->perr[0], x->ebuf, &x->ekept, x->eroom);
+			if (k == 0 || k == -1)
+				close_fd(&x->perr[0]);
+		}
+	}
+}
+
+/* The group is killed in every case: after a failure the command itself, after success
+ * whatever it left behind; then the child is reaped and its end judged. 0 when it exited 0
+ * with some output; else TFGIT_ERROR with why said. */
+static int verdict(struct run *x)
+{
+	if (kill(-x->pid, SIGKILL) < 0 && errno == ESRCH && x->failed)
+		kill(x->pid, SIGKILL);
+	for (int i = 0; x->perr[0] >= 0 && i < 64; i++) { /* what it wrote on stderr before */
+		if (read_errors(x->perr[0], x->ebuf, &x->ekept, x->eroom) != 1)
+			break;
+	}
+	int status = kill_and_reap(x->pid);
+	x->pid = -1;
+	if (x->failed)
+		return TFGIT_ERROR;
+	if (status == -1)
+		say(x->why, x->whylen, "its exit status was lost (SIGCHLD ignored, or reaped elsewhere)");
+	else if (WIFSIGNALED(status))
+		say(x->why, x->whylen, "killed by signal %d (SIG%s)", WTERMSIG(status), signal_name(WTERMSIG(status)));
+	else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		say(x->why, x->whylen, "exit status %d", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+	else if (x->ob.size == 0)
+		say(x->why, x->whylen, "empty output");
+	else
+		return 0;
+	return TFGIT_ERROR;
+}
+
+/* Releases what the run holds, whatever step it stopped at. */
+static void cleanup(struct run *x)
+{
+	if (x->pid > 0)
+		kill_and_reap(x->pid);
+	int *fds[] = {&x->pin[0], &x->pin[1], &x->pout[0], &x->pout[1], &x->perr[0], &x->perr[1],
+		      &x->rep[0], &x->rep[1], &x->pidfd};
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+		close_fd(fds[i]);
+	free(x->ebuf);
+	free(x->envp);
+}
+
 int filter_run(const char *cmd, const char *in, size_t len, size_t max, int timeout_seconds,
 	       tfgit_buf *out, char *err, size_t errlen, char *why, size_t whylen)
 {
-	int pin[2] = {-1, -1}, pout[2] = {-1, -1}, perr[2] = {-1, -1}, rep[2] = {-1, -1};
-	int pidfd = -1, rc = TFGIT_ERROR, status = -1, exited = 0, epipe = 0, failed = 0;
-	int sigpipe_was_pending = 0;
-	long long deadline = core_now_ms() + (long long)timeout_seconds * 1000;
-	struct outbuf ob = {NULL, 0, 0, max, 0};
-	char **envp = NULL, *ebuf = NULL;
-	size_t ekept = 0, eroom = errlen ? errlen - 1 : 0, written = 0;
-	pid_t pid = -1;
-	sigset_t pipeset, oldmask, pending;
-
+	struct run x = {.in = in, .len = len, .timeout_seconds = timeout_seconds,
+			.pin = {-1, -1}, .pout = {-1, -1}, .perr = {-1, -1}, .rep = {-1, -1}, .pidfd = -1,
+			.pid = -1, .ob = {NULL, 0, 0, max, 0}, .eroom = errlen ? errlen - 1 : 0,
+			.why = why, .whylen = whylen};
+	int rc = TFGIT_ERROR;
 	if (out) {
 		out->ptr = NULL;
 		out->size = 0;
@@ -268,178 +475,25 @@ int filter_run(const char *cmd, const char *in, size_t len, size_t max, int time
 		say(why, whylen, "could not start: %s", !cmd || !*cmd ? "no command" : "invalid arguments");
 		return TFGIT_ERROR;
 	}
-
-	sigemptyset(&pipeset);
-	sigaddset(&pipeset, SIGPIPE);
-	pthread_sigmask(SIG_BLOCK, &pipeset, &oldmask);
-	if (sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE))
-		sigpipe_was_pending = 1;
-
-	if (!(ebuf = malloc(eroom + 1)) || !(envp = child_environment())) {
-		say(why, whylen, "could not start: out of memory");
-		goto done;
+	x.deadline = core_now_ms() + (long long)timeout_seconds * 1000;
+	hold_sigpipe(&x);
+	if (start(&x, cmd) == 0) {
+		pump(&x);
+		rc = verdict(&x);
 	}
-	if (pipe2(pin, O_CLOEXEC) < 0 || pipe2(pout, O_CLOEXEC) < 0 || pipe2(perr, O_CLOEXEC) < 0 ||
-	    pipe2(rep, O_CLOEXEC) < 0) {
-		say(why, whylen, "could not start: pipe: %s", strerror(errno));
-		goto done;
-	}
-	char *argv[] = {"/bin/sh", "-c", (char *)cmd, NULL};
-	pid = fork();
-	if (pid < 0) {
-		say(why, whylen, "could not start: fork: %s", strerror(errno));
-		goto done;
-	}
-	if (pid == 0)
-		child(pin[0], pout[1], perr[1], rep[1], argv, envp);
-	setpgid(pid, pid); /* the child does it too; whichever runs first */
-	close_fd(&pin[0]);
-	close_fd(&pout[1]);
-	close_fd(&perr[1]);
-	close_fd(&rep[1]);
-
-	/* end of file once exec has closed the child's end; an errno if it failed */
-	int e = 0;
-	ssize_t n;
-	while ((n = read(rep[0], &e, sizeof(e))) < 0 && errno == EINTR)
-		;
-	close_fd(&rep[0]);
-	if (n > 0) {
-		kill_and_reap(pid);
-		pid = -1;
-		say(why, whylen, "could not start: %s", n == sizeof(e) ? strerror(e) : "the child failed");
-		goto done;
-	}
-	if (set_nonblocking(pin[1]) < 0 || set_nonblocking(pout[0]) < 0 || set_nonblocking(perr[0]) < 0) {
-		say(why, whylen, "could not start: %s", strerror(errno));
-		goto done;
-	}
-#ifdef SYS_pidfd_open
-	pidfd = (int)syscall(SYS_pidfd_open, pid, 0); /* close-on-exec by default */
-#endif
-	if (!len)
-		close_fd(&pin[1]);
-
-	/* done when stdout is at end of file and the child has exited; stderr is not waited for
-	 * (what is left of the group is killed below, and a setsid'd helper may hold it) */
-	while (pout[0] >= 0 || !exited) {
-		long long left = deadline - core_now_ms();
-		if (left <= 0) {
-			say(why, whylen, "timed out after %d s%s", timeout_seconds,
-			    exited ? " (the command exited; something it started still held its output)" : "");
-			failed = 1;
-			break;
-		}
-		struct pollfd p[4];
-		int np = 0, iin = -1, iout = -1, ierr = -1, ipid = -1;
-		if (pin[1] >= 0)
-			p[iin = np++] = (struct pollfd){.fd = pin[1], .events = POLLOUT};
-		if (pout[0] >= 0)
-			p[iout = np++] = (struct pollfd){.fd = pout[0], .events = POLLIN};
-		if (perr[0] >= 0)
-			p[ierr = np++] = (struct pollfd){.fd = perr[0], .events = POLLIN};
-		if (!exited && pidfd >= 0)
-			p[ipid = np++] = (struct pollfd){.fd = pidfd, .events = POLLIN};
-		int wait = left > INT_MAX ? INT_MAX : (int)left;
-		if (!exited && pidfd < 0 && wait > TICK_MS)
-			wait = TICK_MS;
-		int r = poll(p, (nfds_t)np, wait);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			say(why, whylen, "poll: %s", strerror(errno));
-			failed = 1;
-			break;
-		}
-		if (!exited && (ipid >= 0 ? (p[ipid].revents & POLLIN) != 0 : pidfd < 0 && has_exited(pid)))
-			exited = 1;
-		if (iin >= 0 && p[iin].revents) {
-			ssize_t w = write(pin[1], in + written, len - written);
-			if (w > 0) {
-				written += (size_t)w;
-				if (written == len)
-					close_fd(&pin[1]);
-			} else if (w < 0 && errno == EPIPE) {
-				epipe = 1; /* the command closed its stdin: it wants no more */
-				close_fd(&pin[1]);
-			} else if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-				say(why, whylen, "writing its input: %s", strerror(errno));
-				failed = 1;
-				break;
-			}
-		}
-		if (iout >= 0 && p[iout].revents) {
-			int k = read_output(pout[0], &ob);
-			if (k == 0) {
-				close_fd(&pout[0]);
-			} else if (k == -1) {
-				say(why, whylen, "reading its output: %s", strerror(errno));
-				failed = 1;
-				break;
-			} else if (ob.too_large) {
-				say(why, whylen, "output larger than %zu bytes", max);
-				failed = 1;
-				break;
-			}
-		}
-		if (ierr >= 0 && p[ierr].revents) {
-			int k = read_errors(perr[0], ebuf, &ekept, eroom);
-			if (k == 0 || k == -1)
-				close_fd(&perr[0]);
-		}
-	}
-
-	/* the group is killed in every case: after a failure the command itself, after success
-	 * whatever it left behind; then the child is reaped */
-	if (kill(-pid, SIGKILL) < 0 && errno == ESRCH && failed)
-		kill(pid, SIGKILL);
-	for (int i = 0; perr[0] >= 0 && i < 64; i++) { /* what it wrote on stderr before */
-		if (read_errors(perr[0], ebuf, &ekept, eroom) != 1)
-			break;
-	}
-	status = kill_and_reap(pid);
-	pid = -1;
-	if (failed)
-		goto done;
-	if (status == -1)
-		say(why, whylen, "its exit status was lost (SIGCHLD ignored, or reaped elsewhere)");
-	else if (WIFSIGNALED(status))
-		say(why, whylen, "killed by signal %d (SIG%s)", WTERMSIG(status), signal_name(WTERMSIG(status)));
-	else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		say(why, whylen, "exit status %d", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
-	else if (ob.size == 0)
-		say(why, whylen, "empty output");
-	else
-		rc = 0;
-
-done:
-	if (pid > 0)
-		kill_and_reap(pid);
-	close_fd(&pin[0]);
-	close_fd(&pin[1]);
-	close_fd(&pout[0]);
-	close_fd(&pout[1]);
-	close_fd(&perr[0]);
-	close_fd(&perr[1]);
-	close_fd(&rep[0]);
-	close_fd(&rep[1]);
-	close_fd(&pidfd);
-	if (epipe && !sigpipe_was_pending) {
-		struct timespec zero = {0, 0};
-		while (sigtimedwait(&pipeset, NULL, &zero) < 0 && errno == EINTR)
-			;
-	}
-	pthread_sigmask(SIG_SETMASK, &oldmask, NULL);
+	char *ebuf = x.ebuf;
+	x.ebuf = NULL;
+	cleanup(&x);
+	release_sigpipe(&x);
 	if (err && errlen && ebuf)
-		tfgit_escape(err, errlen, ebuf, ekept);
+		tfgit_escape(err, errlen, ebuf, x.ekept);
 	free(ebuf);
-	free(envp);
 	if (rc == 0) {
-		ob.ptr[ob.size] = '\0';
-		out->ptr = ob.ptr;
-		out->size = ob.size;
+		x.ob.ptr[x.ob.size] = '\0';
+		out->ptr = x.ob.ptr;
+		out->size = x.ob.size;
 	} else {
-		free(ob.ptr);
+		free(x.ob.ptr);
 	}
 	return rc;
 }
