@@ -661,39 +661,157 @@ static void result_reset(tfgit_result *r, int attempt)
 	r->attempts = attempt;
 }
 
+/* The round's members: after a refusal, the first that is to run alone runs alone (the others
+ * skip the round). How many take part; *push: whether one of them writes. */
+static size_t plan_round(batch *b, int *push)
+{
+	size_t live = 0;
+	member *alone = NULL;
+	*push = 0;
+	for (size_t i = 0; i < b->n; i++)
+		if (!b->m[i].done && b->m[i].solo && !alone)
+			alone = &b->m[i];
+	for (size_t i = 0; i < b->n; i++) {
+		member *m = &b->m[i];
+		m->retry = 0;
+		m->skip = alone && m != alone;
+		if (!m->done && !m->skip) {
+			live++;
+			*push |= is_writer(m->q.kind);
+		}
+	}
+	return live;
+}
+
+/* Too many rounds: every member still waiting is told the branch kept changing. */
+static void give_up(batch *b, int attempt)
+{
+	for (size_t i = 0; i < b->n; i++)
+		if (!b->m[i].done)
+			result_message(b->m[i].r, "branch %s kept changing on the remote during %d attempts; try again",
+				       b->m[i].t.ref, attempt - 1);
+	finish_all(b, TFGIT_ECONFLICT, NULL);
+}
+
+/* One member's attempt on the round's session; 1 when the cache looks damaged (the round is to
+ * start again on a fresh copy, once). A member whose answer depends on no update of the batch
+ * is answered at once. */
+static int attempt_member(batch *b, const op *base, size_t i, int attempt, int rebuilt)
+{
+	member *m = &b->m[i];
+	int wrote, depends;
+	char why[8];
+	op o = *base;
+	o.t = &m->t;
+	o.r = m->r;
+	m->note[0] = '\0';
+	o.note = m->note;
+	o.notelen = sizeof(m->note);
+	op_names(&o);
+	result_reset(m->r, attempt);
+	session_track(base->sess, i);
+	m->rc = attempt_for(m->q.kind)(&o, &m->q);
+	if (m->rc == TFGIT_ERROR && m->r->damaged && !rebuilt && !deadline_passed()) {
+		core_log("cache %s failed (%s): rebuilding it from the remote", b->cache->path, m->r->message);
+		return 1;
+	}
+	if (m->rc == TFGIT_EUNREACHABLE && m->r->transient && !m->refetched && !deadline_passed()) {
+		core_log("%s: trying once more", m->r->message);
+		m->refetched = 1;
+		m->retry = 1;
+	} else if (m->rc == TFGIT_ECONFLICT) {
+		m->retry = 1;
+	} else {
+		session_verdict(base->sess, i, &wrote, &depends, why, sizeof(why));
+		if (!depends)
+			finish(b, m, m->rc); /* nothing of the batch's updates in it */
+	}
+	return 0;
+}
+
+/* Every member's attempt, GETs first (they read the advertisement only, and are answered at
+ * once); 1 when the round is to start again on a rebuilt cache. */
+static int attempt_members(batch *b, const op *base, int attempt, int rebuilt)
+{
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < b->n; i++) {
+			member *m = &b->m[i];
+			if (m->done || m->skip || (pass == 0) != (m->q.kind == BATCH_GET))
+				continue;
+			if (attempt_member(b, base, i, attempt, rebuilt))
+				return 1;
+		}
+	return 0;
+}
+
+/* Too late to push: each waiter is answered that nothing was done, truthfully (a push now could
+ * land after a waiter gave up on its answer); those waiting for a round of their own too. */
+static void too_late(batch *b)
+{
+	for (size_t i = 0; i < b->n; i++) {
+		member *m = &b->m[i];
+		if (m->done)
+			continue;
+		result_message(m->r, "the operation did not finish within %d s (TFGIT_REMOTE_TIMEOUT); "
+			       "nothing was changed", b->store->remote.timeout);
+		finish(b, m, TFGIT_ETIMEOUT);
+	}
+}
+
+/* Each member's verdict from the push's per-ref report. A server that refuses a push refuses it
+ * whole (a pre-receive hook), or a ref several requests moved (one commit each on a branch): a
+ * refusal of an update that others' changes shared is no answer to any one of them; each runs
+ * again alone (*solos counts those rounds). 1 when a member lost a compare-and-swap (the next
+ * round backs off). */
+static int judge_push(batch *b, session *sess, size_t *solos)
+{
+	size_t writers = 0;
+	int lost = 0, wrote, depends;
+	for (size_t i = 0; i < b->n; i++) {
+		char why[8];
+		if (!b->m[i].done && !b->m[i].skip && !b->m[i].retry) {
+			session_verdict(sess, i, &wrote, &depends, why, sizeof(why));
+			writers += wrote;
+		}
+	}
+	for (size_t i = 0; i < b->n; i++) {
+		member *m = &b->m[i];
+		char why[sizeof(m->r->message)];
+		if (m->done || m->skip)
+			continue;
+		if (m->retry) {
+			lost = 1;
+			continue;
+		}
+		int v = session_verdict(sess, i, &wrote, &depends, why, sizeof(why));
+		if (v == TFGIT_ECONFLICT) {
+			m->retry = lost = 1;
+		} else if (v < 0 && wrote && writers > 1 && !m->solo) {
+			m->solo = m->retry = 1;
+			(*solos)++;
+		} else if (v < 0) {
+			snprintf(m->r->message, sizeof(m->r->message), "%s", why);
+			finish(b, m, v);
+		} else {
+			finish(b, m, m->rc);
+		}
+	}
+	return lost;
+}
+
 /* Runs the members' attempts on one deferred session (base's, open for the first round); the
- * ones that lost a compare-and-swap again on a new session, at most OP_MAX_ATTEMPTS times. */
+ * ones that lost a compare-and-swap again on a new session, at most OP_MAX_ATTEMPTS times (and
+ * a round more for each that runs alone after a refusal). */
 static void run(batch *b, op *opened)
 {
 	op base = *opened;
 	tfgit_result scratch = {0};
-	int rebuilt = 0;
+	int rebuilt = 0, push;
+	size_t solos = 0;
 	base.r = &scratch;
-	size_t solos = 0; /* rounds added for requests run alone after a refusal */
-	for (int attempt = 1;; attempt++) {
-		size_t live = 0;
-		int push = 0;
-		member *alone = NULL;
-		for (size_t i = 0; i < b->n; i++)
-			if (!b->m[i].done && b->m[i].solo && !alone)
-				alone = &b->m[i];
-		for (size_t i = 0; i < b->n; i++) {
-			member *m = &b->m[i];
-			m->retry = 0;
-			m->skip = alone && m != alone;
-			if (!m->done && !m->skip) {
-				live++;
-				push |= is_writer(m->q.kind);
-			}
-		}
-		if (!live)
-			break;
+	for (int attempt = 1; plan_round(b, &push); attempt++) {
 		if (attempt > OP_MAX_ATTEMPTS + (int)solos) {
-			for (size_t i = 0; i < b->n; i++)
-				if (!b->m[i].done)
-					result_message(b->m[i].r, "branch %s kept changing on the remote during %d "
-						       "attempts; try again", b->m[i].t.ref, attempt - 1);
-			finish_all(b, TFGIT_ECONFLICT, NULL);
+			give_up(b, attempt);
 			break;
 		}
 		result_reset(&scratch, attempt);
@@ -708,44 +826,7 @@ static void run(batch *b, op *opened)
 		}
 		b->local = session_is_local(base.sess);
 		session_defer(base.sess);
-		int restart = 0;
-		/* GETs first: they read the advertisement only, and are answered at once */
-		for (int pass = 0; pass < 2 && !restart; pass++) {
-			for (size_t i = 0; i < b->n && !restart; i++) {
-				member *m = &b->m[i];
-				if (m->done || m->skip || (pass == 0) != (m->q.kind == BATCH_GET))
-					continue;
-				int wrote, depends;
-				char why[8];
-				op o = base;
-				o.t = &m->t;
-				o.r = m->r;
-				m->note[0] = '\0';
-				o.note = m->note;
-				o.notelen = sizeof(m->note);
-				op_names(&o);
-				result_reset(m->r, attempt);
-				session_track(base.sess, i);
-				m->rc = attempt_for(m->q.kind)(&o, &m->q);
-				if (m->rc == TFGIT_ERROR && m->r->damaged && !rebuilt && !deadline_passed()) {
-					core_log("cache %s failed (%s): rebuilding it from the remote", b->cache->path,
-						 m->r->message);
-					restart = 1;
-				} else if (m->rc == TFGIT_EUNREACHABLE && m->r->transient && !m->refetched &&
-					   !deadline_passed()) {
-					core_log("%s: trying once more", m->r->message);
-					m->refetched = 1;
-					m->retry = 1;
-				} else if (m->rc == TFGIT_ECONFLICT) {
-					m->retry = 1;
-				} else {
-					session_verdict(base.sess, i, &wrote, &depends, why, sizeof(why));
-					if (!depends)
-						finish(b, m, m->rc); /* nothing of the batch's updates in it */
-				}
-			}
-		}
-		if (restart) {
+		if (attempt_members(b, &base, attempt, rebuilt)) {
 			/* the cache may be damaged: a fresh copy, once, and the round again */
 			rebuilt = 1;
 			session_free(base.sess);
@@ -759,57 +840,11 @@ static void run(batch *b, op *opened)
 			continue;
 		}
 		if (deadline_passed()) {
-			/* too late to push: each waiter is answered that nothing was done, truthfully (a
-			 * push now could land after a waiter gave up on its answer); those waiting for a
-			 * round of their own too */
-			for (size_t i = 0; i < b->n; i++) {
-				member *m = &b->m[i];
-				if (m->done)
-					continue;
-				result_message(m->r, "the operation did not finish within %d s (TFGIT_REMOTE_TIMEOUT); "
-					       "nothing was changed", b->store->remote.timeout);
-				finish(b, m, TFGIT_ETIMEOUT);
-			}
+			too_late(b);
 			break;
 		}
-		rc = session_push_pending(base.sess, &scratch);
-		/* a server that refuses a push refuses it whole (a pre-receive hook), or a ref several
-		 * requests moved (one commit each on a branch): a refusal of an update that others'
-		 * changes shared is no answer to any one of them; each runs again alone */
-		size_t writers = 0;
-		for (size_t i = 0; i < b->n; i++) {
-			int wrote, depends;
-			char why[8];
-			if (!b->m[i].done && !b->m[i].skip && !b->m[i].retry) {
-				session_verdict(base.sess, i, &wrote, &depends, why, sizeof(why));
-				writers += wrote;
-			}
-		}
-		int lost = 0;
-		for (size_t i = 0; i < b->n; i++) {
-			member *m = &b->m[i];
-			int wrote, depends;
-			char why[sizeof(m->r->message)];
-			if (m->done || m->skip)
-				continue;
-			if (m->retry) {
-				lost = 1;
-				continue;
-			}
-			int v = session_verdict(base.sess, i, &wrote, &depends, why, sizeof(why));
-			if (v == TFGIT_ECONFLICT) {
-				m->retry = lost = 1;
-			} else if (v < 0 && wrote && writers > 1 && !m->solo) {
-				m->solo = m->retry = 1;
-				solos++;
-			} else if (v < 0) {
-				snprintf(m->r->message, sizeof(m->r->message), "%s", why);
-				finish(b, m, v);
-			} else {
-				finish(b, m, m->rc);
-			}
-		}
-		(void)rc; /* a failed push is in every update's verdict */
+		(void)session_push_pending(base.sess, &scratch); /* a failed push is in every verdict */
+		int lost = judge_push(b, base.sess, &solos);
 		session_free(base.sess); /* the next round looks at the remote again */
 		base.sess = NULL;
 		if (lost)
@@ -883,27 +918,15 @@ static void note_batch(const char *qdir, size_t n, long long began)
 	}
 }
 
-/* We hold the flock (c): serve our request and every compatible one queued, answer them all,
- * release the flock. Returns our request's code, its result in r. */
-static int lead(waiter *w, cache *c, tfgit_result *r, const tfgit_store *store, const tfgit_target *t,
-		const batch_request *q, const char *fp, long long deadline)
+/* Our request as the batch's first member, claimed like the others (so no later holder of the
+ * flock takes it); NULL when out of memory. *claim: the path of its claim, removed at the end. */
+static member *enlist_own(batch *b, waiter *w, tfgit_result *r, const tfgit_target *t, const batch_request *q,
+			  long long deadline, char *claim, size_t claimlen)
 {
-	batch b = {.store = store, .t = t, .cache = c, .qdir = w->qdir};
 	member *own = NULL;
-	char path[4400], to[4400];
-	int rc = 0;
-	snprintf(b.fp, sizeof(b.fp), "%s", fp);
-	/* no sockets_remember() here: batch_run's, before the cache was opened, holds. Made now,
-	 * it would count a descriptor libgit2 has open and closes later as old, and the remote's
-	 * socket that reuses its number could not be cut at the deadline. */
-	if (member_add(&b, &own) < 0) {
-		free(b.m);
-		cache_free(c);
-		op_queue_turn(store->cache_dir, t->url);
-		return TFGIT_ERROR;
-	}
-	window(w);
-	long long began = core_now_ms();
+	char path[4400];
+	if (member_add(b, &own) < 0)
+		return NULL;
 	snprintf(own->id, sizeof(own->id), "%s", w->id);
 	own->own = 1;
 	own->q = *q;
@@ -911,64 +934,114 @@ static int lead(waiter *w, cache *c, tfgit_result *r, const tfgit_store *store, 
 	own->r = r;
 	own->deadline = deadline;
 	own->orphan = !exists(w->qdir, 'r', w->id);
-	/* ours claimed like the others, so no later holder of the flock takes it */
 	qpath(path, sizeof(path), w->qdir, 'r', w->id);
-	qpath(to, sizeof(to), w->qdir, 'c', w->id);
-	rename(path, to);
-	/* the candidates: what was queued before the advertisement is asked for, so that it is
-	 * read after each of them arrived. They are claimed once it has come: while the remote
-	 * does not answer, they stay queued, and give up at their TFGIT_QUEUE_TIMEOUT as they
-	 * would behind a request alone (a hanging remote holds one worker, not the pool). */
-	gather(&b, w->id);
-	qsort(b.m, b.n, sizeof(*b.m), by_id); /* arrival order */
-	op base = {.store = store, .t = t, .cache = c};
-	tfgit_result scratch = {0};
-	base.r = &scratch;
-	for (size_t i = 0; i < b.n; i++)
-		base.for_push |= is_writer(b.m[i].q.kind);
-	if (git_signature_now(&base.sig, store->author_name, store->author_email) < 0)
-		rc = git_failure(&scratch, -1, "making the commit signature");
+	qpath(claim, claimlen, w->qdir, 'c', w->id);
+	rename(path, claim);
+	return own;
+}
+
+/* The candidates: what was queued before the advertisement is asked for, so that it is read
+ * after each of them arrived. They are claimed once it has come: while the remote does not
+ * answer, they stay queued, and give up at their TFGIT_QUEUE_TIMEOUT as they would behind a
+ * request alone (a hanging remote holds one worker, not the pool). 0, or the code of the
+ * failed connection (its message in r). */
+static int connect_batch(batch *b, op *base, const char *own_id, tfgit_result *r)
+{
+	int rc;
+	gather(b, own_id);
+	qsort(b->m, b->n, sizeof(*b->m), by_id); /* arrival order */
+	for (size_t i = 0; i < b->n; i++)
+		base->for_push |= is_writer(b->m[i].q.kind);
+	if (git_signature_now(&base->sig, b->store->author_name, b->store->author_email) < 0)
+		rc = git_failure(base->r, -1, "making the commit signature");
 	else
-		rc = op_connect(&base);
+		rc = op_connect(base);
 	if (rc < 0) {
-		drop_candidates(&b);
-		snprintf(r->message, sizeof(r->message), "%s", scratch.message);
+		drop_candidates(b);
+		snprintf(r->message, sizeof(r->message), "%s", base->r->message);
 	} else {
-		claim_all(&b);
+		claim_all(b);
 	}
-	/* the batch ends by the earliest deadline of its requests: each is answered within its own
-	 * (ours, when it has too little time left, is not run: it would cut the others short) */
+	return rc;
+}
+
+/* The batch ends by the earliest deadline of its requests: each is answered within its own
+ * (ours, when it has too little time left, is not run: it would cut the others short). Then
+ * what cannot run is answered: all but ours when the connection failed (rc < 0), an orphaned
+ * force-unlock (whether it ran is unknown). */
+static void arm_deadline(batch *b, int rc, tfgit_result *r)
+{
 	long long first = 0, now = core_now_ms();
-	for (size_t i = 0; i < b.n; i++) {
-		member *m = &b.m[i];
+	for (size_t i = 0; i < b->n; i++) {
+		member *m = &b->m[i];
 		m->r = m->own ? r : &m->res;
 		if (rc == 0 && m->own && m->deadline && m->deadline - now < DEADLINE_MIN_MS) {
 			result_message(r, "the operation did not finish within %d s (TFGIT_REMOTE_TIMEOUT)",
-				       store->remote.timeout);
-			finish(&b, m, TFGIT_ETIMEOUT);
+				       b->store->remote.timeout);
+			finish(b, m, TFGIT_ETIMEOUT);
 		} else if (m->deadline && (!first || m->deadline < first)) {
 			first = m->deadline;
 		}
 	}
 	if (first && rc == 0)
 		deadline_start_ms(first - core_now_ms() > 1 ? (long)(first - core_now_ms()) : 1);
-	for (size_t i = 0; i < b.n; i++) {
-		member *m = &b.m[i];
+	for (size_t i = 0; i < b->n; i++) {
+		member *m = &b->m[i];
 		if (m->done)
 			continue;
 		if (rc < 0) { /* ours alone: the others stayed queued */
-			finish(&b, m, rc);
-			continue;
-		}
-		if (m->orphan && force_unlock(&m->q)) {
+			finish(b, m, rc);
+		} else if (m->orphan && force_unlock(&m->q)) {
 			result_message(m->r, "the process serving this force-unlock ended before answering; whether "
 				       "it removed the lock is unknown: look, and try again");
-			finish(&b, m, TFGIT_EBUSY);
+			finish(b, m, TFGIT_EBUSY);
 		} else if (m->orphan) {
 			core_log("group commit: running %s again: the process that took it ended before answering "
 				 "(or could not write the answer)", m->id);
 		}
 	}
+}
+
+/* The cache after the batch, still under the flock: nothing kept of a remote that could not be
+ * reached (as op_run), else its maintenance (as op_end); then the flock goes to the next. */
+static void release_cache(cache *c, int rc, const tfgit_result *r, int local, const tfgit_store *store,
+			  const tfgit_target *t)
+{
+	int created = c->created;
+	if (rc < 0 && created && (rc == TFGIT_EUNREACHABLE || rc == TFGIT_EDENIED || rc == TFGIT_ETIMEOUT) &&
+	    !r->changed)
+		cache_discard(c);
+	else if (maint_run(c->repo, c->stage, c->path, local) == MAINT_DAMAGED)
+		cache_discard(c);
+	else
+		cache_free(c);
+	op_queue_turn(store->cache_dir, t->url);
+	op_evict(store, created);
+}
+
+/* We hold the flock (c): serve our request and every compatible one queued, answer them all,
+ * release the flock. Returns our request's code, its result in r. */
+static int lead(waiter *w, cache *c, tfgit_result *r, const tfgit_store *store, const tfgit_target *t,
+		const batch_request *q, const char *fp, long long deadline)
+{
+	batch b = {.store = store, .t = t, .cache = c, .qdir = w->qdir};
+	char claim[4400];
+	snprintf(b.fp, sizeof(b.fp), "%s", fp);
+	/* no sockets_remember() here: batch_run's, before the cache was opened, holds. Made now,
+	 * it would count a descriptor libgit2 has open and closes later as old, and the remote's
+	 * socket that reuses its number could not be cut at the deadline. */
+	window(w);
+	long long began = core_now_ms();
+	if (!enlist_own(&b, w, r, t, q, deadline, claim, sizeof(claim))) {
+		free(b.m);
+		cache_free(c);
+		op_queue_turn(store->cache_dir, t->url);
+		return TFGIT_ERROR;
+	}
+	tfgit_result scratch = {0};
+	op base = {.store = store, .t = t, .cache = c, .r = &scratch};
+	int rc = connect_batch(&b, &base, w->id, r);
+	arm_deadline(&b, rc, r);
 	if (rc == 0)
 		run(&b, &base);
 	session_free(base.sess);
@@ -980,26 +1053,14 @@ static int lead(waiter *w, cache *c, tfgit_result *r, const tfgit_store *store, 
 		metrics_add(METRIC_BATCHED_REQUESTS, b.n);
 	}
 	/* our claim goes while we hold the flock: found after, it would pass for an orphan */
-	unlink(to);
+	unlink(claim);
 	for (size_t i = 0; i < b.n; i++)
 		if (b.m[i].own)
-			own = &b.m[i];
-	rc = own->rc;
+			rc = b.m[i].rc;
 	for (size_t i = 0; i < b.n; i++)
 		member_free(&b.m[i]);
 	free(b.m);
-	int created = c->created;
-	if (rc < 0 && created && (rc == TFGIT_EUNREACHABLE || rc == TFGIT_EDENIED || rc == TFGIT_ETIMEOUT) &&
-	    !r->changed) {
-		/* nothing is kept of a remote that could not be reached (as op_run) */
-		cache_discard(c);
-	} else if (maint_run(c->repo, c->stage, c->path, b.local) == MAINT_DAMAGED) { /* under the flock, as op_end */
-		cache_discard(c);
-	} else {
-		cache_free(c);
-	}
-	op_queue_turn(store->cache_dir, t->url);
-	op_evict(store, created);
+	release_cache(c, rc, r, b.local, store, t);
 	return rc;
 }
 
