@@ -200,6 +200,90 @@ static int same_lineage(op *o, const tfgit_buf *old, const char *body, size_t le
 	return TFGIT_EEXISTS;
 }
 
+/* The blob of a clear-text state (encryption off): made once and the body then let go; found
+ * again in the cache on a later attempt (the body may be gone by then). */
+static int clear_blob(op *o, struct write_ctx *w, git_oid *blob)
+{
+	int rc;
+	if (w->stored) {
+		git_odb *odb = NULL;
+		int present = git_repository_odb(&odb, o->cache->repo) == 0 && git_odb_exists(odb, &w->blob);
+		git_odb_free(odb);
+		if (!present) {
+			result_message(o->r, "the state stored in the cache was lost (the cache was rebuilt); "
+				       "send it again");
+			return TFGIT_ERROR;
+		}
+		git_oid_cpy(blob, &w->blob);
+		return 0;
+	}
+	if ((rc = git_blob_create_from_buffer(blob, o->cache->repo, w->body, w->len)) < 0)
+		return git_failure(o->r, rc, "storing the state");
+	w->stored = 1;
+	git_oid_cpy(&w->blob, blob);
+	release_body(w);
+	return 0;
+}
+
+/* A POST's change of the tree at e's path (e NULL: no file there yet): the state's blob, sealed
+ * when encryption is on, in *blob; *old the clear text it replaces. 1 when what is stored is
+ * already this state (a repeated POST: Terraform retries after a 5xx) and nothing is to be
+ * written; 0; or an error. */
+static int post_blob(op *o, struct write_ctx *w, const git_tree_entry *e, git_oid *blob, tfgit_buf *old)
+{
+	const tfgit_crypt *c = &o->store->crypt;
+	tfgit_buf stored = {0};
+	int rc, was_sealed = 0;
+	if (!crypt_enabled(c)) {
+		if ((rc = clear_blob(o, w, blob)) < 0)
+			return rc;
+		if (e && git_oid_equal(blob, git_tree_entry_id(e)) && regular_file(o, e) == 0)
+			return 1;
+	}
+	if (e && (rc = was_sealed = replaceable(o, e, old, !crypt_enabled(c))) < 0)
+		return rc;
+	if (e && o->store->lineage_guard && (rc = same_lineage(o, old, w->body, w->len)) < 0)
+		return rc;
+	if (!crypt_enabled(c))
+		return 0;
+	/* clear texts compared (a fresh nonce makes every ciphertext new), and the stored form too:
+	 * a migration rewrites an unchanged state */
+	int sealing = c->migrate != CRYPT_MIGRATE_DECRYPT;
+	if (e && was_sealed == sealing && old->size == w->len && !memcmp(old->ptr, w->body, w->len))
+		return 1;
+	if ((rc = crypt_seal(&stored, c, o->t, w->body, w->len, o->r)) == 0 &&
+	    (rc = git_blob_create_from_buffer(blob, o->cache->repo, stored.ptr, stored.size)) < 0)
+		rc = git_failure(o->r, rc, "storing the state");
+	tfgit_buf_free(&stored);
+	return rc;
+}
+
+/* The tree's change and the commit's message for a POST (w->body) or a DELETE; 1 when there is
+ * nothing to write (the same state again, nothing to delete). */
+static int change_of(op *o, struct write_ctx *w, const git_tree_entry *e, const lock_state *ls,
+		     git_tree_update *upd, git_oid *blob, tfgit_buf *old, char *message, size_t msglen)
+{
+	int rc;
+	upd->path = o->t->state;
+	if (w->body) {
+		if ((rc = post_blob(o, w, e, blob, old)) != 0)
+			return rc;
+		upd->action = GIT_TREE_UPDATE_UPSERT;
+		git_oid_cpy(&upd->id, blob);
+		upd->filemode = GIT_FILEMODE_BLOB;
+		op_state_message(message, msglen, "Update", o->t->state, &ls->info, w->lock_id, w->body, w->len);
+		return 0;
+	}
+	if (!e)
+		return 1; /* nothing to delete */
+	if ((rc = replaceable(o, e, old, 0)) < 0)
+		return rc;
+	upd->action = GIT_TREE_UPDATE_REMOVE;
+	/* the version deleted: its serial and Terraform version */
+	op_state_message(message, msglen, "Delete", o->t->state, &ls->info, w->lock_id, old->ptr, old->size);
+	return 0;
+}
+
 static int write_attempt(op *o, void *ctx)
 {
 	struct write_ctx *w = ctx;
@@ -207,85 +291,19 @@ static int write_attempt(op *o, void *ctx)
 	git_commit *tip = NULL;
 	git_tree *tree = NULL;
 	git_tree_entry *e = NULL;
+	git_tree_update upd = {0};
 	git_oid tip_id, blob, commit;
-	tfgit_buf old = {0}, stored = {0};
+	tfgit_buf old = {0};
 	char message[4096];
-	int amend = 0;
 	/* POST and DELETE follow one rule: the holder's ID, or no lock when none is required */
 	int rc = op_check_writer(&ls, o, w->lock_id, o->store->require_lock);
-	if (rc < 0 || (rc = op_read_tip(&tip, &tip_id, o)) < 0 ||
-	    (rc = state_entry(&e, &tree, o, tip)) < 0)
+	if (rc < 0 || (rc = op_read_tip(&tip, &tip_id, o)) < 0 || (rc = state_entry(&e, &tree, o, tip)) < 0)
 		goto done;
 	if (!tip && (rc = op_ref_collision(o, o->ref, "branch")) < 0)
 		goto done;
-	git_tree_update upd = {.path = o->t->state};
-	if (w->body) {
-		const tfgit_crypt *c = &o->store->crypt;
-		int sealed = crypt_enabled(c) && c->migrate != CRYPT_MIGRATE_DECRYPT;
-		if (!crypt_enabled(c) && w->stored) {
-			/* an attempt after the first: the body may be gone, its blob is in the cache */
-			git_odb *odb = NULL;
-			int present = git_repository_odb(&odb, o->cache->repo) == 0 && git_odb_exists(odb, &w->blob);
-			git_odb_free(odb);
-			if (!present) {
-				result_message(o->r, "the state stored in the cache was lost (the cache was "
-					       "rebuilt); send it again");
-				rc = TFGIT_ERROR;
-				goto done;
-			}
-			git_oid_cpy(&blob, &w->blob);
-		} else if (!crypt_enabled(c)) {
-			if ((rc = git_blob_create_from_buffer(&blob, o->cache->repo, w->body, w->len)) < 0) {
-				rc = git_failure(o->r, rc, "storing the state");
-				goto done;
-			}
-			w->stored = 1;
-			git_oid_cpy(&w->blob, &blob);
-			release_body(w);
-		}
-		if (!crypt_enabled(c)) {
-			/* a repeated POST (Terraform retries after a 5xx) must not make a second commit */
-			if (e && git_oid_equal(&blob, git_tree_entry_id(e)) && regular_file(o, e) == 0) {
-				rc = 0;
-				goto done;
-			}
-		}
-		if (e && (rc = replaceable(o, e, &old, !crypt_enabled(c))) < 0)
-			goto done;
-		if (e && o->store->lineage_guard && (rc = same_lineage(o, &old, w->body, w->len)) < 0)
-			goto done;
-		if (crypt_enabled(c)) {
-			/* clear texts compared (a fresh nonce makes every ciphertext new), and the stored
-			 * form too: a migration rewrites an unchanged state */
-			if (e && rc == sealed && old.size == w->len && !memcmp(old.ptr, w->body, w->len)) {
-				rc = 0;
-				goto done;
-			}
-			if ((rc = crypt_seal(&stored, c, o->t, w->body, w->len, o->r)) < 0)
-				goto done;
-			if ((rc = git_blob_create_from_buffer(&blob, o->cache->repo, stored.ptr, stored.size)) < 0) {
-				rc = git_failure(o->r, rc, "storing the state");
-				goto done;
-			}
-		}
-		upd.action = GIT_TREE_UPDATE_UPSERT;
-		git_oid_cpy(&upd.id, &blob);
-		upd.filemode = GIT_FILEMODE_BLOB;
-		op_state_message(message, sizeof(message), "Update", o->t->state, &ls.info, w->lock_id,
-				 w->body, w->len);
-		amend = w->amend && tip && op_is_own_update(o, tip, message);
-	} else {
-		if (!e) {
-			rc = 0; /* nothing to delete */
-			goto done;
-		}
-		if ((rc = replaceable(o, e, &old, 0)) < 0)
-			goto done;
-		upd.action = GIT_TREE_UPDATE_REMOVE;
-		/* the version deleted: its serial and Terraform version */
-		op_state_message(message, sizeof(message), "Delete", o->t->state, &ls.info, w->lock_id,
-				 old.ptr, old.size);
-	}
+	if ((rc = change_of(o, w, e, &ls, &upd, &blob, &old, message, sizeof(message))) != 0)
+		goto done; /* 1: nothing to write */
+	int amend = w->body && w->amend && tip && op_is_own_update(o, tip, message);
 	if ((rc = op_commit(&commit, o, tip, amend, tree, &upd, 1, message)) < 0)
 		goto done;
 	/* amend is a forced update, still from the tip this session saw: compare-and-swap */
@@ -299,7 +317,6 @@ static int write_attempt(op *o, void *ctx)
 	}
 done:
 	tfgit_buf_free(&old);
-	tfgit_buf_free(&stored);
 	git_tree_entry_free(e);
 	git_tree_free(tree);
 	git_commit_free(tip);
