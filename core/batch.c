@@ -1064,11 +1064,66 @@ static int lead(waiter *w, cache *c, tfgit_result *r, const tfgit_store *store, 
 	return rc;
 }
 
+/* Whether the waiter stops waiting now: still queued past its queue or operation deadline (it
+ * withdraws), or claimed by a leader late past its deadline. 0 to go on waiting; else the code
+ * to answer (EBUSY, ETIMEOUT), its message in r. */
+static int gives_up(waiter *w, tfgit_result *r, const tfgit_store *store, long long deadline,
+		    long long queue_deadline, int queued, long long now)
+{
+	int late = deadline_passed() || (deadline && now >= deadline);
+	if (queued && ((queue_deadline && now >= queue_deadline) || late) && withdraw(w)) {
+		if (late) {
+			result_message(r, "the operation did not finish within %d s (TFGIT_REMOTE_TIMEOUT)",
+				       store->remote.timeout);
+			return TFGIT_ETIMEOUT;
+		}
+		result_message(r, "the repository is busy: another request has held it for "
+			       "TFGIT_QUEUE_TIMEOUT (%d s); try again", store->queue_timeout);
+		return TFGIT_EBUSY;
+	}
+	if (!queued && deadline && now >= deadline + SLACK_MS) {
+		/* claimed, and its leader is late past our deadline: we stop waiting (the leader answers
+		 * nobody; the next holder of the flock removes the files) */
+		char path[4400];
+		qpath(path, sizeof(path), w->qdir, 'c', w->id);
+		unlink(path);
+		result_message(r, "the operation did not finish within %d s (TFGIT_REMOTE_TIMEOUT)",
+			       store->remote.timeout);
+		return TFGIT_ETIMEOUT;
+	}
+	return 0;
+}
+
+/* Waits up to wait ms for the queue directory's events: *probe when the flock was released
+ * ("turn"), *look when our answer was written (both on an overflow). */
+static void watch(waiter *w, long long wait, int *probe, int *look)
+{
+	char buf[4096];
+	struct pollfd pfd = {w->ino, POLLIN, 0};
+	int ready = poll(&pfd, 1, (int)(wait < 1 ? 1 : wait));
+	*probe = *look = 0;
+	if (ready <= 0)
+		return;
+	ssize_t n;
+	while ((n = read(w->ino, buf, sizeof(buf))) > 0) {
+		for (char *p = buf; p < buf + n;) {
+			struct inotify_event *ev = (struct inotify_event *)p;
+			if (ev->len && !strcmp(ev->name, "turn"))
+				*probe = 1;
+			else if (ev->len && ev->name[0] == 'a' && !strcmp(ev->name + 2, w->id))
+				*look = 1;
+			else if (ev->mask & IN_Q_OVERFLOW)
+				*probe = *look = 1;
+			p += sizeof(*ev) + ev->len;
+		}
+	}
+}
+
 /* Waits for the request's answer, or for the flock to lead a batch with it. */
 static int wait_answer(waiter *w, tfgit_result *r, const tfgit_store *store, const tfgit_target *t,
 		       const batch_request *q, const char *fp, long long deadline, long long queue_deadline)
 {
-	char why[400] = "", buf[4096];
+	char why[400] = "";
 	int rc, probe = 1, look = 1;
 	long long looked = 0;
 	for (;;) {
@@ -1081,27 +1136,8 @@ static int wait_answer(waiter *w, tfgit_result *r, const tfgit_store *store, con
 			return rc;
 		long long now = core_now_ms();
 		int queued = exists(w->qdir, 'r', w->id);
-		if (queued && ((queue_deadline && now >= queue_deadline) || deadline_passed() ||
-			       (deadline && now >= deadline)) && withdraw(w)) {
-			if (deadline_passed() || (deadline && now >= deadline)) {
-				result_message(r, "the operation did not finish within %d s (TFGIT_REMOTE_TIMEOUT)",
-					       store->remote.timeout);
-				return TFGIT_ETIMEOUT;
-			}
-			result_message(r, "the repository is busy: another request has held it for "
-				       "TFGIT_QUEUE_TIMEOUT (%d s); try again", store->queue_timeout);
-			return TFGIT_EBUSY;
-		}
-		if (!queued && deadline && now >= deadline + SLACK_MS) {
-			/* claimed, and its leader is late past our deadline: we stop waiting (the leader
-			 * answers nobody; the next holder of the flock removes the files) */
-			char path[4400];
-			qpath(path, sizeof(path), w->qdir, 'c', w->id);
-			unlink(path);
-			result_message(r, "the operation did not finish within %d s (TFGIT_REMOTE_TIMEOUT)",
-				       store->remote.timeout);
-			return TFGIT_ETIMEOUT;
-		}
+		if ((rc = gives_up(w, r, store, deadline, queue_deadline, queued, now)) != 0)
+			return rc;
 		if (probe) {
 			cache *c = NULL;
 			rc = cache_open(&c, store->cache_dir, t->url, -1, why, sizeof(why));
@@ -1115,44 +1151,21 @@ static int wait_answer(waiter *w, tfgit_result *r, const tfgit_store *store, con
 				}
 				return lead(w, c, r, store, t, q, fp, deadline);
 			}
-			if (rc != TFGIT_EBUSY) {
-				if (withdraw(w)) {
-					if (rc == TFGIT_ETIMEOUT)
-						result_message(r, "the operation did not finish within %d s "
-							       "(TFGIT_REMOTE_TIMEOUT); nothing was changed", store->remote.timeout);
-					else
-						result_message(r, "the cache for this repository is not usable: %s", why);
-					return rc;
-				}
-				/* claimed meanwhile: its leader answers */
-			}
+			if (rc != TFGIT_EBUSY && withdraw(w)) {
+				if (rc == TFGIT_ETIMEOUT)
+					result_message(r, "the operation did not finish within %d s (TFGIT_REMOTE_TIMEOUT); "
+						       "nothing was changed", store->remote.timeout);
+				else
+					result_message(r, "the cache for this repository is not usable: %s", why);
+				return rc;
+			} /* else claimed meanwhile: its leader answers */
 		}
 		long long wait = PROBE_MS;
 		if (queue_deadline && queued && queue_deadline - now < wait)
 			wait = queue_deadline - now;
 		if (deadline && deadline - now < wait && deadline > now)
 			wait = deadline - now;
-		if (wait < 1)
-			wait = 1;
-		struct pollfd pfd = {w->ino, POLLIN, 0};
-		int ready = poll(&pfd, 1, (int)wait);
-		probe = look = 0;
-		if (ready > 0) {
-			/* which names changed: our answer, or the flock's release */
-			ssize_t n;
-			while ((n = read(w->ino, buf, sizeof(buf))) > 0) {
-				for (char *p = buf; p < buf + n;) {
-					struct inotify_event *ev = (struct inotify_event *)p;
-					if (ev->len && !strcmp(ev->name, "turn"))
-						probe = 1;
-					else if (ev->len && ev->name[0] == 'a' && !strcmp(ev->name + 2, w->id))
-						look = 1;
-					else if (ev->mask & IN_Q_OVERFLOW)
-						probe = look = 1;
-					p += sizeof(*ev) + ev->len;
-				}
-			}
-		}
+		watch(w, wait, &probe, &look);
 	}
 }
 
