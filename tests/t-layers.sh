@@ -38,6 +38,31 @@ else
 	echo "not ok $n - core/ files include headers of a layer above theirs:$bad"
 	failed=1
 fi
+# the same for calls, from the objects make built: no symbol a file uses is defined in a layer
+# above its own (a declaration in a shared header cannot hide one)
+n=$((n + 1))
+build=$root/${BUILD:-build}
+if ! [ -f "$build/core/op.o" ]; then
+	echo "ok $n - calls between layers # SKIP $build/core/op.o is not built (make all)"
+else
+	defs=$(mktemp)
+	for f in $(find core -name '*.c'); do
+		nm --defined-only "$build/${f%.c}.o" 2>/dev/null | awk -v r="$(rank "$f")" -v f="$f" '$2 ~ /^[TDBR]$/ {print $3, r, f}'
+	done >"$defs"
+	up=""
+	for f in $(find core -name '*.c' | sort); do
+		mine=$(rank "$f")
+		up="$up$(nm -u "$build/${f%.c}.o" 2>/dev/null | awk -v mine="$mine" -v f="$f" 'NR == FNR {r[$1] = $2; w[$1] = $3; next}
+			($2 in r) && (r[$2] > mine || (mine == 0 && r[$2] != 0)) {printf " %s->%s(%s)", f, $2, w[$2]}' "$defs" -)"
+	done
+	rm -f "$defs"
+	if [ -z "$up" ]; then
+		echo "ok $n - no file of core/ calls a function of a layer above its own (the objects' symbols)"
+	else
+		echo "not ok $n - core/ files call functions of a layer above theirs:$up"
+		failed=1
+	fi
+fi
 n=$((n + 1))
 fronts=$(grep -ln '#include "[^"]*\(fcgi\|cli\)/' $files)
 if [ -z "$fronts" ]; then
