@@ -10,6 +10,19 @@ PORT    ?= 8080
 STATE_DIR ?= /var/tmp/tfgit
 NGINX_INCLUDE ?=
 
+# where make install puts things (see make install below); SYSCONFDIR is also built into the
+# programs: the settings file they find by themselves, $(SYSCONFDIR)/tfgit/tfgit.conf
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+LIBEXECDIR ?= $(PREFIX)/libexec/tfgit
+SBINDIR    ?= $(PREFIX)/sbin
+BINDIR     ?= $(PREFIX)/bin
+DATADIR    ?= $(PREFIX)/share
+DOCDIR     ?= $(DATADIR)/doc/tfgit
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR    ?= $(PREFIX)/lib/sysusers.d
+
 CORE_SRC = core/acl.c core/batch.c core/crypt/crypt.c core/crypt/filter.c core/errors.c core/health.c core/init.c \
            core/format/jsoncheck.c core/format/lockinfo.c core/format/statediff.c core/format/validate.c \
            core/history.c core/lock.c core/log.c core/metrics.c core/net/credentials.c core/net/deadline.c \
@@ -35,6 +48,14 @@ $(BUILD)/tfgit: $(CLI_SRC:%.c=$(BUILD)/%.o) $(CORE_OBJ)
 $(BUILD)/%.o: %.c core/*.h core/*/*.h fcgi/*.h cli/*.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
+
+# SYSCONFDIR built into settings.o: a stamp that changes with it rebuilds it (make install PREFIX=/usr
+# after make: /etc/tfgit/tfgit.conf, not /usr/local/etc/tfgit/tfgit.conf)
+$(BUILD)/sysconfdir.stamp: FORCE
+	@mkdir -p $(dir $@); echo '$(SYSCONFDIR)' | cmp -s - $@ || echo '$(SYSCONFDIR)' >$@
+$(BUILD)/core/settings.o $(BUILD)/static/core/settings.o: $(BUILD)/sysconfdir.stamp
+$(BUILD)/core/settings.o $(BUILD)/static/core/settings.o: override CFLAGS += -DTFGIT_SYSCONFDIR='"$(SYSCONFDIR)"'
+FORCE:
 
 $(BUILD)/tfgit.fcgi: $(BUILD)/fcgi/main.o $(FCGI_OBJ) $(CORE_OBJ)
 	$(CC) $(CFLAGS) -o $@ $^ -lfcgi $(PKG_LIBS) $(LDFLAGS)
@@ -171,16 +192,6 @@ $(STATIC)/tfgit.fcgi: $(STATIC_OBJ)
 # Configuration under $(SYSCONFDIR)/tfgit is installed only where absent (a reference copy
 # of each goes to $(DATADIR)/tfgit); @LIBEXECDIR@-style names in the units, the settings
 # examples and apache/* are filled in with the paths below.
-PREFIX     ?= /usr/local
-DESTDIR    ?=
-SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
-LIBEXECDIR ?= $(PREFIX)/libexec/tfgit
-SBINDIR    ?= $(PREFIX)/sbin
-BINDIR     ?= $(PREFIX)/bin
-DATADIR    ?= $(PREFIX)/share
-DOCDIR     ?= $(DATADIR)/doc/tfgit
-SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
-SYSUSERSDIR    ?= $(PREFIX)/lib/sysusers.d
 SUBST = -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' -e 's|@LIBEXECDIR@|$(LIBEXECDIR)|g' \
         -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@DATADIR@|$(DATADIR)|g' -e 's|@DOCDIR@|$(DOCDIR)|g'
 

@@ -1,5 +1,6 @@
 /* Settings of both fronts (the FastCGI program, the admin command): each looked up in the
- * request's server variables, then the process environment, then the file TFGIT_CONFIG names. */
+ * request's server variables, then the process environment, then a settings file: the one
+ * TFGIT_CONFIG names, or else the one tfgit finds by itself (default_config). */
 #include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>
@@ -135,33 +136,35 @@ static int check_names(const struct source *src)
 			   "nothing is served until it is corrected or removed (README: Settings)", names);
 }
 
-/* Reads TFGIT_CONFIG into s->file_text as "NAME=value\0" entries: one NAME=value per line,
- * '#' lines and blank lines skipped, value without surrounding quotes or trailing blanks;
- * FCGI_* (spawn-fcgi.conf's own) ignored, any other unknown name refused. The file must
- * belong to this user or root and be writable by no one else. */
-static int read_config(struct settings *s, struct source *src, const char *path)
+#ifndef TFGIT_SYSCONFDIR /* make: $(SYSCONFDIR), /etc for PREFIX=/usr */
+#define TFGIT_SYSCONFDIR "/usr/local/etc"
+#endif
+
+/* Reads the settings file open on fd (named path, called what in messages: "TFGIT_CONFIG
+ * <path>" or "settings file <path>") into s->file_text as "NAME=value\0" entries: one
+ * NAME=value per line, '#' lines and blank lines skipped, value without surrounding quotes or
+ * trailing blanks; FCGI_* (spawn-fcgi.conf's own) ignored, any other unknown name refused. The
+ * file must belong to this user or root and be writable by no one else. Closes fd. */
+static int read_config(struct settings *s, struct source *src, int fd, const char *what)
 {
 	struct stat st;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st) < 0) {
+	if (fstat(fd, &st) < 0) {
 		int e = errno;
-		if (fd >= 0)
-			close(fd);
-		return refuse(src, "TFGIT_CONFIG %s: %s", path, strerror(e));
+		close(fd);
+		return refuse(src, "%s: %s", what, strerror(e));
 	}
 	if (!S_ISREG(st.st_mode) || st.st_size > CONFIG_MAX ||
 	    (st.st_uid != geteuid() && st.st_uid != 0) || (st.st_mode & 022)) {
 		close(fd);
-		return refuse(src, "TFGIT_CONFIG %s must be a file of at most %d bytes, owned by this "
-				   "user (uid %ld) or root and writable by no one else", path, CONFIG_MAX,
-			      (long)geteuid());
+		return refuse(src, "%s must be a file of at most %d bytes, owned by this user (uid %ld) or "
+				   "root and writable by no one else", what, CONFIG_MAX, (long)geteuid());
 	}
 	char *text = calloc(1, (size_t)st.st_size + 2), *out;
 	ssize_t got = text ? read(fd, text, (size_t)st.st_size) : -1;
 	close(fd);
 	if (got < 0) {
 		free(text);
-		return refuse(src, "TFGIT_CONFIG %s cannot be read", path);
+		return refuse(src, "%s cannot be read", what);
 	}
 	text[got] = '\0';
 	s->file_text = out = text; /* entries are written over the text, never past it */
@@ -181,7 +184,7 @@ static int read_config(struct settings *s, struct source *src, const char *path)
 		char *eq = strchr(p, '=');
 		size_t klen = strcspn(p, " \t=");
 		if (!eq || klen == 0 || p + klen + strspn(p + klen, " \t") != eq)
-			return refuse(src, "TFGIT_CONFIG %s line %d: not NAME=value", path, line);
+			return refuse(src, "%s line %d: not NAME=value", what, line);
 		p[klen] = '\0';
 		char *v = eq + 1;
 		v += strspn(v, " \t");
@@ -194,7 +197,7 @@ static int read_config(struct settings *s, struct source *src, const char *path)
 		if (!strncmp(p, "FCGI_", 5))
 			continue;
 		if (!is_known(p))
-			return refuse(src, "TFGIT_CONFIG %s line %d: %s is not a tfgit setting", path, line, p);
+			return refuse(src, "%s line %d: %s is not a tfgit setting", what, line, p);
 		/* out never passes p: each entry is no longer than its line */
 		size_t n = strlen(p);
 		memmove(out, p, n);
@@ -205,6 +208,86 @@ static int read_config(struct settings *s, struct source *src, const char *path)
 	}
 	*out = '\0';
 	src->file = s->file_text;
+	return 0;
+}
+
+/* The settings file named by TFGIT_CONFIG: the operator's path, followed as given. */
+static int named_config(struct settings *s, struct source *src, const char *path)
+{
+	char what[sizeof(s->config_file) + 16];
+	snprintf(s->config_file, sizeof(s->config_file), "%s", path);
+	snprintf(what, sizeof(what), "TFGIT_CONFIG %s", path);
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return refuse(src, "%s: %s", what, strerror(errno));
+	return read_config(s, src, fd, what);
+}
+
+/* Opens top/tfgit/tfgit.conf, each name below top never through a symlink (top itself is
+ * followed: a home in the password database may be one). The file's fd; -2 when some part is
+ * missing (nothing there: the next place is looked at); -1 with the reason in why (refused:
+ * fail closed, never the next place). The directory holding the file must be this user's or
+ * root's and writable by no one else: whoever could write it could swap the file. */
+static int open_default(const char *top, const char *sub, char *path, size_t pathlen, char *why, size_t whylen)
+{
+	const char *names[] = {sub, "tfgit", "tfgit.conf"};
+	struct stat st;
+	int fd = open(top, O_RDONLY | O_DIRECTORY | O_CLOEXEC), at;
+	snprintf(path, pathlen, "%s", top);
+	for (size_t i = 0; fd >= 0 && i < sizeof(names) / sizeof(names[0]); i++) {
+		if (!names[i])
+			continue;
+		if (i == 2 && (fstat(fd, &st) < 0 || (st.st_uid != geteuid() && st.st_uid != 0) || (st.st_mode & 022))) {
+			snprintf(why, whylen, "the settings file's directory %s must belong to this user (uid %ld) "
+					      "or root and be writable by no one else", path, (long)geteuid());
+			close(fd);
+			return -1;
+		}
+		at = fd;
+		fd = openat(at, names[i], (i == 2 ? O_RDONLY | O_NONBLOCK : O_RDONLY | O_DIRECTORY) | O_NOFOLLOW | O_CLOEXEC);
+		close(at);
+		size_t used = strlen(path);
+		snprintf(path + used, pathlen - used, "%s%s", path[used - 1] == '/' ? "" : "/", names[i]);
+	}
+	if (fd >= 0)
+		return fd;
+	if (errno == ENOENT)
+		return -2;
+	snprintf(why, whylen, "settings file %s: %s", path, errno == ELOOP || errno == ENOTDIR ?
+		 "a symlink or not a directory on the way (not followed)" : strerror(errno));
+	return -1;
+}
+
+/* The settings file tfgit finds by itself when TFGIT_CONFIG is not given, never from the
+ * environment (suexec clears it; a web server's HOME may be another's): the first that exists of
+ * <home>/.config/tfgit/tfgit.conf (home from the password database: the account's own, outside
+ * its web site; what suexec and the account's admin command both see) and
+ * TFGIT_SYSCONFDIR/tfgit/tfgit.conf (make install's, for services). Neither: no file, 0. */
+static int default_config(struct settings *s, struct source *src)
+{
+	static char home[3900]; /* the process's user does not change */
+	static int looked;
+	char what[sizeof(s->config_file) + 16];
+	if (!looked) {
+		struct passwd *pw = getpwuid(geteuid());
+		if (pw && pw->pw_dir && *pw->pw_dir == '/' && strlen(pw->pw_dir) < sizeof(home))
+			snprintf(home, sizeof(home), "%s", pw->pw_dir);
+		looked = 1;
+	}
+	const char *tops[][2] = {{home, ".config"}, {TFGIT_SYSCONFDIR, NULL}};
+	for (size_t i = 0; i < 2; i++) {
+		if (!*tops[i][0])
+			continue;
+		int fd = open_default(tops[i][0], tops[i][1], s->config_file, sizeof(s->config_file), src->why,
+				      src->whylen);
+		if (fd == -1)
+			return -1;
+		if (fd >= 0) {
+			snprintf(what, sizeof(what), "settings file %s", s->config_file);
+			return read_config(s, src, fd, what);
+		}
+	}
+	s->config_file[0] = '\0';
 	return 0;
 }
 
@@ -518,7 +601,7 @@ int settings_load(struct settings *s, char **params, int warn, char *why, size_t
 	if (check_names(&src) < 0)
 		return -1;
 	const char *config = lookup(&src, "TFGIT_CONFIG");
-	if (config && read_config(s, &src, config) < 0)
+	if (config ? named_config(s, &src, config) < 0 : default_config(s, &src) < 0)
 		return -1;
 	s->default_repository = lookup(&src, "TFGIT_DEFAULT_REPOSITORY");
 	s->default_ref = value_or(&src, "TFGIT_DEFAULT_REF", "master");

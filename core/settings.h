@@ -1,5 +1,6 @@
 /* Server settings: each looked up in the request's server variables (nginx fastcgi_param,
- * Apache SetEnv, .htaccess), then the process environment, then the file TFGIT_CONFIG names. */
+ * Apache SetEnv, .htaccess), then the process environment, then a settings file: TFGIT_CONFIG's,
+ * or else the first of <home>/.config/tfgit/tfgit.conf and $(SYSCONFDIR)/tfgit/tfgit.conf. */
 #ifndef TFGIT_SETTINGS_H
 #define TFGIT_SETTINGS_H
 
@@ -25,6 +26,7 @@ struct settings {
 	char email[320];
 	char cache_dir[4096];
 	char cache_fallback[512]; /* why the default /dev/shm/tfgit-<uid> is not the cache; "" when it is */
+	char config_file[4096];   /* the settings file read (TFGIT_CONFIG's, or the one found); "" when none */
 };
 
 /* Fills s; params are the request's server variables ("NAME=value", NULL-terminated; NULL at
