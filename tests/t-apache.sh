@@ -276,7 +276,8 @@ for bin in "${BINS[@]}"; do
 done
 
 # The shipped .htaccess on a "shared host": the program and the .htaccess in a directory of the
-# site with AllowOverride; every setting comes from the .htaccess's SetEnv lines (nothing in the
+# site with AllowOverride, Apache's user running it (a host without suexec: tests/t-suexec.sh has
+# the host with it); every setting comes from the .htaccess's SetEnv lines (nothing in the
 # server's configuration names the repository). Plain CGI as shipped, then mod_fcgid.
 for handler in cgi fcgid; do
 	label="htaccess/$handler"
@@ -286,8 +287,8 @@ for handler in cgi fcgid; do
 	install -m 755 "${BINS[-1]}" "$AD/htdocs/tfgit/tfgit.fcgi"
 	R=$(new_remote "htaccess-$handler")
 	apache_writable_dir "$AD/home"
-	sed -e "s|^SetEnv TFGIT_DEFAULT_REPOSITORY .*|SetEnv TFGIT_DEFAULT_REPOSITORY $R|" \
-		-e "s|^#SetEnv TFGIT_CACHE_DIR .*|SetEnv TFGIT_CACHE_DIR $AD/home/tfgit-cache|" \
+	# a host without suexec (Apache's user runs every site's CGI): the .htaccess's SetEnv lines
+	sed -e "s|^#SetEnv TFGIT_DEFAULT_REPOSITORY .*|SetEnv TFGIT_DEFAULT_REPOSITORY $R\nSetEnv TFGIT_CACHE_DIR $AD/home/tfgit-cache|" \
 		"$ROOT/apache/htaccess" >"$AD/htdocs/tfgit/.htaccess"
 	edits=2
 	if [ "$handler" = fcgid ]; then
@@ -306,7 +307,8 @@ for handler in cgi fcgid; do
 	cat >"$AD/site.conf" <<CONF
 CustomLog "$AD/site-access.log" common
 <Directory "$AD/htdocs">
-    AllowOverride FileInfo Options AuthConfig Limit
+    AllowOverride FileInfo AuthConfig Limit Indexes
+    Options +ExecCGI
 </Directory>
 CONF
 	if ! apache_start "$AD" "$AD/site.conf" >"$AD/start.out" 2>&1; then
