@@ -150,6 +150,19 @@ static void cgi_write(void *ctx, const char *buf, int n)
 	}
 }
 
+/* Reads what is left of a body the answer did not need (a request refused before its body was
+ * read): mod_cgid's stdin is a socket, and closing it with bytes unread resets it, losing the
+ * answer already written (the client sees no status at all). Bounded: the web server bounds
+ * the body (LimitRequestBody), and at most 1 GiB is read here. */
+static void drain(struct cgi_io *c)
+{
+	char buf[65536];
+	long long total = 0;
+	int got;
+	while (total < (1LL << 30) && (got = cgi_read(c, buf, sizeof(buf))) > 0)
+		total += got;
+}
+
 static int cgi(void)
 {
 	const char *cl = getenv("CONTENT_LENGTH");
@@ -177,6 +190,7 @@ static int cgi(void)
 		return 1;
 	}
 	serve(environ, &io);
+	drain(&c);
 	acl_cache_free();
 	tfgit_shutdown();
 	return 0;

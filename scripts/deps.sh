@@ -4,6 +4,7 @@ set -euo pipefail
 pkgs=(gcc make pkg-config libfcgi-dev libgit2-dev libjson-c-dev libssl-dev libssh2-1-dev
       libhttp-parser-dev libpcre2-dev zlib1g-dev libmbedtls-dev libkrb5-dev systemd # make static (.a files; GSSAPI stays dynamic); t-systemd
       apache2 libapache2-mod-fcgid  # Apache 2.4 + mod_fcgid: apache/*.conf, tests/t-apache.sh
+      apache2-suexec-pristine       # suexec with mod_userdir, as shared hosts run it: tests/t-suexec.sh
       libcmocka-dev nginx spawn-fcgi git curl ca-certificates openssl
       fcgiwrap openssh-server openssh-client jq
       golang-go age gnupg   # tests/t-encryption.sh: tests/enc/refcrypt.go (reference formats), age and gpg filters
