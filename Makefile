@@ -195,7 +195,11 @@ $(STATIC)/tfgit.fcgi: $(STATIC_OBJ)
 SUBST = -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' -e 's|@LIBEXECDIR@|$(LIBEXECDIR)|g' \
         -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@DATADIR@|$(DATADIR)|g' -e 's|@DOCDIR@|$(DOCDIR)|g'
 
-install: all
+# The settings file, $(SYSCONFDIR)/tfgit/tfgit.conf, is made 0640 root:$(TFGIT_GROUP) (the service's
+# group reads it: www-data for spawn-fcgi's pool, TFGIT_GROUP=tfgit for tfgit.service) when that
+# group exists and make install runs as root without DESTDIR; else 0640 as it is, and said so.
+TFGIT_GROUP ?= www-data
+install: all $(if $(wildcard $(STATIC)/tfgit.fcgi),static)
 	@set -e; d='$(DESTDIR)'; tmp=$$(mktemp); trap 'rm -f "$$tmp"' EXIT; \
 	subst() { sed $(SUBST) "$$1" >"$$tmp"; install -m "$$3" "$$tmp" "$$2"; echo "  $$2"; }; \
 	conf() { if [ -e "$$2" ]; then echo "  $$2 exists: kept (the shipped one is in $(DATADIR)/tfgit)"; \
@@ -213,6 +217,12 @@ install: all
 	install -m 0755 "$$tmp" "$$d$(SBINDIR)/tfgit-pool"; echo "  $$d$(SBINDIR)/tfgit-pool"; \
 	conf spawn-fcgi.conf "$$d$(SYSCONFDIR)/tfgit/spawn-fcgi.conf"; \
 	conf systemd/tfgit.env "$$d$(SYSCONFDIR)/tfgit/tfgit.env"; \
+	f="$$d$(SYSCONFDIR)/tfgit/tfgit.conf"; new=0; [ -e "$$f" ] || new=1; conf tfgit.conf "$$f"; \
+	if [ $$new = 1 ]; then \
+	  if [ -z "$$d" ] && [ "$$(id -u)" -eq 0 ] && getent group '$(TFGIT_GROUP)' >/dev/null; then \
+	    chgrp '$(TFGIT_GROUP)' "$$f"; echo "    (0640 root:$(TFGIT_GROUP): the service's group reads it)"; \
+	  else echo "    (0640: give it the service's group, chgrp www-data or tfgit, so that the service reads it)"; fi; fi; \
+	subst tfgit.conf "$$d$(DATADIR)/tfgit/tfgit.conf" 0644; \
 	subst spawn-fcgi.conf "$$d$(DATADIR)/tfgit/spawn-fcgi.conf" 0644; \
 	subst systemd/tfgit.env "$$d$(DATADIR)/tfgit/tfgit.env" 0644; \
 	subst nginx/tfgit-location.conf "$$d$(DATADIR)/tfgit/nginx/tfgit-location.conf" 0644; \

@@ -22,7 +22,9 @@ expected="755 usr/libexec/tfgit/tfgit.fcgi
 755 usr/bin/tfgit
 640 etc/tfgit/spawn-fcgi.conf
 640 etc/tfgit/tfgit.env
+640 etc/tfgit/tfgit.conf
 644 usr/share/tfgit/spawn-fcgi.conf
+644 usr/share/tfgit/tfgit.conf
 644 usr/share/tfgit/tfgit.env
 644 usr/share/tfgit/nginx/tfgit-location.conf
 644 usr/lib/systemd/system/tfgit.socket
@@ -66,7 +68,7 @@ check "PREFIX=/usr/local: configuration in /usr/local/etc/tfgit, units in /usr/l
 	      grep -qx 'ExecStart=/usr/local/libexec/tfgit/tfgit.fcgi --workers \${FCGI_WORKERS}' '$L/usr/local/lib/systemd/system/tfgit.service'"
 check "make uninstall removes all but the configuration" eval "make -C '$ROOT' --no-print-directory -s uninstall \
 	DESTDIR='$L' PREFIX=/usr/local >>'$T_DIR/install.log' 2>&1 &&
-	[ \"\$(cd '$L' && find . -type f | sort | tr '\n' ' ')\" = './usr/local/etc/tfgit/spawn-fcgi.conf ./usr/local/etc/tfgit/tfgit.env ' ]"
+	[ \"\$(cd '$L' && find . -type f | sort | tr '\n' ' ')\" = './usr/local/etc/tfgit/spawn-fcgi.conf ./usr/local/etc/tfgit/tfgit.conf ./usr/local/etc/tfgit/tfgit.env ' ]"
 
 # installed in place (no DESTDIR) under $T_DIR/pfx: the units then name files that exist
 P=$T_DIR/pfx
@@ -220,4 +222,26 @@ if wait_for 10 "tfgit-pool's socket" eval "kill -0 $POOL && test -S $T_DIR/pool/
 else
 	fail "the installed tfgit-pool starts" "$(tail -n 20 "$T_DIR/pool.log")"
 fi
+
+# ---- one settings file for the service and the tfgit command: $(SYSCONFDIR)/tfgit/tfgit.conf ----
+CONF=$P/etc/tfgit/tfgit.conf
+check "make install (as root) made tfgit.conf 0640 root:www-data: the pool's group reads it" \
+	expect_eq conf "640 root:www-data" "$(stat -c '%a %U:%G' "$CONF")"
+check "... and said so" grep -q "0640 root:www-data: the service's group reads it" "$T_DIR/install.log"
+echo "TFGIT_DEFAULT_REPOSITORY=$R" >>"$CONF"
+SETTINGS=(TFGIT_REMOTE_TIMEOUT=20)
+activate conf "${CMD[@]}"
+nginx_front conf "$SOCK"
+req GET "state=sd.tfstate" --max-time 15
+check "the service with no repository in its environment reads it from the installed tfgit.conf" \
+	expect_eq body "$STATE" "$BODY"
+(cd / && as_pool env -i PATH=/usr/bin:/bin TFGIT_CACHE_DIR="$T_DIR/conf/cache" "$P/bin/tfgit" states) >"$T_DIR/states.out" 2>&1
+check "sudo -u $POOL_USER tfgit states, its environment empty: the same file, the same repository" \
+	grep -q '^sd.tfstate ' "$T_DIR/states.out"
+chmod 660 "$CONF"
+(cd / && as_pool env -i PATH=/usr/bin:/bin "$P/bin/tfgit" states) >"$T_DIR/states.out" 2>&1
+rc=$?
+check "... a tfgit.conf its group may write is refused (exit 2, naming it)" eval \
+	"[ $rc = 2 ] && grep -q 'settings file $CONF must be a file .* writable by no one else' '$T_DIR/states.out'"
+chmod 640 "$CONF"
 finish
