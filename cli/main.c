@@ -1,5 +1,6 @@
 /* tfgit: the operators' command, on the same core as tfgit.fcgi (no HTTP in between), with
- * the settings read as the program reads them (environment, then TFGIT_CONFIG). */
+ * the settings read as the program reads them (environment, then the settings file: TFGIT_CONFIG's,
+ * or ~/.config/tfgit/tfgit.conf, or $(SYSCONFDIR)/tfgit/tfgit.conf). */
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,8 +33,10 @@ static void usage(FILE *out)
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(out, "  %s\n", commands[i].usage);
 	fprintf(out, "--repository defaults to TFGIT_DEFAULT_REPOSITORY (another must match TFGIT_ALLOWED_REPOS),\n"
-		     "--ref to TFGIT_DEFAULT_REF. Settings come from the environment and TFGIT_CONFIG, as for\n"
-		     "tfgit.fcgi. Run it as the pool's user (sudo -u www-data tfgit ...): it shares its cache.\n");
+		     "--ref to TFGIT_DEFAULT_REF. Settings come from the environment, then the settings file, as\n"
+		     "for tfgit.fcgi: TFGIT_CONFIG's, else ~/.config/tfgit/tfgit.conf, else %s.\n"
+		     "Run it as the pool's user (sudo -u www-data tfgit ...): it shares its settings and cache.\n",
+		settings_system_file());
 }
 
 static int parse(struct args *a, int argc, char **argv)

@@ -651,6 +651,11 @@ int settings_load(struct settings *s, char **params, int warn, char *why, size_t
 	return 0;
 }
 
+const char *settings_system_file(void)
+{
+	return TFGIT_SYSCONFDIR "/tfgit/tfgit.conf";
+}
+
 void settings_free(struct settings *s)
 {
 	if (s->file_text) {

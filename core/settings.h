@@ -36,6 +36,9 @@ struct settings {
 int settings_load(struct settings *s, char **params, int warn, char *why, size_t whylen);
 void settings_free(struct settings *s);
 
+/* The settings file of installs, $(SYSCONFDIR)/tfgit/tfgit.conf, as built in. */
+const char *settings_system_file(void);
+
 /* 1 when the request may use this repository: the default one named exactly (as given), or
  * resolved (a checked URL, local paths resolved) matching TFGIT_ALLOWED_REPOS. */
 int settings_repository_allowed(const struct settings *s, const char *given, const char *resolved);

@@ -48,7 +48,7 @@ static void set_stop_handler(int restart)
 	sigaction(SIGINT, &sa, NULL);
 }
 
-/* Serves one request: its settings (server variables, environment, TFGIT_CONFIG), then the
+/* Serves one request: its settings (server variables, environment, settings file), then the
  * route; a request whose settings are unusable gets a 500 and the log says why. */
 static void serve(char **params, const struct request_io *io)
 {
@@ -310,7 +310,9 @@ static void usage(FILE *out)
 		"  (none)        one FastCGI responder on fd 0, managed by the web server (mod_fcgid),\n"
 		"                or plain CGI when fd 0 is not a listening socket (one request)\n"
 		"  Settings: TFGIT_* variables, from the request's server variables (fastcgi_param,\n"
-		"  SetEnv), then the environment, then the file TFGIT_CONFIG names. See README.md.\n");
+		"  SetEnv), then the environment, then a settings file: the one TFGIT_CONFIG names, else\n"
+		"  ~/.config/tfgit/tfgit.conf (the home of this user), else %s.\n"
+		"  See README.md.\n", settings_system_file());
 }
 
 int main(int argc, char **argv)

@@ -193,6 +193,17 @@ TF
 	unset TF_DATA_DIR TF_CLI_CONFIG_FILE TF_INPUT
 done
 
+# the file comes last: the environment wins over it, and TFGIT_CONFIG replaces it
+as_a() { (cd / && runuser -u "$A" -- env -i PATH=/usr/bin:/bin "$@" "$T_DIR/cli/tfgit" states) >"$T_DIR/states.out" 2>&1; }
+as_a TFGIT_DEFAULT_REPOSITORY=/nonexistent/other.git
+check "the environment wins over ~/.config/tfgit/tfgit.conf (the tfgit command as $A)" \
+	grep -q "/nonexistent/other.git" "$T_DIR/states.out"
+install -o "$A" -m 600 /dev/null "$T_DIR/other.conf"
+echo "TFGIT_DEFAULT_REF=other" >"$T_DIR/other.conf"
+as_a TFGIT_CONFIG="$T_DIR/other.conf"
+check "... and TFGIT_CONFIG, when given, is read instead of it (no repository then)" \
+	grep -q "give --repository, or set TFGIT_DEFAULT_REPOSITORY" "$T_DIR/states.out"
+
 # ---- the accounts apart ---------------------------------------------------------------------
 before=$(g "/home/$B/states.git" for-each-ref)
 get "$(base "$A")?repository=/home/$B/states.git&state=stolen.tfstate" -X PUT \
