@@ -148,6 +148,8 @@ TFGIT_REMOTE_TIMEOUT=30"
 	S=tf/terraform.tfstate
 	get "$U?state=$S"
 	check "$u: a GET through /~$u/ with only ~/.config/tfgit/tfgit.conf: no state yet (204)" expect_eq code 204 "$CODE"
+	get "$U/health"
+	check "... $U/health answers 200 JSON" eval "[ '$CODE' = 200 ] && jq -e . >/dev/null <<<'$BODY'"
 	check "... its cache is /dev/shm/tfgit-<its uid>, the account's, 0700" \
 		expect_eq cache "directory $u 700" "$(stat -c '%F %U %a' "/dev/shm/tfgit-$(id -u "$u")")"
 	if [ $HAVE_TF = 0 ]; then
