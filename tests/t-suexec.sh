@@ -8,7 +8,8 @@
 # apply, a lock conflict (409 naming the holder; terraform names it), force-unlock; the admin
 # command, run as the account, reads the same file. Neither account can read the other's cache
 # or settings, nor use the other's repository through its own address; the settings file is
-# never served; an unsafe settings file is refused.
+# never served; an unsafe settings file is refused. And what a one-user host (no suexec) does:
+# the account's settings file unread, a cache in its home refused (README, Shared hosting).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/servers.sh"
 . "$(dirname "$0")/apache.sh"
@@ -231,6 +232,16 @@ for pair in "$A $B" "$B $A" "$POOL_USER $A"; do
 done
 check "no file of either cache is open to others" \
 	expect_eq open "" "$(find "/dev/shm/tfgit-$UA" "/dev/shm/tfgit-$UB" -perm /077 -not -type l)"
+
+# ---- a one-user host (no suexec: every account's CGI as the web server's user), as README says --
+cgi "$POOL_USER" "" REQUEST_METHOD=GET QUERY_STRING="state=$S"
+check "one-user host: the program as $POOL_USER does not read $A's ~/.config/tfgit/tfgit.conf (400)" \
+	answered 400 "repository"
+runuser -u "$A" -- mkdir -m 700 "/home/$A/tfgit-cache"
+cgi "$POOL_USER" "" REQUEST_METHOD=GET QUERY_STRING="state=$S" TFGIT_DEFAULT_REPOSITORY="/home/$A/states.git" \
+	TFGIT_CACHE_DIR="/home/$A/tfgit-cache"
+check "... and refuses a cache in $A's home: it is $A's, not $POOL_USER's (500)" \
+	answered 500 "belongs to uid $UA, not to this process's user (uid $(id -u "$POOL_USER"))"
 
 # ---- the settings never served; an unsafe file refused ----------------------------------------
 UB_BASE=$APACHE_URL/~$B/tfgit
