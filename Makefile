@@ -217,12 +217,12 @@ install: all $(if $(wildcard $(STATIC)/tfgit.fcgi),static)
 	install -m 0755 "$$tmp" "$$d$(SBINDIR)/tfgit-pool"; echo "  $$d$(SBINDIR)/tfgit-pool"; \
 	conf spawn-fcgi.conf "$$d$(SYSCONFDIR)/tfgit/spawn-fcgi.conf"; \
 	conf systemd/tfgit.env "$$d$(SYSCONFDIR)/tfgit/tfgit.env"; \
-	f="$$d$(SYSCONFDIR)/tfgit/tfgit.conf"; new=0; [ -e "$$f" ] || new=1; conf tfgit.conf "$$f"; \
+	f="$$d$(SYSCONFDIR)/tfgit/tfgit.conf"; new=0; [ -e "$$f" ] || new=1; conf systemd/tfgit.conf "$$f"; \
 	if [ $$new = 1 ]; then \
 	  if [ -z "$$d" ] && [ "$$(id -u)" -eq 0 ] && getent group '$(TFGIT_GROUP)' >/dev/null; then \
 	    chgrp '$(TFGIT_GROUP)' "$$f"; echo "    (0640 root:$(TFGIT_GROUP): the service's group reads it)"; \
 	  else echo "    (0640: give it the service's group, chgrp www-data or tfgit, so that the service reads it)"; fi; fi; \
-	subst tfgit.conf "$$d$(DATADIR)/tfgit/tfgit.conf" 0644; \
+	subst systemd/tfgit.conf "$$d$(DATADIR)/tfgit/tfgit.conf" 0644; \
 	subst spawn-fcgi.conf "$$d$(DATADIR)/tfgit/spawn-fcgi.conf" 0644; \
 	subst systemd/tfgit.env "$$d$(DATADIR)/tfgit/tfgit.env" 0644; \
 	subst nginx/tfgit-location.conf "$$d$(DATADIR)/tfgit/nginx/tfgit-location.conf" 0644; \
