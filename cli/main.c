@@ -117,9 +117,7 @@ int main(int argc, char **argv)
 	int rc = 2;
 	if (settings_load(&s, NULL, 0, why, sizeof(why)) < 0) {
 		fprintf(stderr, "tfgit: %s\n", why);
-		rc = cmd->run == cmd_doctor ? 1 : 2;
-		if (cmd->run == cmd_doctor)
-			printf("problem: the settings: %s\n", why);
+		rc = cmd->run == cmd_doctor ? doctor_settings_refused(why) : 2;
 	} else if (tfgit_tls_trust(s.ca_file) < 0) {
 		fprintf(stderr, "tfgit: TFGIT_SSL_CA_FILE cannot be loaded\n");
 	} else if (cmd->run == cmd_doctor || target(&c, cmd->needs_state) == 0) {
