@@ -166,6 +166,11 @@ int tfgit_probe_write(tfgit_result *r, const tfgit_store *store, const tfgit_tar
 	int rc = path ? local_writable(path, r) : 0;
 	if (rc == 0)
 		rc = op_run(r, store, &at, 1, write_attempt, &p);
+	char dir[4200];
+	/* libgit2 leaves the directory the ref was made in (git removes it with its last ref) */
+	if (path && probelen && *probe && !*left &&
+	    snprintf(dir, sizeof(dir), "%s/%.*s", path, (int)strlen(PROBE_REF_PREFIX) - 1, PROBE_REF_PREFIX) < (int)sizeof(dir))
+		rmdir(dir); /* not when another probe's ref is there (not empty) */
 	return rc;
 }
 

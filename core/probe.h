@@ -7,17 +7,20 @@
 
 #include "tfgit.h"
 
-/* Where probe refs are made: a namespace no client, tfgit view or branch listing reads. */
-#define PROBE_REF_PREFIX "refs/tfgit-doctor-"
+/* Where probe refs are made: a namespace no client, tfgit view or branch listing reads (two
+ * levels below refs/: receive-pack refuses a ref of one). */
+#define PROBE_REF_PREFIX "refs/tfgit-doctor/"
 
 /* Proves this process can write t->url as a LOCK, a POST and an UNLOCK do, leaving nothing:
  * - a local repository (a path, file://): each directory such writes create files in (the
  *   repository itself, objects/ and its fan-out directories, refs/, refs/heads/ and every
  *   directory below it) takes a new file, ".tfgit-doctor-<random>.lock", removed at once;
  * - then, when the repository has a branch (t->ref, else any), the ref
- *   refs/tfgit-doctor-<random> is created at that branch's tip (only if absent) and deleted
+ *   refs/tfgit-doctor/<random> is created at that branch's tip (only if absent) and deleted
  *   (only while it holds that value), each through the push a LOCK makes; no object is
- *   added. A repository without a branch gets a push connection only (*probe "").
+ *   added, and a local repository's refs/tfgit-doctor directory is removed once empty (git
+ *   servers remove it themselves). A repository without a branch gets a push connection
+ *   only (*probe "").
  * probe (the ref's name) is filled as soon as it is chosen. 0, or a tfgit code with
  * r->message saying what could not be written; *left: the probe ref was made and could not
  * be deleted. */
