@@ -23,7 +23,7 @@ static const struct command {
 	{"locks", cmd_locks, 0, "locks                        every lock of the repository"},
 	{"unlock", cmd_unlock, 1, "unlock --state S [--id ID]   removes the lock (with --id only that holder's)"},
 	{"reencrypt", cmd_reencrypt, 0, "reencrypt                    every stale encrypted state written again (rotation, migration)"},
-	{"doctor", cmd_doctor, 0, "doctor                       checks settings, cache and the default repository"},
+	{"doctor", cmd_doctor, 0, "doctor                       what breaks requests: settings, cache, the repository's writes and states"},
 };
 
 static void usage(FILE *out)
