@@ -110,6 +110,13 @@ check "... the fix says to correct or remove each" grep -q '^         fix: corre
 check "... counted: 1 problem, and no value shown" \
 	eval "grep -qx '1 problem' '$T_DIR/doc.out' && ! grep -q v4lue '$T_DIR/doc.out' '$T_DIR/doc.err'"
 
+printf 'TFGIT_DEFAULT_REPOSITORY=%s\nTFGIT_ALOWED_REFS=v4lue-three\n# a comment\nTFGIT_CACHE_MAXX=1\n' "$R" >"$T_DIR/tfgit.conf"
+chmod 644 "$T_DIR/tfgit.conf"
+doctor TFGIT_CONFIG="$T_DIR/tfgit.conf"
+check "two misspelt names in TFGIT_CONFIG: exit 1, both named with their lines, in one problem with its fix" \
+	eval "[ $RC = 1 ] && has_problem 'tfgit.conf line 2: TFGIT_ALOWED_REFS is not a tfgit setting; line 4: TFGIT_CACHE_MAXX is not a tfgit setting'"
+check "... no value shown" eval "! grep -q v4lue '$T_DIR/doc.out' '$T_DIR/doc.err'"
+
 # smart HTTP: the probe ref is pushed and deleted on the server; a server that refuses pushes
 git_http_server dochttp plain
 htpasswd_line doc 'doc-Pw-7' >>"$T_DIR/dochttp/htpasswd"
