@@ -12,8 +12,7 @@
 #include "cli.h"
 
 #define FREE_MIN (64ULL << 20)
-#define STATES_MAX 1000 /* files of a branch doctor reads */
-#define STATES_MAX_TEXT "1000"
+#define STATES_MAX 1000 /* files of a branch doctor reads (README: 1,000) */
 
 static int problems, warnings;
 
@@ -88,12 +87,18 @@ static void check_cache(const char *dir)
 	}
 }
 
+/* This process's user name, "USER" when it has none. */
+static const char *user_name(void)
+{
+	struct passwd *pw = getpwuid(geteuid());
+	return pw ? pw->pw_name : "USER";
+}
+
 /* Who this process is, for the messages: "www-data, uid 33". */
 static const char *whoami(void)
 {
 	static char me[300];
-	struct passwd *pw = getpwuid(geteuid());
-	snprintf(me, sizeof(me), "%s%suid %ld", pw ? pw->pw_name : "", pw ? ", " : "", (long)geteuid());
+	snprintf(me, sizeof(me), "%s, uid %ld", user_name(), (long)geteuid());
 	return me;
 }
 
@@ -128,8 +133,7 @@ static void check_writable(struct ctx *c, const char *url)
 			snprintf(fix, sizeof(fix), "let uid %ld write it: chown -R %s %s (or give a group of that user "
 				 "write access: chgrp -R GROUP, chmod -R g+rwX and git config core.sharedRepository group); "
 				 "run doctor as the pool's user (sudo -u www-data tfgit doctor)",
-				 (long)geteuid(), getpwuid(geteuid()) ? getpwuid(geteuid())->pw_name : "USER",
-				 c->t.url[0] == '/' ? c->t.url : c->t.url + 7);
+				 (long)geteuid(), user_name(), c->t.url[0] == '/' ? c->t.url : c->t.url + 7);
 		else if (rc == TFGIT_EDENIED)
 			snprintf(fix, sizeof(fix), "give the account of the credentials (GIT_USERNAME with GIT_PASSWORD_FILE, "
 				 "GITHUB_TOKEN_FILE, TFGIT_NETRC, SSH_PRIVATE_KEY) push rights to the repository: its "
@@ -186,13 +190,13 @@ static void check_states(struct ctx *c, const char *url)
 	} else {
 		for (size_t i = 0; i < n; i++) {
 			snprintf(msg, sizeof(msg), "state %s on branch %s does not open with %s: %s; every GET and "
-				 "write of it fails (500)", cli_safe(f[i].state), c->t.ref, how, f[i].message);
+				 "write of it fails (500)", cli_safe(f[i].state), c->t.ref, how, cli_safe(f[i].message));
 			snprintf(fix, sizeof(fix), "%s", key_fix(k, f[i].message));
 			problem(msg, fix);
 		}
 		snprintf(msg, sizeof(msg), "%zu state%s on branch %s open%s with %s%s", opened, opened == 1 ? "" : "s",
 			 c->t.ref, opened == 1 ? "s" : "", how,
-			 unchecked ? " (more files were not read: doctor reads at most " STATES_MAX_TEXT ")" : "");
+			 unchecked ? " (the branch holds more files than doctor reads)" : "");
 		if (opened || !n)
 			ok(msg);
 	}

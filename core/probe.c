@@ -129,8 +129,8 @@ static int write_attempt(op *o, void *ctx)
 	int rc;
 	if (session_ref(&p->at, o->sess, o->ref) == 0)
 		snprintf(p->branch, sizeof(p->branch), "%s", o->ref);
-	else if (session_each_ref(o->sess, "refs/heads/", first_branch, p) != 1)
-		return 0; /* no branch: the push connection was all */
+	else if ((rc = session_each_ref(o->sess, "refs/heads/", first_branch, p)) <= 0)
+		return rc; /* 0: no branch, the push connection was all */
 	git_error_clear();
 	/* a smart remote's push sends what the cache holds: the tip, fetched as a GET would */
 	if ((rc = session_fetch(o->sess, p->branch, o->r)) < 0)
