@@ -244,10 +244,10 @@ static void check_repository(struct ctx *c)
 	}
 	free(l);
 	tfgit_result_free(&r);
-	if (rc < 0)
-		return;
-	check_writable(c, url);
-	check_states(c, url);
+	if (rc == 0) {
+		check_writable(c, url);
+		check_states(c, url);
+	}
 	/* what its sealed states are bound to: the operator needs it to move the repository */
 	const tfgit_crypt *k = &c->s->store.crypt;
 	char id[2100];
