@@ -167,7 +167,7 @@ int tfgit_probe_write(tfgit_result *r, const tfgit_store *store, const tfgit_tar
 	if (rc == 0)
 		rc = op_run(r, store, &at, 1, write_attempt, &p);
 	char dir[4200];
-	/* libgit2 leaves the directory the ref was made in (git removes it with its last ref) */
+	/* libgit2 leaves the directory the ref was made in (so does git's receive-pack) */
 	if (path && probelen && *probe && !*left &&
 	    snprintf(dir, sizeof(dir), "%s/%.*s", path, (int)strlen(PROBE_REF_PREFIX) - 1, PROBE_REF_PREFIX) < (int)sizeof(dir))
 		rmdir(dir); /* not when another probe's ref is there (not empty) */

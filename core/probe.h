@@ -18,9 +18,9 @@
  * - then, when the repository has a branch (t->ref, else any), the ref
  *   refs/tfgit-doctor/<random> is created at that branch's tip (only if absent) and deleted
  *   (only while it holds that value), each through the push a LOCK makes; no object is
- *   added, and a local repository's refs/tfgit-doctor directory is removed once empty (git
- *   servers remove it themselves). A repository without a branch gets a push connection
- *   only (*probe "").
+ *   added, and a local repository's refs/tfgit-doctor directory is removed once empty (a git
+ *   server may keep it, empty: git 2.39 does). A repository without a branch gets a push
+ *   connection only (*probe "").
  * probe (the ref's name) is filled as soon as it is chosen. 0, or a tfgit code with
  * r->message saying what could not be written; *left: the probe ref was made and could not
  * be deleted. */
