@@ -31,6 +31,8 @@ int cmd_unlock(struct ctx *c);
 int cmd_rollback(struct ctx *c);
 int cmd_reencrypt(struct ctx *c);
 int cmd_doctor(struct ctx *c);
+/* doctor when the settings do not load: prints why as its problem, with the fix; 1. */
+int doctor_settings_refused(const char *why);
 
 /* A value as the log escapes it (no terminal control sequence from a state's content). */
 const char *cli_safe(const char *s);

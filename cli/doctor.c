@@ -1,5 +1,6 @@
 /* tfgit doctor: what is wrong with this setup and how to fix it; exit 1 when something is. */
 #include <errno.h>
+#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -7,9 +8,11 @@
 #include <unistd.h>
 
 #include "../core/acl.h"
+#include "../core/probe.h"
 #include "cli.h"
 
 #define FREE_MIN (64ULL << 20)
+#define STATES_MAX 1000 /* files of a branch doctor reads (README: 1,000) */
 
 static int problems, warnings;
 
@@ -84,49 +87,195 @@ static void check_cache(const char *dir)
 	}
 }
 
+/* This process's user name, "USER" when it has none. */
+static const char *user_name(void)
+{
+	struct passwd *pw = getpwuid(geteuid());
+	return pw ? pw->pw_name : "USER";
+}
+
+/* Who this process is, for the messages: "www-data, uid 33". */
+static const char *whoami(void)
+{
+	static char me[300];
+	snprintf(me, sizeof(me), "%s, uid %ld", user_name(), (long)geteuid());
+	return me;
+}
+
+/* Settings under which no request can be served: no repository a request could use. */
+static void check_serves(const struct settings *s)
+{
+	if (s->default_repository || s->allowed_repos)
+		return;
+	problem("neither TFGIT_DEFAULT_REPOSITORY nor TFGIT_ALLOWED_REPOS is set: nothing can be served "
+		"(a request without repository= is a 400, one naming a repository a 403)",
+		"set TFGIT_DEFAULT_REPOSITORY to the repository requests use, or TFGIT_ALLOWED_REPOS to the URL "
+		"patterns requests may name with repository= (README: Settings)");
+}
+
+/* The proof that this process (the pool's user) can write the repository: nothing stays. */
+static void check_writable(struct ctx *c, const char *url)
+{
+	tfgit_result r = {0};
+	char probe[128], msg[5000], fix[1200];
+	int left = 0, local = c->t.url[0] == '/' || !strncmp(c->t.url, "file://", 7);
+	int rc = tfgit_probe_write(&r, &c->s->store, &c->t, probe, sizeof(probe), &left);
+	if (rc == 0) {
+		snprintf(msg, sizeof(msg), "this user (%s) can write the repository %s: %s%s", whoami(), url,
+			 local ? "a file made and removed in each of its directories, and " : "",
+			 probe[0] ? "a probe ref made and deleted (nothing stays)"
+				  : "a push connection accepted (no branch yet to make a probe ref at)");
+		ok(msg);
+	} else {
+		snprintf(msg, sizeof(msg), "this user (%s) cannot write the repository %s: %s; every LOCK, write "
+			 "and UNLOCK fails (500)", whoami(), url, r.message[0] ? r.message : tfgit_strerror(rc));
+		if (local)
+			snprintf(fix, sizeof(fix), "let uid %ld write it: chown -R %s %s (or give a group of that user "
+				 "write access: chgrp -R GROUP, chmod -R g+rwX and git config core.sharedRepository group); "
+				 "run doctor as the pool's user (sudo -u www-data tfgit doctor)",
+				 (long)geteuid(), user_name(), c->t.url[0] == '/' ? c->t.url : c->t.url + 7);
+		else if (rc == TFGIT_EDENIED)
+			snprintf(fix, sizeof(fix), "give the account of the credentials (GIT_USERNAME with GIT_PASSWORD_FILE, "
+				 "GITHUB_TOKEN_FILE, TFGIT_NETRC, SSH_PRIVATE_KEY) push rights to the repository: its "
+				 "branches, and refs named %s… for this check", PROBE_REF_PREFIX);
+		else
+			snprintf(fix, sizeof(fix), "check that the git server is up and reachable from here, and "
+				 "TFGIT_REMOTE_TIMEOUT");
+		problem(msg, fix);
+	}
+	if (left) {
+		snprintf(msg, sizeof(msg), "the probe ref %s stays in %s (nothing reads it)", probe, url);
+		snprintf(fix, sizeof(fix), "delete it: git push <the repository> :%s", probe);
+		problem(msg, fix);
+	}
+	tfgit_result_free(&r);
+}
+
+/* What brings the key a state needs, by the way of encryption set. */
+static const char *key_fix(const tfgit_crypt *k, const char *why)
+{
+	if (strstr(why, "clear text"))
+		return "set TFGIT_ENCRYPTION_MIGRATE=encrypt (it is then read, and encrypted at its next write, or "
+		       "all at once with tfgit reencrypt), or write it again through tfgit";
+	if (k->key_files)
+		return "add the key it was sealed with to TFGIT_ENCRYPTION_KEYS (every key listed decrypts; keep an "
+		       "old key until tfgit reencrypt has run), or, sealed for another repository, branch or path, "
+		       "write it again through tfgit from where it was sealed (README: What a sealed state is bound to)";
+	if (k->passphrase)
+		return "set the TF_BACKEND_HTTP_ENCRYPTION_PASSPHRASE it was written with";
+	if (k->decrypt_cmd)
+		return "check TFGIT_DECRYPT_CMD and the key it uses (its error output is in the log lines above)";
+	return "set the encryption settings it was written with (README: Encryption at rest)";
+}
+
+/* Every state of the branch opened as a GET opens it, with the encryption settings given. */
+static void check_states(struct ctx *c, const char *url)
+{
+	tfgit_result r = {0};
+	tfgit_probe_failure *f = NULL;
+	size_t opened = 0, unchecked = 0, n = 0;
+	int found = 0;
+	char msg[5000], fix[1200];
+	const tfgit_crypt *k = &c->s->store.crypt;
+	const char *how = k->key_files ? "TFGIT_ENCRYPTION_KEYS" : k->passphrase ? "the aes passphrase" :
+			  k->decrypt_cmd ? "TFGIT_DECRYPT_CMD" : "no encryption";
+	int rc = tfgit_probe_states(&r, &c->s->store, &c->t, STATES_MAX, &found, &opened, &unchecked, &f, &n);
+	if (rc < 0) {
+		snprintf(msg, sizeof(msg), "the states of branch %s of %s cannot be read: %s", c->t.ref, url,
+			 r.message[0] ? r.message : tfgit_strerror(rc));
+		problem(msg, "check the cache directory and the repository (the lines above)");
+	} else if (!found) {
+		snprintf(msg, sizeof(msg), "branch %s of %s holds no state yet (%s)", c->t.ref, url, how);
+		ok(msg);
+	} else {
+		for (size_t i = 0; i < n; i++) {
+			snprintf(msg, sizeof(msg), "state %s on branch %s does not open with %s: %s; every GET and "
+				 "write of it fails (500)", cli_safe(f[i].state), c->t.ref, how, cli_safe(f[i].message));
+			snprintf(fix, sizeof(fix), "%s", key_fix(k, f[i].message));
+			problem(msg, fix);
+		}
+		snprintf(msg, sizeof(msg), "%zu state%s on branch %s open%s with %s%s", opened, opened == 1 ? "" : "s",
+			 c->t.ref, opened == 1 ? "s" : "", how,
+			 unchecked ? " (the branch holds more files than doctor reads)" : "");
+		if (opened || !n)
+			ok(msg);
+	}
+	free(f);
+	tfgit_result_free(&r);
+}
+
+/* The repository doctor checks: --repository and --ref, else the defaults. */
 static void check_repository(struct ctx *c)
 {
 	tfgit_result r = {0};
 	tfgit_lock_entry *l = NULL;
 	size_t n = 0;
-	char msg[4400], url[512];
-	if (!c->s->default_repository) {
-		ok("no TFGIT_DEFAULT_REPOSITORY: every request names its repository= (TFGIT_ALLOWED_REPOS)");
+	char msg[4400], url[512], why[512];
+	if (!c->a->repository && !c->s->default_repository) {
+		if (c->s->allowed_repos)
+			ok("no TFGIT_DEFAULT_REPOSITORY: every request names its repository= (TFGIT_ALLOWED_REPOS); "
+			   "doctor --repository URL checks one");
 		return;
 	}
-	tfgit_url_redact(url, sizeof(url), c->s->default_repository);
-	c->t.url = c->s->default_repository;
-	c->t.ref = c->s->default_ref;
+	if (settings_target(c->s, c->a->repository, c->a->ref, NULL, &c->t, c->url, sizeof(c->url), why,
+			    sizeof(why)) != TFGIT_OK) {
+		tfgit_url_redact(url, sizeof(url), c->a->repository ? c->a->repository : c->s->default_repository);
+		snprintf(msg, sizeof(msg), "the repository %s, branch %s: %s", url,
+			 c->a->ref ? c->a->ref : c->s->default_ref, cli_safe(why));
+		problem(msg, "give a repository and branch TFGIT_ALLOWED_REPOS and TFGIT_ALLOWED_REFS allow, "
+			"or change those settings (README: Settings)");
+		return;
+	}
+	tfgit_url_redact(url, sizeof(url), c->t.url);
 	c->t.state = "";
 	int rc = tfgit_locks(&r, &c->s->store, &c->t, &l, &n);
 	if (rc < 0) {
-		snprintf(msg, sizeof(msg), "the default repository %s does not answer: %s", url,
-			 r.message[0] ? r.message : tfgit_strerror(rc));
+		snprintf(msg, sizeof(msg), "the %srepository %s does not answer: %s", c->a->repository ? "" : "default ",
+			 url, r.message[0] ? r.message : tfgit_strerror(rc));
 		problem(msg, rc == TFGIT_EDENIED ? "check the credentials (GIT_USERNAME with GIT_PASSWORD_FILE or "
 						   "GITHUB_TOKEN_FILE, TFGIT_NETRC, SSH_PRIVATE_KEY and TFGIT_SSH_KNOWN_HOSTS) "
 						   "and that the repository exists"
 						 : "check the URL, that the git server is up and reachable from here, and "
 						   "TFGIT_REMOTE_TIMEOUT");
 	} else {
-		snprintf(msg, sizeof(msg), "the default repository %s answers with the credentials given (%zu lock%s held)",
-			 url, n, n == 1 ? "" : "s");
+		snprintf(msg, sizeof(msg), "the %srepository %s answers with the credentials given (%zu lock%s held)",
+			 c->a->repository ? "" : "default ", url, n, n == 1 ? "" : "s");
 		ok(msg);
 	}
 	free(l);
 	tfgit_result_free(&r);
+	if (rc == 0) {
+		check_writable(c, url);
+		check_states(c, url);
+	}
 	/* what its sealed states are bound to: the operator needs it to move the repository */
 	const tfgit_crypt *k = &c->s->store.crypt;
 	char id[2100];
 	if (!k->key_files)
 		return;
-	if (tfgit_repository_id(id, sizeof(id), c->s->default_repository, k->repository_ids) < 0) {
-		snprintf(msg, sizeof(msg), "no repository identity can be made of the default repository %s", url);
+	if (tfgit_repository_id(id, sizeof(id), c->t.url, k->repository_ids) < 0) {
+		snprintf(msg, sizeof(msg), "no repository identity can be made of the repository %s", url);
 		problem(msg, "give it one in TFGIT_REPOSITORY_IDS (URL=ID)");
 		return;
 	}
-	snprintf(msg, sizeof(msg), "states sealed in the default repository are bound to its identity %s "
-		 "(TFGIT_REPOSITORY_IDS keeps one across a move)", id);
+	snprintf(msg, sizeof(msg), "states sealed in the repository %s are bound to its identity %s "
+		 "(TFGIT_REPOSITORY_IDS keeps one across a move)", url, id);
 	ok(msg);
+}
+
+/* The settings could not be loaded (main.c): the reason as a problem, with its fix; the exit
+ * status. Every misspelt name is in why (settings_load lists them all). */
+int doctor_settings_refused(const char *why)
+{
+	char msg[1200];
+	snprintf(msg, sizeof(msg), "the settings: %s", why);
+	problem(msg, strstr(why, "not a tfgit setting")
+			     ? "correct or remove each name listed (README: Settings lists every setting); until then "
+			       "nothing is served (500) and the pool does not start"
+			     : "correct the setting named (README: Settings); until then nothing is served (500) and "
+			       "the pool does not start");
+	printf("1 problem\n");
+	return 1;
 }
 
 int cmd_doctor(struct ctx *c)
@@ -134,7 +283,11 @@ int cmd_doctor(struct ctx *c)
 	char why[512];
 	const acl *a = NULL;
 	problems = warnings = 0;
-	ok("the settings (environment, TFGIT_CONFIG) are usable");
+	char line[4300];
+	snprintf(line, sizeof(line), "the settings (environment, %s%s) are usable", c->s->config_file[0] ? "settings file " : "no settings file",
+		 c->s->config_file);
+	ok(line);
+	check_serves(c->s);
 	check_default_cache(c->s);
 	check_cache(c->s->store.cache_dir);
 	if (c->s->acl_file && acl_get(&a, c->s->acl_file, why, sizeof(why)) < 0)

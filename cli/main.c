@@ -24,7 +24,7 @@ static const struct command {
 	{"locks", cmd_locks, 0, "locks                        every lock of the repository"},
 	{"unlock", cmd_unlock, 1, "unlock --state S [--id ID]   removes the lock (with --id only that holder's)"},
 	{"reencrypt", cmd_reencrypt, 0, "reencrypt                    every stale encrypted state written again (rotation, migration)"},
-	{"doctor", cmd_doctor, 0, "doctor                       checks settings, cache and the default repository"},
+	{"doctor", cmd_doctor, 0, "doctor                       what breaks requests: settings, cache, the repository's writes and states"},
 };
 
 static void usage(FILE *out)
@@ -120,9 +120,7 @@ int main(int argc, char **argv)
 	int rc = 2;
 	if (settings_load(&s, NULL, 0, why, sizeof(why)) < 0) {
 		fprintf(stderr, "tfgit: %s\n", why);
-		rc = cmd->run == cmd_doctor ? 1 : 2;
-		if (cmd->run == cmd_doctor)
-			printf("problem: the settings: %s\n", why);
+		rc = cmd->run == cmd_doctor ? doctor_settings_refused(why) : 2;
 	} else if (tfgit_tls_trust(s.ca_file) < 0) {
 		fprintf(stderr, "tfgit: TFGIT_SSL_CA_FILE cannot be loaded\n");
 	} else if (cmd->run == cmd_doctor || target(&c, cmd->needs_state) == 0) {

@@ -170,6 +170,8 @@ static int read_config(struct settings *s, struct source *src, int fd, const cha
 	s->file_text = out = text; /* entries are written over the text, never past it */
 	s->file_size = (size_t)st.st_size + 2;
 	int line = 0;
+	char names[400] = "";
+	size_t unknown = 0;
 	for (char *p = text, *next; p && *p; p = next) {
 		line++;
 		next = strchr(p, '\n');
@@ -196,8 +198,12 @@ static int read_config(struct settings *s, struct source *src, int fd, const cha
 		}
 		if (!strncmp(p, "FCGI_", 5))
 			continue;
-		if (!is_known(p))
-			return refuse(src, "%s line %d: %s is not a tfgit setting", what, line, p);
+		if (!is_known(p)) { /* each one named, not only the first (tfgit doctor lists them) */
+			if (unknown < sizeof(names) - 1)
+				unknown += (size_t)snprintf(names + unknown, sizeof(names) - unknown, "%sline %d: %.64s "
+							    "is not a tfgit setting", unknown ? "; " : "", line, p);
+			continue;
+		}
 		/* out never passes p: each entry is no longer than its line */
 		size_t n = strlen(p);
 		memmove(out, p, n);
@@ -208,7 +214,7 @@ static int read_config(struct settings *s, struct source *src, int fd, const cha
 	}
 	*out = '\0';
 	src->file = s->file_text;
-	return 0;
+	return unknown ? refuse(src, "%s %s", what, names) : 0;
 }
 
 /* The settings file named by TFGIT_CONFIG: the operator's path, followed as given. */

@@ -2,12 +2,13 @@
  *
  * Layer: core/ holds the operations, the top of the core: op.c (a repository's flock and
  * session, held for one operation), batch.c (group commit), state.c, lock.c, history.c,
- * rotate.c (re-encryption), health.c, init.c, settings.c, acl.c and metrics.c (the shared
- * counters, which only count). They may call every layer below: crypt/ (encryption at rest)
- * > store/ (the host's cache) > net/ (git servers) > format/ (Terraform's JSON, names). What
- * every layer shares is this header, internal.h and their code in log.c and errors.c, which
- * call nothing else of the core. No file of a layer includes a header of one above it
- * (tests/t-layers.sh); the fronts (fcgi/, cli/) call this header's functions. */
+ * rotate.c (re-encryption), health.c, probe.c (tfgit doctor's proofs), init.c, settings.c,
+ * acl.c and metrics.c (the shared counters, which only count). They may call every layer
+ * below: crypt/ (encryption at rest) > store/ (the host's cache) > net/ (git servers) >
+ * format/ (Terraform's JSON, names). What every layer shares is this header, internal.h and
+ * their code in log.c and errors.c, which call nothing else of the core. No file of a layer
+ * includes a header of one above it (tests/t-layers.sh); the fronts (fcgi/, cli/) call this
+ * header's functions. */
 #ifndef TFGIT_H
 #define TFGIT_H
 

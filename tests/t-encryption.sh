@@ -587,9 +587,13 @@ doctor() {
 	runuser -u "$POOL_USER" -- env TFGIT_CACHE_DIR="$T_DIR/doc-cache" TFGIT_DEFAULT_REPOSITORY="$RY" TFGIT_DEFAULT_REF=main \
 		TFGIT_ENCRYPTION_KEYS="$K1" "$@" "$TFGIT_CLI_BIN" doctor 2>&1
 }
+doc_out=$(doctor)
+doc_rc=$?
 check "ids: tfgit doctor names the identity: Y's URL identity without the setting, infra-prod with it" eval \
-	"doctor | grep -qF 'bound to its identity $(ident "$RY") ' &&
+	"grep -qF 'bound to its identity $(ident "$RY") ' <<<\"\$doc_out\" &&
 	 doctor TFGIT_REPOSITORY_IDS='$RY=infra-prod' | grep -qF 'bound to its identity infra-prod '"
+check "... without the setting, the state sealed for infra-prod does not open: a problem naming it (exit 1)" eval \
+	"[ $doc_rc = 1 ] && grep -q '^problem: state app/db.tfstate on branch main does not open' <<<\"\$doc_out\""
 # malformed or unsafe values fail closed: one ID for two repositories, no URL=ID, no keys
 for v in "ids2:$RX=infra-prod $RY=infra-prod" "noeq:$RX" "nokeys:$RX=infra-prod"; do
 	name=${v%%:*}
