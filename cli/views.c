@@ -40,6 +40,13 @@ static const char *dash(const char *s)
 	return s && *s ? cli_safe(s) : "-";
 }
 
+/* The larger of width and the length of s (a column's width). */
+static int widest(int width, const char *s)
+{
+	size_t n = strlen(s);
+	return n > (size_t)width ? (int)(n > 1024 ? 1024 : n) : width;
+}
+
 static json_object *jstr(const char *s)
 {
 	return json_object_new_string(s ? s : "");
@@ -140,12 +147,20 @@ int cmd_history(struct ctx *c)
 			json_object_array_add(arr, version_json(&l[i]));
 		print_json(arr);
 	} else {
-		printf("%-12s %-20s %7s %9s  %-24s %-24s %-36s %s\n", "VERSION", "DATE", "SERIAL", "SIZE", "WHO",
-		       "OPERATION", "LOCK-ID", "LINEAGE");
+		/* each column as wide as its widest value: a rollback's Operation ("rollback to <commit>")
+		 * or a long Who shifts no column after it */
+		int who = 3, operation = 9, lock_id = 7;
+		for (size_t i = 0; i < n; i++) {
+			who = widest(who, dash(l[i].who));
+			operation = widest(operation, dash(l[i].operation));
+			lock_id = widest(lock_id, dash(l[i].lock_id));
+		}
+		printf("%-12s %-20s %7s %9s  %-*s  %-*s  %-*s  %s\n", "VERSION", "DATE", "SERIAL", "SIZE", who, "WHO",
+		       operation, "OPERATION", lock_id, "LOCK-ID", "LINEAGE");
 		for (size_t i = 0; i < n; i++)
-			printf("%-12.12s %-20s %7lld %9zu  %-24s %-24s %-36s %s%s\n", l[i].commit, cli_time(l[i].time),
-			       l[i].serial, l[i].size, dash(l[i].who), dash(l[i].operation), dash(l[i].lock_id),
-			       dash(l[i].lineage), l[i].deleted ? " (deleted)" : "");
+			printf("%-12.12s %-20s %7lld %9zu  %-*s  %-*s  %-*s  %s%s\n", l[i].commit, cli_time(l[i].time),
+			       l[i].serial, l[i].size, who, dash(l[i].who), operation, dash(l[i].operation), lock_id,
+			       dash(l[i].lock_id), dash(l[i].lineage), l[i].deleted ? " (deleted)" : "");
 	}
 	free(l);
 	tfgit_result_free(&r);
