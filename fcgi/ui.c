@@ -194,18 +194,22 @@ void ui_repository(struct request *req, const struct settings *cfg)
 	html_raw(&h, " locked");
 	if (rc == TFGIT_ENOTFOUND)
 		html_raw(&h, " (the branch does not exist yet)");
-	html_raw(&h, "</p>\n<table class=\"states\"><thead><tr><th>");
+	html_raw(&h, "</p>\n<table class=\"states\"><thead><tr><th rowspan=\"2\">");
 	struct html_link by = link_to(req, "./");
 	by.sort = "path";
 	html_raw(&h, "<a href=\"");
 	html_link(&h, &by);
 	html_raw(&h, sort_by_change ? "\">Path</a>" : "\">Path ▲</a>");
-	html_raw(&h, "</th><th class=\"num\">Serial</th><th class=\"num\">Resources</th><th>Terraform</th><th>");
+	html_raw(&h, "</th><th class=\"num\" rowspan=\"2\">Serial</th><th class=\"num\" rowspan=\"2\">Resources</th>"
+		     "<th rowspan=\"2\">Terraform</th><th colspan=\"3\" class=\"group\">");
 	by.sort = "changed";
 	html_raw(&h, "<a href=\"");
 	html_link(&h, &by);
 	html_raw(&h, sort_by_change ? "\">Last change ▼</a>" : "\">Last change</a>");
-	html_raw(&h, "</th><th>Who</th><th>Lock-ID</th><th>Lock</th></tr></thead>\n<tbody>\n");
+	/* the Lock-ID is the last change's (the lock it was written under), grouped with it: not the
+	 * lock held now, which is the Lock column's */
+	html_raw(&h, "</th><th rowspan=\"2\">Lock now</th></tr>\n<tr><th>When</th><th>Who</th>"
+		     "<th title=\"the lock the last change was written under\">its Lock-ID</th></tr></thead>\n<tbody>\n");
 	for (size_t i = 0; i < n; i++)
 		state_row(&h, req, cfg, &l[i], now);
 	html_raw(&h, "</tbody></table>\n");

@@ -96,6 +96,11 @@ held=$(g "$R" ls-tree -r --name-only master | sort)
 listed=$(grep -o '<tr><td class="mono"><a href="state?state=[^"]*">' "$T_DIR/page" | sed 's/.*state=\([^"]*\)">/\1/' |
 	while read -r s; do printf '%b\n' "${s//%/\\x}"; done | sort)
 check "the states table lists exactly the state files the branch holds" expect_eq states "$held" "$listed"
+check "the Lock-ID column is the last change's: grouped under Last change, apart from the lock held now" \
+	eval "grep -q '<th colspan=\"3\" class=\"group\"><a href=\"[^\"]*\">Last change</a></th><th rowspan=\"2\">Lock now</th></tr>' '$T_DIR/page' &&
+		grep -q '^<tr><th>When</th><th>Who</th><th title=\"the lock the last change was written under\">its Lock-ID</th></tr>' '$T_DIR/page'"
+check "... an unlocked state's row: its last change's Lock-ID there, and unlocked now" \
+	eval "grep -F '>envs/many.tfstate</a>' '$T_DIR/page' | grep -q '<td class=\"mono id\">p-1</td><td><span class=\"badge free\">unlocked</span>'"
 code=$(curl -s -o /dev/null -w '%{http_code} %{redirect_url}' "$URL/ui?ref=master")
 check "…/ui redirects to …/ui/ (relative, query kept)" expect_eq redirect "301 $URL/ui/?ref=master" "$code"
 code=$(page "style.css")
