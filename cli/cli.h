@@ -9,7 +9,7 @@
 
 struct args {
 	const char *command;
-	const char *repository, *ref, *state, *version, *from, *to, *id;
+	const char *repository, *ref, *state, *version, *from, *to, *id, *since;
 	int json;
 };
 
@@ -31,6 +31,7 @@ int cmd_unlock(struct ctx *c);
 int cmd_rollback(struct ctx *c);
 int cmd_reencrypt(struct ctx *c);
 int cmd_doctor(struct ctx *c);
+int cmd_failures(struct ctx *c);
 
 /* A value as the log escapes it (no terminal control sequence from a state's content). */
 const char *cli_safe(const char *s);

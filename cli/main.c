@@ -24,6 +24,7 @@ static const struct command {
 	{"unlock", cmd_unlock, 1, "unlock --state S [--id ID]   removes the lock (with --id only that holder's)"},
 	{"reencrypt", cmd_reencrypt, 0, "reencrypt                    every stale encrypted state written again (rotation, migration)"},
 	{"doctor", cmd_doctor, 0, "doctor                       checks settings, cache and the default repository"},
+	{"failures", cmd_failures, 0, "failures [--since UNIXTIME]  the last failed requests, newest first, of every repository"},
 };
 
 static void usage(FILE *out)
@@ -45,7 +46,7 @@ static int parse(struct args *a, int argc, char **argv)
 		{"--repository", offsetof(struct args, repository)}, {"--ref", offsetof(struct args, ref)},
 		{"--state", offsetof(struct args, state)},           {"--version", offsetof(struct args, version)},
 		{"--from", offsetof(struct args, from)},             {"--to", offsetof(struct args, to)},
-		{"--id", offsetof(struct args, id)},
+		{"--id", offsetof(struct args, id)},                 {"--since", offsetof(struct args, since)},
 	};
 	memset(a, 0, sizeof(*a));
 	for (int i = 1; i < argc; i++) {
@@ -122,7 +123,7 @@ int main(int argc, char **argv)
 			printf("problem: the settings: %s\n", why);
 	} else if (tfgit_tls_trust(s.ca_file) < 0) {
 		fprintf(stderr, "tfgit: TFGIT_SSL_CA_FILE cannot be loaded\n");
-	} else if (cmd->run == cmd_doctor || target(&c, cmd->needs_state) == 0) {
+	} else if (cmd->run == cmd_doctor || cmd->run == cmd_failures || target(&c, cmd->needs_state) == 0) {
 		rc = cmd->run(&c);
 	}
 	settings_free(&s);

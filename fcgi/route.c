@@ -9,6 +9,7 @@
 #include <json-c/json.h>
 
 #include "../core/acl.h"
+#include "../core/failures.h"
 #include "../core/format/lockinfo.h"
 #include "../core/health.h"
 #include "../core/metrics.h"
@@ -521,6 +522,12 @@ void route_request(struct request *req, const struct settings *cfg)
 		tfgit_log("the shared counters are not kept: %s", why);
 		snprintf(last_why, sizeof(last_why), "%s", why);
 	}
+	char fwhy[700];
+	static char last_fwhy[700];
+	if (failures_open(cfg->store.cache_dir, fwhy, sizeof(fwhy)) < 0 && strcmp(fwhy, last_fwhy) != 0) {
+		tfgit_log("the last failed requests are not kept: %s", fwhy);
+		snprintf(last_fwhy, sizeof(last_fwhy), "%s", fwhy);
+	}
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
 		if (routes[i].address == address && strcmp(routes[i].method, req->method) == 0)
 			rt = &routes[i];
@@ -536,6 +543,9 @@ void route_request(struct request *req, const struct settings *cfg)
 		else
 			handle_health(req, cfg, mapped, why);
 	} else if (!rt) {
+		snprintf(req->result.message, sizeof(req->result.message), "method not allowed: %s (%s)", req->method,
+			 address == LOCK_ADDRESS ? "the lock address" : address == STATE_ADDRESS ? "the state's address" :
+			 "the web view is read-only");
 		respond(req, 405, not_allowed[address][0], "application/json", not_allowed[address][1],
 			strlen(not_allowed[address][1]));
 	} else {

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "../core/acl.h"
+#include "../core/failures.h"
 #include "html.h"
 #include "response.h"
 #include "route.h"
@@ -161,6 +162,47 @@ static void state_row(struct html *h, const struct request *req, const struct se
 	html_raw(h, "</td></tr>\n");
 }
 
+#define FAILURES_SHOWN 20
+
+/* The last failed requests of this repository (failures.c) whose state the requester may read,
+ * newest first: what Terraform does not print (the error's message, the request's id that names
+ * the log line). A failure without a state that was checked is never shown here: nothing says
+ * who may read it (tfgit failures shows every one to the operator). */
+static void failures_box(struct html *h, const struct request *req, const struct settings *cfg)
+{
+	static struct failure f[FAILURES_KEPT];
+	char repo[sizeof(f[0].repository)];
+	size_t n = failures_list(f, FAILURES_KEPT), shown = 0;
+	tfgit_url_redact(repo, sizeof(repo), req->target.url);
+	html_raw(h, "<h2>Recent failed requests</h2>\n");
+	for (size_t i = 0; i < n && shown < FAILURES_SHOWN; i++) {
+		if (strcmp(f[i].repository, repo) != 0 || !f[i].state[0] || !route_may(req, cfg, ACL_READ, f[i].state))
+			continue;
+		if (!shown++)
+			html_raw(h, "<p class=\"muted\">Requests to this repository answered with an error, newest "
+				    "first: the message is what the client got (Terraform prints little of it); the "
+				    "request id names the server's log line.</p>\n<table class=\"failures\"><thead><tr>"
+				    "<th>When</th><th>Request id</th><th>Method</th><th>State</th><th>Branch</th>"
+				    "<th class=\"num\">Status</th><th>Message</th></tr></thead><tbody>\n");
+		html_raw(h, "<tr><td>");
+		html_time(h, (long long)(f[i].time_ms / 1000));
+		html_raw(h, "</td><td class=\"mono\">");
+		html_text(h, f[i].id);
+		html_raw(h, "</td><td>");
+		html_text(h, f[i].method);
+		html_raw(h, "</td><td class=\"mono\">");
+		html_text(h, f[i].state);
+		html_raw(h, "</td><td class=\"mono\">");
+		html_text(h, f[i].ref);
+		html_raw(h, "</td><td class=\"num\">");
+		html_num(h, f[i].status);
+		html_raw(h, "</td><td>");
+		html_text(h, f[i].message);
+		html_raw(h, "</td></tr>\n");
+	}
+	html_raw(h, shown ? "</tbody></table>\n" : "<p class=\"muted\">None kept for this repository.</p>\n");
+}
+
 void ui_repository(struct request *req, const struct settings *cfg)
 {
 	tfgit_state_entry *l = NULL;
@@ -213,6 +255,7 @@ void ui_repository(struct request *req, const struct settings *cfg)
 	for (size_t i = 0; i < n; i++)
 		state_row(&h, req, cfg, &l[i], now);
 	html_raw(&h, "</tbody></table>\n");
+	failures_box(&h, req, cfg);
 	free(l);
 	send_page(req, &h);
 }
