@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "failures.h"
 #include "internal.h"
@@ -25,23 +24,14 @@ struct layout {
 	struct slot slots[FAILURES_KEPT];
 };
 
-static struct layout *shared;
-static char shared_dir[4096];
+static struct mapped file;
+static struct layout *shared; /* file's map */
 
 int failures_open(const char *cache_dir, char *why, size_t whylen)
 {
-	void *m;
-	if (shared && !strcmp(shared_dir, cache_dir))
-		return 0;
-	if (shared) {
-		munmap(shared, sizeof(*shared));
-		shared = NULL;
-	}
-	if (mapped_open(&m, cache_dir, FAILURES_FILE, FAILURES_MAGIC, sizeof(struct layout), why, whylen) < 0)
-		return -1;
-	shared = m;
-	snprintf(shared_dir, sizeof(shared_dir), "%s", cache_dir);
-	return 0;
+	int rc = mapped_keep(&file, cache_dir, FAILURES_FILE, FAILURES_MAGIC, sizeof(struct layout), why, whylen);
+	shared = file.map;
+	return rc;
 }
 
 /* Every text of f ends within its field (a torn or foreign entry cannot run past one). */

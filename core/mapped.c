@@ -110,3 +110,18 @@ int mapped_open(void **map, const char *cache_dir, const char *name, uint64_t ma
 	*map = m;
 	return 0;
 }
+
+int mapped_keep(struct mapped *m, const char *cache_dir, const char *name, uint64_t magic, size_t size,
+		char *why, size_t whylen)
+{
+	if (m->map && !strcmp(m->dir, cache_dir))
+		return 0;
+	if (m->map) {
+		munmap(m->map, size);
+		m->map = NULL;
+	}
+	if (mapped_open(&m->map, cache_dir, name, magic, size, why, whylen) < 0)
+		return -1;
+	snprintf(m->dir, sizeof(m->dir), "%s", cache_dir);
+	return 0;
+}

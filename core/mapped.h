@@ -23,4 +23,15 @@ struct mapped_head {
 int mapped_open(void **map, const char *cache_dir, const char *name, uint64_t magic, size_t size,
 		char *why, size_t whylen);
 
+/* A file kept mapped for the process's life, remapped when the cache directory changes. */
+struct mapped {
+	void *map; /* NULL until mapped_keep succeeded */
+	char dir[4096];
+};
+
+/* m mapped as mapped_open maps it: at once when it already is, for cache_dir. 0, or -1 with the
+ * reason in why (m is then unmapped). */
+int mapped_keep(struct mapped *m, const char *cache_dir, const char *name, uint64_t magic, size_t size,
+		char *why, size_t whylen);
+
 #endif

@@ -55,23 +55,14 @@ struct layout {
 	uint64_t requests[NMETHODS][STATUS_MAX];
 };
 
-static struct layout *shared;
-static char shared_dir[4096];
+static struct mapped file;
+static struct layout *shared; /* file's map */
 
 int metrics_open(const char *cache_dir, char *why, size_t whylen)
 {
-	void *m;
-	if (shared && !strcmp(shared_dir, cache_dir))
-		return 0;
-	if (shared) {
-		munmap(shared, sizeof(*shared));
-		shared = NULL;
-	}
-	if (mapped_open(&m, cache_dir, METRICS_FILE, METRICS_MAGIC, sizeof(struct layout), why, whylen) < 0)
-		return -1;
-	shared = m;
-	snprintf(shared_dir, sizeof(shared_dir), "%s", cache_dir);
-	return 0;
+	int rc = mapped_keep(&file, cache_dir, METRICS_FILE, METRICS_MAGIC, sizeof(struct layout), why, whylen);
+	shared = file.map;
+	return rc;
 }
 
 static void add(uint64_t *at, uint64_t n)

@@ -69,6 +69,18 @@ static void respond_failure(struct request *req, int rc, const char *not_found)
 		respond_result(req, rc);
 }
 
+/* One cell holding text (escaped), of class cls (a literal of this file) when not NULL. */
+static void cell(struct html *h, const char *cls, const char *text)
+{
+	html_raw(h, cls ? "<td class=\"" : "<td>");
+	if (cls) {
+		html_raw(h, cls);
+		html_raw(h, "\">");
+	}
+	html_text(h, text);
+	html_raw(h, "</td>");
+}
+
 /* A lock badge: holder, operation, age; its ID only for who may remove it anyway. */
 static void lock_badge(struct html *h, const tfgit_lock_entry *l, int show_id, long long now)
 {
@@ -186,19 +198,16 @@ static void failures_box(struct html *h, const struct request *req, const struct
 				    "<th class=\"num\">Status</th><th>Message</th></tr></thead><tbody>\n");
 		html_raw(h, "<tr><td>");
 		html_time(h, (long long)(f[i].time_ms / 1000));
-		html_raw(h, "</td><td class=\"mono\">");
-		html_text(h, f[i].id);
-		html_raw(h, "</td><td>");
-		html_text(h, f[i].method);
-		html_raw(h, "</td><td class=\"mono\">");
-		html_text(h, f[i].state);
-		html_raw(h, "</td><td class=\"mono\">");
-		html_text(h, f[i].ref);
-		html_raw(h, "</td><td class=\"num\">");
+		html_raw(h, "</td>");
+		cell(h, "mono", f[i].id);
+		cell(h, NULL, f[i].method);
+		cell(h, "mono", f[i].state);
+		cell(h, "mono", f[i].ref);
+		html_raw(h, "<td class=\"num\">");
 		html_num(h, f[i].status);
-		html_raw(h, "</td><td>");
-		html_text(h, f[i].message);
-		html_raw(h, "</td></tr>\n");
+		html_raw(h, "</td>");
+		cell(h, NULL, f[i].message);
+		html_raw(h, "</tr>\n");
 	}
 	html_raw(h, shown ? "</tbody></table>\n" : "<p class=\"muted\">None kept for this repository.</p>\n");
 }
@@ -281,15 +290,12 @@ static void state_contents(struct html *h, const tfgit_buf *content)
 	html_raw(h, "<table class=\"resources\"><thead><tr><th>Address</th><th>Type</th><th>Provider</th>"
 		    "<th>Mode</th><th class=\"num\">Instances</th></tr></thead><tbody>\n");
 	for (size_t i = 0; i < nres; i++) {
-		html_raw(h, "<tr><td class=\"mono\">");
-		html_text(h, res[i].address);
-		html_raw(h, "</td><td class=\"mono\">");
-		html_text(h, res[i].type);
-		html_raw(h, "</td><td class=\"mono\">");
-		html_text(h, res[i].provider);
-		html_raw(h, "</td><td>");
-		html_text(h, res[i].mode);
-		html_raw(h, "</td><td class=\"num\">");
+		html_raw(h, "<tr>");
+		cell(h, "mono", res[i].address);
+		cell(h, "mono", res[i].type);
+		cell(h, "mono", res[i].provider);
+		cell(h, NULL, res[i].mode);
+		html_raw(h, "<td class=\"num\">");
 		html_num(h, (long long)res[i].instances);
 		html_raw(h, "</td></tr>\n");
 	}
