@@ -161,7 +161,7 @@ int cmd_reencrypt(struct ctx *c)
 {
 	tfgit_result r = {0};
 	size_t count = 0;
-	int rc = tfgit_reencrypt(&r, &c->s->store, &c->t, &count);
+	int rc = tfgit_reencrypt(&r, &c->s->store, &c->t, operator_name(), &count);
 	printf("%s\n", r.message[0] ? r.message : tfgit_strerror(rc));
 	tfgit_result_free(&r);
 	return rc < 0 ? 1 : 0;

@@ -9,7 +9,7 @@
 
 struct args {
 	const char *command;
-	const char *repository, *ref, *state, *version, *from, *to, *id;
+	const char *repository, *ref, *state, *version, *from, *to, *id, *since;
 	int json;
 };
 
@@ -33,6 +33,7 @@ int cmd_reencrypt(struct ctx *c);
 int cmd_doctor(struct ctx *c);
 /* doctor when the settings do not load: prints why as its problem, with the fix; 1. */
 int doctor_settings_refused(const char *why);
+int cmd_failures(struct ctx *c);
 
 /* A value as the log escapes it (no terminal control sequence from a state's content). */
 const char *cli_safe(const char *s);

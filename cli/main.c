@@ -25,6 +25,7 @@ static const struct command {
 	{"unlock", cmd_unlock, 1, "unlock --state S [--id ID]   removes the lock (with --id only that holder's)"},
 	{"reencrypt", cmd_reencrypt, 0, "reencrypt                    every stale encrypted state written again (rotation, migration)"},
 	{"doctor", cmd_doctor, 0, "doctor                       what breaks requests: settings, cache, the repository's writes and states"},
+	{"failures", cmd_failures, 0, "failures [--since UNIXTIME]  the last failed requests, newest first, of every repository"},
 };
 
 static void usage(FILE *out)
@@ -48,7 +49,7 @@ static int parse(struct args *a, int argc, char **argv)
 		{"--repository", offsetof(struct args, repository)}, {"--ref", offsetof(struct args, ref)},
 		{"--state", offsetof(struct args, state)},           {"--version", offsetof(struct args, version)},
 		{"--from", offsetof(struct args, from)},             {"--to", offsetof(struct args, to)},
-		{"--id", offsetof(struct args, id)},
+		{"--id", offsetof(struct args, id)},                 {"--since", offsetof(struct args, since)},
 	};
 	memset(a, 0, sizeof(*a));
 	for (int i = 1; i < argc; i++) {
@@ -123,7 +124,7 @@ int main(int argc, char **argv)
 		rc = cmd->run == cmd_doctor ? doctor_settings_refused(why) : 2;
 	} else if (tfgit_tls_trust(s.ca_file) < 0) {
 		fprintf(stderr, "tfgit: TFGIT_SSL_CA_FILE cannot be loaded\n");
-	} else if (cmd->run == cmd_doctor || target(&c, cmd->needs_state) == 0) {
+	} else if (cmd->run == cmd_doctor || cmd->run == cmd_failures || target(&c, cmd->needs_state) == 0) {
 		rc = cmd->run(&c);
 	}
 	settings_free(&s);

@@ -5,6 +5,7 @@
 
 #include <json-c/json.h>
 
+#include "../core/failures.h"
 #include "cli.h"
 
 const char *cli_safe(const char *s)
@@ -38,6 +39,13 @@ int cli_failed(const tfgit_result *r, int rc)
 static const char *dash(const char *s)
 {
 	return s && *s ? cli_safe(s) : "-";
+}
+
+/* The larger of width and the length of s (a column's width). */
+static int widest(int width, const char *s)
+{
+	size_t n = strlen(s);
+	return n > (size_t)width ? (int)(n > 1024 ? 1024 : n) : width;
 }
 
 static json_object *jstr(const char *s)
@@ -140,12 +148,20 @@ int cmd_history(struct ctx *c)
 			json_object_array_add(arr, version_json(&l[i]));
 		print_json(arr);
 	} else {
-		printf("%-12s %-20s %7s %9s  %-24s %-24s %-36s %s\n", "VERSION", "DATE", "SERIAL", "SIZE", "WHO",
-		       "OPERATION", "LOCK-ID", "LINEAGE");
+		/* each column as wide as its widest value: a rollback's Operation ("rollback to <commit>")
+		 * or a long Who shifts no column after it */
+		int who = 3, operation = 9, lock_id = 7;
+		for (size_t i = 0; i < n; i++) {
+			who = widest(who, dash(l[i].who));
+			operation = widest(operation, dash(l[i].operation));
+			lock_id = widest(lock_id, dash(l[i].lock_id));
+		}
+		printf("%-12s %-20s %7s %9s  %-*s  %-*s  %-*s  %s\n", "VERSION", "DATE", "SERIAL", "SIZE", who, "WHO",
+		       operation, "OPERATION", lock_id, "LOCK-ID", "LINEAGE");
 		for (size_t i = 0; i < n; i++)
-			printf("%-12.12s %-20s %7lld %9zu  %-24s %-24s %-36s %s%s\n", l[i].commit, cli_time(l[i].time),
-			       l[i].serial, l[i].size, dash(l[i].who), dash(l[i].operation), dash(l[i].lock_id),
-			       dash(l[i].lineage), l[i].deleted ? " (deleted)" : "");
+			printf("%-12.12s %-20s %7lld %9zu  %-*s  %-*s  %-*s  %s%s\n", l[i].commit, cli_time(l[i].time),
+			       l[i].serial, l[i].size, who, dash(l[i].who), operation, dash(l[i].operation), lock_id,
+			       dash(l[i].lock_id), dash(l[i].lineage), l[i].deleted ? " (deleted)" : "");
 	}
 	free(l);
 	tfgit_result_free(&r);
@@ -248,5 +264,53 @@ int cmd_locks(struct ctx *c)
 	}
 	free(l);
 	tfgit_result_free(&r);
+	return 0;
+}
+
+/* The last failed requests every process serving from this cache directory kept (failures.c),
+ * of every repository: the operator's view (the web view shows a user only what the ACL lets
+ * them read). --since T: only those answered at Unix time T or later. */
+int cmd_failures(struct ctx *c)
+{
+	static struct failure f[FAILURES_KEPT];
+	char why[700], *end;
+	double since = c->a->since ? strtod(c->a->since, &end) : 0;
+	if (c->a->since && (*end || end == c->a->since || !(since >= 0))) {
+		fprintf(stderr, "tfgit failures: --since takes a Unix time (seconds, a fraction allowed: date +%%s.%%N)\n");
+		return 2;
+	}
+	if (failures_open(c->s->store.cache_dir, why, sizeof(why)) < 0) {
+		fprintf(stderr, "tfgit: the failed requests cannot be read: %s\n", cli_safe(why));
+		return 1;
+	}
+	size_t n = failures_list(f, FAILURES_KEPT), kept = 0;
+	for (size_t i = 0; i < n; i++)
+		if ((double)f[i].time_ms >= since * 1000)
+			f[kept++] = f[i];
+	if (c->a->json) {
+		json_object *arr = json_object_new_array();
+		for (size_t i = 0; i < kept; i++) {
+			json_object *o = json_object_new_object();
+			json_object_object_add(o, "time", jstr(cli_time(f[i].time_ms / 1000)));
+			json_object_object_add(o, "id", jstr(f[i].id));
+			json_object_object_add(o, "method", jstr(f[i].method));
+			json_object_object_add(o, "status", json_object_new_int(f[i].status));
+			json_object_object_add(o, "repository", jstr(f[i].repository));
+			json_object_object_add(o, "ref", jstr(f[i].ref));
+			json_object_object_add(o, "state", jstr(f[i].state));
+			json_object_object_add(o, "user", jstr(f[i].user));
+			json_object_object_add(o, "message", jstr(f[i].message));
+			json_object_array_add(arr, o);
+		}
+		print_json(arr);
+		return 0;
+	}
+	printf("%-20s  %-16s  %-6s  %s  %-24s  %-12s  %s\n", "TIME", "ID", "METHOD", "STATUS", "STATE", "USER",
+	       "MESSAGE");
+	for (size_t i = 0; i < kept; i++)
+		printf("%-20s  %-16s  %-6s  %6d  %-24s  %-12s  %s\n", cli_time(f[i].time_ms / 1000), cli_safe(f[i].id),
+		       cli_safe(f[i].method), f[i].status, dash(f[i].state), dash(f[i].user), cli_safe(f[i].message));
+	if (!kept)
+		printf("no failed request kept%s\n", c->a->since ? " since then" : "");
 	return 0;
 }

@@ -19,7 +19,7 @@
 #include <json-c/json.h>
 
 #include "internal.h"
-#include "store/cachedir.h"
+#include "mapped.h"
 #include "metrics.h"
 
 #define METRICS_FILE ".metrics-v1"
@@ -47,9 +47,7 @@ static const struct {
 
 /* The file's layout: only ever grown by a new file name (METRICS_FILE). */
 struct layout {
-	uint64_t magic;
-	uint64_t size;    /* sizeof(struct layout) */
-	uint64_t created; /* Unix time the file was made: the counters' start */
+	struct mapped_head head; /* created: the counters' start */
 	uint64_t counters[COUNTERS_MAX];
 	uint64_t remote_us;
 	uint64_t latency_us;            /* sum of request durations */
@@ -57,108 +55,14 @@ struct layout {
 	uint64_t requests[NMETHODS][STATUS_MAX];
 };
 
-static struct layout *shared;
-static char shared_dir[4096];
-
-/* The file's blocks are really there (posix_fallocate: a no-op where they are): 1, or 0 when
- * the filesystem has no room for them. */
-static int blocks_allocated(int fd)
-{
-	int e = posix_fallocate(fd, 0, sizeof(struct layout));
-	if (e == 0 || e == EOPNOTSUPP || e == EINVAL)
-		return 1;
-	errno = e;
-	return 0;
-}
-
-/* The counters' file in dfd: opened, or made complete under a private name and then linked into
- * place (two processes making it at once: one link wins, the other opens the winner's). */
-static int open_file(int dfd, char *why, size_t whylen)
-{
-	for (int tries = 0; tries < 5; tries++) {
-		int fd = openat(dfd, METRICS_FILE, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
-		if (fd >= 0 || errno != ENOENT) {
-			if (fd < 0)
-				snprintf(why, whylen, "%s: %s", METRICS_FILE, errno == ELOOP ?
-					 "a symlink (never followed)" : strerror(errno));
-			return fd;
-		}
-		char tmp[96];
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		snprintf(tmp, sizeof(tmp), "%s.%ld.%ld.%d", METRICS_FILE, (long)getpid(), (long)ts.tv_nsec, tries);
-		int t = openat(dfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-		if (t < 0)
-			continue;
-		/* every byte written, not a sparse ftruncate: a page first touched through the mapping
-		 * on a full filesystem (tmpfs) would be SIGBUS, not an error */
-		static struct layout head;
-		head.magic = METRICS_MAGIC;
-		head.size = sizeof(struct layout);
-		head.created = (uint64_t)time(NULL);
-		int ok = pwrite(t, &head, sizeof(head), 0) == (ssize_t)sizeof(head) && blocks_allocated(t);
-		int linked = ok ? linkat(dfd, tmp, dfd, METRICS_FILE, 0) : -1;
-		int e = errno;
-		unlinkat(dfd, tmp, 0);
-		if (linked == 0)
-			return t;
-		close(t);
-		if (!ok || e != EEXIST) {
-			snprintf(why, whylen, "%s cannot be made: %s", METRICS_FILE, strerror(e));
-			return -1;
-		}
-	}
-	snprintf(why, whylen, "%s cannot be made", METRICS_FILE);
-	return -1;
-}
+static struct mapped file;
+static struct layout *shared; /* file's map */
 
 int metrics_open(const char *cache_dir, char *why, size_t whylen)
 {
-	struct stat st;
-	if (shared && !strcmp(shared_dir, cache_dir))
-		return 0;
-	if (shared) {
-		munmap(shared, sizeof(*shared));
-		shared = NULL;
-	}
-	int dfd = cache_dir_open(cache_dir, why, whylen); /* the cache's own rule */
-	if (dfd < 0)
-		return -1;
-	int fd = open_file(dfd, why, whylen);
-	close(dfd);
-	if (fd < 0)
-		return -1;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 022) ||
-	    st.st_size != (off_t)sizeof(struct layout)) {
-		snprintf(why, whylen, "%s/%s must be a file of %zu bytes belonging to this user and "
-			 "writable by no one else (remove it: it is made again)", cache_dir, METRICS_FILE,
-			 sizeof(struct layout));
-		close(fd);
-		return -1;
-	}
-	if (st.st_mode & 077)
-		fchmod(fd, 0600);
-	if (!blocks_allocated(fd)) {
-		snprintf(why, whylen, "%s/%s: no room for its blocks: %s", cache_dir, METRICS_FILE, strerror(ENOSPC));
-		close(fd);
-		return -1;
-	}
-	void *m = mmap(NULL, sizeof(struct layout), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	close(fd);
-	if (m == MAP_FAILED) {
-		snprintf(why, whylen, "%s/%s cannot be mapped: %s", cache_dir, METRICS_FILE, strerror(errno));
-		return -1;
-	}
-	struct layout *l = m;
-	if (l->magic != METRICS_MAGIC || l->size != sizeof(struct layout)) {
-		snprintf(why, whylen, "%s/%s is not tfgit's counters file (remove it: it is made again)",
-			 cache_dir, METRICS_FILE);
-		munmap(m, sizeof(struct layout));
-		return -1;
-	}
-	shared = l;
-	snprintf(shared_dir, sizeof(shared_dir), "%s", cache_dir);
-	return 0;
+	int rc = mapped_keep(&file, cache_dir, METRICS_FILE, METRICS_MAGIC, sizeof(struct layout), why, whylen);
+	shared = file.map;
+	return rc;
 }
 
 static void add(uint64_t *at, uint64_t n)
@@ -236,7 +140,7 @@ int metrics_render(tfgit_buf *out)
 		(double)get(&shared->remote_us) / 1e6);
 	fprintf(f, "# HELP tfgit_metrics_created_timestamp_seconds When these counters started (their file was made).\n"
 		   "# TYPE tfgit_metrics_created_timestamp_seconds gauge\ntfgit_metrics_created_timestamp_seconds %llu\n",
-		(unsigned long long)shared->created);
+		(unsigned long long)shared->head.created);
 	if (fclose(f) != 0) {
 		free(text);
 		return -1;

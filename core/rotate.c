@@ -16,7 +16,14 @@ struct rewrite {
 	char *paths[REWRITE_MAX];
 	size_t n, unreadable;
 	op *o;
+	const char *who;
 	int rc;
+};
+
+/* What tfgit_reencrypt hands its attempt: who asked, and how many states it wrote. */
+struct reencrypt_ctx {
+	const char *who;
+	size_t count;
 };
 
 /* Each regular file that crypt_stale() names is read (crypt_open) and sealed again. */
@@ -65,16 +72,17 @@ static int visit(const char *root, const git_tree_entry *e, void *payload)
 
 static int rewrite_attempt(op *o, void *ctx)
 {
-	size_t *count = ctx;
+	size_t *count = &((struct reencrypt_ctx *)ctx)->count;
 	struct rewrite *w = calloc(1, sizeof(*w));
 	git_commit *tip = NULL;
 	git_tree *tree = NULL;
 	git_oid tip_id, commit;
-	char message[256];
+	char message[1400], who[1024];
 	int rc;
 	if (!w)
 		return TFGIT_ERROR;
 	w->o = o;
+	w->who = ((struct reencrypt_ctx *)ctx)->who;
 	if ((rc = op_read_tip(&tip, &tip_id, o)) < 0 || !tip)
 		goto done;
 	if ((rc = git_commit_tree(&tree, tip)) < 0) {
@@ -91,8 +99,10 @@ static int rewrite_attempt(op *o, void *ctx)
 			       "states this server can read)", o->t->ref, w->unreadable);
 		goto done;
 	}
-	snprintf(message, sizeof(message), "Re-encrypt %zu state%s\n\nOperation: re-encrypt\n", w->n,
-		 w->n == 1 ? "" : "s");
+	/* Who: the operator who ran it (escaped like a lock's Who: it adds no trailer of its own) */
+	tfgit_escape(who, sizeof(who), w->who, strlen(w->who));
+	snprintf(message, sizeof(message), "Re-encrypt %zu state%s\n\n%s%s%sOperation: re-encrypt\n", w->n,
+		 w->n == 1 ? "" : "s", who[0] ? "Who: " : "", who, who[0] ? "\n" : "");
 	if ((rc = op_commit(&commit, o, tip, 0, tree, w->upd, w->n, message)) < 0)
 		goto done;
 	rc = session_push(o->sess, o->ref, &tip_id, &commit, 0, o->r);
@@ -110,8 +120,11 @@ done:
 	return rc;
 }
 
-int tfgit_reencrypt(tfgit_result *out, const tfgit_store *store, const tfgit_target *t, size_t *count)
+int tfgit_reencrypt(tfgit_result *out, const tfgit_store *store, const tfgit_target *t, const char *who,
+		    size_t *count)
 {
-	*count = 0;
-	return op_run(out, store, t, 1, rewrite_attempt, count);
+	struct reencrypt_ctx ctx = {who ? who : "", 0};
+	int rc = op_run(out, store, t, 1, rewrite_attempt, &ctx);
+	*count = ctx.count;
+	return rc;
 }

@@ -163,8 +163,10 @@ int tfgit_unlock(tfgit_result *out, const tfgit_store *store, const tfgit_target
 
 /* Writes again, in one commit, every state of the branch t->ref (t->state unused) whose stored
  * form is stale under the store's encryption settings: sealed with an older key, or clear
- * text / encrypted while migrating. *count: how many. Files it cannot read are left. */
-int tfgit_reencrypt(tfgit_result *out, const tfgit_store *store, const tfgit_target *t, size_t *count);
+ * text / encrypted while migrating. who (user@host of the operator; NULL or "": none) is the
+ * commit's Who trailer. *count: how many. Files it cannot read are left. */
+int tfgit_reencrypt(tfgit_result *out, const tfgit_store *store, const tfgit_target *t, const char *who,
+		    size_t *count);
 
 /* What changed between two states' clear texts by resource instance address (statediff.c),
  * sorted by address: kind '+' added, '-' removed, '~' changed (attributes: the names of the

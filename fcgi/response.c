@@ -5,6 +5,7 @@
 #include <json-c/json.h>
 #include <openssl/evp.h>
 
+#include "../core/failures.h"
 #include "../core/metrics.h"
 #include "../core/net/roundtrips.h"
 #include "response.h"
@@ -63,8 +64,39 @@ double request_ms(const struct request *req)
 	return (double)(now.tv_sec - req->start.tv_sec) * 1e3 + (double)(now.tv_nsec - req->start.tv_nsec) / 1e6;
 }
 
+/* A failure a user acts on, kept for the web view, tfgit failures and make run (failures.c): an
+ * answer of 400 or more at Terraform's addresses (the state's, …/lock, one tfgit does not
+ * have), except a LOCK refused because another ID holds the lock (Terraform prints the holder
+ * itself, and -lock-timeout retries it). */
+static void note_failure(const struct request *req, int status)
+{
+	struct failure f = {0};
+	struct timespec now;
+	if (status < 400 || (req->address != STATE_ADDRESS && req->address != LOCK_ADDRESS &&
+			     req->address != UNKNOWN_ADDRESS) || (req->locking && req->held_by_other))
+		return;
+	clock_gettime(CLOCK_REALTIME, &now);
+	f.time_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+	f.status = status;
+	snprintf(f.id, sizeof(f.id), "%s", req->id);
+	snprintf(f.method, sizeof(f.method), "%s", req->method);
+	snprintf(f.user, sizeof(f.user), "%s", req->remote_user ? req->remote_user : "");
+	if (req->target.url) { /* checked: the repository and branch as used */
+		tfgit_url_redact(f.repository, sizeof(f.repository), req->target.url);
+		snprintf(f.ref, sizeof(f.ref), "%s", req->target.ref ? req->target.ref : "");
+		snprintf(f.state, sizeof(f.state), "%s", req->target.state ? req->target.state : "");
+	}
+	/* what the client was told: for a lock held by another ID, the holder's lock info (the core's
+	 * message names the holder's ID, which unlocks the lock: never kept here) */
+	snprintf(f.message, sizeof(f.message), "%s", req->held_by_other ?
+		 "the state is locked by another ID: the answer's body is the holder's lock info" :
+		 req->result.message[0] ? req->result.message : reason(status));
+	failures_note(&f);
+}
+
 /* The shared counters, before a byte of the answer leaves: a client that has its answer finds
- * it counted. /metrics and /health are not Terraform's requests: not counted. */
+ * it counted (and, when it failed, kept: note_failure). /metrics and /health are not
+ * Terraform's requests: not counted. */
 static void account(const struct request *req, int status)
 {
 	int trips;
@@ -78,6 +110,7 @@ static void account(const struct request *req, int status)
 		metrics_add(METRIC_CAS_RETRIES, (unsigned long long)(req->result.attempts - 1));
 	if (req->locking && req->held_by_other && status == 409)
 		metrics_count(METRIC_LOCK_CONFLICTS);
+	note_failure(req, status);
 }
 
 void respond(struct request *req, int status, const char *headers, const char *ctype,
@@ -107,6 +140,9 @@ void respond(struct request *req, int status, const char *headers, const char *c
 
 void respond_error(struct request *req, int status, const char *message)
 {
+	/* the log line and the failures kept say what the client was told */
+	if (!req->result.message[0] && message)
+		snprintf(req->result.message, sizeof(req->result.message), "%s", message);
 	json_object *obj = json_object_new_object();
 	json_object_object_add(obj, "error", json_object_new_string(message ? message : reason(status)));
 	size_t len = 0;

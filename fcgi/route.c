@@ -1,5 +1,6 @@
 /* The routing table: each method Terraform uses, the handler that serves it. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -8,6 +9,7 @@
 #include <json-c/json.h>
 
 #include "../core/acl.h"
+#include "../core/failures.h"
 #include "../core/format/lockinfo.h"
 #include "../core/health.h"
 #include "../core/metrics.h"
@@ -324,6 +326,15 @@ static void json_add_str(json_object *obj, const char *key, const char *v)
 	json_object_object_add(obj, key, v && *v ? json_object_new_string(v) : NULL);
 }
 
+/* A duration in ms as JSON with one decimal, as the text line writes it: json-c would print the
+ * double's full expansion (9.0999999999999996). */
+static json_object *json_tenths(double ms)
+{
+	char text[32];
+	snprintf(text, sizeof(text), "%.1f", ms);
+	return json_object_new_double_s(strtod(text, NULL), text);
+}
+
 /* TFGIT_LOG_FORMAT=json: the request line as one JSON object. */
 static void log_request_json(const struct request *req, double ms, const char *url, int trips,
 			     double remote_ms, const char *holder_id, const char *holder_who)
@@ -347,9 +358,9 @@ static void log_request_json(const struct request *req, double ms, const char *u
 	json_add_str(o, "user", req->remote_user);
 	json_add_str(o, "addr", req->remote_addr);
 	json_object_object_add(o, "status", json_object_new_int(req->status));
-	json_object_object_add(o, "ms", json_object_new_double((double)(long long)(ms * 10 + 0.5) / 10));
+	json_object_object_add(o, "ms", json_tenths(ms));
 	json_object_object_add(o, "round_trips", json_object_new_int(trips));
-	json_object_object_add(o, "remote_ms", json_object_new_double((double)(long long)(remote_ms * 10 + 0.5) / 10));
+	json_object_object_add(o, "remote_ms", json_tenths(remote_ms));
 	json_object_object_add(o, "attempts", json_object_new_int(req->result.attempts));
 	if (req->result.batch > 1) {
 		json_object_object_add(o, "batch", json_object_new_int(req->result.batch));
@@ -511,6 +522,12 @@ void route_request(struct request *req, const struct settings *cfg)
 		tfgit_log("the shared counters are not kept: %s", why);
 		snprintf(last_why, sizeof(last_why), "%s", why);
 	}
+	char fwhy[700];
+	static char last_fwhy[700];
+	if (failures_open(cfg->store.cache_dir, fwhy, sizeof(fwhy)) < 0 && strcmp(fwhy, last_fwhy) != 0) {
+		tfgit_log("the last failed requests are not kept: %s", fwhy);
+		snprintf(last_fwhy, sizeof(last_fwhy), "%s", fwhy);
+	}
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
 		if (routes[i].address == address && strcmp(routes[i].method, req->method) == 0)
 			rt = &routes[i];
@@ -526,6 +543,9 @@ void route_request(struct request *req, const struct settings *cfg)
 		else
 			handle_health(req, cfg, mapped, why);
 	} else if (!rt) {
+		snprintf(req->result.message, sizeof(req->result.message), "method not allowed: %s (%s)", req->method,
+			 address == LOCK_ADDRESS ? "the lock address" : address == STATE_ADDRESS ? "the state's address" :
+			 "the web view is read-only");
 		respond(req, 405, not_allowed[address][0], "application/json", not_allowed[address][1],
 			strlen(not_allowed[address][1]));
 	} else {

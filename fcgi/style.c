@@ -15,7 +15,7 @@ const char ui_stylesheet[] =
 	"a{color:var(--accent)}\n"
 	"table{border-collapse:collapse;width:100%;margin:.4em 0}\n"
 	"th,td{text-align:left;padding:.35em .6em;border-bottom:1px solid var(--line);vertical-align:top}\n"
-	"th{background:var(--head);font-weight:600;white-space:nowrap}\n"
+	"th{background:var(--head);font-weight:600;white-space:nowrap}th.group{text-align:center;border-bottom-color:var(--muted)}\n"
 	"td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}\n"
 	"code,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:12.5px;overflow-wrap:anywhere}\n"
 	".muted{color:var(--muted)}\n"

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "../core/acl.h"
+#include "../core/failures.h"
 #include "html.h"
 #include "response.h"
 #include "route.h"
@@ -66,6 +67,18 @@ static void respond_failure(struct request *req, int rc, const char *not_found)
 		respond_error(req, 404, req->result.message[0] ? req->result.message : not_found);
 	else
 		respond_result(req, rc);
+}
+
+/* One cell holding text (escaped), of class cls (a literal of this file) when not NULL. */
+static void cell(struct html *h, const char *cls, const char *text)
+{
+	html_raw(h, cls ? "<td class=\"" : "<td>");
+	if (cls) {
+		html_raw(h, cls);
+		html_raw(h, "\">");
+	}
+	html_text(h, text);
+	html_raw(h, "</td>");
 }
 
 /* A lock badge: holder, operation, age; its ID only for who may remove it anyway. */
@@ -161,6 +174,44 @@ static void state_row(struct html *h, const struct request *req, const struct se
 	html_raw(h, "</td></tr>\n");
 }
 
+#define FAILURES_SHOWN 20
+
+/* The last failed requests of this repository (failures.c) whose state the requester may read,
+ * newest first: what Terraform does not print (the error's message, the request's id that names
+ * the log line). A failure without a state that was checked is never shown here: nothing says
+ * who may read it (tfgit failures shows every one to the operator). */
+static void failures_box(struct html *h, const struct request *req, const struct settings *cfg)
+{
+	static struct failure f[FAILURES_KEPT];
+	char repo[sizeof(f[0].repository)];
+	size_t n = failures_list(f, FAILURES_KEPT), shown = 0;
+	tfgit_url_redact(repo, sizeof(repo), req->target.url);
+	html_raw(h, "<h2>Recent failed requests</h2>\n");
+	for (size_t i = 0; i < n && shown < FAILURES_SHOWN; i++) {
+		if (strcmp(f[i].repository, repo) != 0 || !f[i].state[0] || !route_may(req, cfg, ACL_READ, f[i].state))
+			continue;
+		if (!shown++)
+			html_raw(h, "<p class=\"muted\">Requests to this repository answered with an error, newest "
+				    "first: the message is what the client got (Terraform prints little of it); the "
+				    "request id names the server's log line.</p>\n<table class=\"failures\"><thead><tr>"
+				    "<th>When</th><th>Request id</th><th>Method</th><th>State</th><th>Branch</th>"
+				    "<th class=\"num\">Status</th><th>Message</th></tr></thead><tbody>\n");
+		html_raw(h, "<tr><td>");
+		html_time(h, (long long)(f[i].time_ms / 1000));
+		html_raw(h, "</td>");
+		cell(h, "mono", f[i].id);
+		cell(h, NULL, f[i].method);
+		cell(h, "mono", f[i].state);
+		cell(h, "mono", f[i].ref);
+		html_raw(h, "<td class=\"num\">");
+		html_num(h, f[i].status);
+		html_raw(h, "</td>");
+		cell(h, NULL, f[i].message);
+		html_raw(h, "</tr>\n");
+	}
+	html_raw(h, shown ? "</tbody></table>\n" : "<p class=\"muted\">None kept for this repository.</p>\n");
+}
+
 void ui_repository(struct request *req, const struct settings *cfg)
 {
 	tfgit_state_entry *l = NULL;
@@ -194,21 +245,26 @@ void ui_repository(struct request *req, const struct settings *cfg)
 	html_raw(&h, " locked");
 	if (rc == TFGIT_ENOTFOUND)
 		html_raw(&h, " (the branch does not exist yet)");
-	html_raw(&h, "</p>\n<table class=\"states\"><thead><tr><th>");
+	html_raw(&h, "</p>\n<table class=\"states\"><thead><tr><th rowspan=\"2\">");
 	struct html_link by = link_to(req, "./");
 	by.sort = "path";
 	html_raw(&h, "<a href=\"");
 	html_link(&h, &by);
 	html_raw(&h, sort_by_change ? "\">Path</a>" : "\">Path ▲</a>");
-	html_raw(&h, "</th><th class=\"num\">Serial</th><th class=\"num\">Resources</th><th>Terraform</th><th>");
+	html_raw(&h, "</th><th class=\"num\" rowspan=\"2\">Serial</th><th class=\"num\" rowspan=\"2\">Resources</th>"
+		     "<th rowspan=\"2\">Terraform</th><th colspan=\"3\" class=\"group\">");
 	by.sort = "changed";
 	html_raw(&h, "<a href=\"");
 	html_link(&h, &by);
 	html_raw(&h, sort_by_change ? "\">Last change ▼</a>" : "\">Last change</a>");
-	html_raw(&h, "</th><th>Who</th><th>Lock-ID</th><th>Lock</th></tr></thead>\n<tbody>\n");
+	/* the Lock-ID is the last change's (the lock it was written under), grouped with it: not the
+	 * lock held now, which is the Lock column's */
+	html_raw(&h, "</th><th rowspan=\"2\">Lock now</th></tr>\n<tr><th>When</th><th>Who</th>"
+		     "<th title=\"the lock the last change was written under\">its Lock-ID</th></tr></thead>\n<tbody>\n");
 	for (size_t i = 0; i < n; i++)
 		state_row(&h, req, cfg, &l[i], now);
 	html_raw(&h, "</tbody></table>\n");
+	failures_box(&h, req, cfg);
 	free(l);
 	send_page(req, &h);
 }
@@ -234,15 +290,12 @@ static void state_contents(struct html *h, const tfgit_buf *content)
 	html_raw(h, "<table class=\"resources\"><thead><tr><th>Address</th><th>Type</th><th>Provider</th>"
 		    "<th>Mode</th><th class=\"num\">Instances</th></tr></thead><tbody>\n");
 	for (size_t i = 0; i < nres; i++) {
-		html_raw(h, "<tr><td class=\"mono\">");
-		html_text(h, res[i].address);
-		html_raw(h, "</td><td class=\"mono\">");
-		html_text(h, res[i].type);
-		html_raw(h, "</td><td class=\"mono\">");
-		html_text(h, res[i].provider);
-		html_raw(h, "</td><td>");
-		html_text(h, res[i].mode);
-		html_raw(h, "</td><td class=\"num\">");
+		html_raw(h, "<tr>");
+		cell(h, "mono", res[i].address);
+		cell(h, "mono", res[i].type);
+		cell(h, "mono", res[i].provider);
+		cell(h, NULL, res[i].mode);
+		html_raw(h, "<td class=\"num\">");
 		html_num(h, (long long)res[i].instances);
 		html_raw(h, "</td></tr>\n");
 	}

@@ -14,6 +14,9 @@ while IFS= read -r line || [ -n "$line" ]; do
 done <"$conf"
 
 [ -x "$bin" ] || { echo "pool.sh: $bin is not built; run make first" >&2; exit 1; }
+# SPAWN_FCGI, else the PATH, else where Debian installs it (sbin is not on a user's PATH)
+spawn=${SPAWN_FCGI:-$(PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin command -v spawn-fcgi)} || true
+[ -x "$spawn" ] || { echo "pool.sh: spawn-fcgi not found${SPAWN_FCGI:+ (SPAWN_FCGI=$SPAWN_FCGI)}: install it (Debian: sudo apt-get install spawn-fcgi)" >&2; exit 1; }
 args=(-n -s "$FCGI_SOCKET" -M "$FCGI_SOCKET_MODE")
 # whatever umask we inherit: nobody else may replace the socket or read the cache
 # nothing is followed through a symlink another user could have placed
@@ -43,4 +46,4 @@ workers=()
 [ "${FCGI_WORKERS:-0}" -gt 0 ] && workers=(--workers "$FCGI_WORKERS")
 # TFGIT_WRAPPER runs the pool under a checker (make valgrind); word splitting is wanted here
 # shellcheck disable=SC2086
-exec spawn-fcgi "${args[@]}" -- ${TFGIT_WRAPPER:-} "$bin" "${workers[@]}"
+exec "$spawn" "${args[@]}" -- ${TFGIT_WRAPPER:-} "$bin" "${workers[@]}"

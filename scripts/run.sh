@@ -58,7 +58,29 @@ if [ "$(id -u)" -eq 0 ]; then
 	fi
 fi
 
-trap 'stack_stop; exit 0' INT TERM
+# what failed while it served: the requests the pool kept (tfgit failures, from the cache
+# directory), printed when make run stops, with their ids (the log lines above carry them)
+started=$(date +%s.%N)
+failures() {
+	local cli=$STACK_ROOT/${BUILD:-build}/tfgit out
+	[ -x "$cli" ] || return 0
+	if [ "$(id -u)" -eq 0 ]; then # as the pool's user, whose cache it is
+		if ! runuser -u "$user" -- test -x "$cli"; then
+			install -m 755 "$cli" "$STATE_DIR/tfgit"
+			cli=$STATE_DIR/tfgit
+		fi
+		out=$(runuser -u "$user" -- "$cli" failures --since "$started" 2>&1) || return 0
+	else
+		out=$("$cli" failures --since "$started" 2>&1) || return 0
+	fi
+	if [[ $out == *"no failed request kept"* ]]; then
+		echo "make run: no request failed while it served."
+	else
+		printf '\nmake run: requests that failed while it served, newest first (find the log line of\n'
+		printf 'each above by its id; the web view %s/ui/ shows them too):\n%s\n' "$STACK_URL" "$out"
+	fi
+}
+trap 'stack_stop; failures; exit 0' INT TERM
 stack_start "$STATE_DIR" "$PORT"
 addr="$STACK_URL?type=git&ref=${TFGIT_DEFAULT_REF:-master}&state=default.tfstate"
 # get URL: the status of a GET of URL without credentials; its body in $STATE_DIR/probe.out
@@ -99,9 +121,11 @@ Requests need the credentials of a user the ACL${TFGIT_ACL_FILE:+ ($TFGIT_ACL_FI
 	exit 1 ;;
 esac
 rm -f "$STATE_DIR/probe.out"
+started=$(date +%s.%N) # from here: the start-up probes above are not the clients' failures
 cat <<BLOCK
 
 tfgit is serving $TFGIT_DEFAULT_REPOSITORY at $STACK_URL (Ctrl-C stops it).
+Its states and the last failed requests: $STACK_URL/ui/ (failures are listed here too when it stops).
 Paste this into your Terraform configuration:
 
 terraform {
@@ -117,3 +141,4 @@ BLOCK
 # wait until either process ends (or a signal arrives), then stop both
 wait -n "$STACK_POOL_PID" "$STACK_NGINX_PID" || true
 stack_stop
+failures

@@ -7,6 +7,19 @@ stack_pool_user() {
 	if [ "$(id -u)" -eq 0 ]; then echo "${FCGI_USER:-www-data}"; else id -un; fi
 }
 
+# stack_program NAME: the path of the program NAME (nginx, spawn-fcgi): $NGINX or $SPAWN_FCGI when
+# set, else the PATH, else where Debian installs it (/usr/sbin is not on a normal user's PATH);
+# fails, saying so, when there is none.
+stack_program() {
+	local var=${1^^} p
+	var=${var//-/_}
+	p=${!var:-$(PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin command -v "$1")} || true
+	[ -n "$p" ] && [ -x "$p" ] && { echo "$p"; return 0; }
+	echo "stack: $1 not found (${!var:+$var=${!var}; }looked on the PATH, in /usr/local/sbin, /usr/sbin and /sbin):" \
+		"install it (Debian: sudo apt-get install $1) or name it with $var=/path/to/$1" >&2
+	return 1
+}
+
 # wait_for SECONDS DESCRIPTION COMMAND...: polls COMMAND until it succeeds, at most SECONDS.
 wait_for() {
 	local limit=$1 what=$2 deadline
@@ -44,6 +57,12 @@ stop_pid() {
 	wait "$pid" 2>/dev/null || true
 }
 
+# stack_output [FILE]: this shell's output (fd 1 and 2) appended to FILE; without one, both to
+# its stderr as it is (not reopened by name: /dev/stderr may be a file another user owns)
+stack_output() {
+	if [ -n "${1:-}" ]; then exec >>"$1" 2>&1; else exec 1>&2; fi
+}
+
 # stack_start DIR PORT: starts the pool and nginx on 127.0.0.1:PORT in the background, with
 # the socket, logs and (unless TFGIT_CACHE_DIR is set) the cache under DIR; TFGIT_CACHE_DIR set
 # but empty: tfgit's own default (/dev/shm/tfgit-<uid>).
@@ -51,7 +70,10 @@ stop_pid() {
 # STACK_UMASK, the umask the pool is started with (nginx keeps the caller's).
 # Sets STACK_POOL_PID, STACK_NGINX_PID and STACK_URL.
 stack_start() {
-	local dir=$1 port=$2 user_line=""
+	local dir=$1 port=$2 user_line="" nginx
+	# found before anything starts: a missing program fails at once, not after a wait
+	nginx=$(stack_program nginx) && SPAWN_FCGI=$(stack_program spawn-fcgi) || return 1
+	export SPAWN_FCGI
 	# nothing checks a password without an include: nginx would still fill REMOTE_USER from any
 	# Authorization: Basic header a client sends, and the ACL would trust it. Refused instead.
 	local include='s|@INCLUDE@|default_type application/json; if ($http_authorization) { return 400 '"'"'{"error":"this server checks no credentials (no auth_basic in front: NGINX_INCLUDE), so it takes none: send the request without an Authorization header"}'"'"'; }|'
@@ -70,18 +92,23 @@ stack_start() {
 	# but only once it runs)
 	rm -f "$FCGI_SOCKET"
 	# the subshell execs pool.sh: $! is the pool's pid
-	( [ -z "${STACK_UMASK:-}" ] || umask "$STACK_UMASK"; exec "$STACK_ROOT/scripts/pool.sh" ) \
-		>>"${STACK_POOL_LOG:-/dev/stderr}" 2>&1 &
+	( [ -z "${STACK_UMASK:-}" ] || umask "$STACK_UMASK"; stack_output "${STACK_POOL_LOG:-}"
+	  exec "$STACK_ROOT/scripts/pool.sh" ) &
 	STACK_POOL_PID=$!
 	STACK_NGINX_PID=
-	if ! wait_for 10 "the pool's socket" eval "kill -0 $STACK_POOL_PID && test -S $FCGI_SOCKET"; then
+	# each wait ends as soon as its process is gone (its own message is above): no 10 s for nothing
+	if ! wait_for 10 "the pool's socket" eval "! alive $STACK_POOL_PID || test -S $FCGI_SOCKET" ||
+		! alive "$STACK_POOL_PID"; then
+		echo "stack: the pool did not start (its output is above)" >&2
 		stack_stop
 		return 1
 	fi
-	nginx -e stderr -p "$dir" -c "$dir/nginx.conf" >>"${STACK_NGINX_LOG:-/dev/stderr}" 2>&1 &
+	( stack_output "${STACK_NGINX_LOG:-}"; exec "$nginx" -e stderr -p "$dir" -c "$dir/nginx.conf" ) &
 	STACK_NGINX_PID=$!
 	STACK_URL=http://127.0.0.1:$port/tfgit
-	if ! wait_for 10 "nginx on port $port" eval "kill -0 $STACK_NGINX_PID && curl -s -o /dev/null http://127.0.0.1:$port/.tfgit-ready"; then
+	if ! wait_for 10 "nginx on port $port" eval "! alive $STACK_NGINX_PID || curl -s -o /dev/null http://127.0.0.1:$port/.tfgit-ready" ||
+		! alive "$STACK_NGINX_PID"; then
+		echo "stack: nginx did not start on 127.0.0.1:$port (its output is above)" >&2
 		stack_stop # the port may have been taken meanwhile: the caller can try another
 		return 1
 	fi

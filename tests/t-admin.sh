@@ -96,6 +96,36 @@ fi
 check "... and the state is unchanged" expect_eq tip "$(g "$R" rev-parse master)" "$(g "$R" rev-parse master)"
 req UNLOCK "state=app.tfstate" --data '{"ID":"busy"}'
 
+# history's table with a rollback row (its Operation "rollback to <40 hex digits>" is the
+# longest value): every left-aligned column starts where its header does, on every row
+check "rollback of app.tfstate to its first version" eval "tfgit rollback --state app.tfstate --to '${V1:0:7}' | grep -q 'rolled back'"
+# aligned COLUMN...: on the table on stdin, each COLUMN's values start under its header
+aligned() {
+	awk -v names="$*" 'NR == 1 { n = split(names, col, " "); for (i = 1; i <= n; i++) at[i] = index($0, col[i]); next }
+		{ for (i = 1; i <= n; i++) if (substr($0, at[i], 1) == " " || (at[i] > 1 && substr($0, at[i] - 1, 1) != " ")) {
+			print "row " NR - 1 ", column " col[i] " does not start at " at[i] ": " $0; bad = 1 } }
+		END { exit bad }'
+}
+out=$(tfgit history --state app.tfstate)
+check "history: a rollback row's Operation is there, and every column is aligned with its header" \
+	eval "grep -q 'rollback to $V1' <<<'$out' && aligned DATE WHO OPERATION LOCK-ID LINEAGE <<<'$out'"
+
+# reencrypt: its one commit names who ran it (Who), and history shows it
+RE=$(new_remote reencrypt)
+commit_file "$RE" master app.tfstate "$(st 1)" >/dev/null
+head -c 32 /dev/urandom | base64 >"$T_DIR/re.key"
+chmod 600 "$T_DIR/re.key"
+chown "$POOL_USER" "$T_DIR/re.key"
+RE_SETTINGS="TFGIT_DEFAULT_REPOSITORY=$RE TFGIT_ENCRYPTION_KEYS=$T_DIR/re.key TFGIT_ENCRYPTION_MIGRATE=encrypt"
+check "reencrypt: the clear-text state is sealed in one commit" \
+	eval "EXTRA_SETTINGS='$RE_SETTINGS' tfgit reencrypt | grep -q 're-encrypted 1 state'"
+operator="$POOL_USER@$(hostname)"
+check "... whose Who trailer is who ran it ($operator), before its Operation" \
+	eval "g '$RE' log -1 --format=%B master | tr '\n' ' ' | grep -qF 'Who: $operator Operation: re-encrypt'"
+out=$(EXTRA_SETTINGS=$RE_SETTINGS tfgit history --state app.tfstate)
+check "... and tfgit history shows that Who on the re-encryption row, not -" \
+	eval "sed -n 2p <<<'$out' | grep -qE ' $operator +re-encrypt '"
+
 # doctor: healthy, then broken (an unwritable cache; a repository that does not answer)
 check "doctor on a healthy setup: 0 problems, exit 0" eval "tfgit doctor | grep -qx '0 problems'"
 mkdir -m 777 "$T_DIR/open-cache"

@@ -88,6 +88,35 @@ req POST "state=f.tfstate" --data "$ST"
 req GET "state=f.tfstate"
 check "... and requests are answered intact (no log line written into a connection)" expect_eq body "$ST" "$BODY"
 
+# --- Apache's own 503 under mod_cgid (issue 20): the shipped ErrorDocument says what it may be ---
+. "$ROOT/tests/apache.sh"
+if ! apache_available; then
+	skip "Apache's own 503 under tfgit-cgi.conf names the CGI daemon" "apache2 with mod_cgid is not installed (make deps)"
+else
+	AD=$T_DIR/apache-cgid
+	mkdir -p "$AD"
+	chmod 755 "$AD"
+	bin=$(apache_bin "$AD" "$TFGIT_BIN")
+	apache_writable_dir "$AD/cache"
+	R503=$(new_remote apache503)
+	printf '<Location /tfgit>\n    SetEnv TFGIT_DEFAULT_REPOSITORY %s\n    SetEnv TFGIT_CACHE_DIR %s\n</Location>\n' \
+		"$R503" "$AD/cache" >"$AD/site.conf"
+	APACHE_DEFINES="Define TFGIT_BIN $bin
+Define TFGIT_ACCESS_LOG $AD/tfgit-access.log" apache_start "$AD" "$ROOT/apache/tfgit-cgi.conf" "$AD/site.conf" \
+		>"$AD/start.out" 2>&1 || fail "Apache starts with apache/tfgit-cgi.conf" "$(cat "$AD/start.out")"
+	code=$(curl -s -o /dev/null -w '%{http_code}' "$APACHE_URL/tfgit?state=a.tfstate")
+	check "Apache with tfgit-cgi.conf: a GET is tfgit's answer (204, no state yet)" expect_eq code 204 "$code"
+	# the CGI daemon out of reach, as after a2enmod cgid and a reload: its socket gone
+	rm -f "$AD"/run/cgisock*
+	code=$(curl -s -D "$T_DIR/h503" -o "$T_DIR/b503" -w '%{http_code}' "$APACHE_URL/tfgit?state=a.tfstate")
+	check "mod_cgid's daemon out of reach: Apache answers 503 itself (AH01257 in its error log)" \
+		eval "[ '$code' = 503 ] && grep -q AH01257 '$AD/error.log'"
+	check "... with the shipped JSON: not 'busy', but the CGI daemon and restarting Apache, and where to look" \
+		eval "jq -e '.error | test(\"CGI daemon\") and test(\"restart Apache\") and test(\"error log\") and (test(\"busy\") | not)' '$T_DIR/b503' &&
+			grep -qi '^content-type: application/json' '$T_DIR/h503'"
+	apache_stop "$APACHE_PID"
+fi
+
 # --- a cache per account ---------------------------------------------------------------------
 if [ "$(id -u)" -ne 0 ]; then
 	skip "two accounts, each with its own cache" "needs root to make the accounts"

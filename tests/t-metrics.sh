@@ -180,6 +180,15 @@ check "... no text request line" eval "! since_mark | grep -q ' -> [0-9]* in '"
 check "... every line carries the fields" jq -e -s 'all(has("id") and has("method") and has("state") and
 	has("ref") and has("repo") and has("user") and has("addr") and has("status") and has("ms") and
 	has("round_trips") and has("remote_ms") and has("time"))' "$T_DIR/json.lines"
+# one_decimal FILE N: the N JSON lines in FILE write "ms" and "remote_ms" with at most one decimal
+one_decimal() {
+	local fields
+	fields=$(grep -oE '"(remote_)?ms":[^,}]*' "$1")
+	[ "$(wc -l <<<"$fields")" -eq $((2 * $2)) ] || { echo "fields: $fields"; return 1; }
+	! grep -vE '^"(remote_)?ms":[0-9]+(\.[0-9])?$' <<<"$fields"
+}
+check "... ms and remote_ms with at most one decimal in the raw line (not 9.0999999999999996)" \
+	one_decimal "$T_DIR/json.lines" "$sent"
 check "... the POST's line: its id, method, state, status, address" jq -e -s --arg id "$post_id" \
 	'map(select(.id == $id)) | length == 1 and .[0].method == "POST" and .[0].state == "j.tfstate" and
 	 .[0].status == 200 and .[0].addr == "127.0.0.1" and .[0].user == null' "$T_DIR/json.lines"

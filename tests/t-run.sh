@@ -38,6 +38,17 @@ req LOCK "${addr#*\?}" --data '{"ID":"run-1"}'
 check "it serves LOCK" expect_eq code 200 "$CODE"
 req POST "${addr#*\?}&ID=run-1" --data '{"version":4,"serial":1,"lineage":"t"}'
 check "it serves POST into the default repository" expect_eq state '{"version":4,"serial":1,"lineage":"t"}' "$(g "$state/repo.git" show master:default.tfstate)"
+# failed_request QUERY: a POST of a state that is not locked (428); its X-Request-Id in FAIL_ID
+failed_request() {
+	FAIL_ID=$(curl -s -D - -o /dev/null -X POST --data '{"version":4,"serial":1,"lineage":"f"}' "$URL?$1" |
+		sed -n 's/^X-Request-Id: \([0-9a-f]*\)\r$/\1/Ip')
+}
+failed_request "state=unlocked.tfstate"
+# listed OUT ID STATE: make run's output OUT lists, under the failures' heading, the 428 of ID on STATE
+listed() {
+	sed -n '/requests that failed while it served/,$p' "$1" |
+		grep -qE "$2 +POST +428 +$3 .*state $3 must be locked before it is written" || { tail -8 "$1"; return 1; }
+}
 # the processes of this make run: nginx names STATE_DIR on its command line, the pool in its
 # environment (FCGI_SOCKET)
 run_pids() {
@@ -49,6 +60,10 @@ run_pids() {
 before=$(run_pids | wc -l)
 check "make run started nginx and the pool (supervisor and workers)" eval "[ $before -ge 4 ]"
 check "SIGTERM to make stops make run" stop_run
+check "... and lists the requests that failed while it served: the 428's id, state and message" \
+	listed "$T_DIR/run.out" "$FAIL_ID" unlocked.tfstate
+check "... with no line for the requests that succeeded (LOCK, POST)" \
+	eval "[ \$(sed -n '/requests that failed while it served/,\$p' '$T_DIR/run.out' | grep -c ' POST \| LOCK ') = 1 ]"
 check "no process of make run is left" expect_eq left "" "$(run_pids | tr '\n' ' ')"
 check "nothing listens on $port any more" eval "! (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null"
 # a second make run on the same STATE_DIR (the default one is always the same): what the
@@ -61,6 +76,8 @@ else
 	fail "make run again on the same STATE_DIR serves" "$(tail -5 "$T_DIR/run2.out")"
 fi
 stop_run
+check "... stopped, it says no request failed while it served (the first run's failure is not this one's)" \
+	eval "grep -qx 'make run: no request failed while it served.' '$T_DIR/run2.out' && ! grep -q '$FAIL_ID' '$T_DIR/run2.out'"
 
 # behind an ACL that grants anonymous nothing, then behind basic auth too (issue 18): make run
 # starts (its probe is the pool's health address, not an anonymous GET of the state) and says
@@ -142,4 +159,68 @@ if [ "$(id -u)" -eq 0 ]; then
 else
 	skip "make run with an unreachable STATE_DIR fails" "needs root (the pool drops to another user)"
 fi
+
+# --- make run as a normal user (issue 20): nginx and spawn-fcgi found in /usr/sbin though a
+# user's PATH lacks it; a missing program fails at once, saying which ------------------------
+USER_PATH=/usr/local/bin:/usr/bin:/bin # a normal user's PATH: no sbin
+as_user=()
+if [ "$(id -u)" -eq 0 ]; then
+	RUN_USER=tfgit-run-test
+	id "$RUN_USER" >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin "$RUN_USER"
+	trap 'userdel "$RUN_USER" 2>/dev/null; cleanup' EXIT
+	as_user=(setpriv --reuid="$RUN_USER" --regid="$(id -g "$RUN_USER")" --clear-groups --)
+else
+	RUN_USER=$(id -un)
+fi
+# the user's own copy of the tree and of the build (mtimes kept: make has nothing to rebuild),
+# its home and its STATE_DIR: a clone under /root is out of its reach
+home=$T_DIR/user
+install -d -m 755 -o "$RUN_USER" "$home" "$home/src"
+b=${BUILD:-build}
+(cd "$ROOT" && tar cf - Makefile spawn-fcgi.conf scripts nginx core fcgi cli "$b/tfgit" "$b/tfgit.fcgi" "$b/core" "$b/fcgi" "$b/cli") |
+	"${as_user[@]}" tar xf - -C "$home/src"
+# user_run OUT [VAR=value...]: make run as RUN_USER with a user's PATH, on a free port, its
+# STATE_DIR under its home; MAKE_PID is make's pid (the subshell execs into it)
+user_run() {
+	local out=$1
+	shift
+	port=$(free_port)
+	(cd "$home/src" && exec "${as_user[@]}" env -i PATH=$USER_PATH HOME="$home" "$@" \
+		make --no-print-directory run PORT="$port" STATE_DIR="$home/state" BUILD="$b") >"$out" 2>&1 &
+	MAKE_PID=$!
+}
+state=$home/state
+user_run "$T_DIR/user.out"
+wait_for 60 "make run as $RUN_USER" eval "grep -q unlock_address '$T_DIR/user.out' || ! kill -0 $MAKE_PID"
+if grep -q unlock_address "$T_DIR/user.out"; then
+	pass "make run as $RUN_USER (PATH=$USER_PATH) starts and prints the backend block"
+else
+	fail "make run as $RUN_USER (PATH=$USER_PATH) starts and prints the backend block" "$(tail -20 "$T_DIR/user.out")"
+fi
+URL=http://127.0.0.1:$port/tfgit
+req LOCK "state=user.tfstate" --data '{"ID":"u-1"}'
+codes=$CODE
+req POST "state=user.tfstate&ID=u-1" --data '{"version":4,"serial":1,"lineage":"u"}'
+check "... it serves: LOCK, POST 200 into its default repository" \
+	expect_eq "codes and state" '200 200 {"version":4,"serial":1,"lineage":"u"}' "$codes $CODE $(g "$state/repo.git" show master:user.tfstate)"
+check "... nginx and the pool run as $RUN_USER" \
+	eval "[ \"\$(run_pids | xargs -r ps -o uid= -p | sort -u | tr -d ' ')\" = '$(id -u "$RUN_USER")' ]"
+check "... no 'command not found'" eval "! grep -q 'not found' '$T_DIR/user.out'"
+failed_request "state=user-unlocked.tfstate"
+check "SIGTERM to make stops it" stop_run
+check "... and it lists the request that failed (its own tfgit failures, as $RUN_USER)" \
+	listed "$T_DIR/user.out" "$FAIL_ID" user-unlocked.tfstate
+check "... and no process of it is left" expect_eq left "" "$(run_pids | tr '\n' ' ')"
+start=$SECONDS
+user_run "$T_DIR/nonginx.out" NGINX="$home/no-such-nginx"
+wait_for 9 "make run to fail" eval "! kill -0 $MAKE_PID"
+fast=$?
+wait "$MAKE_PID"
+rc=$?
+check "make run with no nginx (NGINX names none) fails at once (exit $rc), not after a 10 s wait" \
+	eval "[ $fast = 0 ] && [ $rc != 0 ]"
+check "... saying which program is missing and how to get it (took $((SECONDS - start)) s)" \
+	grep -q "nginx not found (NGINX=$home/no-such-nginx; .*apt-get install nginx" "$T_DIR/nonginx.out"
+check "... printing no backend block, leaving no process" \
+	eval "! grep -q unlock_address '$T_DIR/nonginx.out' && [ -z \"\$(run_pids)\" ]"
 finish

@@ -96,6 +96,11 @@ held=$(g "$R" ls-tree -r --name-only master | sort)
 listed=$(grep -o '<tr><td class="mono"><a href="state?state=[^"]*">' "$T_DIR/page" | sed 's/.*state=\([^"]*\)">/\1/' |
 	while read -r s; do printf '%b\n' "${s//%/\\x}"; done | sort)
 check "the states table lists exactly the state files the branch holds" expect_eq states "$held" "$listed"
+check "the Lock-ID column is the last change's: grouped under Last change, apart from the lock held now" \
+	eval "grep -q '<th colspan=\"3\" class=\"group\"><a href=\"[^\"]*\">Last change</a></th><th rowspan=\"2\">Lock now</th></tr>' '$T_DIR/page' &&
+		grep -q '^<tr><th>When</th><th>Who</th><th title=\"the lock the last change was written under\">its Lock-ID</th></tr>' '$T_DIR/page'"
+check "... an unlocked state's row: its last change's Lock-ID there, and unlocked now" \
+	eval "grep -F '>envs/many.tfstate</a>' '$T_DIR/page' | grep -q '<td class=\"mono id\">p-1</td><td><span class=\"badge free\">unlocked</span>'"
 code=$(curl -s -o /dev/null -w '%{http_code} %{redirect_url}' "$URL/ui?ref=master")
 check "…/ui redirects to …/ui/ (relative, query kept)" expect_eq redirect "301 $URL/ui/?ref=master" "$code"
 code=$(page "style.css")
@@ -165,6 +170,43 @@ check "the pages are read-only: POST is 405 JSON" eval "[ $code = 405 ] && grep 
 code=$(curl -s -o /dev/null -w '%{http_code}' "$URL/ui/other")
 check "another address under ui/ is 404 (nginx's JSON)" expect_eq code 404 "$code"
 
+# --- the last failed requests (issue 20): what Terraform does not print, with the request's id ----
+# send METHOD QUERY BODY [curl args...]: a request; its X-Request-Id in RID
+send() {
+	local m=$1 q=$2 b=$3
+	shift 3
+	RID=$(curl -s -D - -o /dev/null -X "$m" ${b:+--data "$b"} "$@" "$URL?$q" | sed -n 's/^X-Request-Id: \([0-9a-f]*\)\r$/\1/Ip')
+}
+send POST "state=$XSS_Q" "$(st 5 xss)"
+F428=$RID
+send LOCK "state=$APP" '{"ID":"another-pipeline"}'
+F_LOCK=$RID
+send POST "state=$APP&ID=wrong-id" "$(st 9 app)"
+F_WRONG=$RID
+code=$(page "")
+sed -n '/<h2>Recent failed requests/,$p' "$T_DIR/page" >"$T_DIR/failures"
+check "ui/ lists the last failed requests: a POST without the lock, its id, 428 and message, newest first" \
+	eval "[ $code = 200 ] && grep -q '<td class=\"mono\">$F428</td><td>POST</td>.*<td class=\"num\">428</td><td>state xss/&lt;script&gt;alert(1)&lt;/script&gt;.tfstate must be locked' '$T_DIR/failures' &&
+		[ \"\$(grep -o '<td class=\"mono\">[0-9a-f]\{16\}</td>' '$T_DIR/failures' | head -1)\" = '<td class=\"mono\">$F_WRONG</td>' ]"
+check "... the <script> path in it as text, no element" eval "! grep -qi '<script' '$T_DIR/failures'"
+check "... a write under another ID than the holder's (409), without the holder's lock ID" \
+	eval "grep -q '<td class=\"mono\">$F_WRONG</td><td>POST</td>.*409.*locked by another ID' '$T_DIR/failures' && ! grep -q '$HOLDER_ID' '$T_DIR/page'"
+check "... but not a LOCK refused because another ID holds the lock (Terraform prints the holder)" \
+	eval "[ -n '$F_LOCK' ] && ! grep -q '$F_LOCK' '$T_DIR/failures'"
+# a failure whose state names a secret the server knows (GIT_PASSWORD): never on a page or in
+# tfgit failures
+FSECRET=Fail-s3cret-pw-77
+RS=$(new_remote fsecret)
+stack_up fsecret TFGIT_DEFAULT_REPOSITORY="$RS" GIT_PASSWORD="$FSECRET"
+send POST "state=$FSECRET.tfstate" "$(st 1 s)"
+code=$(page "")
+check "a failure naming a secret: not on the page" eval "[ $code = 200 ] && ! grep -q '$FSECRET' '$T_DIR/page'"
+as_pool env -i PATH=/usr/bin:/bin TFGIT_DEFAULT_REPOSITORY="$RS" TFGIT_CACHE_DIR="$T_DIR/stack-fsecret/cache" \
+	"$TFGIT_CLI_BIN" failures >"$T_DIR/cli-failures" 2>&1
+check "... tfgit failures lists it, the secret as ***" \
+	eval "grep -q '$RID  POST .*428.*state \*\*\*.tfstate must be locked' '$T_DIR/cli-failures' && ! grep -q '$FSECRET' '$T_DIR/cli-failures'"
+URL=$OPEN_URL
+
 # --- in a browser ------------------------------------------------------------------------------
 browse() { # browse NAME URL [--no-js]: loads URL; DOM in $T_DIR/NAME.html, screenshot in $SHOTS/NAME.png
 	local name=$1 url=$2
@@ -229,6 +271,16 @@ check "a held lock's ID is hidden from who may not force-unlock (badge and the l
 	eval "grep -q 'locked by bob@ci' '$T_DIR/page' && ! grep -q 'dns-held-id-55' '$T_DIR/page'"
 code=$(as ops "")
 check "... and shown to who may (TFGIT_FORCE_UNLOCK on, the ACL's right)" grep -q 'dns-held-id-55' "$T_DIR/page"
+# failed requests on the ACL's stack: each shown only to who may read its state
+send POST "state=$APP" "$(st 3 app)" -u "ops:${PASS[ops]}"
+F_OPS=$RID
+send POST "state=envs/dns.tfstate" "$(st 3 dns)" -u "viewer:${PASS[viewer]}"
+F_VIEWER=$RID
+code=$(as viewer "")
+check "failed requests: a user sees those of states they may read (their 403 on envs/), not another's on $APP" \
+	eval "grep -q '<td class=\"mono\">$F_VIEWER</td><td>POST</td>.*403.*may not write state envs/dns.tfstate' '$T_DIR/page' && ! grep -q '$F_OPS' '$T_DIR/page'"
+code=$(as ops "")
+check "... who may read every state sees both" eval "grep -q '$F_OPS' '$T_DIR/page' && grep -q '$F_VIEWER' '$T_DIR/page'"
 
 # --- the last changes a worker keeps: a new commit, and a branch moved back ---------------------
 URL=$OPEN_URL
@@ -246,7 +298,7 @@ check "after a new commit, every worker lists the new state as the last changed"
 mid=$(tip master)
 post_state "$XSS_Q" 2 rewound@ci
 check "... then a change to an existing state, by its Who" \
-	eval "for i in 1 2 3; do curl -s '$URL/ui/' | grep -q '<td>rewound@ci</td>' || exit 1; done"
+	eval "for i in 1 2 3; do curl -s '$URL/ui/' >'$T_DIR/p' && grep -q '<td>rewound@ci</td>' '$T_DIR/p' || exit 1; done"
 g "$R" update-ref refs/heads/master "$mid"
 check "after the branch is moved back, no worker shows a change the branch no longer holds" \
 	eval "for i in 1 2 3; do curl -s '$URL/ui/' >'$T_DIR/p' && grep -q 'new.tfstate' '$T_DIR/p' && ! grep -q 'rewound@ci' '$T_DIR/p' || exit 1; done"
