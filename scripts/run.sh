@@ -138,6 +138,13 @@ terraform {
 
 BLOCK
 [ -z "$notice" ] || printf '%s\n\n' "$notice"
+# the admin command on this very stack: its settings, its cache, as its pool's user
+admin="env$(env | grep -E '^TFGIT_[A-Z_]+=' | grep -vE '^TFGIT_(BIN|CONF|WRAPPER|ALLOW_ROOT)=' | sort |
+	while IFS= read -r kv; do printf ' %q' "$kv"; done) $(printf %q "$STACK_ROOT/${BUILD:-build}/tfgit") states"
+if [ "$(id -u)" -eq 0 ]; then
+	if command -v sudo >/dev/null; then admin="sudo -u $user $admin"; else admin="runuser -u $user -- $admin"; fi
+fi
+printf 'The tfgit command (README: Operating it) for this stack:\n  %s\n\n' "$admin"
 # wait until either process ends (or a signal arrives), then stop both
 wait -n "$STACK_POOL_PID" "$STACK_NGINX_PID" || true
 stack_stop

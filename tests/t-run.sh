@@ -44,6 +44,11 @@ failed_request() {
 		sed -n 's/^X-Request-Id: \([0-9a-f]*\)\r$/\1/Ip')
 }
 failed_request "state=unlocked.tfstate"
+# the tfgit command make run prints for its stack, run as printed: it sees the stack's state
+admin=$(sed -n '/^The tfgit command (README: Operating it) for this stack:$/{n;s/^  //;p}' "$T_DIR/run.out")
+check "make run prints the tfgit command of its stack" eval "[ -n \"\$admin\" ]"
+out=$(eval "$admin" 2>&1)
+check "... which, run as printed, lists the state it serves" grep -q '^default.tfstate ' <<<"$out"
 # listed OUT ID STATE: make run's output OUT lists, under the failures' heading, the 428 of ID on STATE
 listed() {
 	sed -n '/requests that failed while it served/,$p' "$1" |
