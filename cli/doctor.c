@@ -232,11 +232,15 @@ static void check_repository(struct ctx *c)
 	if (rc < 0) {
 		snprintf(msg, sizeof(msg), "the %srepository %s does not answer: %s", c->a->repository ? "" : "default ",
 			 url, r.message[0] ? r.message : tfgit_strerror(rc));
+		/* the cache comes first: a cache that cannot be made is no remote's fault */
+		int cache = strstr(r.message, "cache") != NULL;
 		problem(msg, rc == TFGIT_EDENIED ? "check the credentials (GIT_USERNAME with GIT_PASSWORD_FILE or "
 						   "GITHUB_TOKEN_FILE, TFGIT_NETRC, SSH_PRIVATE_KEY and TFGIT_SSH_KNOWN_HOSTS) "
 						   "and that the repository exists"
-						 : "check the URL, that the git server is up and reachable from here, and "
-						   "TFGIT_REMOTE_TIMEOUT");
+			: cache ? "make the cache directory (TFGIT_CACHE_DIR) this user's, or a directory it may "
+				  "create: e.g. install -d -o <this user> -m 700 <the directory>"
+				: "check the URL, that the git server is up and reachable from here, and "
+				  "TFGIT_REMOTE_TIMEOUT");
 	} else {
 		snprintf(msg, sizeof(msg), "the %srepository %s answers with the credentials given (%zu lock%s held)",
 			 c->a->repository ? "" : "default ", url, n, n == 1 ? "" : "s");

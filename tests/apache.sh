@@ -59,6 +59,7 @@ CONF
 		for m in mpm_event authz_core authz_host authz_user authn_core authn_file auth_basic \
 			alias mime env setenvif headers log_config dir fcgid cgid; do
 			[ "$m" = log_config ] && continue # compiled in
+			[[ " ${APACHE_SKIP_MODULES:-} " == *" $m "* ]] && continue
 			echo "LoadModule ${m}_module $APACHE_MODULES/mod_$m.so"
 		done
 		cat <<CONF
@@ -73,7 +74,9 @@ KeepAlive On
 TypesConfig /etc/mime.types
 FcgidIPCDir "$dir/fcgid"
 FcgidProcessTableFile "$dir/run/fcgid_shm"
+<IfModule cgid_module>
 ScriptSock "$dir/run/cgisock"
+</IfModule>
 DocumentRoot "$dir/htdocs"
 <Directory />
     AllowOverride None

@@ -115,6 +115,14 @@ Define TFGIT_ACCESS_LOG $AD/tfgit-access.log" apache_start "$AD" "$ROOT/apache/t
 		eval "jq -e '.error | test(\"CGI daemon\") and test(\"restart Apache\") and test(\"error log\") and (test(\"busy\") | not)' '$T_DIR/b503' &&
 			grep -qi '^content-type: application/json' '$T_DIR/h503'"
 	apache_stop "$APACHE_PID"
+	# a2enmod cgid forgotten: no module runs the program, and Apache must not send it instead
+	APACHE_SKIP_MODULES=cgid APACHE_DEFINES="Define TFGIT_BIN $bin
+Define TFGIT_ACCESS_LOG $AD/tfgit-access.log" apache_start "$AD" "$ROOT/apache/tfgit-cgi.conf" "$AD/site.conf" \
+		>"$AD/start2.out" 2>&1 || fail "Apache starts with apache/tfgit-cgi.conf and no mod_cgid" "$(cat "$AD/start2.out")"
+	code=$(curl -s -o "$T_DIR/bnocgi" -w '%{http_code}' "$APACHE_URL/tfgit?state=a.tfstate")
+	check "no mod_cgid loaded: tfgit-cgi.conf answers 403, not the program as a download" \
+		eval "[ '$code' = 403 ] && ! grep -q ELF '$T_DIR/bnocgi'"
+	apache_stop "$APACHE_PID"
 fi
 
 # --- a cache per account ---------------------------------------------------------------------
