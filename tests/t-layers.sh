@@ -8,6 +8,16 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root" || exit 1
 n=0
 failed=0
+# report FOUND OK_TEXT NOT_OK_TEXT: the next TAP line; not ok (with FOUND) when FOUND is not empty
+report() {
+	n=$((n + 1))
+	if [ -z "$1" ]; then
+		echo "ok $n - $2"
+	else
+		echo "not ok $n - $3:$1"
+		failed=1
+	fi
+}
 rank() { # rank FILE: format 1, net 2, store 3, crypt 4, operations 5; the shared files 0
 	case $1 in
 	core/tfgit.h | core/internal.h | core/log.c | core/errors.c) echo 0 ;;
@@ -31,18 +41,13 @@ for f in $files; do
 		fi
 	done < <(sed -n 's/^#include "\([^"]*\)".*/\1/p' "$f")
 done
-n=$((n + 1))
-if [ -z "$bad" ]; then
-	echo "ok $n - no file of core/ includes a header of a layer above its own ($(wc -w <<<"$files") files)"
-else
-	echo "not ok $n - core/ files include headers of a layer above theirs:$bad"
-	failed=1
-fi
+report "$bad" "no file of core/ includes a header of a layer above its own ($(wc -w <<<"$files") files)" \
+	"core/ files include headers of a layer above theirs"
 # the same for calls, from the objects make built: no symbol a file uses is defined in a layer
 # above its own (a declaration in a shared header cannot hide one)
-n=$((n + 1))
 build=$root/${BUILD:-build}
 if ! [ -f "$build/core/op.o" ]; then
+	n=$((n + 1))
 	echo "ok $n - calls between layers # SKIP $build/core/op.o is not built (make all)"
 else
 	defs=$(mktemp)
@@ -56,31 +61,16 @@ else
 			($2 in r) && (r[$2] > mine || (mine == 0 && r[$2] != 0)) {printf " %s->%s(%s)", f, $2, w[$2]}' "$defs" -)"
 	done
 	rm -f "$defs"
-	if [ -z "$up" ]; then
-		echo "ok $n - no file of core/ calls a function of a layer above its own (the objects' symbols)"
-	else
-		echo "not ok $n - core/ files call functions of a layer above theirs:$up"
-		failed=1
-	fi
+	report "$up" "no file of core/ calls a function of a layer above its own (the objects' symbols)" \
+		"core/ files call functions of a layer above theirs"
 fi
-n=$((n + 1))
-fronts=$(grep -ln '#include "[^"]*\(fcgi\|cli\)/' $files)
-if [ -z "$fronts" ]; then
-	echo "ok $n - no file of core/ includes a header of the fronts (fcgi/, cli/): the core knows no HTTP"
-else
-	echo "not ok $n - core/ files include the fronts' headers: $fronts"
-	failed=1
-fi
-n=$((n + 1))
+report "$(grep -ln '#include "[^"]*\(fcgi\|cli\)/' $files | tr '\n' ' ')" \
+	"no file of core/ includes a header of the fronts (fcgi/, cli/): the core knows no HTTP" \
+	"core/ files include the fronts' headers"
 # each layer's folder says in its main header what it owns and what it may call
 missing=""
 for h in core/tfgit.h core/net/remote.h core/store/cache.h core/format/lockinfo.h core/crypt/crypt.h; do
 	grep -q 'Layer:' "$h" || missing="$missing $h"
 done
-if [ -z "$missing" ]; then
-	echo "ok $n - each layer's main header opens with what the layer owns and may call"
-else
-	echo "not ok $n - no 'Layer:' paragraph in:$missing"
-	failed=1
-fi
+report "$missing" "each layer's main header opens with what the layer owns and may call" "no 'Layer:' paragraph in"
 [ "$failed" -eq 0 ]
