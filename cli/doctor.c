@@ -52,15 +52,42 @@ static void check_default_cache(const struct settings *s)
 	warning(msg, fix);
 }
 
-static void check_cache(const char *dir)
+/* This process's user name, "USER" when it has none. */
+static const char *user_name(void)
+{
+	struct passwd *pw = getpwuid(geteuid());
+	return pw ? pw->pw_name : "USER";
+}
+
+/* The nearest directory of path's that exists (path itself when it does) into out. */
+static void existing_parent(char *out, size_t outlen, const char *path)
+{
+	struct stat st;
+	snprintf(out, outlen, "%s", path);
+	for (char *slash; lstat(out, &st) < 0 && (slash = strrchr(out, '/')) != NULL;)
+		*(slash == out ? slash + 1 : slash) = '\0';
+}
+
+/* The cache directory: 0 when requests can use it (low space is a problem, but it is used);
+ * -1 when they cannot, the repository's checks then pointless. */
+static int check_cache(const char *dir)
 {
 	struct stat st;
 	struct statvfs vfs;
-	char msg[4400];
+	char msg[4400], parent[4096], fix[4400];
 	if (lstat(dir, &st) < 0) {
+		existing_parent(parent, sizeof(parent), dir);
+		if (access(parent, W_OK | X_OK) < 0) {
+			snprintf(msg, sizeof(msg), "the cache directory %s does not exist, and this user cannot make it "
+				 "(%s: %s)", dir, parent, strerror(errno));
+			snprintf(fix, sizeof(fix), "as root: install -d -o %s -m 700 %s (or set TFGIT_CACHE_DIR to a "
+				 "directory this user may make)", user_name(), dir);
+			problem(msg, fix);
+			return -1;
+		}
 		snprintf(msg, sizeof(msg), "the cache directory %s does not exist yet (made 0700 at the first request)", dir);
 		ok(msg);
-		return;
+		return 0;
 	}
 	if (S_ISLNK(st.st_mode) || !S_ISDIR(st.st_mode)) {
 		snprintf(msg, sizeof(msg), "the cache directory %s is not a directory (a symlink is not followed)", dir);
@@ -76,22 +103,19 @@ static void check_cache(const char *dir)
 	} else if (access(dir, W_OK | X_OK) < 0) {
 		snprintf(msg, sizeof(msg), "the cache directory %s is not writable: %s", dir, strerror(errno));
 		problem(msg, "chmod 700 it, as its owner");
-	} else if (statvfs(dir, &vfs) == 0 && (unsigned long long)vfs.f_bavail * vfs.f_frsize < FREE_MIN) {
-		snprintf(msg, sizeof(msg), "the cache filesystem of %s has %llu MB free", dir,
-			 (unsigned long long)vfs.f_bavail * vfs.f_frsize >> 20);
-		problem(msg, "free space there, set TFGIT_CACHE_MAX, or move TFGIT_CACHE_DIR");
 	} else {
-		snprintf(msg, sizeof(msg), "the cache directory %s (ours, 0%o, %llu MB free)", dir, st.st_mode & 0777,
-			 statvfs(dir, &vfs) == 0 ? (unsigned long long)vfs.f_bavail * vfs.f_frsize >> 20 : 0ULL);
-		ok(msg);
+		unsigned long long free_mb = statvfs(dir, &vfs) == 0 ? (unsigned long long)vfs.f_bavail * vfs.f_frsize >> 20 : 0;
+		if ((free_mb << 20) < FREE_MIN) {
+			snprintf(msg, sizeof(msg), "the cache filesystem of %s has %llu MB free", dir, free_mb);
+			problem(msg, "free space there, set TFGIT_CACHE_MAX, or move TFGIT_CACHE_DIR");
+		} else {
+			snprintf(msg, sizeof(msg), "the cache directory %s (ours, 0%o, %llu MB free)", dir, st.st_mode & 0777,
+				 free_mb);
+			ok(msg);
+		}
+		return 0;
 	}
-}
-
-/* This process's user name, "USER" when it has none. */
-static const char *user_name(void)
-{
-	struct passwd *pw = getpwuid(geteuid());
-	return pw ? pw->pw_name : "USER";
+	return -1;
 }
 
 /* Who this process is, for the messages: "www-data, uid 33". */
@@ -232,15 +256,11 @@ static void check_repository(struct ctx *c)
 	if (rc < 0) {
 		snprintf(msg, sizeof(msg), "the %srepository %s does not answer: %s", c->a->repository ? "" : "default ",
 			 url, r.message[0] ? r.message : tfgit_strerror(rc));
-		/* the cache comes first: a cache that cannot be made is no remote's fault */
-		int cache = strstr(r.message, "cache") != NULL;
 		problem(msg, rc == TFGIT_EDENIED ? "check the credentials (GIT_USERNAME with GIT_PASSWORD_FILE or "
 						   "GITHUB_TOKEN_FILE, TFGIT_NETRC, SSH_PRIVATE_KEY and TFGIT_SSH_KNOWN_HOSTS) "
 						   "and that the repository exists"
-			: cache ? "make the cache directory (TFGIT_CACHE_DIR) this user's, or a directory it may "
-				  "create: e.g. install -d -o <this user> -m 700 <the directory>"
-				: "check the URL, that the git server is up and reachable from here, and "
-				  "TFGIT_REMOTE_TIMEOUT");
+						 : "check the URL, that the git server is up and reachable from here, and "
+						   "TFGIT_REMOTE_TIMEOUT");
 	} else {
 		snprintf(msg, sizeof(msg), "the %srepository %s answers with the credentials given (%zu lock%s held)",
 			 c->a->repository ? "" : "default ", url, n, n == 1 ? "" : "s");
@@ -293,12 +313,15 @@ int cmd_doctor(struct ctx *c)
 	ok(line);
 	check_serves(c->s);
 	check_default_cache(c->s);
-	check_cache(c->s->store.cache_dir);
+	int cache_usable = check_cache(c->s->store.cache_dir) == 0;
 	if (c->s->acl_file && acl_get(&a, c->s->acl_file, why, sizeof(why)) < 0)
 		problem(why, "fix TFGIT_ACL_FILE: until then every request is refused (500)");
 	else if (c->s->acl_file)
 		ok("the access-control file (TFGIT_ACL_FILE) parses");
-	check_repository(c);
+	if (cache_usable)
+		check_repository(c);
+	else
+		printf("not checked: the repository (requests cannot use the cache directory: the problem above)\n");
 	acl_cache_free();
 	printf("%d problem%s", problems, problems == 1 ? "" : "s");
 	if (warnings)

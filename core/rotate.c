@@ -16,7 +16,6 @@ struct rewrite {
 	char *paths[REWRITE_MAX];
 	size_t n, unreadable;
 	op *o;
-	const char *who;
 	int rc;
 };
 
@@ -72,7 +71,7 @@ static int visit(const char *root, const git_tree_entry *e, void *payload)
 
 static int rewrite_attempt(op *o, void *ctx)
 {
-	size_t *count = &((struct reencrypt_ctx *)ctx)->count;
+	struct reencrypt_ctx *asked = ctx;
 	struct rewrite *w = calloc(1, sizeof(*w));
 	git_commit *tip = NULL;
 	git_tree *tree = NULL;
@@ -82,7 +81,6 @@ static int rewrite_attempt(op *o, void *ctx)
 	if (!w)
 		return TFGIT_ERROR;
 	w->o = o;
-	w->who = ((struct reencrypt_ctx *)ctx)->who;
 	if ((rc = op_read_tip(&tip, &tip_id, o)) < 0 || !tip)
 		goto done;
 	if ((rc = git_commit_tree(&tree, tip)) < 0) {
@@ -93,14 +91,14 @@ static int rewrite_attempt(op *o, void *ctx)
 		rc = w->rc < 0 ? w->rc : git_failure(o->r, -1, "reading the branch");
 		goto done;
 	}
-	*count = w->n;
+	asked->count = w->n;
 	if (w->n == 0) {
 		result_message(o->r, "nothing to re-encrypt on branch %s (%zu file(s) left as they are: not "
 			       "states this server can read)", o->t->ref, w->unreadable);
 		goto done;
 	}
 	/* Who: the operator who ran it (escaped like a lock's Who: it adds no trailer of its own) */
-	tfgit_escape(who, sizeof(who), w->who, strlen(w->who));
+	tfgit_escape(who, sizeof(who), asked->who, strlen(asked->who));
 	snprintf(message, sizeof(message), "Re-encrypt %zu state%s\n\n%s%s%sOperation: re-encrypt\n", w->n,
 		 w->n == 1 ? "" : "s", who[0] ? "Who: " : "", who, who[0] ? "\n" : "");
 	if ((rc = op_commit(&commit, o, tip, 0, tree, w->upd, w->n, message)) < 0)

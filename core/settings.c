@@ -229,6 +229,22 @@ static int named_config(struct settings *s, struct source *src, const char *path
 	return read_config(s, src, fd, what);
 }
 
+/* This account's home as the password database names it ("" when none, or not absolute): never
+ * $HOME, which a web server may not set or may set to another's. Looked up once: the process's
+ * user does not change. */
+static const char *account_home(void)
+{
+	static char home[3900];
+	static int looked;
+	if (!looked) {
+		struct passwd *pw = getpwuid(geteuid());
+		if (pw && pw->pw_dir && *pw->pw_dir == '/' && strlen(pw->pw_dir) < sizeof(home))
+			snprintf(home, sizeof(home), "%s", pw->pw_dir);
+		looked = 1;
+	}
+	return home;
+}
+
 /* Opens top/tfgit/tfgit.conf, each name below top never through a symlink (top itself is
  * followed: a home in the password database may be one). The file's fd; -2 when some part is
  * missing (nothing there: the next place is looked at); -1 with the reason in why (refused:
@@ -271,16 +287,8 @@ static int open_default(const char *top, const char *sub, char *path, size_t pat
  * TFGIT_SYSCONFDIR/tfgit/tfgit.conf (make install's, for services). Neither: no file, 0. */
 static int default_config(struct settings *s, struct source *src)
 {
-	static char home[3900]; /* the process's user does not change */
-	static int looked;
 	char what[sizeof(s->config_file) + 16];
-	if (!looked) {
-		struct passwd *pw = getpwuid(geteuid());
-		if (pw && pw->pw_dir && *pw->pw_dir == '/' && strlen(pw->pw_dir) < sizeof(home))
-			snprintf(home, sizeof(home), "%s", pw->pw_dir);
-		looked = 1;
-	}
-	const char *tops[][2] = {{home, ".config"}, {TFGIT_SYSCONFDIR, NULL}};
+	const char *tops[][2] = {{account_home(), ".config"}, {TFGIT_SYSCONFDIR, NULL}};
 	for (size_t i = 0; i < 2; i++) {
 		if (!*tops[i][0])
 			continue;
@@ -369,17 +377,13 @@ static int not_own_dir(const char *path, char *why, size_t whylen)
  * where it is (not through a symlink). 0, or -1 with the reason in why. */
 static int home_cache(char *out, size_t outlen, char *why, size_t whylen)
 {
-	static char home[3900]; /* the process's user does not change */
+	const char *home = account_home();
 	char dot[4000];
 	struct stat st;
-	if (!home[0]) {
-		struct passwd *pw = getpwuid(geteuid());
-		if (!pw || !pw->pw_dir || *pw->pw_dir != '/' || strlen(pw->pw_dir) >= sizeof(home)) {
-			snprintf(why, whylen, "this user (uid %ld) has no home directory in the password database",
-				 (long)geteuid());
-			return -1;
-		}
-		snprintf(home, sizeof(home), "%s", pw->pw_dir);
+	if (!*home) {
+		snprintf(why, whylen, "this user (uid %ld) has no home directory in the password database",
+			 (long)geteuid());
+		return -1;
 	}
 	snprintf(dot, sizeof(dot), "%s/.cache", home);
 	snprintf(out, outlen, "%s/tfgit", dot);

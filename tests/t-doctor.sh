@@ -138,4 +138,12 @@ g "$H" config http.receivepack false
 doctor TFGIT_DEFAULT_REPOSITORY="$HURL" GIT_USERNAME=doc GIT_PASSWORD=doc-Pw-7 TFGIT_NETRC=/nonexistent
 check "smart HTTP, the server refuses pushes: exit 1, cannot write, fix: push rights" \
 	eval "[ $RC = 1 ] && has_problem 'cannot write the repository $HURL' && grep -q 'fix: give the account of the credentials .* push rights' '$T_DIR/doc.out'"
+# a cache directory this user cannot make (its parent root's, as /var/cache before systemd made it)
+install -d -m 755 "$T_DIR/rootonly"
+doctor TFGIT_DEFAULT_REPOSITORY="$R" TFGIT_ENCRYPTION_KEYS="$K1" TFGIT_CACHE_DIR="$T_DIR/rootonly/cache"
+check "a cache directory this user cannot make: exit 1, the problem named with install -d as its fix" \
+	eval "[ $RC = 1 ] && has_problem 'rootonly/cache does not exist, and this user cannot make it' &&
+	      grep -q 'fix: as root: install -d -o ' '$T_DIR/doc.out'"
+check "... and the repository is not checked through a cache it cannot have (no second, misleading problem)" \
+	eval "grep -q '^not checked: the repository' '$T_DIR/doc.out' && [ \$(grep -c '^problem:' '$T_DIR/doc.out') = 1 ]"
 finish
