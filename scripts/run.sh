@@ -61,17 +61,20 @@ fi
 # what failed while it served: the requests the pool kept (tfgit failures, from the cache
 # directory), printed when make run stops, with their ids (the log lines above carry them)
 started=$(date +%s.%N)
+# the tfgit command as the pool's user (whose cache it is) can run it: the build's, or a copy in
+# STATE_DIR when that user cannot reach the build (a clone under a 0700 directory, /root)
+CLI=$STACK_ROOT/${BUILD:-build}/tfgit
+if [ "$(id -u)" -eq 0 ] && [ -x "$CLI" ] && ! runuser -u "$user" -- test -x "$CLI"; then
+	install -m 755 "$CLI" "$STATE_DIR/tfgit"
+	CLI=$STATE_DIR/tfgit
+fi
 failures() {
-	local cli=$STACK_ROOT/${BUILD:-build}/tfgit out
-	[ -x "$cli" ] || return 0
-	if [ "$(id -u)" -eq 0 ]; then # as the pool's user, whose cache it is
-		if ! runuser -u "$user" -- test -x "$cli"; then
-			install -m 755 "$cli" "$STATE_DIR/tfgit"
-			cli=$STATE_DIR/tfgit
-		fi
-		out=$(runuser -u "$user" -- "$cli" failures --since "$started" 2>&1) || return 0
+	local out
+	[ -x "$CLI" ] || return 0
+	if [ "$(id -u)" -eq 0 ]; then
+		out=$(runuser -u "$user" -- "$CLI" failures --since "$started" 2>&1) || return 0
 	else
-		out=$("$cli" failures --since "$started" 2>&1) || return 0
+		out=$("$CLI" failures --since "$started" 2>&1) || return 0
 	fi
 	if [[ $out == *"no failed request kept"* ]]; then
 		echo "make run: no request failed while it served."
@@ -140,7 +143,7 @@ BLOCK
 [ -z "$notice" ] || printf '%s\n\n' "$notice"
 # the admin command on this very stack: its settings, its cache, as its pool's user
 admin="env$(env | grep -E '^TFGIT_[A-Z_]+=' | grep -vE '^TFGIT_(BIN|CONF|WRAPPER|ALLOW_ROOT)=' | sort |
-	while IFS= read -r kv; do printf ' %q' "$kv"; done) $(printf %q "$STACK_ROOT/${BUILD:-build}/tfgit") states"
+	while IFS= read -r kv; do printf ' %q' "$kv"; done) $(printf %q "$CLI") states"
 if [ "$(id -u)" -eq 0 ]; then
 	if command -v sudo >/dev/null; then admin="sudo -u $user $admin"; else admin="runuser -u $user -- $admin"; fi
 fi

@@ -48,7 +48,7 @@ failed_request "state=unlocked.tfstate"
 admin=$(sed -n '/^The tfgit command (README: Operating it) for this stack:$/{n;s/^  //;p}' "$T_DIR/run.out")
 check "make run prints the tfgit command of its stack" eval "[ -n \"\$admin\" ]"
 out=$(eval "$admin" 2>&1)
-check "... which, run as printed, lists the state it serves" grep -q '^default.tfstate ' <<<"$out"
+check "... which, run as printed, lists the state it serves" eval "grep -q '^default.tfstate ' <<<\"\$out\" || { echo \"\$admin: \$out\"; false; }"
 # listed OUT ID STATE: make run's output OUT lists, under the failures' heading, the 428 of ID on STATE
 listed() {
 	sed -n '/requests that failed while it served/,$p' "$1" |
