@@ -47,8 +47,9 @@ failed_request "state=unlocked.tfstate"
 # the tfgit command make run prints for its stack, run as printed: it sees the stack's state
 admin=$(sed -n '/^The tfgit command (README: Operating it) for this stack:$/{n;s/^  //;p}' "$T_DIR/run.out")
 check "make run prints the tfgit command of its stack" eval "[ -n \"\$admin\" ]"
-out=$(eval "$admin" 2>&1)
-check "... which, run as printed, lists the state it serves" eval "grep -q '^default.tfstate ' <<<\"\$out\" || { echo \"\$admin: \$out\"; false; }"
+admin_out=$(eval "$admin" 2>&1)
+check "... which, run as printed, lists the state it serves" \
+	eval "grep -q '^default.tfstate ' <<<\"\$admin_out\" || { echo \"\$admin: \$admin_out\"; false; }"
 # listed OUT ID STATE: make run's output OUT lists, under the failures' heading, the 428 of ID on STATE
 listed() {
 	sed -n '/requests that failed while it served/,$p' "$1" |
