@@ -383,9 +383,13 @@ int op_check_writer(lock_state *ls, op *o, const char *lock_id, int required)
 	return 0;
 }
 
+void (*op_window_hook)(void);
+
 int op_push_under_lock(op *o, const git_oid *old, const git_oid *new, int force, const lock_state *ls)
 {
 	int rc = ls && ls->held ? session_assert(o->sess, o->lockref, &ls->commit) : 0;
+	if (op_window_hook && !session_deferred(o->sess))
+		op_window_hook();
 	if (rc == 0)
 		rc = session_push(o->sess, o->ref, old, new, force, o->r);
 	if (rc == 0 && ls && ls->held && !session_atomic(o->sess))

@@ -83,6 +83,11 @@ int op_check_writer(lock_state *ls, op *o, const char *lock_id, int required);
  * local remote's ref transaction). A server without "atomic" gets two steps, counted. */
 int op_push_under_lock(op *o, const git_oid *old, const git_oid *new, int force, const lock_state *ls);
 
+/* Tests only (tests/unit/test_window.c): called between a write's lock check and its push
+ * (op_push_under_lock, a batch's push), where another host's force-unlock and LOCK would
+ * land. NULL in the programs, which never set it. */
+extern void (*op_window_hook)(void);
+
 /* The lock of state (a path on o->ref), when one is held, asserted with the next push: a write
  * that changes several states (re-encryption) is applied only while each lock it saw stands. */
 int op_assert_lock_of(op *o, const char *state);

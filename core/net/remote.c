@@ -915,6 +915,11 @@ void session_defer(session *s)
 	s->deferred = 1;
 }
 
+int session_deferred(const session *s)
+{
+	return s->deferred;
+}
+
 void session_track(session *s, size_t request)
 {
 	s->current = request;

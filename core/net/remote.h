@@ -75,6 +75,9 @@ void session_free(session *s);
  * ref), and keeps the server's verdict per ref. */
 void session_defer(session *s);
 
+/* 1 for a deferred session. */
+int session_deferred(const session *s);
+
 /* Reads and pushes from now on are on behalf of request number request (the batch's index). */
 void session_track(session *s, size_t request);
 
