@@ -93,7 +93,7 @@ FUZZ = $(patsubst tests/fuzz/fuzz_%.c,$(BUILD)/fuzz/replay_%,$(wildcard tests/fu
 unit: $(UNIT) $(FUZZ) $(BUILD)/tools/blackhole $(BUILD)/tools/loadgen $(BUILD)/tools/cryptbench \
       $(BUILD)/tools/delayproxy $(BUILD)/tools/browse
 
-# libFuzzer (clang) on each target (query parser, JSON check, the router) for FUZZ_SECONDS, starting from the corpus in tests/fuzz/corpus.
+# libFuzzer (clang) on each target (query parser, JSON check, the router, a git server's push answers, ...) for FUZZ_SECONDS, starting from the corpus in tests/fuzz/corpus.
 FUZZ_SECONDS ?= 60
 fuzz:
 	@$(MAKE) --no-print-directory deps
