@@ -383,6 +383,7 @@ typedef struct {
 	long long deadline;
 	int rc, done, retry, refetched;
 	int solo;              /* refused in a push that carried others' updates: runs alone next */
+	int two_step;          /* its write went without its lock (no "atomic"): counted once applied */
 	int skip;              /* not in this round (another request's solo round) */
 	char note[4096];       /* a log line that holds once its update is applied (op.note) */
 } member;
@@ -711,6 +712,7 @@ static int attempt_member(batch *b, const op *base, size_t i, int attempt, int r
 	result_reset(m->r, attempt);
 	session_track(base->sess, i);
 	m->rc = attempt_for(m->q.kind)(&o, &m->q);
+	m->two_step = o.two_step;
 	if (m->rc == TFGIT_ERROR && m->r->damaged && !rebuilt && !deadline_passed()) {
 		core_log("cache %s failed (%s): rebuilding it from the remote", b->cache->path, m->r->message);
 		return 1;
@@ -793,6 +795,8 @@ static int judge_push(batch *b, session *sess, size_t *solos)
 			snprintf(m->r->message, sizeof(m->r->message), "%s", why);
 			finish(b, m, v);
 		} else {
+			if (m->rc == 0 && m->two_step)
+				metrics_count(METRIC_TWO_STEP_WRITES);
 			finish(b, m, m->rc);
 		}
 	}

@@ -392,8 +392,9 @@ int op_push_under_lock(op *o, const git_oid *old, const git_oid *new, int force,
 		op_window_hook();
 	if (rc == 0)
 		rc = session_push(o->sess, o->ref, old, new, force, o->r);
-	if (rc == 0 && ls && ls->held && !session_atomic(o->sess))
-		metrics_count(METRIC_TWO_STEP_WRITES);
+	o->two_step = ls && ls->held && !session_atomic(o->sess);
+	if (rc == 0 && o->two_step && !session_deferred(o->sess))
+		metrics_count(METRIC_TWO_STEP_WRITES); /* applied; a batch counts from its verdict */
 	return rc;
 }
 
@@ -409,8 +410,7 @@ int op_assert_lock_of(op *o, const char *state)
 	if (rc < 0)
 		return git_failure(o->r, rc, "reading a lock branch");
 	rc = session_assert(o->sess, lockref, &lock);
-	if (rc == 0 && !session_atomic(o->sess))
-		metrics_count(METRIC_TWO_STEP_WRITES);
+	o->two_step |= rc == 0 && !session_atomic(o->sess);
 	return rc;
 }
 

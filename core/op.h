@@ -27,6 +27,7 @@ typedef struct {
 	 * applied (a lock taken over); NULL: log it at once */
 	char *note;
 	size_t notelen;
+	int two_step; /* a write under a lock goes without it (no "atomic"): counted once applied */
 } op;
 
 /* The lock read from the lock branch, as the session saw it. */
@@ -80,7 +81,8 @@ int op_check_writer(lock_state *ls, op *o, const char *lock_id, int required);
 /* Pushes o->ref from old (NULL: absent) to new, compare-and-swap. When ls holds a lock (the
  * writer's, checked by op_check_writer), its lock branch goes in the same push, asserted
  * unchanged: the server applies the write only while that lock still stands (atomic push, or a
- * local remote's ref transaction). A server without "atomic" gets two steps, counted. */
+ * local remote's ref transaction). A server without "atomic" gets two steps (o->two_step),
+ * counted once the push is applied (a batch's: by batch.c, from its verdict). */
 int op_push_under_lock(op *o, const git_oid *old, const git_oid *new, int force, const lock_state *ls);
 
 /* Tests only (tests/unit/test_window.c): called between a write's lock check and its push
@@ -89,7 +91,8 @@ int op_push_under_lock(op *o, const git_oid *old, const git_oid *new, int force,
 extern void (*op_window_hook)(void);
 
 /* The lock of state (a path on o->ref), when one is held, asserted with the next push: a write
- * that changes several states (re-encryption) is applied only while each lock it saw stands. */
+ * that changes several states (re-encryption) is applied only while each lock it saw stands
+ * (o->two_step when the server lacks "atomic": the caller counts it once applied). */
 int op_assert_lock_of(op *o, const char *state);
 
 /* Builds a commit with base's tree (or an empty one) changed by updates: a child of parent,

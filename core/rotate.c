@@ -7,6 +7,7 @@
 
 #include "crypt/crypt.h"
 #include "internal.h"
+#include "metrics.h"
 #include "op.h"
 
 #define REWRITE_MAX 4096
@@ -109,6 +110,8 @@ static int rewrite_attempt(op *o, void *ctx)
 		rc = op_assert_lock_of(o, w->paths[i]);
 	if (rc == 0)
 		rc = session_push(o->sess, o->ref, &tip_id, &commit, 0, o->r);
+	if (rc == 0 && o->two_step)
+		metrics_count(METRIC_TWO_STEP_WRITES);
 	if (rc == 0) {
 		o->r->changed = 1;
 		result_message(o->r, "re-encrypted %zu state%s on branch %s in one commit%s", w->n,

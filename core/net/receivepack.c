@@ -13,29 +13,17 @@
 
 enum { PKT_BAD = -1, PKT_MORE = 0, PKT_DATA = 1, PKT_FLUSH = 2 };
 
-static int hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* The pkt-line at *pos: its bytes (without the length) in *data, *n; *pos moves past it. */
 static int pkt_next(const char *buf, size_t len, size_t *pos, const char **data, size_t *n)
 {
-	size_t v = 0;
+	char digits[5];
 	if (len - *pos < 4)
 		return PKT_MORE;
-	for (int i = 0; i < 4; i++) {
-		int d = hex_digit(buf[*pos + i]);
-		if (d < 0)
-			return PKT_BAD;
-		v = v * 16 + (size_t)d;
-	}
+	memcpy(digits, buf + *pos, 4);
+	digits[4] = '\0';
+	if (strspn(digits, "0123456789abcdefABCDEF") != 4)
+		return PKT_BAD;
+	size_t v = strtoul(digits, NULL, 16);
 	if (v == 0) {
 		*pos += 4;
 		return PKT_FLUSH;

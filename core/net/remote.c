@@ -744,17 +744,16 @@ static int is_assertion(const push_update *u)
 	return git_oid_equal(&u->cmd.old, &u->cmd.new) && !git_oid_is_zero(&u->cmd.old);
 }
 
-/* Sends the updates u (n of them) in one push, all or none when one of them is an assertion (a
- * write's lock), each ref on its own otherwise (a LOCK lost in a batch sinks no one else): a
+/* Sends the updates u (n of them) in one push, all or none when together (a write's lock goes
+ * with it: asserted, or made in the same batch), each ref on its own otherwise (a LOCK lost in a
+ * batch sinks no one else): a
  * local remote's objects copied and its refs changed in a ref transaction; a smart remote's
  * as receive-pack commands, "atomic" when asserting and the server has it. Each update's status
  * says what became of it. 0 when the push went through (each status set), or the code of a
  * push that failed as a whole (r says why). */
-static int apply(session *s, push_update *u, size_t n, tfgit_result *r)
+static int apply(session *s, push_update *u, size_t n, int together, tfgit_result *r)
 {
-	int err = 0, together = 0;
-	for (size_t i = 0; i < n; i++)
-		together |= is_assertion(&u[i]);
+	int err = 0;
 	if (s->local) {
 		for (size_t i = 0; err == 0 && i < n; i++)
 			if (!git_oid_is_zero(&u[i].cmd.new) && !is_assertion(&u[i]))
@@ -831,7 +830,7 @@ int session_push(session *s, const char *refname, const git_oid *old, const git_
 		git_oid_cpy(&u[1 + i].cmd.old, &s->asserts[i].oid);
 		git_oid_cpy(&u[1 + i].cmd.new, &s->asserts[i].oid);
 	}
-	int rc = apply(s, u, n, r);
+	int rc = apply(s, u, n, s->nasserts > 0, r);
 	for (size_t i = 0; rc == 0 && i < n; i++) {
 		if (u[i].status == 0)
 			continue;
@@ -933,6 +932,27 @@ static struct seen_ref *find_ref(session *s, const char *refname)
 	return NULL;
 }
 
+/* A pending update of e, its baseline e's value as the session saw it: 0, or -1 (memory). */
+static int pending_open(session *s, struct seen_ref *e)
+{
+	if (s->npend == s->cappend) {
+		size_t ncap = s->cappend ? s->cappend * 2 : 8;
+		struct pending *n = realloc(s->pend, ncap * sizeof(*n));
+		if (!n)
+			return -1;
+		s->pend = n;
+		s->cappend = ncap;
+	}
+	struct pending *p = &s->pend[s->npend];
+	memset(p, 0, sizeof(*p));
+	p->ref = (size_t)(e - s->refs);
+	git_oid_cpy(&p->old, &e->oid);
+	p->old_found = e->found;
+	p->status = PENDING_UNSENT;
+	e->pending = ++s->npend;
+	return 0;
+}
+
 /* Records the update; the ref shows its new value to the requests that follow. old is what the
  * request read (the baseline, or an earlier request's value): anything else is a bug, and is
  * answered as a lost compare-and-swap rather than pushed. */
@@ -960,23 +980,8 @@ static int defer_push(session *s, const char *refname, const git_oid *old, const
 	 * This one waits for the next push. */
 	if (e->pending && !e->found && new)
 		return TFGIT_ECONFLICT;
-	if (!e->pending) {
-		if (s->npend == s->cappend) {
-			size_t ncap = s->cappend ? s->cappend * 2 : 8;
-			struct pending *n = realloc(s->pend, ncap * sizeof(*n));
-			if (!n)
-				return TFGIT_ERROR;
-			s->pend = n;
-			s->cappend = ncap;
-		}
-		struct pending *p = &s->pend[s->npend];
-		memset(p, 0, sizeof(*p));
-		p->ref = (size_t)(e - s->refs);
-		git_oid_cpy(&p->old, &e->oid);
-		p->old_found = e->found;
-		p->status = PENDING_UNSENT;
-		e->pending = ++s->npend;
-	}
+	if (!e->pending && pending_open(s, e) < 0)
+		return TFGIT_ERROR;
 	struct pending *p = &s->pend[e->pending - 1];
 	p->force |= force;
 	if (new)
@@ -1001,23 +1006,16 @@ static int defer_assert(session *s, const char *refname, const git_oid *oid)
 		core_log("group commit: a write asserts %s at a value the batch does not hold", refname);
 		return TFGIT_ECONFLICT;
 	}
-	if (!e->pending) {
-		if (s->npend == s->cappend) {
-			size_t ncap = s->cappend ? s->cappend * 2 : 8;
-			struct pending *n = realloc(s->pend, ncap * sizeof(*n));
-			if (!n)
-				return TFGIT_ERROR;
-			s->pend = n;
-			s->cappend = ncap;
-		}
-		struct pending *p = &s->pend[s->npend];
-		memset(p, 0, sizeof(*p));
-		p->ref = (size_t)(e - s->refs);
-		git_oid_cpy(&p->old, &e->oid);
-		p->old_found = 1;
-		p->status = PENDING_UNSENT;
-		e->pending = ++s->npend;
+	/* a lock made or changed earlier in the batch: it goes in the same push, which must then
+	 * be atomic; a server without "atomic" could apply the write and refuse the lock, so the
+	 * write waits for the next push, which sees the lock made */
+	if (e->pending && !session_atomic(s)) {
+		core_log("group commit: %s changes in this push, which cannot be atomic: the write that "
+			 "asserts it waits for the next", refname);
+		return TFGIT_ECONFLICT;
 	}
+	if (!e->pending && pending_open(s, e) < 0)
+		return TFGIT_ERROR;
 	s->pend[e->pending - 1].asserted = 1;
 	return add_dep(s, e->pending - 1, 0) < 0 ? TFGIT_ERROR : 0;
 }
@@ -1025,6 +1023,7 @@ static int defer_assert(session *s, const char *refname, const git_oid *oid)
 int session_push_pending(session *s, tfgit_result *r)
 {
 	size_t n = 0, changes = 0;
+	int together = 0; /* a write's lock is among the updates: asserted, or made in the batch */
 	push_update *u = calloc(s->npend ? s->npend : 1, sizeof(*u));
 	size_t *of = calloc(s->npend ? s->npend : 1, sizeof(*of)); /* u[k] is pend[of[k]] */
 	if (!u || !of) {
@@ -1045,6 +1044,7 @@ int session_push_pending(session *s, tfgit_result *r)
 			continue;
 		}
 		changes += !same;
+		together |= p->asserted;
 		u[n].cmd.ref = e->name;
 		if (p->old_found)
 			git_oid_cpy(&u[n].cmd.old, &p->old);
@@ -1053,7 +1053,7 @@ int session_push_pending(session *s, tfgit_result *r)
 		u[n].force = p->force;
 		of[n++] = i;
 	}
-	int rc = changes ? apply(s, u, n, r) : 0;
+	int rc = changes ? apply(s, u, n, together, r) : 0;
 	for (size_t k = 0; k < n; k++) {
 		struct pending *p = &s->pend[of[k]];
 		/* a failed push fails each update; one the report does not name: its outcome is

@@ -58,6 +58,13 @@ static void host_b_takes_the_lock(void)
 
 static struct settings s;
 
+static void tip_of_master(char *out, size_t outlen)
+{
+	char cmd[400];
+	snprintf(cmd, sizeof(cmd), "git --git-dir=%s rev-parse master", repo);
+	sh_out(out, outlen, cmd);
+}
+
 static void load(int group_commit)
 {
 	char why[512], cachedir[400];
@@ -89,8 +96,7 @@ static void a_holds_and_wrote(char *tip, size_t tiplen)
 	const char *st = "{\"version\":4,\"serial\":1,\"lineage\":\"w\"}";
 	assert_int_equal(tfgit_state_put(&r, &s.store, &t, "host-a", st, strlen(st), 0), 0);
 	tfgit_result_free(&r);
-	snprintf(cmd, sizeof(cmd), "git --git-dir=%s rev-parse master", repo);
-	sh_out(tip, tiplen, cmd);
+	tip_of_master(tip, tiplen);
 	assert_int_equal(strlen(tip), 40);
 }
 
@@ -113,8 +119,7 @@ static void write_loses(int group_commit, const char *body)
 	assert_non_null(r.holder.ptr);
 	assert_non_null(strstr(r.holder.ptr, "host-b"));
 	tfgit_result_free(&r);
-	snprintf(cmd, sizeof(cmd), "git --git-dir=%s rev-parse master", repo);
-	sh_out(after, sizeof(after), cmd);
+	tip_of_master(after, sizeof(after));
 	assert_string_equal(after, before); /* A's write did not land */
 	snprintf(cmd, sizeof(cmd), "git --git-dir=%s show locks/s.tfstate:s.tfstate.lock | "
 		 "sed 's/.*\"ID\":\"\\([^\"]*\\)\".*/\\1/'", repo);
@@ -150,7 +155,7 @@ static void delete_in_a_batch(void **st)
 static void post_without_window(void **st)
 {
 	(void)st;
-	char before[64], after[64], cmd[600];
+	char before[64], after[64];
 	tfgit_target t = target;
 	tfgit_result r = {0};
 	t.url = repo;
@@ -159,8 +164,7 @@ static void post_without_window(void **st)
 	const char *body = "{\"version\":4,\"serial\":2,\"lineage\":\"w\"}";
 	assert_int_equal(tfgit_state_put(&r, &s.store, &t, "host-a", body, strlen(body), 0), 0);
 	tfgit_result_free(&r);
-	snprintf(cmd, sizeof(cmd), "git --git-dir=%s rev-parse master", repo);
-	sh_out(after, sizeof(after), cmd);
+	tip_of_master(after, sizeof(after));
 	assert_string_not_equal(after, before);
 }
 
