@@ -319,7 +319,10 @@ check "no 'does not advertise atomic' in the log but for that repository (the at
 
 # doctor REPOSITORY: tfgit doctor as the pool's user on that repository; its output in $T_DIR/doc.out
 doctor() {
+	# the sanitizers' settings kept (make sanitize: their reports go to its log directory)
 	as_pool env -i PATH=/usr/bin:/bin HOME=/ TFGIT_CACHE_DIR="$T_DIR/stack-fb/cache" \
+		${ASAN_OPTIONS:+ASAN_OPTIONS="$ASAN_OPTIONS"} ${LSAN_OPTIONS:+LSAN_OPTIONS="$LSAN_OPTIONS"} \
+		${UBSAN_OPTIONS:+UBSAN_OPTIONS="$UBSAN_OPTIONS"} \
 		TFGIT_DEFAULT_REPOSITORY="$1" "${CREDS[@]}" "$TFGIT_CLI_BIN" doctor >"$T_DIR/doc.out" 2>&1
 }
 atomic_line() { grep -i atomic "$T_DIR/doc.out"; }
