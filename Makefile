@@ -26,7 +26,8 @@ SYSUSERSDIR    ?= $(PREFIX)/lib/sysusers.d
 CORE_SRC = core/acl.c core/batch.c core/crypt/crypt.c core/crypt/filter.c core/errors.c core/health.c core/init.c \
            core/format/jsoncheck.c core/format/lockinfo.c core/format/statediff.c core/format/validate.c \
            core/history.c core/lock.c core/log.c core/mapped.c core/metrics.c core/failures.c core/net/credentials.c core/net/deadline.c \
-           core/net/httpstream.c core/net/remote.c core/net/roundtrips.c core/net/sockets.c core/net/url.c core/op.c core/probe.c core/rotate.c \
+           core/net/httpstream.c core/net/push.c core/net/receivepack.c core/net/remote.c core/net/roundtrips.c \
+           core/net/sockets.c core/net/tap.c core/net/url.c core/op.c core/probe.c core/rotate.c \
            core/settings.c core/state.c core/store/cache.c core/store/cachedir.c core/store/known.c core/store/maint.c \
            core/store/packwrite.c core/store/stage.c
 FCGI_SRC = fcgi/crosssite.c fcgi/query.c fcgi/request.c fcgi/response.c fcgi/route.c fcgi/html.c fcgi/style.c fcgi/ui.c
@@ -92,7 +93,7 @@ FUZZ = $(patsubst tests/fuzz/fuzz_%.c,$(BUILD)/fuzz/replay_%,$(wildcard tests/fu
 unit: $(UNIT) $(FUZZ) $(BUILD)/tools/blackhole $(BUILD)/tools/loadgen $(BUILD)/tools/cryptbench \
       $(BUILD)/tools/delayproxy $(BUILD)/tools/browse
 
-# libFuzzer (clang) on each target (query parser, JSON check, the router) for FUZZ_SECONDS, starting from the corpus in tests/fuzz/corpus.
+# libFuzzer (clang) on each target (query parser, JSON check, the router, a git server's push answers, ...) for FUZZ_SECONDS, starting from the corpus in tests/fuzz/corpus.
 FUZZ_SECONDS ?= 60
 fuzz:
 	@$(MAKE) --no-print-directory deps

@@ -142,8 +142,8 @@ static void check_writable(struct ctx *c, const char *url)
 {
 	tfgit_result r = {0};
 	char probe[128], msg[5000], fix[1200];
-	int left = 0, local = c->t.url[0] == '/' || !strncmp(c->t.url, "file://", 7);
-	int rc = tfgit_probe_write(&r, &c->s->store, &c->t, probe, sizeof(probe), &left);
+	int left = 0, atomic = 0, local = c->t.url[0] == '/' || !strncmp(c->t.url, "file://", 7);
+	int rc = tfgit_probe_write(&r, &c->s->store, &c->t, probe, sizeof(probe), &left, &atomic);
 	if (rc == 0) {
 		snprintf(msg, sizeof(msg), "this user (%s) can write the repository %s: %s%s", whoami(), url,
 			 local ? "a file made and removed in each of its directories, and " : "",
@@ -166,6 +166,20 @@ static void check_writable(struct ctx *c, const char *url)
 			snprintf(fix, sizeof(fix), "check that the git server is up and reachable from here, and "
 				 "TFGIT_REMOTE_TIMEOUT");
 		problem(msg, fix);
+	}
+	if (rc == 0 && atomic) {
+		snprintf(msg, sizeof(msg), "a write carries its lock: %s", local
+			 ? "the state's branch and its lock branch change in one ref transaction"
+			 : "the repository advertises atomic pushes, and the state's update and its lock branch "
+			   "go in one (the probe ref went with its branch asserted)");
+		ok(msg);
+	} else if (rc == 0) {
+		snprintf(msg, sizeof(msg), "the repository %s does not advertise atomic pushes: a write under a "
+			 "lock checks the lock, then pushes the state (two steps); a force-unlock and a new LOCK "
+			 "between the two let the old holder's write land (README: What tfgit guarantees)", url);
+		warning(msg, "serve the repository with git 2.4 or later and receive.advertiseAtomic left on "
+			"(git config receive.advertiseAtomic true), or use a server that advertises it (GitHub, "
+			"GitLab, Gitea, git http-backend)");
 	}
 	if (left) {
 		snprintf(msg, sizeof(msg), "the probe ref %s stays in %s (nothing reads it)", probe, url);

@@ -843,6 +843,8 @@ static void run(batch *b, op *opened)
 			too_late(b);
 			break;
 		}
+		if (op_window_hook)
+			op_window_hook();
 		(void)session_push_pending(base.sess, &scratch); /* a failed push is in every verdict */
 		int lost = judge_push(b, base.sess, &solos);
 		session_free(base.sess); /* the next round looks at the remote again */

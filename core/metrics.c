@@ -43,6 +43,7 @@ static const struct {
 	[METRIC_REMOTE_ROUND_TRIPS] = {"tfgit_remote_round_trips_total", "Connections and transfers with remote repositories."},
 	[METRIC_BATCHES] = {"tfgit_group_commit_batches_total", "Group commit: batches that served two requests or more in one session."},
 	[METRIC_BATCHED_REQUESTS] = {"tfgit_group_commit_requests_total", "Group commit: the requests those batches served."},
+	[METRIC_TWO_STEP_WRITES] = {"tfgit_two_step_writes_total", "Writes under a lock pushed without it: the repository does not advertise atomic pushes, so the lock was checked, then the state pushed (two steps)."},
 };
 
 /* The file's layout: only ever grown by a new file name (METRICS_FILE). */

@@ -15,6 +15,7 @@ enum metric {
 	METRIC_REMOTE_ROUND_TRIPS, /* connections and transfers with remotes */
 	METRIC_BATCHES,           /* group commit: batches of two requests or more (core/batch.c) */
 	METRIC_BATCHED_REQUESTS,  /* the requests those batches served */
+	METRIC_TWO_STEP_WRITES,   /* a write under a lock sent without it: the server lacks "atomic" */
 	METRIC_COUNT
 };
 

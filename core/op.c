@@ -383,6 +383,37 @@ int op_check_writer(lock_state *ls, op *o, const char *lock_id, int required)
 	return 0;
 }
 
+void (*op_window_hook)(void);
+
+int op_push_under_lock(op *o, const git_oid *old, const git_oid *new, int force, const lock_state *ls)
+{
+	int rc = ls && ls->held ? session_assert(o->sess, o->lockref, &ls->commit) : 0;
+	if (op_window_hook && !session_deferred(o->sess))
+		op_window_hook();
+	if (rc == 0)
+		rc = session_push(o->sess, o->ref, old, new, force, o->r);
+	if (rc == 0 && ls && ls->held && !session_atomic(o->sess))
+		metrics_count(METRIC_TWO_STEP_WRITES);
+	return rc;
+}
+
+int op_assert_lock_of(op *o, const char *state)
+{
+	char lockref[1100];
+	git_oid lock;
+	if (snprintf(lockref, sizeof(lockref), "refs/heads/locks/%s", state) >= (int)sizeof(lockref))
+		return TFGIT_EINVALID;
+	int rc = session_ref(&lock, o->sess, lockref);
+	if (rc == GIT_ENOTFOUND)
+		return 0; /* not locked: nothing to hold on to (a ref cannot be asserted absent) */
+	if (rc < 0)
+		return git_failure(o->r, rc, "reading a lock branch");
+	rc = session_assert(o->sess, lockref, &lock);
+	if (rc == 0 && !session_atomic(o->sess))
+		metrics_count(METRIC_TWO_STEP_WRITES);
+	return rc;
+}
+
 /* The empty tree, written into repo; caller frees *out. */
 static int empty_tree(git_tree **out, git_repository *repo)
 {

@@ -77,6 +77,21 @@ int op_read_tip(git_commit **tip, git_oid *tip_id, op *o);
  * given. ls is filled with the lock read. */
 int op_check_writer(lock_state *ls, op *o, const char *lock_id, int required);
 
+/* Pushes o->ref from old (NULL: absent) to new, compare-and-swap. When ls holds a lock (the
+ * writer's, checked by op_check_writer), its lock branch goes in the same push, asserted
+ * unchanged: the server applies the write only while that lock still stands (atomic push, or a
+ * local remote's ref transaction). A server without "atomic" gets two steps, counted. */
+int op_push_under_lock(op *o, const git_oid *old, const git_oid *new, int force, const lock_state *ls);
+
+/* Tests only (tests/unit/test_window.c): called between a write's lock check and its push
+ * (op_push_under_lock, a batch's push), where another host's force-unlock and LOCK would
+ * land. NULL in the programs, which never set it. */
+extern void (*op_window_hook)(void);
+
+/* The lock of state (a path on o->ref), when one is held, asserted with the next push: a write
+ * that changes several states (re-encryption) is applied only while each lock it saw stands. */
+int op_assert_lock_of(op *o, const char *state);
+
 /* Builds a commit with base's tree (or an empty one) changed by updates: a child of parent,
  * or a replacement of parent when amend, or a root commit when parent is NULL. */
 int op_commit(git_oid *out, op *o, git_commit *parent, int amend, git_tree *base,

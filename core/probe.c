@@ -110,6 +110,7 @@ struct write_probe {
 	char *name;
 	size_t namelen;
 	int *left;
+	int *atomic;
 	git_oid at;
 	char branch[1100];
 };
@@ -127,6 +128,7 @@ static int write_attempt(op *o, void *ctx)
 	struct write_probe *p = ctx;
 	char hex[17];
 	int rc;
+	*p->atomic = session_atomic(o->sess);
 	if (session_ref(&p->at, o->sess, o->ref) == 0)
 		snprintf(p->branch, sizeof(p->branch), "%s", o->ref);
 	else if ((rc = session_each_ref(o->sess, "refs/heads/", first_branch, p)) <= 0)
@@ -140,8 +142,10 @@ static int write_attempt(op *o, void *ctx)
 		return TFGIT_ERROR;
 	}
 	snprintf(p->name, p->namelen, "%s%s", PROBE_REF_PREFIX, hex);
-	/* TFGIT_ECONFLICT (the name is taken): op_run tries again, under a new name */
-	if ((rc = session_push(o->sess, p->name, NULL, &p->at, 0, o->r)) < 0)
+	/* with the branch asserted, as a write asserts its lock. TFGIT_ECONFLICT (the name is
+	 * taken, the branch moved): op_run tries again, under a new name */
+	if ((rc = session_assert(o->sess, p->branch, &p->at)) < 0 ||
+	    (rc = session_push(o->sess, p->name, NULL, &p->at, 0, o->r)) < 0)
 		return rc;
 	/* deleted on a new session, which has seen it made: its value is checked on deletion */
 	*p->left = 1;
@@ -155,12 +159,13 @@ static int write_attempt(op *o, void *ctx)
 }
 
 int tfgit_probe_write(tfgit_result *r, const tfgit_store *store, const tfgit_target *t, char *probe,
-		      size_t probelen, int *left)
+		      size_t probelen, int *left, int *atomic)
 {
 	const char *path = t->url[0] == '/' ? t->url : !strncmp(t->url, "file://", 7) ? t->url + 7 : NULL;
 	tfgit_target at = {t->url, t->ref, "tfgit-doctor"}; /* op_run names a lock branch after it */
-	struct write_probe p = {.name = probe, .namelen = probelen, .left = left};
+	struct write_probe p = {.name = probe, .namelen = probelen, .left = left, .atomic = atomic};
 	*left = 0;
+	*atomic = 0;
 	if (probelen)
 		*probe = '\0';
 	int rc = path ? local_writable(path, r) : 0;

@@ -21,11 +21,14 @@
  *   added, and a local repository's refs/tfgit-doctor directory is removed once empty (a git
  *   server may keep it, empty: git 2.39 does). A repository without a branch gets a push
  *   connection only (*probe "").
+ *   The probe ref is made with that branch asserted unchanged in the same push, as a write
+ *   carries its lock: atomically when the server advertises "atomic" (*atomic 1; a local
+ *   repository: one ref transaction), in two steps otherwise (*atomic 0).
  * probe (the ref's name) is filled as soon as it is chosen. 0, or a tfgit code with
  * r->message saying what could not be written; *left: the probe ref was made and could not
  * be deleted. */
 int tfgit_probe_write(tfgit_result *r, const tfgit_store *store, const tfgit_target *t, char *probe,
-		      size_t probelen, int *left);
+		      size_t probelen, int *left, int *atomic);
 
 typedef struct {
 	char state[1100];

@@ -103,7 +103,12 @@ static int rewrite_attempt(op *o, void *ctx)
 		 w->n == 1 ? "" : "s", who[0] ? "Who: " : "", who, who[0] ? "\n" : "");
 	if ((rc = op_commit(&commit, o, tip, 0, tree, w->upd, w->n, message)) < 0)
 		goto done;
-	rc = session_push(o->sess, o->ref, &tip_id, &commit, 0, o->r);
+	/* each rewritten state's lock, when held, stands while the commit lands (a holder that
+	 * lost it meanwhile to a force-unlock sees the branch as it was read) */
+	for (size_t i = 0; rc == 0 && i < w->n; i++)
+		rc = op_assert_lock_of(o, w->paths[i]);
+	if (rc == 0)
+		rc = session_push(o->sess, o->ref, &tip_id, &commit, 0, o->r);
 	if (rc == 0) {
 		o->r->changed = 1;
 		result_message(o->r, "re-encrypted %zu state%s on branch %s in one commit%s", w->n,

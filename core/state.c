@@ -306,8 +306,9 @@ static int write_attempt(op *o, void *ctx)
 	int amend = w->body && w->amend && tip && op_is_own_update(o, tip, message);
 	if ((rc = op_commit(&commit, o, tip, amend, tree, &upd, 1, message)) < 0)
 		goto done;
-	/* amend is a forced update, still from the tip this session saw: compare-and-swap */
-	rc = session_push(o->sess, o->ref, tip ? &tip_id : NULL, &commit, amend, o->r);
+	/* amend is a forced update, still from the tip this session saw: compare-and-swap, with
+	 * the lock that allowed it asserted in the same atomic push */
+	rc = op_push_under_lock(o, tip ? &tip_id : NULL, &commit, amend, &ls);
 	if (rc == 0)
 		o->r->changed = 1;
 	if (rc == 0 && w->body && !crypt_enabled(&o->store->crypt)) {

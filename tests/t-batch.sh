@@ -117,9 +117,16 @@ check "... counted in /metrics (tfgit_group_commit_batches_total, _requests_tota
 	      curl -s '$A/metrics' | grep -q '^tfgit_group_commit_requests_total 3$'"
 pushes=$(ls "$D"/push.* 2>/dev/null | wc -l)
 first=$(ls -tr "$D"/push.* 2>/dev/null | head -1)
-check "one push carried all three ref updates (the lost LOCK was not pushed again)" \
-	eval "[ '$pushes' = 1 ] && [ \"\$(wc -l <'$first')\" = 3 ] && grep -q ' refs/heads/locks/x.tfstate$' '$first' &&
-	      grep -q ' refs/heads/master$' '$first' && grep -q ' refs/heads/locks/u.tfstate$' '$first'"
+second=$(ls -tr "$D"/push.* 2>/dev/null | sed -n 2p)
+# the POST's lock goes with it, unchanged, in an atomic push: the lost LOCK sank that push
+# whole, and the POST and the UNLOCK went again without it (a LOCK alone is never atomic)
+check "the first push carried the three updates and the POST's lock, atomically" \
+	eval "[ '$pushes' = 2 ] && [ \"\$(wc -l <'$first')\" = 4 ] && grep -q ' refs/heads/locks/x.tfstate$' '$first' &&
+	      grep -q ' refs/heads/master$' '$first' && grep -q ' refs/heads/locks/u.tfstate$' '$first' &&
+	      grep -Eq '^([0-9a-f]{40}) \\1 refs/heads/locks/p.tfstate$' '$first'"
+check "... the second carried the POST (with its lock) and the UNLOCK, not the lost LOCK" \
+	eval "[ \"\$(wc -l <'$second')\" = 3 ] && ! grep -q ' refs/heads/locks/x.tfstate$' '$second' &&
+	      grep -Eq '^([0-9a-f]{40}) \\1 refs/heads/locks/p.tfstate$' '$second'"
 check "the remote: the other host holds x, u is unlocked, p is written" \
 	eval "[ \"\$(g '$R' rev-parse locks/x.tfstate)\" = '$(cat "$D/other")' ] &&
 	      ! g '$R' rev-parse -q --verify locks/u.tfstate >/dev/null && [ \"\$(g '$R' show master:p.tfstate)\" = '$ST' ]"
@@ -141,8 +148,9 @@ check "... the holder's POST beside it is 200" expect_eq code 200 "$(code_of rig
 check "... a new LOCK beside it is 200" expect_eq code 200 "$(code_of newlock)"
 check "... a GET beside it is the state from the advertisement" \
 	eval "[ '$(code_of get)' = 200 ] && [ \"\$(cat '$T_DIR/get.body')\" = '$ST' ]"
-check "... all four in one batch, one push of two ref updates" \
-	eval "[ \"\$(since_mark | grep -c ' batch=4')\" = 4 ] && [ \"\$(cat '$D'/push.* | wc -l)\" = 2 ]"
+check "... all four in one batch, one push of two ref updates and the POST's lock" \
+	eval "[ \"\$(since_mark | grep -c ' batch=4')\" = 4 ] && [ \"\$(cat '$D'/push.* | wc -l)\" = 3 ] &&
+	      grep -Eq '^([0-9a-f]{40}) \\1 refs/heads/locks/w.tfstate$' '$D'/push.*"
 check "... p keeps its state, w has its own" \
 	eval "[ \"\$(g '$R' show master:p.tfstate)\" = '$ST' ] && [ \"\$(g '$R' show master:w.tfstate)\" = '$ST3' ]"
 check "... one commit per state written" expect_eq commits 2 "$(g "$R" rev-list --count master)"

@@ -49,6 +49,8 @@ doctor TFGIT_DEFAULT_REPOSITORY="$R" TFGIT_ENCRYPTION_KEYS="$K1"
 check "healthy setup: exit 0, 0 problems" eval "[ $RC = 0 ] && grep -qx '0 problems' '$T_DIR/doc.out'"
 check "... it proved the pool's user writes the repository (each directory, and a probe ref made and deleted)" \
 	grep -q "^ok: .*this user ($POOL_USER, uid $(id -u "$POOL_USER")) can write the repository $R: a file made and removed in each of its directories, and a probe ref made and deleted" "$T_DIR/doc.out"
+check "... and that a write carries its lock (one ref transaction)" \
+	grep -q '^ok: .*a write carries its lock: the state.s branch and its lock branch change in one ref transaction' "$T_DIR/doc.out"
 check "... it opened both states with the key (the README is no state)" \
 	grep -q '^ok: .*2 states on branch master open with TFGIT_ENCRYPTION_KEYS' "$T_DIR/doc.out"
 check "... and left no trace: the repository's files and refs as they were" \
@@ -128,6 +130,8 @@ before=$(g "$H" for-each-ref)
 doctor TFGIT_DEFAULT_REPOSITORY="$HURL" GIT_USERNAME=doc GIT_PASSWORD=doc-Pw-7 TFGIT_NETRC=/nonexistent
 check "smart HTTP, push allowed: 0 problems, the probe ref made and deleted" \
 	eval "[ $RC = 0 ] && grep -q 'can write the repository $HURL: a probe ref made and deleted' '$T_DIR/doc.out'"
+check "... a write carries its lock there: the server advertises atomic, the probe went with its branch" \
+	grep -q '^ok: .*a write carries its lock: the repository advertises atomic pushes' "$T_DIR/doc.out"
 check "... the server received both pushes (receive-pack, 200)" \
 	expect_eq pushes 2 "$(grep -c 'POST /h.git/git-receive-pack 200' "$T_DIR/dochttp/access.log")"
 check "... and keeps no ref of it (git leaves an empty refs/tfgit-doctor/ at most)" \

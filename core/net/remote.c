@@ -6,7 +6,15 @@
  * force-updates and deletes without checking), so local remotes are opened as repositories:
  * the cache reads their objects in place (an alternate), new objects are copied into them, and
  * their refs are updated with libgit2's matching updates, which check the old value under the
- * ref's lock file, exactly as receive-pack does. */
+ * ref's lock file, exactly as receive-pack does.
+ *
+ * Pushes are tfgit's own (libgit2 1.5 can send neither receive-pack's "atomic" capability nor
+ * a command that leaves a ref as it is): a push session connects through tap.c, which keeps the
+ * advertisement's capabilities and hands over receive-pack's stream; the commands, the pack
+ * (libgit2's pack builder) and the report are receivepack.c's. A write made under a lock
+ * carries that lock as an unchanged ref (old = new = the lock commit it checked) in the same
+ * atomic push, so the server applies both or neither; a local remote gets the same from one
+ * ref transaction that locks every ref it names. */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -21,11 +29,13 @@
 #include "deadline.h"
 #include "httpstream.h"
 #include "../internal.h"
+#include "push.h"
+#include "receivepack.h"
 #include "roundtrips.h"
 #include "remote.h"
 #include "sockets.h"
-
-#define PUSH_SRC_REF "refs/tfgit/push"
+#include "tap.h"
+#include "url.h"
 
 static size_t max_object; /* local remotes: larger objects are not copied (session_open sets it) */
 
@@ -46,7 +56,16 @@ struct session {
 	} *refs;
 	size_t nrefs, cap;
 	int complete; /* refs holds the whole advertisement: what is not there is absent */
-	char rejected[256]; /* push_update_reference status of a refused ref */
+	tap *tap;     /* a smart push session's subtransport (tap.c); NULL otherwise */
+	tap_kind kind;
+	int caps;     /* the receive-pack advertisement's RP_CAP_* (a smart push session) */
+	int two_step; /* a write went without its lock asserted (no "atomic") */
+	/* refs the next push asserts unchanged (session_assert), not deferred */
+	struct assertion {
+		char *name;
+		git_oid oid;
+	} *asserts;
+	size_t nasserts, capasserts;
 	remote_auth auth;
 	char auth_header[8192]; /* preemptive credentials for HTTP(S); wiped in session_free */
 	char *headers[1];
@@ -62,6 +81,7 @@ struct session {
 		git_oid old;     /* the baseline: the ref as the session first saw it */
 		int old_found;
 		int force;
+		int asserted;    /* a request's write asserts this ref unchanged (its lock) */
 		int status;      /* 0 applied, PENDING_UNSENT, TFGIT_ECONFLICT lost, another code */
 		int reported;
 		char why[512];
@@ -103,18 +123,6 @@ static int local_repository_is_itself(git_repository *repo, const char *path)
 	return lstat(sub, &st) < 0 && errno == ENOENT;
 }
 
-static void pending_report(session *s, const char *refname, const char *status);
-
-static int push_update_reference(const char *refname, const char *status, void *payload)
-{
-	session *s = payload;
-	if (s->deferred)
-		pending_report(s, refname, status);
-	else if (status)
-		snprintf(s->rejected, sizeof(s->rejected), "%s: %s", refname, status);
-	return 0;
-}
-
 static int acquire_credentials(git_credential **out, const char *url, const char *user,
 			       unsigned int allowed_types, void *payload)
 {
@@ -136,15 +144,6 @@ static int fetch_progress(const git_indexer_progress *stats, void *payload)
 	return deadline_passed() ? -1 : 0;
 }
 
-static int push_progress(unsigned int current, unsigned int total, size_t bytes, void *payload)
-{
-	(void)current;
-	(void)total;
-	(void)bytes;
-	(void)payload;
-	return deadline_passed() ? -1 : 0;
-}
-
 static int sideband_progress(const char *str, int len, void *payload)
 {
 	(void)str;
@@ -156,11 +155,9 @@ static int sideband_progress(const char *str, int len, void *payload)
 static void init_callbacks(git_remote_callbacks *cb, session *s)
 {
 	git_remote_init_callbacks(cb, GIT_REMOTE_CALLBACKS_VERSION);
-	cb->push_update_reference = push_update_reference;
 	cb->credentials = acquire_credentials;
 	cb->certificate_check = check_host;
 	cb->transfer_progress = fetch_progress;
-	cb->push_transfer_progress = push_progress;
 	cb->sideband_progress = sideband_progress;
 	cb->payload = s;
 }
@@ -217,11 +214,19 @@ static int is_http(const char *url)
 /* Connects without following redirects (the credentials header must not go to another host;
  * libgit2 refuses only another host name, httpstream.c the rest), then turns off Nagle's
  * algorithm on the new connection (tfgit's HTTP streams do that themselves). */
+static int make_transport(git_transport **out, git_remote *owner, void *payload)
+{
+	session *s = payload;
+	return tap_transport(out, owner, s->kind, &s->tap);
+}
+
 static int connect_remote(session *s, git_remote *remote, git_direction dir)
 {
 	git_remote_connect_options opts;
 	git_remote_connect_options_init(&opts, GIT_REMOTE_CONNECT_OPTIONS_VERSION);
 	init_callbacks(&opts.callbacks, s);
+	if (dir == GIT_DIRECTION_PUSH)
+		opts.callbacks.transport = make_transport; /* tfgit pushes itself (tap.c) */
 	opts.follow_redirects = GIT_REMOTE_REDIRECT_NONE;
 	opts.custom_headers = s->custom_headers;
 	int err = git_remote_connect_ext(remote, dir, &opts);
@@ -312,6 +317,14 @@ int session_open(session **out, git_repository *cache, const char *url, int for_
 		*out = s;
 		return 0;
 	}
+	url_parts u;
+	char why[256];
+	if (url_parse(&u, url, URL_CREDENTIALS, why, sizeof(why)) < 0) {
+		result_message(r, "%s", why);
+		session_free(s);
+		return TFGIT_EINVALID;
+	}
+	s->kind = u.kind == URL_HTTP || u.kind == URL_HTTPS ? TAP_HTTP : u.kind == URL_GIT ? TAP_GIT : TAP_SSH;
 	if ((err = httpstream_begin(url)) < 0) {
 		err = remote_failure(s, r, err, "connecting to the repository");
 		session_free(s);
@@ -342,6 +355,18 @@ int session_open(session **out, git_repository *cache, const char *url, int for_
 	}
 	roundtrips_end(begun);
 	s->complete = 1;
+	if (for_push) {
+		s->caps = tap_caps(s->tap);
+		if (s->caps < 0 || !(s->caps & RP_CAP_REPORT_STATUS) || (s->caps & RP_CAP_OTHER_FORMAT)) {
+			result_message(r, "the repository's receive-pack advertisement %s", s->caps < 0
+				       ? "could not be read" : s->caps & RP_CAP_OTHER_FORMAT
+				       ? "names an object format other than SHA-1, which tfgit cannot push"
+				       : "lacks report-status: tfgit could not learn whether a push was applied");
+			core_log("%s", r ? r->message : "advertisement refused");
+			session_free(s);
+			return TFGIT_ERROR;
+		}
+	}
 	*out = s;
 	return 0;
 }
@@ -626,98 +651,6 @@ int session_fetch(session *s, const char *refname, tfgit_result *r)
 	return TFGIT_ECONFLICT;
 }
 
-static int local_push(session *s, const char *refname, const git_oid *old, const git_oid *new,
-		      tfgit_result *r)
-{
-	git_reference *ref = NULL;
-	int err = 0;
-	if (new && (err = copy_commit(s->local, s->cache, new)) < 0)
-		return git_failure(r, err, "writing objects into the repository");
-	if (!old) {
-		/* create only if absent. Not git_reference_create(force = 0): libgit2 1.5 checks
-		 * that before taking the ref's lock, so two creators can both succeed. A zero
-		 * current id is checked under the lock. */
-		git_oid zero;
-		memset(&zero, 0, sizeof(zero));
-		err = git_reference_create_matching(&ref, s->local, refname, new, 0, &zero, "tfgit");
-	} else if (!new) {
-		err = git_reference_lookup(&ref, s->local, refname);
-		if (err == 0 && !git_oid_equal(git_reference_target(ref), old))
-			err = GIT_EMODIFIED;
-		if (err == 0)
-			err = git_reference_delete(ref); /* checks the old value under the ref lock */
-	} else {
-		err = git_reference_create_matching(&ref, s->local, refname, new, 1, old, "tfgit");
-	}
-	git_reference_free(ref);
-	if (err == GIT_EEXISTS || err == GIT_EMODIFIED || err == GIT_ENOTFOUND ||
-	    err == GIT_ELOCKED) {
-		git_error_clear();
-		return TFGIT_ECONFLICT;
-	}
-	return err < 0 ? git_failure(r, err, "updating the repository's branch") : 0;
-}
-
-/* 1 when receive-pack's status for a refused ref says it changed since the advertisement (a
- * lost compare-and-swap, worth another try); 0 for the server's policy (a hook, a protected
- * branch, no deletes, no forced updates), which is not. */
-static int lost_race(const char *status, int force)
-{
-	return !strstr(status, "declined") && !strstr(status, "denied") &&
-	       (strstr(status, "lock") || strstr(status, "stale") || strstr(status, "fetch first") ||
-		strstr(status, "failed to update") || (!force && strstr(status, "non-fast-forward")));
-}
-
-static int smart_push(session *s, const char *refname, const git_oid *new, int force,
-		      tfgit_result *r)
-{
-	char spec[4400];
-	char *specs[] = {spec};
-	git_strarray refspecs = {specs, 1};
-	git_push_options opts;
-	git_reference *src = NULL;
-	int err;
-	if (new) {
-		err = git_reference_create(&src, s->cache, PUSH_SRC_REF, new, 1, NULL);
-		git_reference_free(src);
-		if (err < 0)
-			return git_failure(r, err, "preparing the push");
-		snprintf(spec, sizeof(spec), "%s%s:%s", force ? "+" : "", PUSH_SRC_REF, refname);
-	} else {
-		snprintf(spec, sizeof(spec), ":%s", refname);
-	}
-	git_push_options_init(&opts, GIT_PUSH_OPTIONS_VERSION);
-	init_callbacks(&opts.callbacks, s);
-	opts.follow_redirects = GIT_REMOTE_REDIRECT_NONE;
-	opts.custom_headers = s->custom_headers;
-	s->rejected[0] = '\0';
-	/* the connection is already open for push: old values are the advertised ones */
-	double begun = roundtrips_begin();
-	err = git_remote_upload(s->remote, &refspecs, &opts);
-	roundtrips_end(begun);
-	if (err == GIT_ENONFASTFORWARD) {
-		git_error_clear();
-		return TFGIT_ECONFLICT;
-	}
-	if (err < 0)
-		return remote_failure(s, r, err, "pushing to the repository");
-	if (s->rejected[0]) {
-		/* libgit2 reports a refused ref only here, never as an error code. The ref having
-		 * changed since the advertisement (a lost compare-and-swap) is worth another try;
-		 * anything else (a hook, a protected branch, no deletes, no forced updates) is the
-		 * server's policy and is not. */
-		const char *why = s->rejected;
-		/* the server's status, after "<refname>: " (every lock branch's name holds "lock") */
-		const char *status = strstr(why, ": ") ? strstr(why, ": ") + 2 : why;
-		if (lost_race(status, force))
-			return TFGIT_ECONFLICT;
-		result_message(r, "the repository refused the push (%s)", why);
-		core_log("%s", r ? r->message : why);
-		return TFGIT_EDENIED;
-	}
-	return 0;
-}
-
 static int defer_push(session *s, const char *refname, const git_oid *old, const git_oid *new,
 		      int force);
 
@@ -742,17 +675,210 @@ static void track_pushed(session *s, const char *refname, const git_oid *new)
 	git_error_clear();
 }
 
+/* Every commit from new back to the first one dst has, copied oldest first (a commit present in
+ * dst has its ancestors there too): a batch moves a branch by several commits at once. */
+static int copy_chain(git_repository *dst, git_repository *src, const git_oid *new)
+{
+	enum { CHAIN_MAX = 4096 };
+	git_oid *chain = malloc(CHAIN_MAX * sizeof(*chain));
+	size_t n = 0;
+	int err = chain ? 0 : -1;
+	git_oid id;
+	git_oid_cpy(&id, new);
+	while (err == 0 && n < CHAIN_MAX && !commit_present(dst, &id)) {
+		git_commit *c = NULL;
+		git_oid_cpy(&chain[n++], &id);
+		if ((err = git_commit_lookup(&c, src, &id)) < 0)
+			break;
+		int more = git_commit_parentcount(c) > 0;
+		if (more)
+			git_oid_cpy(&id, git_commit_parent_id(c, 0));
+		git_commit_free(c);
+		if (!more)
+			break;
+	}
+	while (err == 0 && n > 0)
+		err = copy_commit(dst, src, &chain[--n]);
+	free(chain);
+	return err;
+}
+
+/* The commits the server has (the refs as first seen): a pack leaves them and their history
+ * out. Freed by free(); NULL when out of memory. */
+static git_oid *server_has(session *s, size_t *n)
+{
+	git_oid *v = malloc((s->nrefs ? s->nrefs : 1) * sizeof(*v));
+	*n = 0;
+	for (size_t i = 0; v && i < s->nrefs; i++) {
+		const struct seen_ref *e = &s->refs[i];
+		const struct pending *p = e->pending ? &s->pend[e->pending - 1] : NULL;
+		if (p ? p->old_found : e->found)
+			git_oid_cpy(&v[(*n)++], p ? &p->old : &e->oid);
+	}
+	return v;
+}
+
+/* A write whose lock is not asserted with it (the server lacks "atomic"): said once per
+ * repository and process. */
+static void two_step_noted(session *s)
+{
+	static unsigned long seen[64];
+	static size_t nseen;
+	unsigned long h = 5381;
+	char shown[URL_MAX + 64];
+	s->two_step = 1;
+	for (const char *c = s->url; *c; c++)
+		h = h * 33 + (unsigned char)*c;
+	for (size_t i = 0; i < nseen; i++)
+		if (seen[i] == h)
+			return;
+	if (nseen < sizeof(seen) / sizeof(seen[0]))
+		seen[nseen++] = h;
+	tfgit_url_redact(shown, sizeof(shown), s->url);
+	core_log("the repository %s does not advertise atomic pushes: a write under a lock checks the "
+		 "lock, then pushes (two steps; README: What tfgit guarantees)", shown);
+}
+
+static int is_assertion(const push_update *u)
+{
+	return git_oid_equal(&u->cmd.old, &u->cmd.new) && !git_oid_is_zero(&u->cmd.old);
+}
+
+/* Sends the updates u (n of them) in one push, all or none when one of them is an assertion (a
+ * write's lock), each ref on its own otherwise (a LOCK lost in a batch sinks no one else): a
+ * local remote's objects copied and its refs changed in a ref transaction; a smart remote's
+ * as receive-pack commands, "atomic" when asserting and the server has it. Each update's status
+ * says what became of it. 0 when the push went through (each status set), or the code of a
+ * push that failed as a whole (r says why). */
+static int apply(session *s, push_update *u, size_t n, tfgit_result *r)
+{
+	int err = 0, together = 0;
+	for (size_t i = 0; i < n; i++)
+		together |= is_assertion(&u[i]);
+	if (s->local) {
+		for (size_t i = 0; err == 0 && i < n; i++)
+			if (!git_oid_is_zero(&u[i].cmd.new) && !is_assertion(&u[i]))
+				err = copy_chain(s->local, s->cache, &u[i].cmd.new);
+		for (size_t i = 0; err == 0 && i < (together ? 1 : n); i++)
+			if ((err = push_local(s->local, together ? u : &u[i], together ? n : 1)) == TFGIT_ECONFLICT)
+				err = 0; /* in each status */
+		return err < 0 ? git_failure(r, err, "updating the repository's refs") : 0;
+	}
+	int atomic = together && (s->caps & RP_CAP_ATOMIC);
+	size_t send = 0, nhave = 0;
+	char why[512] = "";
+	/* two steps without "atomic": what a writer checked is not sent (nothing would hold it) */
+	push_update *out = atomic || !together ? u : calloc(n, sizeof(*out));
+	if (!out)
+		return TFGIT_ERROR;
+	for (size_t i = 0; out != u && i < n; i++) {
+		if (!is_assertion(&u[i]))
+			out[send++] = u[i];
+		else
+			two_step_noted(s);
+		u[i].status = 0;
+	}
+	if (out == u)
+		send = n;
+	git_oid *have = send ? server_has(s, &nhave) : NULL;
+	if (send) {
+		double begun = roundtrips_begin();
+		err = have ? push_smart(s->tap, s->cache, have, nhave, out, send, atomic, why, sizeof(why)) : -2;
+		roundtrips_end(begun);
+	}
+	for (size_t i = 0, j = 0; out != u && i < n; i++)
+		if (!is_assertion(&u[i]))
+			u[i] = out[j++]; /* its status and reason */
+	if (out != u)
+		free(out);
+	free(have);
+	if (err == -1)
+		return remote_failure(s, r, err, "pushing to the repository");
+	if (err < 0) {
+		result_message(r, "%s", why[0] ? why : "out of memory");
+		core_log("pushing to the repository: %s", r ? r->message : why);
+		return TFGIT_ERROR;
+	}
+	return 0;
+}
+
+static void clear_asserts(session *s)
+{
+	for (size_t i = 0; i < s->nasserts; i++)
+		free(s->asserts[i].name);
+	s->nasserts = 0;
+}
+
 int session_push(session *s, const char *refname, const git_oid *old, const git_oid *new,
 		 int force, tfgit_result *r)
 {
 	if (s->deferred)
 		return defer_push(s, refname, old, new, force);
-	if (s->local)
-		return local_push(s, refname, old, new, r);
-	int rc = smart_push(s, refname, new, force, r);
-	if (rc == 0)
+	size_t n = 1 + s->nasserts;
+	push_update *u = calloc(n, sizeof(*u));
+	if (!u) {
+		clear_asserts(s);
+		return TFGIT_ERROR;
+	}
+	u[0].cmd.ref = refname;
+	if (old)
+		git_oid_cpy(&u[0].cmd.old, old);
+	if (new)
+		git_oid_cpy(&u[0].cmd.new, new);
+	u[0].force = force;
+	for (size_t i = 0; i < s->nasserts; i++) {
+		u[1 + i].cmd.ref = s->asserts[i].name;
+		git_oid_cpy(&u[1 + i].cmd.old, &s->asserts[i].oid);
+		git_oid_cpy(&u[1 + i].cmd.new, &s->asserts[i].oid);
+	}
+	int rc = apply(s, u, n, r);
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		if (u[i].status == 0)
+			continue;
+		if (u[i].status != TFGIT_EDENIED) {
+			rc = TFGIT_ECONFLICT; /* lost, or not in the report: another attempt finds out */
+			continue;
+		}
+		result_message(r, "%s", u[i].why);
+		core_log("%s", u[i].why);
+		rc = TFGIT_EDENIED;
+		break;
+	}
+	if (rc == 0 && !s->local)
 		track_pushed(s, refname, new);
+	clear_asserts(s);
+	free(u);
 	return rc;
+}
+
+static int defer_assert(session *s, const char *refname, const git_oid *oid);
+
+int session_assert(session *s, const char *refname, const git_oid *oid)
+{
+	if (s->deferred)
+		return defer_assert(s, refname, oid);
+	if (s->nasserts == s->capasserts) {
+		size_t ncap = s->capasserts ? s->capasserts * 2 : 4;
+		struct assertion *a = realloc(s->asserts, ncap * sizeof(*a));
+		if (!a)
+			return TFGIT_ERROR;
+		s->asserts = a;
+		s->capasserts = ncap;
+	}
+	if (!(s->asserts[s->nasserts].name = strdup(refname)))
+		return TFGIT_ERROR;
+	git_oid_cpy(&s->asserts[s->nasserts++].oid, oid);
+	return 0;
+}
+
+int session_atomic(const session *s)
+{
+	return s->local || (s->tap && (s->caps & RP_CAP_ATOMIC));
+}
+
+int session_two_step(const session *s)
+{
+	return s->two_step;
 }
 
 int session_is_local(const session *s)
@@ -774,6 +900,8 @@ void session_free(session *s)
 	for (size_t i = 0; i < s->nrefs; i++)
 		free(s->refs[i].name);
 	free(s->refs);
+	clear_asserts(s);
+	free(s->asserts);
 	free(s->pend);
 	free(s->deps);
 	free(s->url);
@@ -785,6 +913,11 @@ void session_free(session *s)
 void session_defer(session *s)
 {
 	s->deferred = 1;
+}
+
+int session_deferred(const session *s)
+{
+	return s->deferred;
 }
 
 void session_track(session *s, size_t request)
@@ -854,159 +987,87 @@ static int defer_push(session *s, const char *refname, const git_oid *old, const
 	return add_dep(s, e->pending - 1, 1) < 0 ? TFGIT_ERROR : 0;
 }
 
-static void pending_report(session *s, const char *refname, const char *status)
+/* Records that the current request's write asserts refname still holds oid (what it read):
+ * sent unchanged with the batch's push, unless an update of the batch already moves it from
+ * that baseline. */
+static int defer_assert(session *s, const char *refname, const git_oid *oid)
 {
-	for (size_t i = 0; i < s->npend; i++) {
-		struct pending *p = &s->pend[i];
-		if (strcmp(s->refs[p->ref].name, refname) != 0 || p->status != PENDING_UNSENT)
-			continue;
-		p->reported = 1;
-		if (!status) {
-			p->status = 0;
-		} else if (lost_race(status, p->force)) {
-			p->status = TFGIT_ECONFLICT;
-		} else {
-			p->status = TFGIT_EDENIED;
-			snprintf(p->why, sizeof(p->why), "the repository refused the push (%s: %s)", refname, status);
-			core_log("%s", p->why);
+	git_oid seen;
+	int err = session_ref(&seen, s, refname);
+	if (err < 0 && err != GIT_ENOTFOUND)
+		return git_failure(NULL, err, "reading a ref");
+	struct seen_ref *e = find_ref(s, refname);
+	if (err == GIT_ENOTFOUND || !e || !git_oid_equal(&seen, oid)) {
+		core_log("group commit: a write asserts %s at a value the batch does not hold", refname);
+		return TFGIT_ECONFLICT;
+	}
+	if (!e->pending) {
+		if (s->npend == s->cappend) {
+			size_t ncap = s->cappend ? s->cappend * 2 : 8;
+			struct pending *n = realloc(s->pend, ncap * sizeof(*n));
+			if (!n)
+				return TFGIT_ERROR;
+			s->pend = n;
+			s->cappend = ncap;
 		}
-		return;
+		struct pending *p = &s->pend[s->npend];
+		memset(p, 0, sizeof(*p));
+		p->ref = (size_t)(e - s->refs);
+		git_oid_cpy(&p->old, &e->oid);
+		p->old_found = 1;
+		p->status = PENDING_UNSENT;
+		e->pending = ++s->npend;
 	}
-}
-
-/* Every commit from new back to the first one dst has, copied oldest first (a commit present in
- * dst has its ancestors there too): a batch moves a branch by several commits at once. */
-static int copy_chain(git_repository *dst, git_repository *src, const git_oid *new)
-{
-	enum { CHAIN_MAX = 4096 };
-	git_oid *chain = malloc(CHAIN_MAX * sizeof(*chain));
-	size_t n = 0;
-	int err = chain ? 0 : -1;
-	git_oid id;
-	git_oid_cpy(&id, new);
-	while (err == 0 && n < CHAIN_MAX && !commit_present(dst, &id)) {
-		git_commit *c = NULL;
-		git_oid_cpy(&chain[n++], &id);
-		if ((err = git_commit_lookup(&c, src, &id)) < 0)
-			break;
-		int more = git_commit_parentcount(c) > 0;
-		if (more)
-			git_oid_cpy(&id, git_commit_parent_id(c, 0));
-		git_commit_free(c);
-		if (!more)
-			break;
-	}
-	while (err == 0 && n > 0)
-		err = copy_commit(dst, src, &chain[--n]);
-	free(chain);
-	return err;
-}
-
-static int pending_local(session *s, tfgit_result *r)
-{
-	for (size_t i = 0; i < s->npend; i++) {
-		struct pending *p = &s->pend[i];
-		struct seen_ref *e = &s->refs[p->ref];
-		if (p->status != PENDING_UNSENT)
-			continue;
-		int err = e->found ? copy_chain(s->local, s->cache, &e->oid) : 0;
-		if (err < 0) {
-			p->status = git_failure(r, err, "writing objects into the repository");
-			snprintf(p->why, sizeof(p->why), "%s", r ? r->message : "writing objects failed");
-			continue;
-		}
-		/* each ref its own compare-and-swap from the baseline, as receive-pack does */
-		p->status = local_push(s, e->name, p->old_found ? &p->old : NULL, e->found ? &e->oid : NULL, r);
-		if (p->status < 0 && p->status != TFGIT_ECONFLICT)
-			snprintf(p->why, sizeof(p->why), "%s", r ? r->message : "updating the branch failed");
-	}
-	return 0;
-}
-
-static int pending_smart(session *s, size_t n, tfgit_result *r)
-{
-	char **specs = calloc(n, sizeof(*specs));
-	git_strarray refspecs = {specs, 0};
-	git_push_options opts;
-	char src[64];
-	int err = specs ? 0 : -1;
-	for (size_t i = 0; err == 0 && i < s->npend; i++) {
-		struct pending *p = &s->pend[i];
-		struct seen_ref *e = &s->refs[p->ref];
-		if (p->status != PENDING_UNSENT)
-			continue;
-		char *spec = malloc(4400);
-		if (!spec) {
-			err = -1;
-			break;
-		}
-		specs[refspecs.count++] = spec;
-		if (e->found) {
-			git_reference *ref = NULL;
-			snprintf(src, sizeof(src), "refs/tfgit/batch/%zu", refspecs.count);
-			err = git_reference_create(&ref, s->cache, src, &e->oid, 1, NULL);
-			git_reference_free(ref);
-			snprintf(spec, 4400, "%s%s:%s", p->force ? "+" : "", src, e->name);
-		} else {
-			snprintf(spec, 4400, ":%s", e->name);
-		}
-	}
-	if (err < 0) {
-		err = git_failure(r, err, "preparing the push");
-	} else {
-		git_push_options_init(&opts, GIT_PUSH_OPTIONS_VERSION);
-		init_callbacks(&opts.callbacks, s);
-		opts.follow_redirects = GIT_REMOTE_REDIRECT_NONE;
-		opts.custom_headers = s->custom_headers;
-		double begun = roundtrips_begin();
-		err = git_remote_upload(s->remote, &refspecs, &opts);
-		roundtrips_end(begun);
-		if (err == GIT_ENONFASTFORWARD) {
-			git_error_clear();
-			err = TFGIT_ECONFLICT; /* libgit2's own check: a branch moved past what we built on */
-		} else if (err < 0) {
-			err = remote_failure(s, r, err, "pushing to the repository");
-		}
-	}
-	for (size_t i = 0; i < s->npend; i++) {
-		struct pending *p = &s->pend[i];
-		if (p->status != PENDING_UNSENT)
-			continue;
-		/* not in the server's report: its outcome is unknown, and another attempt finds out */
-		p->status = err < 0 ? err : TFGIT_ECONFLICT;
-		if (err < 0 && err != TFGIT_ECONFLICT)
-			snprintf(p->why, sizeof(p->why), "%s", r ? r->message : "the push failed");
-	}
-	for (size_t i = 0; i < refspecs.count; i++)
-		free(specs[i]);
-	free(specs);
-	return err < 0 ? err : 0;
+	s->pend[e->pending - 1].asserted = 1;
+	return add_dep(s, e->pending - 1, 0) < 0 ? TFGIT_ERROR : 0;
 }
 
 int session_push_pending(session *s, tfgit_result *r)
 {
-	size_t n = 0;
+	size_t n = 0, changes = 0;
+	push_update *u = calloc(s->npend ? s->npend : 1, sizeof(*u));
+	size_t *of = calloc(s->npend ? s->npend : 1, sizeof(*of)); /* u[k] is pend[of[k]] */
+	if (!u || !of) {
+		free(u);
+		free(of);
+		return TFGIT_ERROR;
+	}
 	for (size_t i = 0; i < s->npend; i++) {
 		struct pending *p = &s->pend[i];
 		struct seen_ref *e = &s->refs[p->ref];
 		if (p->status != PENDING_UNSENT)
 			continue;
-		/* set and set back within the batch: nothing to send, and nothing another host
-		 * did meanwhile is undone */
-		if (p->old_found == e->found && (!e->found || git_oid_equal(&p->old, &e->oid)))
+		/* set and set back within the batch (nothing another host did meanwhile is undone),
+		 * or only asserted: sent as an assertion, when some update goes */
+		int same = p->old_found == e->found && (!e->found || git_oid_equal(&p->old, &e->oid));
+		if (same && !(p->asserted && e->found)) {
 			p->status = 0;
-		else
-			n++;
+			continue;
+		}
+		changes += !same;
+		u[n].cmd.ref = e->name;
+		if (p->old_found)
+			git_oid_cpy(&u[n].cmd.old, &p->old);
+		if (e->found)
+			git_oid_cpy(&u[n].cmd.new, &e->oid);
+		u[n].force = p->force;
+		of[n++] = i;
 	}
-	if (n == 0)
-		return 0;
-	if (s->local)
-		return pending_local(s, r);
-	int rc = pending_smart(s, n, r);
-	for (size_t i = 0; i < s->npend; i++) /* the cache's tracking refs follow what was applied */
-		if (s->pend[i].status == 0)
-			track_pushed(s, s->refs[s->pend[i].ref].name,
-				     s->refs[s->pend[i].ref].found ? &s->refs[s->pend[i].ref].oid : NULL);
+	int rc = changes ? apply(s, u, n, r) : 0;
+	for (size_t k = 0; k < n; k++) {
+		struct pending *p = &s->pend[of[k]];
+		/* a failed push fails each update; one the report does not name: its outcome is
+		 * unknown, and another attempt finds out */
+		p->status = rc < 0 ? rc : !changes ? 0 : u[k].status == PUSH_UNSENT ? TFGIT_ECONFLICT : u[k].status;
+		p->reported = 1;
+		snprintf(p->why, sizeof(p->why), "%s", rc < 0 ? (r ? r->message : "the push failed") : u[k].why);
+		if (p->status == TFGIT_EDENIED)
+			core_log("%s", p->why);
+		if (p->status == 0 && !s->local) /* the cache's tracking refs follow what was applied */
+			track_pushed(s, s->refs[p->ref].name, s->refs[p->ref].found ? &s->refs[p->ref].oid : NULL);
+	}
+	free(u);
+	free(of);
 	return rc;
 }
 
@@ -1023,8 +1084,9 @@ int session_verdict(session *s, size_t request, int *wrote, int *depends, char *
 		*wrote |= d->write;
 		if (p->status == 0)
 			continue;
-		if (p->status == PENDING_UNSENT || p->status == TFGIT_ECONFLICT || !d->write) {
-			/* lost, or only read: what it saw did not happen; another attempt decides */
+		if (p->status == PENDING_UNSENT || p->status == TFGIT_ECONFLICT || (!d->write && !p->asserted)) {
+			/* lost, or only read: what it saw did not happen; another attempt decides (a
+			 * ref it asserted, refused with its push, is its own refusal) */
 			rc = TFGIT_ECONFLICT;
 		} else if (rc != TFGIT_ECONFLICT) {
 			rc = p->status;

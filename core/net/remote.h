@@ -37,9 +37,25 @@ int session_ref_collision(session *s, const char *refname, char *out, size_t out
 int session_fetch(session *s, const char *refname, tfgit_result *r);
 
 /* Sets refname on the remote from old (NULL: it must not exist) to new (NULL: delete),
- * only if it still holds old. 0, TFGIT_ECONFLICT when it did not, or another code. */
+ * only if it still holds old, together with every ref asserted since the last push (each
+ * only if it still holds what was asserted, atomically: all or none). 0, TFGIT_ECONFLICT
+ * when a ref did not hold its value, or another code. */
 int session_push(session *s, const char *refname, const git_oid *old, const git_oid *new,
 		 int force, tfgit_result *r);
+
+/* The next push (a deferred session: the batch's push) also asserts that refname still holds
+ * oid, the value this session read (a writer's lock): left as it is, in the same atomic push,
+ * so that the update is applied only while it does. A server without "atomic" gets the
+ * update alone (two steps: session_two_step). 0, TFGIT_ECONFLICT when the session does not
+ * hold that value, or TFGIT_ERROR. */
+int session_assert(session *s, const char *refname, const git_oid *oid);
+
+/* 1 when an update and its assertions are applied all or none: a local remote (one ref
+ * transaction), or a smart push session whose server advertised "atomic". */
+int session_atomic(const session *s);
+
+/* 1 once a push of this session went without its assertions (the server lacks "atomic"). */
+int session_two_step(const session *s);
 
 /* Calls fn for each ref of the remote whose name starts with prefix (a smart remote's
  * advertisement, a local remote's refs), until fn returns non-zero (returned). */
@@ -58,6 +74,9 @@ void session_free(session *s);
  * session first saw (smart remotes: receive-pack's check; local remotes: a matching update per
  * ref), and keeps the server's verdict per ref. */
 void session_defer(session *s);
+
+/* 1 for a deferred session. */
+int session_deferred(const session *s);
 
 /* Reads and pushes from now on are on behalf of request number request (the batch's index). */
 void session_track(session *s, size_t request);
