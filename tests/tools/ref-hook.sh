@@ -24,8 +24,9 @@
 export LC_ALL=C # read -N counts bytes
 logdir=$1 event=$2
 pending=$logdir/pending.$PPID
-master=()
+master=() updates=""
 while read -r old new ref; do
+	updates="$updates ${ref#refs/heads/} ${old:0:7}..${new:0:7}"
 	[ "$ref" = refs/heads/master ] && master+=("$old $new")
 done
 [ ${#master[@]} -gt 0 ] || exit 0
@@ -114,6 +115,6 @@ for m in "${master[@]}"; do
 done
 {
 	echo "$checked"
-	for v in "${suspects[@]}"; do t=$EPOCHREALTIME; printf '%(%T)T.%.6s receive-pack %s: %s\n' "${t%.*}" "${t#*.}" "$PPID" "$v"; done
+	for v in "${suspects[@]}"; do t=$EPOCHREALTIME; printf '%(%T)T.%.6s receive-pack %s: %s (the transaction:%s)\n' "${t%.*}" "${t#*.}" "$PPID" "$v" "$updates"; done
 } >"$pending"
 exit 0
