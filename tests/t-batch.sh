@@ -44,6 +44,14 @@ fi
 exit 0
 HOOK
 chmod 755 "$R/hooks/pre-receive"
+# each ref transaction the server commits, its refs on one line (txn.log): one line for two refs
+# is one atomic update of both
+cat >"$R/hooks/reference-transaction" <<HOOK
+#!/bin/sh
+[ "\$1" = committed ] || exit 0
+awk '{ printf "%s ", \$3 } END { print "" }' >>"$D/txn.log"
+HOOK
+chmod 755 "$R/hooks/reference-transaction"
 DPORT=$(free_port)
 git daemon --export-all --enable=receive-pack --base-path="$D" --listen=127.0.0.1 --port="$DPORT" \
 	--reuseaddr 2>>"$T_DIR/daemon.log" &
@@ -154,6 +162,21 @@ check "... all four in one batch, one push of two ref updates and the POST's loc
 check "... p keeps its state, w has its own" \
 	eval "[ \"\$(g '$R' show master:p.tfstate)\" = '$ST' ] && [ \"\$(g '$R' show master:w.tfstate)\" = '$ST3' ]"
 check "... one commit per state written" expect_eq commits 2 "$(g "$R" rev-list --count master)"
+
+# --- a POST and the UNLOCK of its lock in one batch: one atomic transaction, never the lock
+# deleted first and the state written after it, lockless ---------------------------------------
+req LOCK "$Q&state=pu.tfstate" --data '{"ID":"pu1","Who":"pu"}'
+: >"$D/txn.log"
+log_mark
+hold "$CACHE" 2
+send pupost POST "state=pu.tfstate&ID=pu1" '{"version":4,"serial":1,"lineage":"pu"}'
+wait_for 10 "the POST queued" eval "[ \$(queued \"\$(ls -d '$CACHE'/*.q)\") -ge 1 ]"
+send puunlock UNLOCK "state=pu.tfstate" '{"ID":"pu1","Who":"pu"}'
+answered
+check "a POST and the UNLOCK of its lock in one batch: both 200, served together" \
+	eval "[ '$(code_of pupost) $(code_of puunlock)' = '200 200' ] && [ \"\$(since_mark | grep -c ' batch=2')\" = 2 ]"
+check "... the state written and the lock deleted in one ref transaction (atomic)" \
+	eval "grep -q 'refs/heads/locks/pu.tfstate' '$D/txn.log' && grep 'refs/heads/locks/pu.tfstate' '$D/txn.log' | grep -q 'refs/heads/master' || { cat '$D/txn.log'; false; }"
 
 # --- the server refuses the batch's push whole (a pre-receive policy against one request's state):
 # each request runs again alone; only the one the server refuses on its own gets the 502 -------
