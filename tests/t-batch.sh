@@ -21,10 +21,14 @@ cat >"$R/hooks/pre-receive" <<HOOK
 #!/bin/sh
 cat >"$D/push.\$\$"
 if [ -e "$D/steal" ]; then
+	# "STATE COMMIT" in the file, or x.tfstate and the other host's lock when it is empty
+	sref= scommit=
+	read -r sref scommit <"$D/steal" || true
 	rm -f "$D/steal"
+	[ -n "\$sref" ] || { sref=x.tfstate; scommit=\$(cat "$D/other"); }
 	# outside the push's quarantine, as another host's push would be
 	env -u GIT_QUARANTINE_PATH -u GIT_OBJECT_DIRECTORY -u GIT_ALTERNATE_OBJECT_DIRECTORIES \
-		git update-ref refs/heads/locks/x.tfstate "\$(cat "$D/other")" "" || exit 1
+		git update-ref "refs/heads/locks/\$sref" "\$scommit" "" || exit 1
 fi
 if [ -e "$D/refuse" ]; then
 	# a policy (as secret scanning would): a push whose branch holds bad.tfstate is refused whole
@@ -177,6 +181,27 @@ check "a POST and the UNLOCK of its lock in one batch: both 200, served together
 	eval "[ '$(code_of pupost) $(code_of puunlock)' = '200 200' ] && [ \"\$(since_mark | grep -c ' batch=2')\" = 2 ]"
 check "... the state written and the lock deleted in one ref transaction (atomic)" \
 	eval "grep -q 'refs/heads/locks/pu.tfstate' '$D/txn.log' && grep 'refs/heads/locks/pu.tfstate' '$D/txn.log' | grep -q 'refs/heads/master' || { cat '$D/txn.log'; false; }"
+
+# --- a LOCK, a POST under it and its UNLOCK, one batch, while another host takes that lock: the
+# lock made and removed in the batch is still what the POST stands on (the UNLOCK waits for the
+# next push), so the POST does not land under the other host's lock ------------------------------
+blob=$(printf '{"ID":"other-host","Who":"host-b","Operation":"OperationTypeApply"}' | g "$R" hash-object -w --stdin)
+tree=$(printf '100644 blob %s\tlpu.tfstate.lock\n' "$blob" | g "$R" mktree)
+echo "lpu.tfstate $(g "$R" commit-tree "$tree" -m "Lock lpu.tfstate")" >"$D/steal.next"
+before=$(g "$R" rev-parse master)
+log_mark
+hold "$CACHE" 3
+send lpulock LOCK "state=lpu.tfstate" '{"ID":"lpu1","Who":"lpu"}'
+wait_for 10 "the LOCK queued" eval "[ \$(queued \"\$(ls -d '$CACHE'/*.q)\") -ge 1 ]"
+send lpupost POST "state=lpu.tfstate&ID=lpu1" '{"version":4,"serial":1,"lineage":"lpu"}'
+wait_for 10 "the POST queued" eval "[ \$(queued \"\$(ls -d '$CACHE'/*.q)\") -ge 2 ]"
+mv "$D/steal.next" "$D/steal"
+send lpuunlock UNLOCK "state=lpu.tfstate" '{"ID":"lpu1","Who":"lpu"}'
+answered
+check "LOCK, POST and UNLOCK of one lock in a batch, the lock taken by another host mid-push: LOCK 409, POST refused" \
+	eval "[ '$(code_of lpulock)' = 409 ] && [ '$(code_of lpupost)' != 200 ] || { echo '$(code_of lpulock) $(code_of lpupost) $(code_of lpuunlock)'; false; }"
+check "... the POST's state did not land (master as it was), the other host holds the lock" \
+	eval "[ \"\$(g '$R' rev-parse master)\" = '$before' ] && g '$R' show locks/lpu.tfstate:lpu.tfstate.lock | grep -q other-host"
 
 # --- the server refuses the batch's push whole (a pre-receive policy against one request's state):
 # each request runs again alone; only the one the server refuses on its own gets the 502 -------

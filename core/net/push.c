@@ -13,10 +13,12 @@
 
 int push_lost_race(const char *reason, int force)
 {
+	/* git 2.39's words, and git 2.51's (batched updates: ref_transaction_error_msg) */
 	return !strstr(reason, "declined") && !strstr(reason, "denied") &&
 	       (strstr(reason, "lock") || strstr(reason, "stale") || strstr(reason, "fetch first") ||
 		strstr(reason, "failed to update") || strstr(reason, "atomic transaction failed") ||
-		(!force && strstr(reason, "non-fast-forward")));
+		strstr(reason, "incorrect old value") || strstr(reason, "already exists") ||
+		strstr(reason, "does not exist") || (!force && strstr(reason, "non-fast-forward")));
 }
 
 struct pack_out {
@@ -215,34 +217,59 @@ static int any_moved(git_repository *local, const push_update *u, size_t n)
 	return 0;
 }
 
+/* Which of push_local's transactions takes an update. */
+static git_transaction *phase_of(const push_update *u, git_transaction *hold, git_transaction *set,
+				 git_transaction *del)
+{
+	if (git_oid_equal(&u->cmd.new, &u->cmd.old))
+		return hold; /* asserted: locked and checked, left as it is */
+	return git_oid_is_zero(&u->cmd.new) ? del : set;
+}
+
 int push_local(git_repository *local, push_update *u, size_t n)
 {
-	git_transaction *tx = NULL;
+	/* three transactions, every ref locked and checked before any is written: the new values
+	 * first, the deletions after them (a state written while its lock is deleted in the same
+	 * push never lands after the lock went), the asserted refs released last. libgit2 commits a
+	 * transaction's refs in hash order and releases an unchanged ref's lock at once, so one
+	 * transaction would not hold a write's lock until the write is in. */
+	git_transaction *hold = NULL, *set = NULL, *del = NULL;
 	git_signature *sig = NULL;
-	int moved = 0, err = git_transaction_new(&tx, local);
-	if (err == 0)
+	int moved = 0, sets_in = 0, err = git_transaction_new(&hold, local);
+	if (err == 0 && (err = git_transaction_new(&set, local)) == 0 && (err = git_transaction_new(&del, local)) == 0)
 		err = git_signature_now(&sig, "tfgit", "tfgit@localhost");
 	for (size_t i = 0; err == 0 && i < n; i++)
-		err = git_transaction_lock_ref(tx, u[i].cmd.ref);
+		err = git_transaction_lock_ref(phase_of(&u[i], hold, set, del), u[i].cmd.ref);
 	if (err == 0 && (moved = any_moved(local, u, n)) < 0)
 		err = moved;
 	for (size_t i = 0; err == 0 && !moved && i < n; i++) {
-		const rp_command *c = &u[i].cmd;
-		if (git_oid_equal(&c->new, &c->old))
-			continue; /* asserted: locked and checked, left as it is */
-		err = git_oid_is_zero(&c->new) ? git_transaction_remove(tx, c->ref)
-					       : git_transaction_set_target(tx, c->ref, &c->new, sig, "tfgit");
+		git_transaction *tx = phase_of(&u[i], hold, set, del);
+		if (tx == set)
+			err = git_transaction_set_target(set, u[i].cmd.ref, &u[i].cmd.new, sig, "tfgit");
+		else if (tx == del)
+			err = git_transaction_remove(del, u[i].cmd.ref);
 	}
-	if (err == 0 && !moved)
-		err = git_transaction_commit(tx);
-	git_transaction_free(tx); /* releases what is still locked */
+	if (err == 0 && !moved && (err = git_transaction_commit(set)) == 0) {
+		sets_in = 1;
+		err = git_transaction_commit(del);
+	}
+	git_transaction_free(del); /* each releases what it still holds */
+	git_transaction_free(set);
+	git_transaction_free(hold);
 	git_signature_free(sig);
-	if (err == GIT_ELOCKED) { /* another writer holds a ref's lock file: it moves it */
+	if (err == GIT_ELOCKED && !sets_in) { /* another writer holds a ref's lock file: it moves it */
 		git_error_clear();
 		err = 0;
 		moved = 1;
 	}
-	for (size_t i = 0; i < n; i++)
-		u[i].status = err < 0 ? err : moved ? TFGIT_ECONFLICT : 0;
-	return err < 0 ? err : moved ? TFGIT_ECONFLICT : 0;
+	for (size_t i = 0; i < n; i++) {
+		int deletion = git_oid_is_zero(&u[i].cmd.new) && !git_oid_is_zero(&u[i].cmd.old);
+		/* the new values in and a deletion failed (packed-refs locked by another writer): that
+		 * deletion did not happen, and another attempt finds out */
+		u[i].status = sets_in ? (deletion && err < 0 ? TFGIT_ECONFLICT : 0)
+			      : err < 0 ? err : moved ? TFGIT_ECONFLICT : 0;
+	}
+	if (sets_in && err < 0)
+		git_error_clear();
+	return sets_in ? 0 : err < 0 ? err : moved ? TFGIT_ECONFLICT : 0;
 }

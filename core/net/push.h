@@ -28,11 +28,12 @@ typedef struct {
 int push_smart(tap *t, git_repository *repo, const git_oid *hide, size_t nhide, push_update *u, size_t n,
 	       int atomic, char *why, size_t whylen);
 
-/* Applies u to a local repository all or nothing, as receive-pack's atomic push does: each ref
- * locked (git's lock files, which every git and libgit2 writer takes), each checked to hold
- * its old id under the lock, then all written. The objects must be there already. 0 (each
- * status 0), TFGIT_ECONFLICT when a ref moved or was locked by another writer (each status
- * TFGIT_ECONFLICT), or a libgit2 error. */
+/* Applies u to a local repository as receive-pack's atomic push does: each ref locked (git's
+ * lock files, which every git and libgit2 writer takes), each checked to hold its old id under
+ * the lock, then the new values written, then the deletions, the asserted refs held until the
+ * end. The objects must be there already. 0 (each status 0; a deletion that failed after the
+ * new values went in: TFGIT_ECONFLICT), TFGIT_ECONFLICT when a ref moved or was locked by
+ * another writer (nothing written; each status TFGIT_ECONFLICT), or a libgit2 error. */
 int push_local(git_repository *local, push_update *u, size_t n);
 
 /* 1 when receive-pack's reason for a refused ref means it changed since it was read (a lost

@@ -90,6 +90,7 @@ struct session {
 	struct dep {
 		size_t request, pend;
 		int write;
+		int asserted; /* this request's write asserts it (its lock) */
 	} *deps;
 	size_t ndeps, capdeps;
 };
@@ -256,13 +257,15 @@ static int remember_ref(session *s, const char *name, const git_oid *oid, int fo
 	return 0;
 }
 
-/* Notes that the current request read (write 0) or changed (1) the deferred update p. */
+/* Notes that the current request read (write 0), changed (1) or asserted (2) the deferred
+ * update p. */
 static int add_dep(session *s, size_t p, int write)
 {
 	for (size_t i = 0; i < s->ndeps; i++) {
 		struct dep *d = &s->deps[i];
 		if (d->request == s->current && d->pend == p) {
-			d->write |= write;
+			d->write |= write == 1;
+			d->asserted |= write == 2;
 			return 0;
 		}
 	}
@@ -274,7 +277,7 @@ static int add_dep(session *s, size_t p, int write)
 		s->deps = n;
 		s->capdeps = ncap;
 	}
-	s->deps[s->ndeps++] = (struct dep){s->current, p, write};
+	s->deps[s->ndeps++] = (struct dep){s->current, p, write == 1, write == 2};
 	return 0;
 }
 
@@ -831,17 +834,17 @@ int session_push(session *s, const char *refname, const git_oid *old, const git_
 		git_oid_cpy(&u[1 + i].cmd.new, &s->asserts[i].oid);
 	}
 	int rc = apply(s, u, n, s->nasserts > 0, r);
+	const push_update *denied = NULL;
 	for (size_t i = 0; rc == 0 && i < n; i++) {
-		if (u[i].status == 0)
-			continue;
-		if (u[i].status != TFGIT_EDENIED) {
+		if (u[i].status == TFGIT_EDENIED && (!denied || strstr(denied->why, "atomic push failure")))
+			denied = &u[i]; /* the ref refused, rather than one refused with it */
+		else if (u[i].status != 0 && u[i].status != TFGIT_EDENIED)
 			rc = TFGIT_ECONFLICT; /* lost, or not in the report: another attempt finds out */
-			continue;
-		}
-		result_message(r, "%s", u[i].why);
-		core_log("%s", u[i].why);
+	}
+	if (rc == 0 && denied) {
+		result_message(r, "%s", denied->why);
+		core_log("%s", denied->why);
 		rc = TFGIT_EDENIED;
-		break;
 	}
 	if (rc == 0 && !s->local)
 		track_pushed(s, refname, new);
@@ -980,6 +983,16 @@ static int defer_push(session *s, const char *refname, const git_oid *old, const
 	 * This one waits for the next push. */
 	if (e->pending && !e->found && new)
 		return TFGIT_ECONFLICT;
+	/* a ref a write of the batch asserted (its lock), changed after it: the push must be
+	 * atomic, and the lock must stand in it. Made in this batch and now removed again, it
+	 * would not be sent at all (nothing to assert); without "atomic", the server could apply
+	 * the change and the write in either order. This one waits for the next push. */
+	if (e->pending && s->pend[e->pending - 1].asserted &&
+	    ((!s->pend[e->pending - 1].old_found && !new) || !session_atomic(s))) {
+		core_log("group commit: %s, which a write of this push holds on to, waits for the next push",
+			 refname);
+		return TFGIT_ECONFLICT;
+	}
 	if (!e->pending && pending_open(s, e) < 0)
 		return TFGIT_ERROR;
 	struct pending *p = &s->pend[e->pending - 1];
@@ -1017,7 +1030,7 @@ static int defer_assert(session *s, const char *refname, const git_oid *oid)
 	if (!e->pending && pending_open(s, e) < 0)
 		return TFGIT_ERROR;
 	s->pend[e->pending - 1].asserted = 1;
-	return add_dep(s, e->pending - 1, 0) < 0 ? TFGIT_ERROR : 0;
+	return add_dep(s, e->pending - 1, 2) < 0 ? TFGIT_ERROR : 0;
 }
 
 int session_push_pending(session *s, tfgit_result *r)
@@ -1084,7 +1097,7 @@ int session_verdict(session *s, size_t request, int *wrote, int *depends, char *
 		*wrote |= d->write;
 		if (p->status == 0)
 			continue;
-		if (p->status == PENDING_UNSENT || p->status == TFGIT_ECONFLICT || (!d->write && !p->asserted)) {
+		if (p->status == PENDING_UNSENT || p->status == TFGIT_ECONFLICT || (!d->write && !d->asserted)) {
 			/* lost, or only read: what it saw did not happen; another attempt decides (a
 			 * ref it asserted, refused with its push, is its own refusal) */
 			rc = TFGIT_ECONFLICT;
