@@ -144,11 +144,14 @@ run:
 
 # The same tests with AddressSanitizer and UBSan in every worker; any report fails the run.
 CHECK_LOGS = /tmp/tfgit-checks
+SANITIZE_CFLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 sanitize:
 	@$(MAKE) --no-print-directory deps
-	@$(MAKE) --no-print-directory BUILD=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" all unit
+	@$(MAKE) --no-print-directory BUILD=build-asan CFLAGS="$(SANITIZE_CFLAGS)" all unit
 	@rm -rf $(CHECK_LOGS) && mkdir -m 1777 $(CHECK_LOGS)
-	@BUILD=build-asan ASAN_OPTIONS=detect_leaks=1:fast_unwind_on_malloc=0:log_path=$(CHECK_LOGS)/asan \
+	@# CFLAGS too: a test that runs make on build-asan (t-apache's make install rebuilds settings.o
+	@# for its PREFIX) builds with the sanitizers, as the rest of it was
+	@BUILD=build-asan CFLAGS="$(SANITIZE_CFLAGS)" ASAN_OPTIONS=detect_leaks=1:fast_unwind_on_malloc=0:log_path=$(CHECK_LOGS)/asan \
 	 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
 	 UBSAN_OPTIONS=print_stacktrace=1:log_path=$(CHECK_LOGS)/ubsan tests/run.sh
 	@scripts/check-logs.sh $(CHECK_LOGS)
