@@ -191,7 +191,9 @@ user_run() {
 	local out=$1
 	shift
 	port=$(free_port)
-	(cd "$home/src" && exec "${as_user[@]}" env -i PATH=$USER_PATH HOME="$home" "$@" \
+	# CFLAGS kept when set (make sanitize): what make rebuilds for this user (settings.o, when
+	# the stamp of SYSCONFDIR is not the copied build's) is built as the rest of it was
+	(cd "$home/src" && exec "${as_user[@]}" env -i PATH=$USER_PATH HOME="$home" ${CFLAGS:+CFLAGS="$CFLAGS"} "$@" \
 		make --no-print-directory run PORT="$port" STATE_DIR="$home/state" BUILD="$b") >"$out" 2>&1 &
 	MAKE_PID=$!
 }

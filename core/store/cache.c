@@ -416,7 +416,8 @@ size_t cache_evict(const char *cache_dir, long max_count, long long max_bytes)
 			total += tree_bytes;
 		}
 	}
-	qsort(es, n, sizeof(*es), older);
+	if (n) /* es is NULL when there is no entry: qsort may not be given NULL */
+		qsort(es, n, sizeof(*es), older);
 	size_t left = n;
 	for (size_t i = 0; i < n; i++) {
 		if ((max_count <= 0 || (long)left <= max_count) && (max_bytes <= 0 || total <= max_bytes))
