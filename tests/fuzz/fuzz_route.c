@@ -210,12 +210,15 @@ static struct settings cfg;
 
 static char acl[] = "/tmp/tfgit-fuzz-acl.XXXXXX", cache[] = "/tmp/tfgit-fuzz-cache.XXXXXX";
 
-/* Nothing of the run is left behind: the ACL file, the cache directory (the metrics file). */
+/* Nothing of the run is left behind: the ACL file, the cache directory (the metrics and failures
+ * files). */
 static void teardown(void)
 {
 	char metrics[sizeof(cache) + 32];
 	unlink(acl);
 	snprintf(metrics, sizeof(metrics), "%s/.metrics-v1", cache);
+	unlink(metrics);
+	snprintf(metrics, sizeof(metrics), "%s/.failures-v1", cache); /* the failed requests' file */
 	unlink(metrics);
 	rmdir(cache);
 }
