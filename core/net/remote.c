@@ -59,7 +59,6 @@ struct session {
 	tap *tap;     /* a smart push session's subtransport (tap.c); NULL otherwise */
 	tap_kind kind;
 	int caps;     /* the receive-pack advertisement's RP_CAP_* (a smart push session) */
-	int two_step; /* a write went without its lock asserted (no "atomic") */
 	/* refs the next push asserts unchanged (session_assert), not deferred */
 	struct assertion {
 		char *name;
@@ -83,7 +82,6 @@ struct session {
 		int force;
 		int asserted;    /* a request's write asserts this ref unchanged (its lock) */
 		int status;      /* 0 applied, PENDING_UNSENT, TFGIT_ECONFLICT lost, another code */
-		int reported;
 		char why[512];
 	} *pend;
 	size_t npend, cappend;
@@ -729,7 +727,6 @@ static void two_step_noted(session *s)
 	static size_t nseen;
 	unsigned long h = 5381;
 	char shown[URL_MAX + 64];
-	s->two_step = 1;
 	for (const char *c = s->url; *c; c++)
 		h = h * 33 + (unsigned char)*c;
 	for (size_t i = 0; i < nseen; i++)
@@ -876,11 +873,6 @@ int session_assert(session *s, const char *refname, const git_oid *oid)
 int session_atomic(const session *s)
 {
 	return s->local || (s->tap && (s->caps & RP_CAP_ATOMIC));
-}
-
-int session_two_step(const session *s)
-{
-	return s->two_step;
 }
 
 int session_is_local(const session *s)
@@ -1072,7 +1064,6 @@ int session_push_pending(session *s, tfgit_result *r)
 		/* a failed push fails each update; one the report does not name: its outcome is
 		 * unknown, and another attempt finds out */
 		p->status = rc < 0 ? rc : !changes ? 0 : u[k].status == PUSH_UNSENT ? TFGIT_ECONFLICT : u[k].status;
-		p->reported = 1;
 		snprintf(p->why, sizeof(p->why), "%s", rc < 0 ? (r ? r->message : "the push failed") : u[k].why);
 		if (p->status == TFGIT_EDENIED)
 			core_log("%s", p->why);

@@ -46,16 +46,13 @@ int session_push(session *s, const char *refname, const git_oid *old, const git_
 /* The next push (a deferred session: the batch's push) also asserts that refname still holds
  * oid, the value this session read (a writer's lock): left as it is, in the same atomic push,
  * so that the update is applied only while it does. A server without "atomic" gets the
- * update alone (two steps: session_two_step). 0, TFGIT_ECONFLICT when the session does not
+ * update alone (two steps). 0, TFGIT_ECONFLICT when the session does not
  * hold that value, or TFGIT_ERROR. */
 int session_assert(session *s, const char *refname, const git_oid *oid);
 
 /* 1 when an update and its assertions are applied all or none: a local remote (one ref
  * transaction), or a smart push session whose server advertised "atomic". */
 int session_atomic(const session *s);
-
-/* 1 once a push of this session went without its assertions (the server lacks "atomic"). */
-int session_two_step(const session *s);
 
 /* Calls fn for each ref of the remote whose name starts with prefix (a smart remote's
  * advertisement, a local remote's refs), until fn returns non-zero (returned). */
