@@ -150,6 +150,7 @@ static int fingerprint(char out[65], const tfgit_store *s, const char *url)
 	fp_num(c, k->migrate);
 	fp_str(c, k->repository_ids);
 	fp_num(c, k->refuse_v1);
+	fp_num(c, s->direct_push);
 	int ok = EVP_DigestFinal_ex(c, md, &n);
 	EVP_MD_CTX_free(c);
 	if (!ok)
@@ -713,6 +714,15 @@ static int attempt_member(batch *b, const op *base, size_t i, int attempt, int r
 	session_track(base->sess, i);
 	m->rc = attempt_for(m->q.kind)(&o, &m->q);
 	m->two_step = o.two_step;
+	if (session_warm(base->sess)) {
+		/* from the cache's view: only an update the push applies makes an answer */
+		session_verdict(base->sess, i, &wrote, &depends, why, sizeof(why));
+		if (m->rc != 0 || !wrote) {
+			m->retry = 1;
+			metrics_count(METRIC_DIRECT_FALLBACKS);
+		}
+		return 0;
+	}
 	if (m->rc == TFGIT_ERROR && m->r->damaged && !rebuilt && !deadline_passed()) {
 		core_log("cache %s failed (%s): rebuilding it from the remote", b->cache->path, m->r->message);
 		return 1;
@@ -786,6 +796,17 @@ static int judge_push(batch *b, session *sess, size_t *solos)
 			continue;
 		}
 		int v = session_verdict(sess, i, &wrote, &depends, why, sizeof(why));
+		if (session_warm(sess)) {
+			/* from the cache's view: applied, or done again after the advertisement */
+			if (v == 0 && wrote && m->rc == 0) {
+				metrics_count(METRIC_DIRECT_PUSHES);
+				finish(b, m, m->rc);
+			} else {
+				metrics_count(METRIC_DIRECT_FALLBACKS);
+				m->retry = 1;
+			}
+			continue;
+		}
 		if (v == TFGIT_ECONFLICT) {
 			m->retry = lost = 1;
 		} else if (v < 0 && wrote && writers > 1 && !m->solo) {
@@ -810,11 +831,11 @@ static void run(batch *b, op *opened)
 {
 	op base = *opened;
 	tfgit_result scratch = {0};
-	int rebuilt = 0, push;
+	int rebuilt = 0, push, warm = 0;
 	size_t solos = 0;
 	base.r = &scratch;
 	for (int attempt = 1; plan_round(b, &push); attempt++) {
-		if (attempt > OP_MAX_ATTEMPTS + (int)solos) {
+		if (attempt > OP_MAX_ATTEMPTS + (int)solos + warm) {
 			give_up(b, attempt);
 			break;
 		}
@@ -850,10 +871,12 @@ static void run(batch *b, op *opened)
 		if (op_window_hook)
 			op_window_hook();
 		(void)session_push_pending(base.sess, &scratch); /* a failed push is in every verdict */
+		int was_warm = session_warm(base.sess);
 		int lost = judge_push(b, base.sess, &solos);
 		session_free(base.sess); /* the next round looks at the remote again */
 		base.sess = NULL;
-		if (lost)
+		warm += was_warm; /* its retries lost no race: no pause, and no attempt spent */
+		if (lost && !was_warm)
 			op_backoff(attempt);
 	}
 	session_free(base.sess);
@@ -956,8 +979,11 @@ static int connect_batch(batch *b, op *base, const char *own_id, tfgit_result *r
 	int rc;
 	gather(b, own_id);
 	qsort(b->m, b->n, sizeof(*b->m), by_id); /* arrival order */
-	for (size_t i = 0; i < b->n; i++)
+	base->may_warm = 1; /* a batch of writes only: a read is answered from the advertisement */
+	for (size_t i = 0; i < b->n; i++) {
 		base->for_push |= is_writer(b->m[i].q.kind);
+		base->may_warm &= is_writer(b->m[i].q.kind);
+	}
 	if (git_signature_now(&base->sig, b->store->author_name, b->store->author_email) < 0)
 		rc = git_failure(base->r, -1, "making the commit signature");
 	else

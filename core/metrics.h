@@ -16,6 +16,9 @@ enum metric {
 	METRIC_BATCHES,           /* group commit: batches of two requests or more (core/batch.c) */
 	METRIC_BATCHED_REQUESTS,  /* the requests those batches served */
 	METRIC_TWO_STEP_WRITES,   /* a write under a lock sent without it: the server lacks "atomic" */
+	METRIC_DIRECT_PUSHES,     /* a write applied by one push from the cache's view (warm session) */
+	METRIC_DIRECT_FALLBACKS,  /* one that was not (a stale view, a refusal): done again after the
+				   * advertisement */
 	METRIC_COUNT
 };
 

@@ -22,6 +22,14 @@ int op_connect(op *o)
 {
 	session_free(o->sess);
 	o->sess = NULL;
+	/* a write to a warm cache: one push from its view, no advertisement (checked by the push) */
+	if (o->may_warm && o->for_push && o->store->direct_push && !o->cache->created) {
+		o->may_warm = 0;
+		int rc = session_open_warm(&o->sess, o->cache->repo, o->t->url, &o->store->remote);
+		if (rc <= 0)
+			return rc;
+	}
+	o->may_warm = 0;
 	int rc = session_open(&o->sess, o->cache->repo, o->t->url, o->for_push, &o->store->remote, o->r);
 	if (rc == 0 && !o->cache->shared && (rc = session_share_objects(o->sess)) == 0)
 		o->cache->shared = 1;
@@ -100,10 +108,25 @@ void op_backoff(int attempt)
 	nanosleep(&ts, NULL);
 }
 
+int op_warm_verdict(op *o, int applied)
+{
+	if (applied) {
+		metrics_count(METRIC_DIRECT_PUSHES);
+		return 1;
+	}
+	metrics_count(METRIC_DIRECT_FALLBACKS);
+	/* what the attempt left in the result goes: another attempt answers */
+	int attempts = o->r->attempts;
+	tfgit_result_free(o->r);
+	memset(o->r, 0, sizeof(*o->r));
+	o->r->attempts = attempts;
+	return 0;
+}
+
 int op_run(tfgit_result *r, const tfgit_store *store, const tfgit_target *t, int for_push,
 	   op_attempt_fn fn, void *ctx)
 {
-	op o = {.store = store, .t = t, .r = r, .for_push = for_push};
+	op o = {.store = store, .t = t, .r = r, .for_push = for_push, .may_warm = 1};
 	int rebuilt = 0, refetched = 0;
 	/* bounds everything, the wait for the repository's flock included */
 	sockets_remember();
@@ -113,6 +136,13 @@ int op_run(tfgit_result *r, const tfgit_store *store, const tfgit_target *t, int
 	for (int attempt = 1; rc == 0; attempt++) {
 		r->attempts = attempt;
 		rc = fn(&o, ctx);
+		if (session_warm(o.sess) && !op_warm_verdict(&o, rc == 0 && session_applied(o.sess))) {
+			/* the answer came from the cache's view and no push of it was applied: it is no
+			 * answer. Again, after the advertisement (not a lost race: no pause) */
+			attempt--;
+			rc = deadline_passed() ? TFGIT_ERROR : op_connect(&o); /* the end says: timed out */
+			continue;
+		}
 		if (rc == TFGIT_ERROR && r->damaged && !rebuilt && o.cache && !deadline_passed() &&
 		    !cache_full(store->cache_dir)) {
 			/* a local failure: the cache may be damaged (a truncated pack, missing

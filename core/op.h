@@ -28,6 +28,7 @@ typedef struct {
 	char *note;
 	size_t notelen;
 	int two_step; /* a write under a lock goes without it (no "atomic"): counted once applied */
+	int may_warm; /* the next op_connect may open a warm session (one push from the cache's view) */
 } op;
 
 /* The lock read from the lock branch, as the session saw it. */
@@ -45,6 +46,11 @@ typedef int (*op_attempt_fn)(op *o, void *ctx);
 /* Opens the cache (flock held) and a session, then runs fn until it stops asking for another
  * attempt, at most OP_MAX_ATTEMPTS times; releases everything (and, with group commit, tells
  * the requests queued meanwhile that the repository is free: op_queue_turn). */
+/* After an attempt on a warm session (session_open_warm): 1 when its push was applied (a direct
+ * push: the answer stands); 0 otherwise (a fallback: the attempt's result is cleared for
+ * another on a real session). */
+int op_warm_verdict(op *o, int applied);
+
 int op_run(tfgit_result *r, const tfgit_store *store, const tfgit_target *t, int for_push,
 	   op_attempt_fn fn, void *ctx);
 

@@ -55,7 +55,8 @@ make_ca() {
 # git_http_server NAME tls|plain: serves $T_DIR/NAME/repos; sets GIT_PORT and GIT_DIR_ROOT.
 # Users are added with htpasswd lines in $T_DIR/NAME/htpasswd. GIT_HTTP_EXTRA, when set, is
 # nginx configuration added to the server block before its git location (e.g. a location that
-# redirects).
+# redirects). GIT_HTTP_KEEPALIVE: nginx's keepalive_timeout (75s); GIT_HTTP_BACKEND: the CGI program
+# in place of git http-backend (a wrapper). Each access log line ends with c=<connection number>.
 git_http_server() {
 	local name=$1 mode=$2 d=$T_DIR/$1 ssl="" port
 	mkdir -p "$d/repos"
@@ -80,16 +81,17 @@ git_http_server() {
 	wait_for 10 "fcgiwrap" test -S "$d/fcgiwrap.sock" || { fail "fcgiwrap starts"; exit 1; }
 	port=$(free_port)
 	cat >"$d/nginx.conf" <<CONF
-$(nginx_head "$d" "'\$msec \$request_time \$request_method \$request_uri \$status'")
+$(nginx_head "$d" "'\$msec \$request_time \$request_method \$request_uri \$status c=\$connection'")
     server {
         listen 127.0.0.1:$port ${ssl:+$ssl};
         client_max_body_size 0;
+        keepalive_timeout ${GIT_HTTP_KEEPALIVE:-75s};
 ${GIT_HTTP_EXTRA:-}
         location / {
             auth_basic "git";
             auth_basic_user_file $d/htpasswd;
             include /etc/nginx/fastcgi_params;
-            fastcgi_param SCRIPT_FILENAME /usr/lib/git-core/git-http-backend;
+            fastcgi_param SCRIPT_FILENAME ${GIT_HTTP_BACKEND:-/usr/lib/git-core/git-http-backend};
             fastcgi_param GIT_PROJECT_ROOT $d/repos;
             fastcgi_param GIT_HTTP_EXPORT_ALL "";
             fastcgi_param PATH_INFO \$uri;

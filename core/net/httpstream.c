@@ -16,6 +16,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -567,6 +568,59 @@ void httpstream_teardown(void)
 	SSL_CTX_free(tls_ctx);
 	tls_ctx = NULL;
 	system_cas_loaded = 0;
+}
+
+int httpstream_open(git_stream **out)
+{
+	char port[16];
+	*out = NULL;
+	if (!want.active) {
+		git_error_set(GIT_ERROR_NET, "no http(s) repository is being spoken to");
+		return -1;
+	}
+	snprintf(port, sizeof(port), "%ld", want.port);
+	if (stream_new(out, want.host, port, want.tls) < 0)
+		return -1;
+	int err = stream_connect(*out);
+	if (err < 0 && err != GIT_ECERTIFICATE) {
+		stream_free(*out);
+		*out = NULL;
+	}
+	return err;
+}
+
+int httpstream_idle(git_stream *gs)
+{
+	struct stream *s = (struct stream *)gs;
+	struct pollfd p = {s->fd, POLLIN, 0};
+	if (s->fd < 0 || s->broken || (s->ssl && SSL_pending(s->ssl) > 0))
+		return 0;
+	/* readable while no request is out: the server closed it (or sent what nobody asked) */
+	return poll(&p, 1, 0) == 0;
+}
+
+int httpstream_origin(char *out, size_t outlen)
+{
+	if (!want.active)
+		return -1;
+	int n = snprintf(out, outlen, "%s://%s%s%s:%ld", want.tls ? "https" : "http", strchr(want.host, ':') ? "[" : "",
+			 want.host, strchr(want.host, ':') ? "]" : "", want.port);
+	return n < 0 || (size_t)n >= outlen ? -1 : 0;
+}
+
+int httpstream_request_head(char *out, size_t outlen, const char *method, const char *service)
+{
+	char host[300];
+	int v6 = strchr(want.host, ':') != NULL;
+	if (!want.active)
+		return -1;
+	/* as libgit2 writes it: the port only when it is not the scheme's */
+	if (want.port == (want.tls ? 443 : 80))
+		snprintf(host, sizeof(host), "%s%s%s", v6 ? "[" : "", want.host, v6 ? "]" : "");
+	else
+		snprintf(host, sizeof(host), "%s%s%s:%ld", v6 ? "[" : "", want.host, v6 ? "]" : "", want.port);
+	int n = snprintf(out, outlen, "%s %s%s HTTP/1.1\r\nHost: %s\r\n", method, want.base, service, host);
+	return n < 0 || (size_t)n >= outlen ? -1 : 0;
 }
 
 int httpstream_begin(const char *url)

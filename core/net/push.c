@@ -158,11 +158,10 @@ static void each_ref(const char *ref, const char *reason, void *ctx)
 	}
 }
 
-int push_smart(tap *t, git_repository *repo, const git_oid *hide, size_t nhide, push_update *u, size_t n,
-	       int atomic, char *why, size_t whylen)
+int push_smart(git_smart_subtransport_stream *st, git_repository *repo, const git_oid *hide, size_t nhide,
+	       push_update *u, size_t n, int atomic, char *why, size_t whylen)
 {
 	rp_command *cmds = calloc(n ? n : 1, sizeof(*cmds));
-	git_smart_subtransport_stream *st = NULL;
 	char *head = NULL, *report = NULL, unpack[256] = "";
 	size_t headlen = 0, len = 0;
 	int rc = -1;
@@ -178,7 +177,7 @@ int push_smart(tap *t, git_repository *repo, const git_oid *hide, size_t nhide, 
 	if (rp_commands(&head, &headlen, cmds, n, atomic) < 0) {
 		snprintf(why, whylen, "the push's commands could not be written (a ref name too long)");
 		rc = -2;
-	} else if (tap_push_stream(&st, t) == 0 && st->write(st, head, headlen) == 0 &&
+	} else if (st->write(st, head, headlen) == 0 &&
 		   (!rp_needs_pack(cmds, n) || write_pack(st, repo, hide, nhide, u, n) == 0)) {
 		rc = read_report(st, &report, &len, why, whylen);
 	}
@@ -191,7 +190,6 @@ int push_smart(tap *t, git_repository *repo, const git_oid *hide, size_t nhide, 
 			snprintf(why, whylen, "the repository could not unpack the pack sent (%.200s)", unpack);
 		rc = k == 1 && !strcmp(unpack, "ok") ? 0 : -2;
 	}
-	tap_push_done(t, st);
 	free(report);
 	free(head);
 	free(cmds);

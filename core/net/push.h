@@ -5,9 +5,9 @@
 #define TFGIT_PUSH_H
 
 #include <git2.h>
+#include <git2/sys/transport.h>
 
 #include "receivepack.h"
-#include "tap.h"
 
 #define PUSH_UNSENT 1 /* a status before the report */
 
@@ -19,14 +19,14 @@ typedef struct {
 	char why[512];
 } push_update;
 
-/* Sends u over t's receive-pack stream: the commands (atomic when asked), then a pack of
+/* Sends u over receive-pack's request stream st (the caller's to open and give back): the commands (atomic when asked), then a pack of
  * everything the new ids reach but the commits in hide (what the server has), built by
  * libgit2's pack builder from repo; reads the report into each update's status (one the
  * report does not name stays PUSH_UNSENT). 0 when the report was read; -1 when the transport
  * failed (a libgit2 error is set); -2 when the server's answer was no report or said the pack
  * was not unpacked (why). */
-int push_smart(tap *t, git_repository *repo, const git_oid *hide, size_t nhide, push_update *u, size_t n,
-	       int atomic, char *why, size_t whylen);
+int push_smart(git_smart_subtransport_stream *st, git_repository *repo, const git_oid *hide, size_t nhide,
+	       push_update *u, size_t n, int atomic, char *why, size_t whylen);
 
 /* Applies u to a local repository as receive-pack's atomic push does: each ref locked (git's
  * lock files, which every git and libgit2 writer takes), each checked to hold its old id under

@@ -28,6 +28,7 @@
 #include "credentials.h"
 #include "deadline.h"
 #include "httpstream.h"
+#include "keepalive.h"
 #include "../internal.h"
 #include "push.h"
 #include "receivepack.h"
@@ -56,6 +57,8 @@ struct session {
 	} *refs;
 	size_t nrefs, cap;
 	int complete; /* refs holds the whole advertisement: what is not there is absent */
+	int warm;     /* no advertisement was read: refs are the cache's last view (session_open_warm) */
+	int applied;  /* a push of this session was applied whole */
 	tap *tap;     /* a smart push session's subtransport (tap.c); NULL otherwise */
 	tap_kind kind;
 	int caps;     /* the receive-pack advertisement's RP_CAP_* (a smart push session) */
@@ -94,6 +97,8 @@ struct session {
 };
 
 #define PENDING_UNSENT 1
+
+static void remember_caps(const char *url, int caps);
 
 static const char *local_path(const char *url)
 {
@@ -367,9 +372,126 @@ int session_open(session **out, git_repository *cache, const char *url, int for_
 			session_free(s);
 			return TFGIT_ERROR;
 		}
+		if (s->kind == TAP_HTTP)
+			remember_caps(url, s->caps);
 	}
 	*out = s;
 	return 0;
+}
+
+/* The receive-pack capabilities each repository advertised to this process last (its URL's
+ * hash): a warm session pushes with them, without reading the advertisement again. */
+static struct {
+	unsigned long url;
+	int caps;
+} known_caps[32];
+
+static unsigned long url_hash(const char *url)
+{
+	unsigned long h = 5381;
+	for (const char *c = url; *c; c++)
+		h = h * 33 + (unsigned char)*c;
+	return h;
+}
+
+static void remember_caps(const char *url, int caps)
+{
+	unsigned long h = url_hash(url);
+	size_t slot = h % (sizeof(known_caps) / sizeof(known_caps[0]));
+	known_caps[slot].url = h;
+	known_caps[slot].caps = caps;
+}
+
+static int recalled_caps(const char *url)
+{
+	unsigned long h = url_hash(url);
+	size_t slot = h % (sizeof(known_caps) / sizeof(known_caps[0]));
+	return known_caps[slot].url == h ? known_caps[slot].caps : -1;
+}
+
+/* The cache's view of the remote: each refs/remotes/origin/<name> as refs/heads/<name> (what
+ * the last advertisement, fetch or push of this cache showed). 0 or -1. */
+static int remember_tracked(session *s)
+{
+	git_reference_iterator *it = NULL;
+	git_reference *ref = NULL;
+	int rc = 0;
+	char name[1200];
+	if (git_reference_iterator_glob_new(&it, s->cache, "refs/remotes/origin/*") < 0)
+		return -1;
+	while (rc == 0 && git_reference_next(&ref, it) == 0) {
+		const git_oid *oid = git_reference_target(ref);
+		const char *tail = git_reference_name(ref) + strlen("refs/remotes/origin/");
+		if (oid && snprintf(name, sizeof(name), "refs/heads/%s", tail) < (int)sizeof(name))
+			rc = remember_ref(s, name, oid, 1);
+		git_reference_free(ref);
+	}
+	git_reference_iterator_free(it);
+	git_error_clear();
+	return rc;
+}
+
+int session_open_warm(session **out, git_repository *cache, const char *url, const tfgit_remote_opts *opts)
+{
+	int caps = recalled_caps(url);
+	*out = NULL;
+	if (!is_http(url) || caps < 0)
+		return 1;
+	session *s = calloc(1, sizeof(*s));
+	if (!s || !(s->url = strdup(url))) {
+		free(s);
+		return TFGIT_ERROR;
+	}
+	s->cache = cache;
+	s->for_push = 1;
+	s->auth.opts = opts;
+	s->auth.url = s->url;
+	s->kind = TAP_HTTP;
+	s->caps = caps;
+	s->warm = s->complete = 1;
+	max_object = opts->max_object;
+	if (httpstream_begin(url) < 0 || remember_tracked(s) < 0) {
+		git_error_clear();
+		session_free(s);
+		return 1;
+	}
+	if (credentials_http_header(s->auth_header, sizeof(s->auth_header), opts, url) == 0) {
+		s->headers[0] = s->auth_header;
+		s->custom_headers.strings = s->headers;
+		s->custom_headers.count = 1;
+		s->auth.preemptive = 1;
+	}
+	*out = s;
+	return 0;
+}
+
+int session_warm(const session *s)
+{
+	return s && s->warm;
+}
+
+int session_applied(const session *s)
+{
+	return s && s->applied;
+}
+
+static void track_pushed(session *s, const char *refname, const git_oid *new);
+static int commit_present(git_repository *repo, const git_oid *id);
+
+/* A real advertisement's value of a ref an operation read becomes the cache's view of it (the
+ * next warm session's guess): the tracking ref follows it when the commit is here, and goes
+ * when the ref is absent. */
+static void track_seen(session *s, const char *refname, const git_oid *oid, int found)
+{
+	char tracking[1100];
+	git_oid had;
+	if (s->warm || s->local || strncmp(refname, "refs/heads/", 11) ||
+	    snprintf(tracking, sizeof(tracking), "refs/remotes/origin/%s", refname + 11) >= (int)sizeof(tracking))
+		return;
+	int have = git_reference_name_to_id(&had, s->cache, tracking) == 0;
+	git_error_clear();
+	if (found ? (!have || !git_oid_equal(&had, oid)) && commit_present(s->cache, oid) : have)
+		track_pushed(s, refname, found ? oid : NULL);
 }
 
 int session_ref(git_oid *out, session *s, const char *refname)
@@ -380,12 +502,17 @@ int session_ref(git_oid *out, session *s, const char *refname)
 			/* a value an earlier request of the batch set: this answer depends on its push */
 			if (s->refs[i].pending && add_dep(s, s->refs[i].pending - 1, 0) < 0)
 				return TFGIT_ERROR;
+			if (!s->refs[i].pending && !s->local)
+				track_seen(s, refname, &s->refs[i].oid, s->refs[i].found);
 			git_oid_cpy(out, &s->refs[i].oid);
 			return s->refs[i].found ? 0 : GIT_ENOTFOUND;
 		}
 	}
-	if (s->complete)
+	if (s->complete) {
+		if (!s->local)
+			track_seen(s, refname, NULL, 0);
 		return GIT_ENOTFOUND;
+	}
 	int err = git_reference_name_to_id(&oid, s->local, refname);
 	if (err < 0 && err != GIT_ENOTFOUND)
 		return err;
@@ -630,6 +757,8 @@ int session_fetch(session *s, const char *refname, tfgit_result *r)
 		return err == GIT_ENOTFOUND ? TFGIT_ENOTFOUND : git_failure(r, err, "reading a ref");
 	if (commit_present(s->cache, &want))
 		return 0;
+	if (s->warm)
+		return TFGIT_ECONFLICT; /* the cache's view names what it lacks: look at the remote */
 	if (s->local)
 		err = copy_commit(s->cache, s->local, &want);
 	else
@@ -739,6 +868,34 @@ static void two_step_noted(session *s)
 		 "lock, then pushes (two steps; README: What tfgit guarantees)", shown);
 }
 
+/* The push's request: receive-pack's stream after the advertisement (tap.c), or, for a warm
+ * session, a request of its own on a kept connection, made again once on a new connection
+ * when the server had closed the kept one. push_smart's codes. */
+static int send_push(session *s, const git_oid *have, size_t nhave, push_update *u, size_t n, int atomic,
+		     char *why, size_t whylen)
+{
+	git_smart_subtransport_stream *st = NULL;
+	int err;
+	if (!s->warm) {
+		if (tap_push_stream(&st, s->tap) < 0)
+			return -1;
+		err = push_smart(st, s->cache, have, nhave, u, n, atomic, why, whylen);
+		tap_push_done(s->tap, st);
+		return err;
+	}
+	for (int again = 1;; again = 0) {
+		keepalive_request *q = NULL;
+		err = keepalive_receivepack(&q, s->custom_headers.count ? s->auth_header : NULL, check_host, s);
+		if (err == 0)
+			err = push_smart(keepalive_stream(q), s->cache, have, nhave, u, n, atomic, why, whylen);
+		int closed = err == -1 && keepalive_closed_under(q);
+		keepalive_done(q);
+		if (!closed || !again || deadline_passed())
+			return err;
+		git_error_clear();
+	}
+}
+
 static int is_assertion(const push_update *u)
 {
 	return git_oid_equal(&u->cmd.old, &u->cmd.new) && !git_oid_is_zero(&u->cmd.old);
@@ -782,7 +939,7 @@ static int apply(session *s, push_update *u, size_t n, int together, tfgit_resul
 	git_oid *have = send ? server_has(s, &nhave) : NULL;
 	if (send) {
 		double begun = roundtrips_begin();
-		err = have ? push_smart(s->tap, s->cache, have, nhave, out, send, atomic, why, sizeof(why)) : -2;
+		err = have ? send_push(s, have, nhave, out, send, atomic, why, sizeof(why)) : -2;
 		roundtrips_end(begun);
 	}
 	for (size_t i = 0, j = 0; out != u && i < n; i++)
@@ -845,6 +1002,7 @@ int session_push(session *s, const char *refname, const git_oid *old, const git_
 	}
 	if (rc == 0 && !s->local)
 		track_pushed(s, refname, new);
+	s->applied |= rc == 0;
 	clear_asserts(s);
 	free(u);
 	return rc;

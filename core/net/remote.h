@@ -20,6 +20,22 @@ typedef struct session session;
 int session_open(session **out, git_repository *cache, const char *url, int for_push,
 		 const tfgit_remote_opts *opts, tfgit_result *r);
 
+/* A push session without a connection yet, when the cache can stand in for the advertisement:
+ * an http(s) remote whose receive-pack capabilities this process has seen. Its refs are the
+ * cache's last view of the remote (the tracking refs that advertisements, fetches and pushes
+ * keep), a guess that only the server's compare-and-swap checks: a push goes out as one
+ * request on a kept connection (keepalive.c) with those values as the old ids, and the server
+ * refuses it if one moved. It fetches nothing (TFGIT_ECONFLICT when a commit it names is not
+ * in the cache). 0; 1 when there is no such session (open a real one); or TFGIT_ERROR. */
+int session_open_warm(session **out, git_repository *cache, const char *url, const tfgit_remote_opts *opts);
+
+/* 1 for a session session_open_warm opened: nothing read from it is known to be true until
+ * a push that carried it was applied. */
+int session_warm(const session *s);
+
+/* 1 once a push of the session (not deferred) was applied whole. */
+int session_applied(const session *s);
+
 /* The value refname (full name) had when the session opened: 0, or GIT_ENOTFOUND. */
 int session_ref(git_oid *out, session *s, const char *refname);
 
