@@ -205,6 +205,129 @@ stop_pid "$STACK_NGINX_PID"
 stop_pid "$STACK_POOL_PID"
 fi
 
+# --- one request per operation: direct pushes on kept connections (TFGIT_DIRECT_PUSH) --------
+# One client cycles LOCK, GET, POST, UNLOCK on its 1 KB state through a 40 ms round trip
+# (delayproxy) with direct pushes on, then off (as before), in the same run: per operation the
+# git server's requests and new connections (its access log names each request's connection;
+# the proxy opens one upstream connection per client connection) and p50; then a stale view
+# (another host writes before each POST), and terraform apply of 20 resources.
+if only "one request per operation"; then
+DPROXY=$(free_port)
+"$BUILD_DIR/tools/delayproxy" "$DPROXY" "$PORT_R" 40 >"$T_DIR/dproxy.out" 2>&1 &
+STACKS+=("$!")
+wait_for 10 "the delaying proxy" grep -q ready "$T_DIR/dproxy.out"
+DBASE=http://127.0.0.1:$DPROXY
+dcyc=20
+[ -n "$QUICK" ] && dcyc=8
+# per method of an oplog (one client): requests, new connections, the remote's time
+conn_attribute() {
+	awk -v ops="$1" '
+	BEGIN { while ((getline l < ops) > 0) { split(l, f, " "); n++; m[n] = f[1]; s[n] = f[2]; e[n] = f[3] } }
+	{ end = $1 * 1000; start = end - $2 * 1000; c = $NF; fresh = !(c in seen); seen[c] = 1
+	  for (i = 1; i <= n; i++) if (start >= s[i] - 2 && end <= e[i] + 2) { req[m[i]]++; nc[m[i]] += fresh; break } }
+	END { for (k in req) printf "%s %d %d\n", k, req[k], nc[k] }' "$ACCESS"
+}
+direct_row() { # direct_row on|off
+	local mode=$1 name=d$ROWS out att m
+	ROWS=$((ROWS + 1))
+	bare_repo "$ROOT_R/$name.git"
+	stack_up "$name" TFGIT_ALLOWED_REPOS="http://127.0.0.1:*/*.git" GIT_USERNAME=bench GIT_PASSWORD=benchpw \
+		TFGIT_CACHE_DIR="$SHM/$name" TFGIT_DIRECT_PUSH=$([ "$mode" = on ] && echo 1 || echo 0)
+	local port=${URL#http://127.0.0.1:}
+	port=${port%%/*}
+	local q="repository=$DBASE/$name.git"
+	# warm-up: every worker of the pool meets the repository (and keeps its connection)
+	"$LOADGEN" "$port" /tfgit "$q" 1 6 "$(body_file 1024)" "$T_DIR/warm.ops" "$name" >/dev/null ||
+		echo "# direct $mode: warm-up failed"
+	: >"$ACCESS"
+	out=$("$LOADGEN" "$port" /tfgit "$q" 1 "$dcyc" "$(body_file 1024)" "$T_DIR/ops" "$name") ||
+		echo "# direct $mode: some operations failed"
+	att=$(conn_attribute "$T_DIR/ops")
+	local treq=0 tnc=0 tcnt=0
+	for m in LOCK GET POST UNLOCK; do
+		read -r _ cnt p50 _ < <(grep "^$m " <<<"$out")
+		read -r _ req nc < <(grep "^$m " <<<"$att" || echo "$m 0 0")
+		treq=$((treq + req)) tnc=$((tnc + nc)) tcnt=$((tcnt + cnt))
+		printf '%-22s %-6s %8s %9s %8s\n' "direct push $mode" "$m" "$(awk -v a="$req" -v c="$cnt" 'BEGIN { printf "%.2f", a / c }')" \
+			"$(awk -v a="$nc" -v c="$cnt" 'BEGIN { printf "%.2f", a / c }')" "$p50"
+	done
+	printf '%-22s %-6s %8s %9s\n' "direct push $mode" "all" "$(awk -v a="$treq" -v c="$tcnt" 'BEGIN { printf "%.2f", a / c }')" \
+		"$(awk -v a="$tnc" -v c="$tcnt" 'BEGIN { printf "%.2f", a / c }')"
+	stop_pid "$STACK_NGINX_PID"
+	stop_pid "$STACK_POOL_PID"
+}
+printf '\none request per operation: 1 client, 1 KB state, 40 ms round trip to the git server (%d cycles)\n' "$dcyc"
+printf '%-22s %-6s %8s %9s %8s\n' "row" "op" "req/op" "newconn/op" "p50 ms"
+direct_row on
+direct_row off
+# the git server's own time for a push: p50 of receive-pack's request time in its log, without
+# the link (the target: POST and LOCK p50 <= 40 ms + this + 10 ms)
+push_srv=$(grep 'git-receive-pack 200' "$ACCESS" | awk '{ print $2 * 1000 }' | sort -n | awk '{ v[NR] = $1 } END { printf "%.1f", v[int((NR + 1) / 2)] }')
+printf 'the git server'"'"'s own time per push (p50 of its request time): %s ms\n' "$push_srv"
+
+# a stale view: host B writes the state (under A's lock) before each of A's POSTs
+name=stale$ROWS
+ROWS=$((ROWS + 1))
+bare_repo "$ROOT_R/$name.git"
+stack_up "${name}a" TFGIT_ALLOWED_REPOS="http://127.0.0.1:*/*.git" GIT_USERNAME=bench GIT_PASSWORD=benchpw TFGIT_CACHE_DIR="$SHM/${name}a"
+SA=$URL SA_NGINX=$STACK_NGINX_PID SA_POOL=$STACK_POOL_PID
+stack_up "${name}b" TFGIT_ALLOWED_REPOS="http://127.0.0.1:*/*.git" GIT_USERNAME=bench GIT_PASSWORD=benchpw TFGIT_CACHE_DIR="$SHM/${name}b"
+SB=$URL
+sq="repository=$DBASE/$name.git&state=s.tfstate"
+curl -s -o /dev/null -X LOCK --data '{"ID":"st"}' "$SA?$sq"
+for i in 1 2 3 4 5 6; do curl -s -o /dev/null -X POST --data "{\"version\":4,\"serial\":$i,\"lineage\":\"x\"}" "$SA?$sq&ID=st"; done
+fb0=$(curl -s "$SA/metrics" | awk '$1 == "tfgit_direct_push_fallbacks_total" {print $2 + 0}')
+times=() reqs=0 bad=0 n=$((dcyc / 2))
+for i in $(seq 1 $n); do
+	curl -s -o /dev/null -X POST --data "{\"version\":4,\"serial\":$((1000 + 2 * i)),\"lineage\":\"x\"}" "$SB?$sq&ID=st"
+	before=$(wc -l <"$ACCESS")
+	t=$(curl -s -o /dev/null -w '%{http_code} %{time_total}' -X POST --data "{\"version\":4,\"serial\":$((1001 + 2 * i)),\"lineage\":\"x\"}" "$SA?$sq&ID=st")
+	[ "${t% *}" = 200 ] || bad=$((bad + 1))
+	times+=("$(awk -v t="${t#* }" 'BEGIN { printf "%.1f", t * 1000 }')")
+	reqs=$((reqs + $(wc -l <"$ACCESS") - before))
+done
+fb1=$(curl -s "$SA/metrics" | awk '$1 == "tfgit_direct_push_fallbacks_total" {print $2 + 0}')
+last=$(git --git-dir="$ROOT_R/$name.git" show master:s.tfstate | sed 's/.*"serial":\([0-9]*\).*/\1/')
+printf '%-22s %-6s %8s %9s %8s   (%d fallbacks, %d not 200, last serial %s: %s)\n' "stale view" "POST" \
+	"$(awk -v a="$reqs" -v c="$n" 'BEGIN { printf "%.2f", a / c }')" "-" \
+	"$(printf '%s\n' "${times[@]}" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')" \
+	$((fb1 - fb0)) "$bad" "$last" "$([ "$last" = $((1001 + 2 * n)) ] && echo "A's last write, none lost" || echo "NOT A's LAST WRITE")"
+stop_pid "$STACK_NGINX_PID"; stop_pid "$STACK_POOL_PID"; stop_pid "$SA_NGINX"; stop_pid "$SA_POOL"
+
+# terraform apply of 20 resources through the 40 ms link: direct pushes on, off, local backend
+if command -v terraform >/dev/null; then
+	tf20() { # tf20 on|off|local: seconds for apply (after init and a first apply)
+		local mode=$1 name=tf20$ROWS d
+		ROWS=$((ROWS + 1))
+		d=$T_DIR/$name
+		if [ "$mode" = local ]; then
+			mkdir -p "$d"
+			export TF_DATA_DIR=$d/.terraform TF_CLI_CONFIG_FILE=$d/none.tfrc TF_INPUT=0
+			: >"$d/none.tfrc"
+		else
+			bare_repo "$ROOT_R/$name.git"
+			stack_up "$name" TFGIT_ALLOWED_REPOS="http://127.0.0.1:*/*.git" GIT_USERNAME=bench GIT_PASSWORD=benchpw \
+				TFGIT_CACHE_DIR="$SHM/$name" TFGIT_DIRECT_PUSH=$([ "$mode" = on ] && echo 1 || echo 0)
+			tf_project "$d" "$URL?repository=$DBASE/$name.git&state=tf.tfstate"
+		fi
+		printf 'resource "terraform_data" "r" {\n  count = 20\n  input = "%s-${count.index}"\n}\n' "v1" >"$d/main.tf"
+		(cd "$d" && terraform init -no-color -input=false >/dev/null && terraform apply -no-color -auto-approve -input=false >/dev/null)
+		printf 'resource "terraform_data" "r" {\n  count = 20\n  input = "%s-${count.index}"\n}\n' "v2" >"$d/main.tf"
+		local t0 t1
+		t0=$(ms)
+		(cd "$d" && terraform apply -no-color -auto-approve -input=false >/dev/null) || echo "# terraform apply ($mode) failed"
+		t1=$(ms)
+		awk -v t=$((t1 - t0)) 'BEGIN { printf "%.2f", t / 1e9 }'
+		if [ "$mode" != local ]; then
+			stop_pid "$STACK_NGINX_PID"
+			stop_pid "$STACK_POOL_PID"
+		fi
+	}
+	printf 'terraform apply changing 20 terraform_data, 40 ms round trip: direct pushes %s s, without (as before) %s s, local backend %s s\n' \
+		"$(tf20 on)" "$(tf20 off)" "$(tf20 local)"
+fi
+fi
+
 # --- group commit: many clients on one repository, against a repository each ----------------
 # A round trip of RTT ms between tfgit and the git server (delayproxy: RTT/2 each way, and one
 # RTT for each new connection's handshake). Each row: its own stack with the default pool

@@ -435,7 +435,9 @@ int session_open_warm(session **out, git_repository *cache, const char *url, con
 {
 	int caps = recalled_caps(url);
 	*out = NULL;
-	if (!is_http(url) || caps < 0)
+	/* without "atomic" a write's lock would be checked against the cache's view and not sent
+	 * with it: only a real advertisement may stand in for the check then */
+	if (!is_http(url) || caps < 0 || !(caps & RP_CAP_ATOMIC))
 		return 1;
 	session *s = calloc(1, sizeof(*s));
 	if (!s || !(s->url = strdup(url))) {
@@ -1030,7 +1032,7 @@ int session_assert(session *s, const char *refname, const git_oid *oid)
 
 int session_atomic(const session *s)
 {
-	return s->local || (s->tap && (s->caps & RP_CAP_ATOMIC));
+	return s->local || ((s->tap || s->warm) && (s->caps & RP_CAP_ATOMIC));
 }
 
 int session_is_local(const session *s)
