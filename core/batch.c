@@ -85,6 +85,12 @@ static op_attempt_fn attempt_for(batch_kind k)
 	return k == BATCH_LOCK || k == BATCH_UNLOCK ? lock_request_attempt : state_request_attempt;
 }
 
+/* op_run's mode for a request served alone. */
+static int mode_of(batch_kind k)
+{
+	return k == BATCH_GET ? OP_READ_BRANCH : is_writer(k);
+}
+
 static int attempt_any(op *o, void *ctx)
 {
 	const batch_request *q = ctx;
@@ -463,6 +469,8 @@ typedef struct {
 	size_t n, cap;
 	size_t bytes;
 	int local;             /* the remote is a local repository (for the cache's maintenance) */
+	char (*reads)[1100];   /* a batch of GETs: the branches they read (full names) */
+	const char **readp;
 } batch;
 
 static int member_add(batch *b, member **out)
@@ -984,6 +992,21 @@ static int connect_batch(batch *b, op *base, const char *own_id, tfgit_result *r
 		base->for_push |= is_writer(b->m[i].q.kind);
 		base->may_warm &= is_writer(b->m[i].q.kind);
 	}
+	/* a batch of reads: their branches alone (ls-refs), when the server speaks protocol v2 */
+	if (!base->for_push && (b->reads = calloc(b->n, sizeof(*b->reads))) != NULL &&
+	    (b->readp = calloc(b->n, sizeof(*b->readp))) != NULL) {
+		size_t k = 0;
+		for (size_t i = 0; i < b->n; i++) {
+			snprintf(b->reads[k], sizeof(b->reads[k]), "refs/heads/%s", b->m[i].t.ref);
+			int seen = 0;
+			for (size_t j = 0; j < k; j++)
+				seen |= !strcmp(b->reads[j], b->reads[k]);
+			if (!seen)
+				b->readp[k] = b->reads[k], k++;
+		}
+		base->read_refs = b->readp;
+		base->nread_refs = k;
+	}
 	if (git_signature_now(&base->sig, b->store->author_name, b->store->author_email) < 0)
 		rc = git_failure(base->r, -1, "making the commit signature");
 	else
@@ -1092,6 +1115,8 @@ static int lead(waiter *w, cache *c, tfgit_result *r, const tfgit_store *store, 
 	for (size_t i = 0; i < b.n; i++)
 		member_free(&b.m[i]);
 	free(b.m);
+	free(b.reads);
+	free(b.readp);
 	release_cache(c, rc, r, b.local, store, t);
 	return rc;
 }
@@ -1207,13 +1232,13 @@ int batch_run(tfgit_result *r, const tfgit_store *store, const tfgit_target *t, 
 	char fp[65];
 	if (!eligible(store, q) || queue_dir(w.qdir, sizeof(w.qdir), store, t->url) < 0 ||
 	    fingerprint(fp, store, t->url) < 0)
-		return op_run(r, store, t, is_writer(q->kind), attempt_any, (void *)q);
+		return op_run(r, store, t, mode_of(q->kind), attempt_any, (void *)q);
 	/* the watch before the request is queued: no event after it is missed */
 	w.ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (w.ino < 0 ||
 	    inotify_add_watch(w.ino, w.qdir, IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE | IN_ONLYDIR) < 0) {
 		waiter_close(&w); /* no inotify (a limit reached): alone, as before */
-		return op_run(r, store, t, is_writer(q->kind), attempt_any, (void *)q);
+		return op_run(r, store, t, mode_of(q->kind), attempt_any, (void *)q);
 	}
 	sockets_remember();
 	deadline_start(store->remote.timeout);
@@ -1225,7 +1250,7 @@ int batch_run(tfgit_result *r, const tfgit_store *store, const tfgit_target *t, 
 			 strerror(errno));
 		waiter_close(&w);
 		deadline_stop();
-		return op_run(r, store, t, is_writer(q->kind), attempt_any, (void *)q);
+		return op_run(r, store, t, mode_of(q->kind), attempt_any, (void *)q);
 	}
 	int rc = wait_answer(&w, r, store, t, q, fp, deadline, queue_deadline);
 	/* our files: gone whatever happened (a leader's claim of ours ended with its answer) */

@@ -6,6 +6,7 @@
 #include <git2.h>
 
 #include "net/httpstream.h"
+#include "net/keepalive.h"
 #include "op.h"
 
 /* The private CA the TLS context trusts now ("" : none); "\001": no context yet. */
@@ -16,6 +17,7 @@ int tfgit_tls_trust(const char *ca_file)
 	const char *want = ca_file ? ca_file : "";
 	if (!strcmp(trusted_ca, want))
 		return 0;
+	keepalive_close_all(); /* what they trusted is no longer what is trusted */
 	if (strlen(want) >= sizeof(trusted_ca) || httpstream_setup(ca_file) < 0) {
 		trusted_ca[0] = '\001';
 		trusted_ca[1] = '\0';
@@ -55,6 +57,7 @@ int tfgit_init(const char *ca_file)
 
 void tfgit_shutdown(void)
 {
+	keepalive_close_all();
 	httpstream_teardown();
 	trusted_ca[0] = '\001';
 	trusted_ca[1] = '\0';

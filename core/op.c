@@ -30,6 +30,13 @@ int op_connect(op *o)
 			return rc;
 	}
 	o->may_warm = 0;
+	/* a read of named branches: those refs alone, on a kept connection */
+	if (!o->for_push && o->nread_refs && o->store->direct_push && !o->cache->created) {
+		int rc = session_open_refs(&o->sess, o->cache->repo, o->t->url, &o->store->remote, o->read_refs,
+					   o->nread_refs);
+		if (rc <= 0)
+			return rc;
+	}
 	int rc = session_open(&o->sess, o->cache->repo, o->t->url, o->for_push, &o->store->remote, o->r);
 	if (rc == 0 && !o->cache->shared && (rc = session_share_objects(o->sess)) == 0)
 		o->cache->shared = 1;
@@ -126,7 +133,12 @@ int op_warm_verdict(op *o, int applied)
 int op_run(tfgit_result *r, const tfgit_store *store, const tfgit_target *t, int for_push,
 	   op_attempt_fn fn, void *ctx)
 {
-	op o = {.store = store, .t = t, .r = r, .for_push = for_push, .may_warm = 1};
+	op o = {.store = store, .t = t, .r = r, .for_push = for_push == 1, .may_warm = 1};
+	if (for_push == OP_READ_BRANCH) {
+		o.own_ref[0] = o.ref; /* filled by op_begin */
+		o.read_refs = o.own_ref;
+		o.nread_refs = 1;
+	}
 	int rebuilt = 0, refetched = 0;
 	/* bounds everything, the wait for the repository's flock included */
 	sockets_remember();
@@ -417,6 +429,10 @@ void (*op_window_hook)(void);
 
 int op_push_under_lock(op *o, const git_oid *old, const git_oid *new, int force, const lock_state *ls)
 {
+	/* unlocked in the cache's view: a ref cannot be asserted absent, so only an advertisement
+	 * may say it (TFGIT_REQUIRE_LOCK=0, -lock=false) */
+	if (session_warm(o->sess) && !(ls && ls->held))
+		return TFGIT_ECONFLICT;
 	int rc = ls && ls->held ? session_assert(o->sess, o->lockref, &ls->commit) : 0;
 	if (op_window_hook && !session_deferred(o->sess))
 		op_window_hook();

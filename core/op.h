@@ -11,6 +11,7 @@
 #include "tfgit.h"
 
 #define OP_MAX_ATTEMPTS 25
+#define OP_READ_BRANCH 2 /* op_run's for_push: a read of the target's branch alone (a GET) */
 
 typedef struct {
 	const tfgit_store *store;
@@ -29,6 +30,11 @@ typedef struct {
 	size_t notelen;
 	int two_step; /* a write under a lock goes without it (no "atomic"): counted once applied */
 	int may_warm; /* the next op_connect may open a warm session (one push from the cache's view) */
+	/* a read of these branches only (full names): ls-refs on a kept connection when the
+	 * server speaks protocol v2 (session_open_refs) */
+	const char *const *read_refs;
+	size_t nread_refs;
+	const char *own_ref[1];
 } op;
 
 /* The lock read from the lock branch, as the session saw it. */

@@ -55,10 +55,11 @@ check "... and the lock is gone" expect_eq lock none "$(tip locks/app.tfstate)"
 check "... nine writes, nine pushes" expect_eq pushes 9 "$(acc_since | grep -c 'POST /state.git/git-receive-pack 200')"
 check "... and not one receive-pack advertisement (the writes went without it)" \
 	expect_eq advertisements 0 "$(acc_since | grep -c 'service=git-receive-pack')"
-check "... the three GETs read one advertisement each" \
-	expect_eq reads 3 "$(acc_since | grep -c 'service=git-upload-pack')"
-check "... every push went on one kept connection" \
-	expect_eq connections 1 "$(acc_since | grep 'git-receive-pack 200' | awk '{print $NF}' | sort -u | wc -l)"
+check "... the three GETs were one ls-refs request each (protocol v2, the branch alone)" \
+	expect_eq reads 3 "$(acc_since | grep -c 'POST /state.git/git-upload-pack 200')"
+check "... and read no advertisement" expect_eq advertisements 0 "$(acc_since | grep -c 'info/refs')"
+check "... all twelve requests went on one kept connection" \
+	expect_eq connections 1 "$(acc_since | awk '{print $NF}' | sort -u | wc -l)"
 check "... tfgit_direct_pushes_total counts the nine" \
 	expect_eq direct 9 "$(($(metric "$URL_A" tfgit_direct_pushes_total) - before))"
 check "... with no fallback" expect_eq fallbacks 0 "$(metric "$URL_A" tfgit_direct_push_fallbacks_total)"
@@ -201,6 +202,7 @@ check "... and each counted as a fallback" eval "[ $(metric "$URL_A" tfgit_direc
 
 # --- HTTPS: the same, over TLS ---------------------------------------------------------------
 git_http_server secure tls
+TLS_PORT=$GIT_PORT
 htpasswd_line tfuser "$PW" >>"$T_DIR/secure/htpasswd"
 bare_repo "$GIT_DIR_ROOT/t.git"
 stack_up tls TFGIT_ALLOWED_REPOS="$ALLOW" "${CREDS[@]}" TFGIT_SSL_CA_FILE="$T_DIR/tls/ca.crt" FCGI_WORKERS=1
@@ -209,10 +211,101 @@ Q="repository=https://localhost:$GIT_PORT/t.git&state=t.tfstate"
 check "HTTPS: a first cycle" cycle "$URL_T" 1
 before=$(wc -l <"$T_DIR/secure/access.log")
 check "HTTPS: a warm cycle" cycle "$URL_T" 2
-check "... its writes went on one connection, without the advertisement" eval \
-	"[ \$(tail -n +$((before + 1)) '$T_DIR/secure/access.log' | grep 'git-receive-pack 200' | awk '{print \$NF}' | sort -u | wc -l) = 1 ] &&
-	 ! tail -n +$((before + 1)) '$T_DIR/secure/access.log' | grep -q 'service=git-receive-pack'"
+check "... its requests went on one connection, without an advertisement" eval \
+	"[ \$(tail -n +$((before + 1)) '$T_DIR/secure/access.log' | awk '{print \$NF}' | sort -u | wc -l) = 1 ] &&
+	 ! tail -n +$((before + 1)) '$T_DIR/secure/access.log' | grep -q 'info/refs'"
 check "... the state is on the server" expect_eq state "$(state 2)" "$(g "$GIT_DIR_ROOT/t.git" show master:t.tfstate)"
+
+# --- a write without a lock (TFGIT_REQUIRE_LOCK=0): "unlocked" is never taken from the view --
+FCGI_WORKERS=1 stack_up nolock TFGIT_ALLOWED_REPOS="$ALLOW" "${CREDS[@]}" TFGIT_REQUIRE_LOCK=0
+URL_N=$URL
+Q="repository=$REPO&state=free.tfstate"
+cycle "$URL_N" 1 >/dev/null
+req POST "$Q" --data "$(state 2)"
+check "TFGIT_REQUIRE_LOCK=0: a POST without a lock (warm) is 200" expect_eq code 200 "$CODE"
+URL=$URL_B
+req LOCK "$Q" --data '{"ID":"b-free","Who":"b@ci"}'
+URL=$URL_N
+req POST "$Q" --data "$(state 3)"
+check "... while host B holds the lock (the view: unlocked), 409" expect_eq code 409 "$CODE"
+check "... and the state is not written" expect_eq state "$(state 2)" "$(g "$R" show master:free.tfstate)"
+req DELETE "$Q"
+check "... a DELETE without a lock too" expect_eq code 409 "$CODE"
+URL=$URL_B
+req UNLOCK "$Q" --data ''
+URL=$URL_A
+
+# --- a server that frames its answers with Content-Length (not chunked) ---------------------
+cat >"$T_DIR/strict/cl-backend" <<'PL'
+#!/usr/bin/perl
+# git http-backend, its answer framed by Content-Length (as servers that buffer small bodies do)
+binmode STDOUT;
+my $out = `/usr/lib/git-core/git-http-backend`;
+my ($head, $body) = split /\r?\n\r?\n/, $out, 2;
+$body = "" unless defined $body;
+print $head, "\r\nContent-Length: ", length($body), "\r\n\r\n", $body;
+PL
+chmod 755 "$T_DIR/strict/cl-backend"
+GIT_HTTP_BACKEND=$T_DIR/strict/cl-backend git_http_server clhttp plain
+htpasswd_line tfuser "$PW" >>"$T_DIR/clhttp/htpasswd"
+bare_repo "$GIT_DIR_ROOT/c.git"
+FCGI_WORKERS=1 stack_up cl TFGIT_ALLOWED_REPOS="$ALLOW" "${CREDS[@]}" TFGIT_REMOTE_TIMEOUT=5
+URL_C=$URL
+Q="repository=http://127.0.0.1:$GIT_PORT/c.git&state=app.tfstate"
+check "Content-Length answers: a first cycle" cycle "$URL_C" 1
+dp=$(metric "$URL_C" tfgit_direct_pushes_total)
+check "... warm cycles (a push that waited for more than its answer would time out: 504)" eval \
+	"cycle '$URL_C' 2 && cycle '$URL_C' 3"
+check "... their writes were direct pushes" expect_eq direct $((dp + 6)) "$(metric "$URL_C" tfgit_direct_pushes_total)"
+check "... on a kept connection (its answers read to their last byte)" eval \
+	"[ \$(grep 'git-receive-pack 200' '$T_DIR/clhttp/access.log' | awk '{print \$NF}' | sort -u | wc -l) -le 2 ]"
+
+# --- a server that does not speak protocol v2: reads take the whole advertisement ----------
+cat >"$T_DIR/strict/v0-backend" <<SH
+#!/bin/sh
+# git http-backend without the client's Git-Protocol header: protocol v0 only
+unset HTTP_GIT_PROTOCOL
+exec /usr/lib/git-core/git-http-backend
+SH
+chmod 755 "$T_DIR/strict/v0-backend"
+GIT_HTTP_BACKEND=$T_DIR/strict/v0-backend git_http_server v0http plain
+htpasswd_line tfuser "$PW" >>"$T_DIR/v0http/htpasswd"
+bare_repo "$GIT_DIR_ROOT/v.git"
+URL=$URL_A
+Q="repository=http://127.0.0.1:$GIT_PORT/v.git&state=app.tfstate"
+log_mark
+check "a v0-only server: a cycle" cycle "$URL_A" 1
+ok=1
+for i in 2 3; do
+	req GET "$Q"; [ "$CODE" = 200 ] || ok=0
+	[ "$BODY" = "$(state 1)" ] || ok=0
+done
+check "... its GETs are 200 with the state" expect_eq ok 1 "$ok"
+check "... said once: the repository does not answer ls-refs" \
+	expect_eq said 1 "$(since_mark | grep -c "does not answer protocol v2's ls-refs")"
+check "... and its reads took the advertisement" eval "grep -q 'info/refs?service=git-upload-pack' '$T_DIR/v0http/access.log'"
+
+# --- TLS trust is per request: a kept connection serves only the trust it was opened under --
+cat >"$T_DIR/lax.conf" <<NGINX
+location = /lax {
+    fastcgi_pass tfgit_pool;
+    include /etc/nginx/fastcgi_params;
+    fastcgi_param TFGIT_SSL_NO_VERIFY 1;
+}
+NGINX
+STACK_NGINX_INCLUDE=$T_DIR/lax.conf FCGI_WORKERS=1 stack_up trust TFGIT_ALLOWED_REPOS="$ALLOW" "${CREDS[@]}"
+BASE_T=${URL%/tfgit}
+Q="repository=https://localhost:$TLS_PORT/t.git&state=lax.tfstate"
+URL=$BASE_T/lax
+req LOCK "$Q" --data '{"ID":"lax"}'
+req POST "$Q&ID=lax" --data "$(state 1)"
+check "TFGIT_SSL_NO_VERIFY=1 in one location: its warm writes are 200" expect_eq code 200 "$CODE"
+URL=$BASE_T/tfgit
+req UNLOCK "$Q" --data '{"ID":"lax"}'
+check "... a location that verifies (no CA for the server) is 502, not served by the lax connection" \
+	expect_eq code 502 "$CODE"
+check "... and the lock stays" eval "g '$T_DIR/secure/repos/t.git' show locks/lax.tfstate:lax.tfstate.lock | grep -q lax"
+URL=$URL_A
 
 # --- TFGIT_DIRECT_PUSH=0: as before ---------------------------------------------------------
 stack_up off TFGIT_ALLOWED_REPOS="$ALLOW" "${CREDS[@]}" TFGIT_DIRECT_PUSH=0 FCGI_WORKERS=1

@@ -19,6 +19,11 @@ void hr_init(http_response *h)
 	h->length = -1;
 }
 
+int hr_complete(const http_response *h)
+{
+	return h->phase == P_DONE;
+}
+
 int hr_headers_read(const http_response *h)
 {
 	return h->phase > P_HEADERS && h->phase != P_ERROR;

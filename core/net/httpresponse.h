@@ -40,6 +40,10 @@ void hr_init(http_response *h);
 hr_event hr_feed(http_response *h, const char *in, size_t len, size_t *used, const char **body,
 		 size_t *bodylen);
 
+/* 1 once the response is complete, also right after an HR_BODY that handed out its last bytes
+ * (a Content-Length body): the caller need not read more to learn it. */
+int hr_complete(const http_response *h);
+
 /* 1 once the headers were read (status, content_type, keep and the framing are known). */
 int hr_headers_read(const http_response *h);
 

@@ -19,7 +19,14 @@
 #define KEEP_ORIGINS 4
 #define KEEP_IDLE_MS 30000
 #define KEEP_USES 500
-#define RESULT_TYPE "application/x-git-receive-pack-result"
+static const struct {
+	const char *path, *request, *result, *extra;
+} services[] = {
+	[KEEPALIVE_RECEIVE_PACK] = {"/git-receive-pack", "application/x-git-receive-pack-request",
+				    "application/x-git-receive-pack-result", ""},
+	[KEEPALIVE_UPLOAD_PACK_V2] = {"/git-upload-pack", "application/x-git-upload-pack-request",
+				      "application/x-git-upload-pack-result", "Git-Protocol: version=2\r\n"},
+};
 
 static struct kept {
 	git_stream *st;
@@ -35,6 +42,7 @@ struct keepalive_request {
 	git_stream *st;
 	char origin[300];
 	int uses;
+	keepalive_service service;
 	int reused;
 	int ended;       /* the request's last chunk went out */
 	int answered;    /* a byte of the answer came */
@@ -66,10 +74,11 @@ static git_stream *take(const char *origin, int *uses)
 			continue;
 		git_stream *st = k->st;
 		int fit = now - k->since <= KEEP_IDLE_MS && k->uses < KEEP_USES && httpstream_idle(st);
-		*uses = k->uses;
 		k->st = NULL;
-		if (fit)
+		if (fit) {
+			*uses = k->uses;
 			return st;
+		}
 		close_stream(st);
 	}
 	return NULL;
@@ -138,11 +147,13 @@ static int write_chunk(git_smart_subtransport_stream *stream, const char *buf, s
 static int check_answer(keepalive_request *q)
 {
 	if (q->resp.status != 200) {
-		git_error_set(GIT_ERROR_NET, "the repository answered HTTP %d to the push", q->resp.status);
+		git_error_set(GIT_ERROR_NET, "the repository answered HTTP %d to %s", q->resp.status,
+			      services[q->service].path + 1);
 		return -1;
 	}
-	if (strncasecmp(q->resp.content_type, RESULT_TYPE, strlen(RESULT_TYPE)) != 0) {
-		git_error_set(GIT_ERROR_NET, "the repository's answer to the push is not a push result");
+	const char *want = services[q->service].result;
+	if (strncasecmp(q->resp.content_type, want, strlen(want)) != 0) {
+		git_error_set(GIT_ERROR_NET, "the repository's answer to %s is not %s", services[q->service].path + 1, want);
 		return -1;
 	}
 	return 0;
@@ -186,7 +197,8 @@ static int read_body(git_smart_subtransport_stream *stream, char *buf, size_t si
 		q->inoff += used;
 		if (e == HR_ERROR) {
 			q->failed = 1;
-			git_error_set(GIT_ERROR_NET, "the repository's answer to the push: %s", q->resp.why);
+			git_error_set(GIT_ERROR_NET, "the repository's answer to %s: %s", services[q->service].path + 1,
+				      q->resp.why);
 			return -1;
 		}
 		if (!q->checked && hr_headers_read(&q->resp)) {
@@ -196,8 +208,8 @@ static int read_body(git_smart_subtransport_stream *stream, char *buf, size_t si
 				return -1;
 			}
 		}
-		if (e == HR_DONE)
-			q->complete = 1;
+		if (e == HR_DONE || hr_complete(&q->resp))
+			q->complete = 1; /* the last body bytes may come with the end: no read waits */
 		if (e == HR_BODY) {
 			q->pending = body;
 			q->pendlen = blen;
@@ -210,7 +222,8 @@ static void free_request(git_smart_subtransport_stream *stream)
 	(void)stream; /* keepalive_done frees it */
 }
 
-int keepalive_receivepack(keepalive_request **out, const char *header, keepalive_cert_fn check, void *payload)
+int keepalive_post(keepalive_request **out, keepalive_service service, const char *header, int lax,
+		   keepalive_cert_fn check, void *payload)
 {
 	char head[4096];
 	keepalive_request *q = calloc(1, sizeof(*q));
@@ -222,18 +235,22 @@ int keepalive_receivepack(keepalive_request **out, const char *header, keepalive
 	q->parent.read = read_body;
 	q->parent.write = write_chunk;
 	q->parent.free = free_request;
+	q->service = service;
 	hr_init(&q->resp);
-	int n = httpstream_request_head(head, sizeof(head), "POST", "/git-receive-pack");
+	int n = httpstream_request_head(head, sizeof(head), "POST", services[service].path);
 	size_t len = n == 0 ? strlen(head) : 0;
-	if (n < 0 || httpstream_origin(q->origin, sizeof(q->origin)) < 0 ||
+	if (n < 0 || httpstream_origin(q->origin, sizeof(q->origin) - 8) < 0 ||
 	    snprintf(head + len, sizeof(head) - len,
-		     "User-Agent: git/2.0 (tfgit)\r\nContent-Type: application/x-git-receive-pack-request\r\n"
-		     "Accept: " RESULT_TYPE "\r\nTransfer-Encoding: chunked\r\n%s%s\r\n",
+		     "User-Agent: git/2.0 (tfgit)\r\nContent-Type: %s\r\nAccept: %s\r\n%sTransfer-Encoding: chunked\r\n"
+		     "%s%s\r\n", services[service].request, services[service].result, services[service].extra,
 		     header ? header : "", header ? "\r\n" : "") >= (int)(sizeof(head) - len)) {
+		explicit_bzero(head, sizeof(head));
 		free(q);
-		git_error_set(GIT_ERROR_NET, "the push request does not fit");
+		git_error_set(GIT_ERROR_NET, "the request does not fit");
 		return -1;
 	}
+	if (lax) /* what a connection accepted without verifying serves only what may do that */
+		strcat(q->origin, " lax");
 	if ((q->st = take(q->origin, &q->uses)) != NULL) {
 		q->reused = 1;
 		reused_count++;
@@ -250,6 +267,7 @@ int keepalive_receivepack(keepalive_request **out, const char *header, keepalive
 		}
 		if (err < 0) {
 			close_stream(q->st);
+			explicit_bzero(head, sizeof(head));
 			free(q);
 			return -1;
 		}
@@ -258,6 +276,7 @@ int keepalive_receivepack(keepalive_request **out, const char *header, keepalive
 	q->uses++;
 	/* the header block in one write, as httpstream.c requires of a request */
 	if (send_all(q, head, strlen(head)) < 0) {
+		explicit_bzero(head, sizeof(head));
 		*out = q;
 		return -1;
 	}

@@ -14,12 +14,20 @@ typedef struct keepalive_request keepalive_request;
  * certificate_check callback: 0 accepts). */
 typedef int (*keepalive_cert_fn)(git_cert *cert, int valid, const char *host, void *payload);
 
-/* Opens "POST <repository>/git-receive-pack" on a kept connection to the repository
- * httpstream_begin named, or a new one. Its stream's writes are the request's body (sent
- * chunked as they come); its reads, the answer's body once the server answered 200 with
- * receive-pack's result; a read that ends the body returns 0 bytes. header: a line such as
- * "Authorization: …" without its line end, or NULL. 0, or -1 with a libgit2 error set. */
-int keepalive_receivepack(keepalive_request **out, const char *header, keepalive_cert_fn check, void *payload);
+/* The services a kept connection carries. */
+typedef enum {
+	KEEPALIVE_RECEIVE_PACK, /* POST …/git-receive-pack: a push */
+	KEEPALIVE_UPLOAD_PACK_V2 /* POST …/git-upload-pack with "Git-Protocol: version=2": ls-refs */
+} keepalive_service;
+
+/* Opens the service's POST on a kept connection to the repository httpstream_begin named, or a
+ * new one. Its stream's writes are the request's body (sent chunked as they come); its reads,
+ * the answer's body once the server answered 200 with the service's result type; a read that
+ * ends the body returns 0 bytes. header: a line such as "Authorization: …" without its line
+ * end, or NULL. lax: certificates that do not verify are accepted (TFGIT_SSL_NO_VERIFY): its
+ * connections are kept apart from the others. 0, or -1 with a libgit2 error set. */
+int keepalive_post(keepalive_request **out, keepalive_service service, const char *header, int lax,
+		   keepalive_cert_fn check, void *payload);
 
 /* The request's stream (owned by the request). */
 git_smart_subtransport_stream *keepalive_stream(keepalive_request *q);
@@ -38,7 +46,7 @@ void keepalive_done(keepalive_request *q);
 /* New connections opened, and requests sent on kept ones, since the process started. */
 void keepalive_counts(unsigned long *opened, unsigned long *reused);
 
-/* Closes every kept connection. */
+/* Closes every kept connection (the TLS trust changed; the process ends). */
 void keepalive_close_all(void);
 
 #endif

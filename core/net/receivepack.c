@@ -7,36 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pktline.h"
 #include "receivepack.h"
-
-#define PKT_MAX 65520 /* the largest pkt-line, its four length digits included */
-
-enum { PKT_BAD = -1, PKT_MORE = 0, PKT_DATA = 1, PKT_FLUSH = 2 };
-
-/* The pkt-line at *pos: its bytes (without the length) in *data, *n; *pos moves past it. */
-static int pkt_next(const char *buf, size_t len, size_t *pos, const char **data, size_t *n)
-{
-	char digits[5];
-	if (len - *pos < 4)
-		return PKT_MORE;
-	memcpy(digits, buf + *pos, 4);
-	digits[4] = '\0';
-	if (strspn(digits, "0123456789abcdefABCDEF") != 4)
-		return PKT_BAD;
-	size_t v = strtoul(digits, NULL, 16);
-	if (v == 0) {
-		*pos += 4;
-		return PKT_FLUSH;
-	}
-	if (v < 4 || v > PKT_MAX)
-		return PKT_BAD;
-	if (len - *pos < v)
-		return PKT_MORE;
-	*data = buf + *pos + 4;
-	*n = v - 4;
-	*pos += v;
-	return PKT_DATA;
-}
 
 static int starts(const char *data, size_t n, const char *prefix)
 {
@@ -76,7 +48,7 @@ int rp_caps(const char *adv, size_t len)
 	const char *data = NULL;
 	int flushes = 0;
 	for (;;) {
-		int k = pkt_next(adv, len, &pos, &data, &n);
+		int k = pktline_next(adv, len, &pos, &data, &n);
 		if (k == PKT_MORE || k == PKT_BAD)
 			return -1;
 		if (k == PKT_FLUSH) {
@@ -146,7 +118,7 @@ int rp_report(const char *buf, size_t len, void (*fn)(const char *ref, const cha
 	int have_unpack = 0;
 	char line[8192];
 	for (;;) {
-		int k = pkt_next(buf, len, &pos, &data, &n);
+		int k = pktline_next(buf, len, &pos, &data, &n);
 		if (k == PKT_MORE)
 			return 0;
 		if (k == PKT_BAD) {

@@ -29,6 +29,7 @@
 #include "deadline.h"
 #include "httpstream.h"
 #include "keepalive.h"
+#include "lsrefs.h"
 #include "../internal.h"
 #include "push.h"
 #include "receivepack.h"
@@ -59,6 +60,9 @@ struct session {
 	int complete; /* refs holds the whole advertisement: what is not there is absent */
 	int warm;     /* no advertisement was read: refs are the cache's last view (session_open_warm) */
 	int applied;  /* a push of this session was applied whole */
+	char **asked; /* a read of named refs only (session_open_refs): what is not in refs of
+		       * these is absent; other refs are unknown */
+	size_t nasked;
 	tap *tap;     /* a smart push session's subtransport (tap.c); NULL otherwise */
 	tap_kind kind;
 	int caps;     /* the receive-pack advertisement's RP_CAP_* (a smart push session) */
@@ -467,6 +471,134 @@ int session_open_warm(session **out, git_repository *cache, const char *url, con
 	return 0;
 }
 
+/* URLs (hashes) whose server did not answer ls-refs: read by libgit2, advertisement whole. */
+static unsigned long no_lsrefs[32];
+
+static int lsrefs_refused(const char *url)
+{
+	unsigned long h = url_hash(url);
+	return no_lsrefs[h % (sizeof(no_lsrefs) / sizeof(no_lsrefs[0]))] == h;
+}
+
+static void lsref_seen(const char *name, const git_oid *oid, void *ctx)
+{
+	session *s = ctx;
+	for (size_t i = 0; i < s->nasked; i++)
+		if (!strcmp(name, s->asked[i])) /* a prefix matches more than the name: only these */
+			(void)remember_ref(s, name, oid, 1);
+}
+
+/* Sends body as the service's request on a kept connection and reads the answer whole into
+ * *buf (free()), *len: 0; -2 when the answer was no ls-refs answer (why); -1 transport. */
+static int lsrefs_exchange(session *s, const char *body, size_t blen, char **buf, size_t *len, char *why,
+			   size_t whylen)
+{
+	int err = -1;
+	*buf = NULL;
+	*len = 0;
+	for (int again = 1;; again = 0) {
+		keepalive_request *q = NULL;
+		size_t cap = 8192, got = 0;
+		free(*buf);
+		*len = 0;
+		*buf = malloc(cap);
+		err = *buf ? keepalive_post(&q, KEEPALIVE_UPLOAD_PACK_V2, s->custom_headers.count ? s->auth_header : NULL,
+					    s->auth.opts->tls_no_verify, check_host, s) : -1;
+		git_smart_subtransport_stream *st = q ? keepalive_stream(q) : NULL;
+		if (err == 0)
+			err = st->write(st, body, blen);
+		int k = 0;
+		while (err == 0 && k == 0) {
+			if (*len == cap) {
+				char *grown = cap < (1u << 22) ? realloc(*buf, cap * 2) : NULL;
+				if (!grown) {
+					snprintf(why, whylen, "the ls-refs answer is too long");
+					err = -2;
+					break;
+				}
+				*buf = grown;
+				cap *= 2;
+			}
+			if ((err = st->read(st, *buf + *len, cap - *len, &got)) < 0)
+				break;
+			*len += got;
+			k = lsrefs_parse(*buf, *len, NULL, NULL, why, whylen);
+			if (k < 0 || (k == 0 && got == 0)) {
+				if (k == 0)
+					snprintf(why, whylen, "the ls-refs answer ended before its flush");
+				err = -2;
+			}
+		}
+		if (err == -1 && keepalive_status(q) != 0 && keepalive_status(q) != 200) {
+			snprintf(why, whylen, "%s", git_error_last() ? git_error_last()->message : "an HTTP error");
+			err = -2; /* the server answered, and not with ls-refs */
+		}
+		int closed = err == -1 && keepalive_closed_under(q);
+		keepalive_done(q);
+		if (!closed || !again || deadline_passed())
+			return err;
+		git_error_clear();
+	}
+}
+
+int session_open_refs(session **out, git_repository *cache, const char *url, const tfgit_remote_opts *opts,
+		      const char *const *refnames, size_t n)
+{
+	char *body = NULL, *answer = NULL, why[300] = "";
+	size_t blen = 0, alen = 0;
+	*out = NULL;
+	if (!is_http(url) || n == 0 || lsrefs_refused(url))
+		return 1;
+	session *s = calloc(1, sizeof(*s));
+	if (!s || !(s->url = strdup(url)) || !(s->asked = calloc(n, sizeof(*s->asked)))) {
+		session_free(s);
+		return TFGIT_ERROR;
+	}
+	s->cache = cache;
+	s->auth.opts = opts;
+	s->auth.url = s->url;
+	s->kind = TAP_HTTP;
+	max_object = opts->max_object;
+	for (size_t i = 0; i < n; i++)
+		if (!(s->asked[s->nasked++] = strdup(refnames[i]))) {
+			session_free(s);
+			return TFGIT_ERROR;
+		}
+	if (httpstream_begin(url) < 0 || lsrefs_request(&body, &blen, refnames, n) < 0) {
+		git_error_clear();
+		session_free(s);
+		return 1;
+	}
+	if (credentials_http_header(s->auth_header, sizeof(s->auth_header), opts, url) == 0) {
+		s->headers[0] = s->auth_header;
+		s->custom_headers.strings = s->headers;
+		s->custom_headers.count = 1;
+		s->auth.preemptive = 1;
+	}
+	double begun = roundtrips_begin();
+	int err = lsrefs_exchange(s, body, blen, &answer, &alen, why, sizeof(why));
+	roundtrips_end(begun);
+	if (err == 0 && lsrefs_parse(answer, alen, lsref_seen, s, why, sizeof(why)) != 1)
+		err = -2;
+	free(body);
+	free(answer);
+	if (err < 0) {
+		if (err == -2) { /* not a server of protocol v2 (or not here): the whole advertisement */
+			unsigned long h = url_hash(url);
+			no_lsrefs[h % (sizeof(no_lsrefs) / sizeof(no_lsrefs[0]))] = h;
+			char shown[URL_MAX + 64];
+			tfgit_url_redact(shown, sizeof(shown), url);
+			core_log("the repository %s does not answer protocol v2's ls-refs (%s): its reads take the "
+				 "whole advertisement", shown, why);
+		}
+		git_error_clear();
+		session_free(s);
+		return 1;
+	}
+	*out = s;
+	return 0;
+}
+
 int session_warm(const session *s)
 {
 	return s && s->warm;
@@ -510,10 +642,17 @@ int session_ref(git_oid *out, session *s, const char *refname)
 			return s->refs[i].found ? 0 : GIT_ENOTFOUND;
 		}
 	}
-	if (s->complete) {
+	int asked = 0;
+	for (size_t i = 0; i < s->nasked; i++)
+		asked |= !strcmp(s->asked[i], refname);
+	if (s->complete || asked) {
 		if (!s->local)
 			track_seen(s, refname, NULL, 0);
 		return GIT_ENOTFOUND;
+	}
+	if (!s->local) {
+		git_error_set(GIT_ERROR_INVALID, "%s was not read from the repository", refname);
+		return -1;
 	}
 	int err = git_reference_name_to_id(&oid, s->local, refname);
 	if (err < 0 && err != GIT_ENOTFOUND)
@@ -594,7 +733,7 @@ int session_ref_collision(session *s, const char *refname, char *out, size_t out
 			found = 1;
 		}
 	}
-	if (found || s->complete)
+	if (found || s->complete || !s->local)
 		return found;
 	if (git_reference_iterator_new(&it, s->local) < 0)
 		return git_failure(NULL, -1, "listing the repository's branches");
@@ -726,7 +865,7 @@ static int smart_fetch(session *s, const char *refname, tfgit_result *r)
 	opts.custom_headers = s->custom_headers;
 	git_remote *from = s->remote; /* a fetch session: the advertisement is already here */
 	double begun = roundtrips_begin();
-	if (s->for_push) {
+	if (s->for_push || !s->remote) {
 		/* a push session's connection speaks receive-pack: fetch on a second one, where
 		 * each credential may be offered once more */
 		s->auth.userpass_tries = s->auth.ssh_tries = 0;
@@ -887,7 +1026,8 @@ static int send_push(session *s, const git_oid *have, size_t nhave, push_update 
 	}
 	for (int again = 1;; again = 0) {
 		keepalive_request *q = NULL;
-		err = keepalive_receivepack(&q, s->custom_headers.count ? s->auth_header : NULL, check_host, s);
+		err = keepalive_post(&q, KEEPALIVE_RECEIVE_PACK, s->custom_headers.count ? s->auth_header : NULL,
+				     s->auth.opts->tls_no_verify, check_host, s);
 		if (err == 0)
 			err = push_smart(keepalive_stream(q), s->cache, have, nhave, u, n, atomic, why, whylen);
 		int closed = err == -1 && keepalive_closed_under(q);
@@ -999,7 +1139,8 @@ int session_push(session *s, const char *refname, const git_oid *old, const git_
 	}
 	if (rc == 0 && denied) {
 		result_message(r, "%s", denied->why);
-		core_log("%s", denied->why);
+		if (!s->warm) /* a warm session's refusal is tried again after the advertisement */
+			core_log("%s", denied->why);
 		rc = TFGIT_EDENIED;
 	}
 	if (rc == 0 && !s->local)
@@ -1056,6 +1197,9 @@ void session_free(session *s)
 	free(s->refs);
 	clear_asserts(s);
 	free(s->asserts);
+	for (size_t i = 0; i < s->nasked; i++)
+		free(s->asked[i]);
+	free(s->asked);
 	free(s->pend);
 	free(s->deps);
 	free(s->url);
@@ -1225,7 +1369,7 @@ int session_push_pending(session *s, tfgit_result *r)
 		 * unknown, and another attempt finds out */
 		p->status = rc < 0 ? rc : !changes ? 0 : u[k].status == PUSH_UNSENT ? TFGIT_ECONFLICT : u[k].status;
 		snprintf(p->why, sizeof(p->why), "%s", rc < 0 ? (r ? r->message : "the push failed") : u[k].why);
-		if (p->status == TFGIT_EDENIED)
+		if (p->status == TFGIT_EDENIED && !s->warm)
 			core_log("%s", p->why);
 		if (p->status == 0 && !s->local) /* the cache's tracking refs follow what was applied */
 			track_pushed(s, s->refs[p->ref].name, s->refs[p->ref].found ? &s->refs[p->ref].oid : NULL);

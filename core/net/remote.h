@@ -29,6 +29,15 @@ int session_open(session **out, git_repository *cache, const char *url, int for_
  * in the cache). 0; 1 when there is no such session (open a real one); or TFGIT_ERROR. */
 int session_open_warm(session **out, git_repository *cache, const char *url, const tfgit_remote_opts *opts);
 
+/* A read session of the named refs only (full names), over an http(s) remote that speaks
+ * protocol v2: one ls-refs request (ref-prefix each name) on a kept connection, so that a
+ * repository's other branches cost nothing. What it read is the server's (not a guess); a ref
+ * not named is unknown (session_ref fails). A fetch opens a connection of libgit2's. 0; 1 when
+ * there is no such session (not http(s), or the server did not answer ls-refs: then logged once
+ * and not asked again by this process); or TFGIT_ERROR. */
+int session_open_refs(session **out, git_repository *cache, const char *url, const tfgit_remote_opts *opts,
+		      const char *const *refnames, size_t n);
+
 /* 1 for a session session_open_warm opened: nothing read from it is known to be true until
  * a push that carried it was applied. */
 int session_warm(const session *s);

@@ -68,6 +68,22 @@ static void reads_a_length_and_skips_interim_answers(void **st)
 	assert_int_equal(h.keep, 1);
 }
 
+/* the last bytes of a Content-Length body end the response at once: a reader that waited for
+ * another event would block on a kept connection (the server sends nothing more) */
+static void knows_the_end_with_the_last_body_bytes(void **st)
+{
+	(void)st;
+	http_response h;
+	const char *head = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n", *b;
+	size_t used, blen;
+	hr_init(&h);
+	assert_int_equal(hr_feed(&h, head, strlen(head), &used, &b, &blen), HR_MORE); /* the headers */
+	assert_int_equal(hr_complete(&h), 0);
+	assert_int_equal(hr_feed(&h, "abc", 3, &used, &b, &blen), HR_BODY);
+	assert_int_equal(blen, 3);
+	assert_int_equal(hr_complete(&h), 1);
+}
+
 static void closes_when_the_server_says_so_or_cannot_frame(void **st)
 {
 	(void)st;
@@ -139,6 +155,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(reads_a_chunked_report_and_keeps_the_connection),
 		cmocka_unit_test(reads_a_length_and_skips_interim_answers),
+		cmocka_unit_test(knows_the_end_with_the_last_body_bytes),
 		cmocka_unit_test(closes_when_the_server_says_so_or_cannot_frame),
 		cmocka_unit_test(refuses_what_it_cannot_frame),
 		cmocka_unit_test(bounds_lines_and_headers),

@@ -1,0 +1,17 @@
+/* git's pkt-lines (gitprotocol-common(5)): four hex digits giving the line's length including
+ * themselves, then its bytes; "0000" is a flush. Reading only: what a git server sent. */
+#ifndef TFGIT_PKTLINE_H
+#define TFGIT_PKTLINE_H
+
+#include <stddef.h>
+
+#define PKT_MAX 65520 /* the largest pkt-line, its four length digits included */
+
+enum { PKT_BAD = -1, PKT_MORE = 0, PKT_DATA = 1, PKT_FLUSH = 2 };
+
+/* The pkt-line at *pos of buf (len bytes): PKT_DATA (its bytes without the length in *data,
+ * *n; *pos moves past it), PKT_FLUSH (*pos moves past it), PKT_MORE (cut short: nothing
+ * moves) or PKT_BAD (not a pkt-line; lengths 1 to 3, protocol v2's delimiters, included). */
+int pktline_next(const char *buf, size_t len, size_t *pos, const char **data, size_t *n);
+
+#endif
