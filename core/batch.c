@@ -156,7 +156,7 @@ static int fingerprint(char out[65], const tfgit_store *s, const char *url)
 	fp_num(c, k->migrate);
 	fp_str(c, k->repository_ids);
 	fp_num(c, k->refuse_v1);
-	fp_num(c, s->direct_push);
+	fp_num(c, s->keep_connections);
 	int ok = EVP_DigestFinal_ex(c, md, &n);
 	EVP_MD_CTX_free(c);
 	if (!ok)
@@ -471,6 +471,7 @@ typedef struct {
 	int local;             /* the remote is a local repository (for the cache's maintenance) */
 	char (*reads)[1100];   /* a batch of GETs: the branches they read (full names) */
 	const char **readp;
+	int warm_rounds;       /* rounds on a warm session: no attempt of a member's */
 } batch;
 
 static int member_add(batch *b, member **out)
@@ -718,7 +719,7 @@ static int attempt_member(batch *b, const op *base, size_t i, int attempt, int r
 	o.note = m->note;
 	o.notelen = sizeof(m->note);
 	op_names(&o);
-	result_reset(m->r, attempt);
+	result_reset(m->r, attempt - b->warm_rounds);
 	session_track(base->sess, i);
 	m->rc = attempt_for(m->q.kind)(&o, &m->q);
 	m->two_step = o.two_step;
@@ -839,11 +840,11 @@ static void run(batch *b, op *opened)
 {
 	op base = *opened;
 	tfgit_result scratch = {0};
-	int rebuilt = 0, push, warm = 0;
+	int rebuilt = 0, push;
 	size_t solos = 0;
 	base.r = &scratch;
 	for (int attempt = 1; plan_round(b, &push); attempt++) {
-		if (attempt > OP_MAX_ATTEMPTS + (int)solos + warm) {
+		if (attempt > OP_MAX_ATTEMPTS + (int)solos + b->warm_rounds) {
 			give_up(b, attempt);
 			break;
 		}
@@ -883,7 +884,7 @@ static void run(batch *b, op *opened)
 		int lost = judge_push(b, base.sess, &solos);
 		session_free(base.sess); /* the next round looks at the remote again */
 		base.sess = NULL;
-		warm += was_warm; /* its retries lost no race: no pause, and no attempt spent */
+		b->warm_rounds += was_warm; /* its retries lost no race: no pause, and no attempt spent */
 		if (lost && !was_warm)
 			op_backoff(attempt);
 	}

@@ -44,7 +44,7 @@ static const struct {
 	[METRIC_BATCHES] = {"tfgit_group_commit_batches_total", "Group commit: batches that served two requests or more in one session."},
 	[METRIC_BATCHED_REQUESTS] = {"tfgit_group_commit_requests_total", "Group commit: the requests those batches served."},
 	[METRIC_TWO_STEP_WRITES] = {"tfgit_two_step_writes_total", "Writes under a lock pushed without it: the repository does not advertise atomic pushes, so the lock was checked, then the state pushed (two steps)."},
-	[METRIC_DIRECT_PUSHES] = {"tfgit_direct_pushes_total", "Writes (LOCK, UNLOCK, POST, DELETE) to an http(s) repository applied by one push request built from the cache's view, without reading the advertisement first (TFGIT_DIRECT_PUSH)."},
+	[METRIC_DIRECT_PUSHES] = {"tfgit_direct_pushes_total", "Writes (LOCK, UNLOCK, POST, DELETE) to an http(s) repository applied by one push request built from the cache's view, without reading the advertisement first (TFGIT_KEEP_CONNECTIONS)."},
 	[METRIC_DIRECT_FALLBACKS] = {"tfgit_direct_push_fallbacks_total", "Direct pushes that were not applied (the cache's view was stale: another writer moved a ref; the server refused or closed): the write was done again after reading the advertisement."},
 };
 

@@ -32,7 +32,7 @@ static const char *const known[] = {
 	"TFGIT_DECRYPT_CMD", "TFGIT_FILTER_TIMEOUT", "TFGIT_ENCRYPTION_MIGRATE", "TFGIT_REPOSITORY_IDS",
 	"TFGIT_ENCRYPTION_REFUSE_V1",
 	"TFGIT_LOCK_TTL", "TFGIT_LINEAGE_GUARD", "TFGIT_LOG_FORMAT", "TFGIT_GROUP_COMMIT",
-	"TFGIT_DIRECT_PUSH",
+	"TFGIT_KEEP_CONNECTIONS",
 };
 
 /* TFGIT_* names that are tfgit's but not settings, taken from the environment only: the file
@@ -647,7 +647,7 @@ int settings_load(struct settings *s, char **params, int warn, char *why, size_t
 	if (number_setting(&src, "TFGIT_LOCK_TTL", "0", 0, 10ULL * 366 * 86400, &v) < 0 ||
 	    flag_setting(&src, "TFGIT_LINEAGE_GUARD", 0, &s->store.lineage_guard) < 0 ||
 	    flag_setting(&src, "TFGIT_GROUP_COMMIT", 1, &s->store.group_commit) < 0 ||
-	    flag_setting(&src, "TFGIT_DIRECT_PUSH", 1, &s->store.direct_push) < 0)
+	    flag_setting(&src, "TFGIT_KEEP_CONNECTIONS", 1, &s->store.keep_connections) < 0)
 		return -1;
 	s->store.lock_ttl = (long)v;
 	if (cache_max(s, &src) < 0 || secrets_and_patterns(s, &src) < 0 || crypt_settings(s, &src) < 0)

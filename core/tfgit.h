@@ -91,7 +91,7 @@ typedef struct {
 	int lineage_guard;        /* TFGIT_LINEAGE_GUARD: a write of another lineage is EEXISTS */
 	int group_commit;         /* TFGIT_GROUP_COMMIT: requests waiting for one repository are
 				   * served together, in one push (batch.c) */
-	int direct_push;          /* TFGIT_DIRECT_PUSH: a write to an http(s) remote goes as one push
+	int keep_connections;     /* TFGIT_KEEP_CONNECTIONS: a write to an http(s) remote goes as one push
 				   * request from the cache's view, on a kept connection (op.c) */
 	const char *allowed_states; /* TFGIT_ALLOWED_STATES (NULL: any): a branch's re-encryption
 				   * leaves the states outside it as they are */

@@ -205,7 +205,7 @@ stop_pid "$STACK_NGINX_PID"
 stop_pid "$STACK_POOL_PID"
 fi
 
-# --- one request per operation: direct pushes on kept connections (TFGIT_DIRECT_PUSH) --------
+# --- one request per operation: direct pushes on kept connections (TFGIT_KEEP_CONNECTIONS) --------
 # One client cycles LOCK, GET, POST, UNLOCK on its 1 KB state through a 40 ms round trip
 # (delayproxy) with direct pushes on, then off (as before), in the same run: per operation the
 # git server's requests and new connections (its access log names each request's connection;
@@ -217,6 +217,15 @@ DPROXY=$(free_port)
 STACKS+=("$!")
 wait_for 10 "the delaying proxy" grep -q ready "$T_DIR/dproxy.out"
 DBASE=http://127.0.0.1:$DPROXY
+# the same behind TLS: a git server of its own (a CA made here), 40 ms away too
+FCGIWRAP_CHILDREN=4 git_http_server tlsremote tls
+ROOT_T=$GIT_DIR_ROOT
+htpasswd_line bench benchpw >"$T_DIR/tlsremote/htpasswd"
+TPROXY=$(free_port)
+"$BUILD_DIR/tools/delayproxy" "$TPROXY" "$GIT_PORT" 40 >"$T_DIR/tproxy.out" 2>&1 &
+STACKS+=("$!")
+wait_for 10 "the delaying proxy" grep -q ready "$T_DIR/tproxy.out"
+TBASE=https://localhost:$TPROXY
 dcyc=20
 [ -n "$QUICK" ] && dcyc=8
 # per method of an oplog (one client): requests, new connections, the remote's time
@@ -227,15 +236,21 @@ conn_attribute() {
 	  for (i = 1; i <= n; i++) if (start >= s[i] - 2 && end <= e[i] + 2) { req[m[i]]++; nc[m[i]] += fresh; rt[m[i]] += $2 * 1000; break } }
 	END { for (k in req) printf "%s %d %d %.3f\n", k, req[k], nc[k], rt[k] }' "$ACCESS"
 }
-direct_row() { # direct_row on|off
-	local mode=$1 name=d$ROWS out att m
+direct_row() { # direct_row on|off [https]: over the HTTPS server when https
+	local mode=$1 name=d$ROWS out att m base=$DBASE root=$ROOT_R label="http, kept on"
+	local ACCESS=$ACCESS
+	[ "$mode" = off ] && label="http, as before"
+	if [ "${2:-}" = https ]; then
+		base=$TBASE root=$ROOT_T ACCESS=$T_DIR/tlsremote/access.log label=${label/http/https}
+	fi
 	ROWS=$((ROWS + 1))
-	bare_repo "$ROOT_R/$name.git"
-	stack_up "$name" TFGIT_ALLOWED_REPOS="http://127.0.0.1:*/*.git" GIT_USERNAME=bench GIT_PASSWORD=benchpw \
-		TFGIT_CACHE_DIR="$SHM/$name" TFGIT_DIRECT_PUSH=$([ "$mode" = on ] && echo 1 || echo 0)
+	bare_repo "$root/$name.git"
+	stack_up "$name" TFGIT_ALLOWED_REPOS="http://127.0.0.1:*/*.git https://localhost:*/*.git" GIT_USERNAME=bench \
+		GIT_PASSWORD=benchpw TFGIT_CACHE_DIR="$SHM/$name" TFGIT_SSL_CA_FILE="$T_DIR/tls/ca.crt" \
+		TFGIT_KEEP_CONNECTIONS=$([ "$mode" = on ] && echo 1 || echo 0)
 	local port=${URL#http://127.0.0.1:}
 	port=${port%%/*}
-	local q="repository=$DBASE/$name.git"
+	local q="repository=$base/$name.git"
 	# warm-up: every worker of the pool meets the repository (and keeps its connection)
 	"$LOADGEN" "$port" /tfgit "$q" 1 6 "$(body_file 1024)" "$T_DIR/warm.ops" "$name" >/dev/null ||
 		echo "# direct $mode: warm-up failed"
@@ -249,12 +264,12 @@ direct_row() { # direct_row on|off
 		read -r _ req nc srv < <(grep "^$m " <<<"$att" || echo "$m 0 0 0")
 		treq=$((treq + req)) tnc=$((tnc + nc)) tcnt=$((tcnt + cnt))
 		# the target: p50 <= one round trip + the server's own time + 10 ms
-		printf '%-22s %-6s %8s %9s %8s %10s %8s\n' "direct push $mode" "$m" "$(awk -v a="$req" -v c="$cnt" 'BEGIN { printf "%.2f", a / c }')" \
+		printf '%-22s %-6s %8s %9s %8s %10s %8s\n' "$label" "$m" "$(awk -v a="$req" -v c="$cnt" 'BEGIN { printf "%.2f", a / c }')" \
 			"$(awk -v a="$nc" -v c="$cnt" 'BEGIN { printf "%.2f", a / c }')" "$p50" \
 			"$(awk -v a="$srv" -v c="$cnt" 'BEGIN { printf "%.1f", a / c }')" \
 			"$(awk -v p="$p50" -v a="$srv" -v c="$cnt" 'BEGIN { printf "%.1f", 40 + a / c + 10 }')"
 	done
-	printf '%-22s %-6s %8s %9s\n' "direct push $mode" "all" "$(awk -v a="$treq" -v c="$tcnt" 'BEGIN { printf "%.2f", a / c }')" \
+	printf '%-22s %-6s %8s %9s\n' "$label" "all" "$(awk -v a="$treq" -v c="$tcnt" 'BEGIN { printf "%.2f", a / c }')" \
 		"$(awk -v a="$tnc" -v c="$tcnt" 'BEGIN { printf "%.2f", a / c }')"
 	stop_pid "$STACK_NGINX_PID"
 	stop_pid "$STACK_POOL_PID"
@@ -263,11 +278,8 @@ printf '\none request per operation: 1 client, 1 KB state, 40 ms round trip to t
 printf '%-22s %-6s %8s %9s %8s %10s %8s\n' "row" "op" "req/op" "newconn/op" "p50 ms" "server ms" "target"
 direct_row on
 direct_row off
-# the git server's own time for a push: p50 of receive-pack's request time in its log, without
-# the link (the target: POST and LOCK p50 <= 40 ms + this + 10 ms)
-push_srv=$(grep 'git-receive-pack 200' "$ACCESS" | awk '{ print $2 * 1000 }' | sort -n | awk '{ v[NR] = $1 } END { printf "%.1f", v[int((NR + 1) / 2)] }')
-printf 'the git server'"'"'s own time per push (p50 of its request time): %s ms\n' "$push_srv"
-
+direct_row on https
+direct_row off https
 # a stale view: host B writes the state (under A's lock) before each of A's POSTs
 name=stale$ROWS
 ROWS=$((ROWS + 1))
@@ -310,7 +322,7 @@ if command -v terraform >/dev/null; then
 		else
 			bare_repo "$ROOT_R/$name.git"
 			stack_up "$name" TFGIT_ALLOWED_REPOS="http://127.0.0.1:*/*.git" GIT_USERNAME=bench GIT_PASSWORD=benchpw \
-				TFGIT_CACHE_DIR="$SHM/$name" TFGIT_DIRECT_PUSH=$([ "$mode" = on ] && echo 1 || echo 0)
+				TFGIT_CACHE_DIR="$SHM/$name" TFGIT_KEEP_CONNECTIONS=$([ "$mode" = on ] && echo 1 || echo 0)
 			tf_project "$d" "$URL?repository=$DBASE/$name.git&state=tf.tfstate"
 		fi
 		printf 'resource "terraform_data" "r" {\n  count = 20\n  input = "%s-${count.index}"\n}\n' "v1" >"$d/main.tf"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Direct pushes on kept connections (TFGIT_DIRECT_PUSH): once a worker has seen a smart-HTTP
+# Direct pushes on kept connections (TFGIT_KEEP_CONNECTIONS): once a worker has seen a smart-HTTP
 # repository, a LOCK, POST, DELETE or UNLOCK is one POST .../git-receive-pack built from the
 # cache's view, without the advertisement, on a connection kept open between requests. A stale
 # view (another host wrote) is refused by the server's compare-and-swap and the write is done
@@ -307,13 +307,13 @@ check "... a location that verifies (no CA for the server) is 502, not served by
 check "... and the lock stays" eval "g '$T_DIR/secure/repos/t.git' show locks/lax.tfstate:lax.tfstate.lock | grep -q lax"
 URL=$URL_A
 
-# --- TFGIT_DIRECT_PUSH=0: as before ---------------------------------------------------------
-stack_up off TFGIT_ALLOWED_REPOS="$ALLOW" "${CREDS[@]}" TFGIT_DIRECT_PUSH=0 FCGI_WORKERS=1
+# --- TFGIT_KEEP_CONNECTIONS=0: as before ---------------------------------------------------------
+stack_up off TFGIT_ALLOWED_REPOS="$ALLOW" "${CREDS[@]}" TFGIT_KEEP_CONNECTIONS=0 FCGI_WORKERS=1
 URL_OFF=$URL
 Q="repository=$REPO&state=off.tfstate"
 cycle "$URL_OFF" 1 >/dev/null
 acc_mark
-check "TFGIT_DIRECT_PUSH=0: a cycle" cycle "$URL_OFF" 2
+check "TFGIT_KEEP_CONNECTIONS=0: a cycle" cycle "$URL_OFF" 2
 check "... each write read the advertisement first" \
 	expect_eq advertisements 3 "$(acc_since | grep -c 'service=git-receive-pack')"
 check "... and no direct push was made" expect_eq direct 0 "$(metric "$URL_OFF" tfgit_direct_pushes_total)"

@@ -1090,6 +1090,20 @@ static int apply(session *s, push_update *u, size_t n, int together, tfgit_resul
 	if (out != u)
 		free(out);
 	free(have);
+	/* asked for all or none and got some: the server ignores "atomic" now (its advertisement
+	 * changed since this process saw it); no warm session trusts it any more */
+	int applied = 0, refused = 0;
+	for (size_t i = 0; err == 0 && atomic && i < n; i++) {
+		applied |= u[i].status == 0;
+		refused |= u[i].status != 0;
+	}
+	if (applied && refused) {
+		char shown[URL_MAX + 64];
+		remember_caps(s->url, s->caps & ~RP_CAP_ATOMIC);
+		tfgit_url_redact(shown, sizeof(shown), s->url);
+		core_log("the repository %s applied part of an atomic push: it no longer honours \"atomic\" "
+			 "(receive.advertiseAtomic); its writes read the advertisement first from now on", shown);
+	}
 	if (err == -1)
 		return remote_failure(s, r, err, "pushing to the repository");
 	if (err < 0) {
