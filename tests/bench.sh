@@ -4,7 +4,10 @@
 # the remote (ref advertisements, and all HTTP requests, from the remote's access log), ops/s,
 # p50/p99 latency, tfgit's own time (latency minus the remote's request time), peak RSS per
 # worker; then the git CLI doing the same round trips, and a Terraform apply of 100 resources
-# through tfgit next to the local backend; then group commit: 1 to 16 clients on one repository
+# through tfgit next to the local backend; then one request per operation (kept connections and
+# direct pushes on and off, over HTTP and HTTPS 40 ms away: requests and new connections per
+# operation, p50 against one round trip + the server's time + 10 ms, a stale view, terraform
+# apply of 20 resources); then group commit: 1 to 16 clients on one repository
 # and on a repository each, at 0 and 40 ms round trip (tests/tools/delayproxy in front of the
 # git server), with advertisements and pushes per operation, and N concurrent terraform apply
 # runs on one repository. Reports only: it never fails the test suite.
@@ -312,7 +315,8 @@ stop_pid "$STACK_NGINX_PID"; stop_pid "$STACK_POOL_PID"; stop_pid "$SA_NGINX"; s
 # terraform apply of 20 resources through the 40 ms link: direct pushes on, off, local backend
 if command -v terraform >/dev/null; then
 	tf20() { # tf20 on|off|local: seconds for apply (after init and a first apply)
-		local mode=$1 name=tf20$mode$ROWS d
+		local mode=$1 name d
+		name=tf20$mode$ROWS
 		ROWS=$((ROWS + 1))
 		d=$T_DIR/$name
 		if [ "$mode" = local ]; then

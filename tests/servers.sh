@@ -56,7 +56,8 @@ make_ca() {
 # Users are added with htpasswd lines in $T_DIR/NAME/htpasswd. GIT_HTTP_EXTRA, when set, is
 # nginx configuration added to the server block before its git location (e.g. a location that
 # redirects). GIT_HTTP_KEEPALIVE: nginx's keepalive_timeout (75s); GIT_HTTP_BACKEND: the CGI program
-# in place of git http-backend (a wrapper). Each access log line ends with c=<connection number>.
+# in place of git http-backend (a wrapper). Each access log line ends with c=<connection number>,
+# then "r" on a TLS connection that resumed a session ("." one that did not, "-" plain HTTP).
 git_http_server() {
 	local name=$1 mode=$2 d=$T_DIR/$1 ssl="" port
 	mkdir -p "$d/repos"
@@ -81,7 +82,7 @@ git_http_server() {
 	wait_for 10 "fcgiwrap" test -S "$d/fcgiwrap.sock" || { fail "fcgiwrap starts"; exit 1; }
 	port=$(free_port)
 	cat >"$d/nginx.conf" <<CONF
-$(nginx_head "$d" "'\$msec \$request_time \$request_method \$request_uri \$status c=\$connection'")
+$(nginx_head "$d" "'\$msec \$request_time \$request_method \$request_uri \$status c=\$connection\$ssl_session_reused'")
     server {
         listen 127.0.0.1:$port ${ssl:+$ssl};
         client_max_body_size 0;

@@ -188,6 +188,14 @@ lost=$(count '^lost ')
 removed=$(grep -c 'force-unlock of .* removed the lock' "$T_DIR/pool.log")
 retries=$(grep -c '(retried)' "$T_DIR/pool.log")
 batched=$(grep -c ' batch=[0-9]' "$T_DIR/pool.log")
+# direct pushes (smart HTTP, TFGIT_KEEP_CONNECTIONS): writes from each host's view, and those done
+# again after the advertisement because the other host had moved a ref
+counter() { curl -s "$1/metrics" | awk -v k="$2" '$1 == k {v = $2} END {print v + 0}'; }
+direct=0 fallbacks=0
+for u in "${URLS[@]}"; do
+	direct=$((direct + $(counter "$u" tfgit_direct_pushes_total)))
+	fallbacks=$((fallbacks + $(counter "$u" tfgit_direct_push_fallbacks_total)))
+done
 # each state's history on master, oldest first: "serial lock-id" a commit; it must be the
 # successful POSTs of that state in serial order, and the serials 1..n
 bad_states=""
@@ -221,7 +229,8 @@ echo "# stress ($KIND remote, two hosts): $K clients and $F force-unlockers x $M
 	"OpenTofu; $forced_ok answered 200, $removed removed a lock), $lost locks lost to them: POSTs refused" \
 	"$refused_post ($refused_post_409 409, $refused_post_428 428), UNLOCKs refused $refused_unlock;" \
 	"$retries pushes retried after a lost compare-and-swap, $errors errors, $timeouts clients stopped by" \
-	"the time bound; $batched requests served in a batch with others (group commit)$hook_figures"
+	"the time bound; $batched requests served in a batch with others (group commit); $direct direct" \
+	"pushes, $fallbacks done again after the advertisement$hook_figures"
 check "every state's history is its successful POSTs, serials 1..n (none written twice or lost)" \
 	expect_eq bad "" "$bad_states"
 check "no POST without the lock succeeded" expect_eq rogue_ok 0 "$rogue_ok"

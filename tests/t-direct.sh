@@ -215,6 +215,8 @@ check "... its requests went on one connection, without an advertisement" eval \
 	"[ \$(tail -n +$((before + 1)) '$T_DIR/secure/access.log' | awk '{print \$NF}' | sort -u | wc -l) = 1 ] &&
 	 ! tail -n +$((before + 1)) '$T_DIR/secure/access.log' | grep -q 'info/refs'"
 check "... the state is on the server" expect_eq state "$(state 2)" "$(g "$GIT_DIR_ROOT/t.git" show master:t.tfstate)"
+check "... a new connection resumed the TLS session of an earlier one" \
+	eval "grep -qE ' c=[0-9]+r\$' '$T_DIR/secure/access.log'"
 
 # --- a write without a lock (TFGIT_REQUIRE_LOCK=0): "unlocked" is never taken from the view --
 FCGI_WORKERS=1 stack_up nolock TFGIT_ALLOWED_REPOS="$ALLOW" "${CREDS[@]}" TFGIT_REQUIRE_LOCK=0

@@ -53,6 +53,21 @@ static struct {
 	char base[2048]; /* the path without trailing slashes: libgit2 appends "/service" to it */
 } want;
 
+/* The TLS session of the last verified connection, resumed by the next one to the same host
+ * and port (a shorter handshake); forgotten when the trust changes (httpstream_setup), and
+ * never kept of a connection whose certificate did not verify. */
+static struct {
+	SSL_SESSION *sess;
+	char host[256];
+	char port[16];
+} resume;
+
+static void resume_forget(void)
+{
+	SSL_SESSION_free(resume.sess);
+	memset(&resume, 0, sizeof(resume));
+}
+
 static char refused[600];
 static char location[600]; /* the Location of the last 3xx read: the target a message names */
 
@@ -282,6 +297,8 @@ static int tls_connect(struct stream *s)
 	    (ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(s->ssl), s->host) != 1
 		: SSL_set_tlsext_host_name(s->ssl, s->host) != 1 || SSL_set1_host(s->ssl, s->host) != 1))
 		return ssl_failure(s, 0, "cannot set up TLS for");
+	if (resume.sess && !strcmp(resume.host, s->host) && !strcmp(resume.port, s->port))
+		SSL_set_session(s->ssl, resume.sess); /* a session it cannot resume is ignored */
 	int rc = SSL_connect(s->ssl);
 	if (rc != 1)
 		return ssl_failure(s, rc, "TLS handshake failed with");
@@ -468,6 +485,18 @@ static ssize_t stream_write(git_stream *gs, const char *data, size_t len, int fl
 static int stream_close(git_stream *gs)
 {
 	struct stream *s = (struct stream *)gs;
+	if (s->ssl && s->handshaken && !s->broken && SSL_get_verify_result(s->ssl) == X509_V_OK) {
+		/* its session (TLS 1.3 tickets arrive after the handshake: taken at the end) */
+		SSL_SESSION *sess = SSL_get1_session(s->ssl);
+		if (sess && SSL_SESSION_is_resumable(sess)) {
+			resume_forget();
+			resume.sess = sess;
+			snprintf(resume.host, sizeof(resume.host), "%s", s->host);
+			snprintf(resume.port, sizeof(resume.port), "%s", s->port);
+		} else {
+			SSL_SESSION_free(sess);
+		}
+	}
 	if (s->ssl) {
 		/* close_notify on a healthy connection only: the peer may be gone (tfgit.fcgi
 		 * ignores SIGPIPE; OpenSSL writes with write()) */
@@ -536,7 +565,7 @@ static int tls_new(git_stream **out, const char *host, const char *port)
 
 int httpstream_setup(const char *ca_file)
 {
-	httpstream_teardown();
+	httpstream_teardown(); /* and the session to resume: it was verified under the old trust */
 	if (!(tls_ctx = SSL_CTX_new(TLS_client_method())) ||
 	    SSL_CTX_set_min_proto_version(tls_ctx, TLS1_2_VERSION) != 1) {
 		core_log("the TLS context cannot be made (OpenSSL)");
@@ -544,6 +573,7 @@ int httpstream_setup(const char *ca_file)
 	}
 	SSL_CTX_set_verify(tls_ctx, SSL_VERIFY_NONE, NULL); /* checked after the handshake */
 	SSL_CTX_set_options(tls_ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+	SSL_CTX_set_session_cache_mode(tls_ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
 	/* the private CA now, so that a wrong TFGIT_SSL_CA_FILE stops the start; the system's
 	 * bundle at the first TLS connection (trust_system_cas) */
 	if (ca_file && SSL_CTX_load_verify_locations(tls_ctx, ca_file, NULL) != 1) {
@@ -565,6 +595,7 @@ void httpstream_teardown(void)
 {
 	if (want.active)
 		httpstream_end();
+	resume_forget();
 	SSL_CTX_free(tls_ctx);
 	tls_ctx = NULL;
 	system_cas_loaded = 0;

@@ -102,7 +102,7 @@ struct session {
 
 #define PENDING_UNSENT 1
 
-static void remember_caps(const char *url, int caps);
+static void remember_caps(git_repository *cache, int caps);
 
 static const char *local_path(const char *url)
 {
@@ -288,6 +288,40 @@ static int add_dep(session *s, size_t p, int write)
 	return 0;
 }
 
+/* HTTP(S): the credentials go with the first request (no 401 and repeat), when known. */
+static void preemptive_credentials(session *s, const tfgit_remote_opts *opts, const char *url)
+{
+	if (credentials_http_header(s->auth_header, sizeof(s->auth_header), opts, url) == 0) {
+		s->headers[0] = s->auth_header;
+		s->custom_headers.strings = s->headers;
+		s->custom_headers.count = 1;
+		s->auth.preemptive = 1;
+	}
+}
+
+/* A session of tfgit's own requests to an http(s) url (no libgit2 connection), its streams
+ * registered for url and its credentials ready; NULL when out of memory or url's host cannot
+ * be read (a libgit2 error may be set). */
+static session *http_session_new(git_repository *cache, const char *url, const tfgit_remote_opts *opts)
+{
+	session *s = calloc(1, sizeof(*s));
+	if (!s || !(s->url = strdup(url))) {
+		free(s);
+		return NULL;
+	}
+	s->cache = cache;
+	s->auth.opts = opts;
+	s->auth.url = s->url;
+	s->kind = TAP_HTTP;
+	max_object = opts->max_object;
+	if (httpstream_begin(url) < 0) {
+		session_free(s);
+		return NULL;
+	}
+	preemptive_credentials(s, opts, url);
+	return s;
+}
+
 int session_open(session **out, git_repository *cache, const char *url, int for_push,
 		 const tfgit_remote_opts *opts, tfgit_result *r)
 {
@@ -340,12 +374,7 @@ int session_open(session **out, git_repository *cache, const char *url, int for_
 		session_free(s);
 		return err;
 	}
-	if (credentials_http_header(s->auth_header, sizeof(s->auth_header), opts, url) == 0) {
-		s->headers[0] = s->auth_header;
-		s->custom_headers.strings = s->headers;
-		s->custom_headers.count = 1;
-		s->auth.preemptive = 1;
-	}
+	preemptive_credentials(s, opts, url);
 	const git_remote_head **heads;
 	size_t n;
 	double begun = roundtrips_begin();
@@ -377,18 +406,39 @@ int session_open(session **out, git_repository *cache, const char *url, int for_
 			return TFGIT_ERROR;
 		}
 		if (s->kind == TAP_HTTP)
-			remember_caps(url, s->caps);
+			remember_caps(cache, s->caps);
 	}
 	*out = s;
 	return 0;
 }
 
-/* The receive-pack capabilities each repository advertised to this process last (its URL's
- * hash): a warm session pushes with them, without reading the advertisement again. */
-static struct {
-	unsigned long url;
-	int caps;
-} known_caps[32];
+/* The receive-pack capabilities the repository advertised last, kept in its cache's own
+ * configuration (tfgit.receivepackcaps), so that every process serving from the cache (a pool's
+ * workers, mod_fcgid's, CGI runs) may push without reading the advertisement again. */
+#define CAPS_KEY "tfgit.receivepackcaps"
+
+static void remember_caps(git_repository *cache, int caps)
+{
+	git_config *cfg = NULL;
+	int32_t had = -1;
+	if (git_repository_config(&cfg, cache) == 0 && (git_config_get_int32(&had, cfg, CAPS_KEY) < 0 || had != caps) &&
+	    git_config_set_int32(cfg, CAPS_KEY, caps) < 0)
+		core_log("the cache could not keep the repository's capabilities: %s",
+			 git_error_last() ? git_error_last()->message : "unknown error");
+	git_config_free(cfg);
+	git_error_clear();
+}
+
+static int recalled_caps(git_repository *cache)
+{
+	git_config *cfg = NULL;
+	int32_t caps = -1;
+	if (git_repository_config(&cfg, cache) < 0 || git_config_get_int32(&caps, cfg, CAPS_KEY) < 0)
+		caps = -1;
+	git_config_free(cfg);
+	git_error_clear();
+	return caps;
+}
 
 static unsigned long url_hash(const char *url)
 {
@@ -396,21 +446,6 @@ static unsigned long url_hash(const char *url)
 	for (const char *c = url; *c; c++)
 		h = h * 33 + (unsigned char)*c;
 	return h;
-}
-
-static void remember_caps(const char *url, int caps)
-{
-	unsigned long h = url_hash(url);
-	size_t slot = h % (sizeof(known_caps) / sizeof(known_caps[0]));
-	known_caps[slot].url = h;
-	known_caps[slot].caps = caps;
-}
-
-static int recalled_caps(const char *url)
-{
-	unsigned long h = url_hash(url);
-	size_t slot = h % (sizeof(known_caps) / sizeof(known_caps[0]));
-	return known_caps[slot].url == h ? known_caps[slot].caps : -1;
 }
 
 /* The cache's view of the remote: each refs/remotes/origin/<name> as refs/heads/<name> (what
@@ -437,36 +472,21 @@ static int remember_tracked(session *s)
 
 int session_open_warm(session **out, git_repository *cache, const char *url, const tfgit_remote_opts *opts)
 {
-	int caps = recalled_caps(url);
+	int caps = recalled_caps(cache);
 	*out = NULL;
 	/* without "atomic" a write's lock would be checked against the cache's view and not sent
 	 * with it: only a real advertisement may stand in for the check then */
 	if (!is_http(url) || caps < 0 || !(caps & RP_CAP_ATOMIC))
 		return 1;
-	session *s = calloc(1, sizeof(*s));
-	if (!s || !(s->url = strdup(url))) {
-		free(s);
-		return TFGIT_ERROR;
-	}
-	s->cache = cache;
-	s->for_push = 1;
-	s->auth.opts = opts;
-	s->auth.url = s->url;
-	s->kind = TAP_HTTP;
-	s->caps = caps;
-	s->warm = s->complete = 1;
-	max_object = opts->max_object;
-	if (httpstream_begin(url) < 0 || remember_tracked(s) < 0) {
+	session *s = http_session_new(cache, url, opts);
+	if (!s || remember_tracked(s) < 0) {
 		git_error_clear();
 		session_free(s);
 		return 1;
 	}
-	if (credentials_http_header(s->auth_header, sizeof(s->auth_header), opts, url) == 0) {
-		s->headers[0] = s->auth_header;
-		s->custom_headers.strings = s->headers;
-		s->custom_headers.count = 1;
-		s->auth.preemptive = 1;
-	}
+	s->for_push = 1;
+	s->caps = caps;
+	s->warm = s->complete = 1;
 	*out = s;
 	return 0;
 }
@@ -549,31 +569,14 @@ int session_open_refs(session **out, git_repository *cache, const char *url, con
 	*out = NULL;
 	if (!is_http(url) || n == 0 || lsrefs_refused(url))
 		return 1;
-	session *s = calloc(1, sizeof(*s));
-	if (!s || !(s->url = strdup(url)) || !(s->asked = calloc(n, sizeof(*s->asked)))) {
-		session_free(s);
-		return TFGIT_ERROR;
-	}
-	s->cache = cache;
-	s->auth.opts = opts;
-	s->auth.url = s->url;
-	s->kind = TAP_HTTP;
-	max_object = opts->max_object;
-	for (size_t i = 0; i < n; i++)
-		if (!(s->asked[s->nasked++] = strdup(refnames[i]))) {
-			session_free(s);
-			return TFGIT_ERROR;
-		}
-	if (httpstream_begin(url) < 0 || lsrefs_request(&body, &blen, refnames, n) < 0) {
+	session *s = http_session_new(cache, url, opts);
+	int ok = s && (s->asked = calloc(n, sizeof(*s->asked))) != NULL;
+	for (size_t i = 0; ok && i < n; i++)
+		ok = (s->asked[s->nasked++] = strdup(refnames[i])) != NULL;
+	if (!ok || lsrefs_request(&body, &blen, refnames, n) < 0) {
 		git_error_clear();
 		session_free(s);
 		return 1;
-	}
-	if (credentials_http_header(s->auth_header, sizeof(s->auth_header), opts, url) == 0) {
-		s->headers[0] = s->auth_header;
-		s->custom_headers.strings = s->headers;
-		s->custom_headers.count = 1;
-		s->auth.preemptive = 1;
 	}
 	double begun = roundtrips_begin();
 	int err = lsrefs_exchange(s, body, blen, &answer, &alen, why, sizeof(why));
@@ -1099,7 +1102,7 @@ static int apply(session *s, push_update *u, size_t n, int together, tfgit_resul
 	}
 	if (applied && refused) {
 		char shown[URL_MAX + 64];
-		remember_caps(s->url, s->caps & ~RP_CAP_ATOMIC);
+		remember_caps(s->cache, s->caps & ~RP_CAP_ATOMIC);
 		tfgit_url_redact(shown, sizeof(shown), s->url);
 		core_log("the repository %s applied part of an atomic push: it no longer honours \"atomic\" "
 			 "(receive.advertiseAtomic); its writes read the advertisement first from now on", shown);
