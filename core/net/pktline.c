@@ -27,3 +27,13 @@ int pktline_next(const char *buf, size_t len, size_t *pos, const char **data, si
 	*pos += v;
 	return PKT_DATA;
 }
+
+int pktline_to_flush(const char *buf, size_t len, size_t *pos)
+{
+	const char *data;
+	size_t n;
+	int k;
+	while ((k = pktline_next(buf, len, pos, &data, &n)) == PKT_DATA)
+		;
+	return k;
+}

@@ -14,4 +14,9 @@ enum { PKT_BAD = -1, PKT_MORE = 0, PKT_DATA = 1, PKT_FLUSH = 2 };
  * moves) or PKT_BAD (not a pkt-line; lengths 1 to 3, protocol v2's delimiters, included). */
 int pktline_next(const char *buf, size_t len, size_t *pos, const char **data, size_t *n);
 
+/* Moves *pos over the whole pkt-lines of buf from *pos on, up to and past the first flush:
+ * PKT_FLUSH (reached), PKT_MORE (the bytes so far end before it) or PKT_BAD. Called again with
+ * more bytes, it goes on from *pos: a stream read piece by piece is scanned once. */
+int pktline_to_flush(const char *buf, size_t len, size_t *pos);
+
 #endif

@@ -6,6 +6,7 @@
 
 #include "deadline.h"
 #include "../tfgit.h"
+#include "pktline.h"
 #include "push.h"
 
 #define REPORT_MAX (1u << 20) /* a report-status longer than this is no report */
@@ -106,8 +107,7 @@ static int write_pack(git_smart_subtransport_stream *st, git_repository *repo, c
  * -2 (too long: why). */
 static int read_report(git_smart_subtransport_stream *st, char **buf, size_t *len, char *why, size_t whylen)
 {
-	size_t cap = 4096;
-	char unpack[8], ignored[8];
+	size_t cap = 4096, scan = 0; /* the report's whole pkt-lines so far: each byte scanned once */
 	*len = 0;
 	if (!(*buf = malloc(cap))) {
 		git_error_set_oom();
@@ -124,12 +124,17 @@ static int read_report(git_smart_subtransport_stream *st, char **buf, size_t *le
 			cap *= 2;
 		}
 		size_t got = 0;
+		if (deadline_passed()) {
+			git_error_set_str(GIT_ERROR_NET, "the deadline passed while reading the push's report");
+			return -1;
+		}
 		if (st->read(st, *buf + *len, cap - *len, &got) < 0)
 			return -1;
 		if (got == 0)
 			return 0;
 		*len += got;
-		if (rp_report(*buf, *len, NULL, NULL, unpack, sizeof(unpack), ignored, sizeof(ignored)) != 0)
+		/* a report ends with its flush (or is malformed): rp_report reads it whole after */
+		if (pktline_to_flush(*buf, *len, &scan) != PKT_MORE)
 			return 0;
 	}
 }

@@ -30,6 +30,7 @@
 #include "httpstream.h"
 #include "keepalive.h"
 #include "lsrefs.h"
+#include "pktline.h"
 #include "../internal.h"
 #include "push.h"
 #include "receivepack.h"
@@ -508,14 +509,18 @@ static void lsref_seen(const char *name, const git_oid *oid, void *ctx)
 			(void)remember_ref(s, name, oid, 1);
 }
 
-/* Sends body as the service's request on a kept connection and reads the answer whole into
- * *buf (free()), *len: 0; -2 when the answer was no ls-refs answer (why); -1 transport. */
-static int lsrefs_exchange(session *s, const char *body, size_t blen, char **buf, size_t *len, char *why,
-			   size_t whylen)
+#define LSREFS_MAX (1u << 20) /* an answer about a few names: longer is no answer */
+
+/* Sends body as the service's request on a kept connection and reads the answer up to its
+ * flush into *buf (free()), *len: 0; -2 when the answer was no ls-refs answer (why; *status:
+ * the HTTP status, 0 when none came); -1 transport or the deadline. */
+static int lsrefs_exchange(session *s, const char *body, size_t blen, char **buf, size_t *len, int *status,
+			   char *why, size_t whylen)
 {
 	int err = -1;
 	*buf = NULL;
 	*len = 0;
+	*status = 0;
 	for (int again = 1;; again = 0) {
 		keepalive_request *q = NULL;
 		size_t cap = 8192, got = 0;
@@ -527,10 +532,16 @@ static int lsrefs_exchange(session *s, const char *body, size_t blen, char **buf
 		git_smart_subtransport_stream *st = q ? keepalive_stream(q) : NULL;
 		if (err == 0)
 			err = st->write(st, body, blen);
-		int k = 0;
-		while (err == 0 && k == 0) {
+		int k = PKT_MORE;
+		size_t scan = 0; /* the answer's whole pkt-lines so far: each byte is scanned once */
+		while (err == 0 && k == PKT_MORE) {
+			if (deadline_passed()) {
+				git_error_set(GIT_ERROR_NET, "the deadline passed while reading ls-refs");
+				err = -1;
+				break;
+			}
 			if (*len == cap) {
-				char *grown = cap < (1u << 22) ? realloc(*buf, cap * 2) : NULL;
+				char *grown = cap < LSREFS_MAX ? realloc(*buf, cap * 2) : NULL;
 				if (!grown) {
 					snprintf(why, whylen, "the ls-refs answer is too long");
 					err = -2;
@@ -542,14 +553,15 @@ static int lsrefs_exchange(session *s, const char *body, size_t blen, char **buf
 			if ((err = st->read(st, *buf + *len, cap - *len, &got)) < 0)
 				break;
 			*len += got;
-			k = lsrefs_parse(*buf, *len, NULL, NULL, why, whylen);
-			if (k < 0 || (k == 0 && got == 0)) {
-				if (k == 0)
-					snprintf(why, whylen, "the ls-refs answer ended before its flush");
+			k = pktline_to_flush(*buf, *len, &scan);
+			if (k == PKT_BAD || (k == PKT_MORE && got == 0)) {
+				snprintf(why, whylen, "the ls-refs answer %s", k == PKT_BAD ? "is not made of pkt-lines"
+										 : "ended before its flush");
 				err = -2;
 			}
 		}
-		if (err == -1 && keepalive_status(q) != 0 && keepalive_status(q) != 200) {
+		*status = keepalive_status(q);
+		if (err == -1 && *status != 0 && *status != 200) {
 			snprintf(why, whylen, "%s", git_error_last() ? git_error_last()->message : "an HTTP error");
 			err = -2; /* the server answered, and not with ls-refs */
 		}
@@ -579,14 +591,18 @@ int session_open_refs(session **out, git_repository *cache, const char *url, con
 		return 1;
 	}
 	double begun = roundtrips_begin();
-	int err = lsrefs_exchange(s, body, blen, &answer, &alen, why, sizeof(why));
+	int status = 0;
+	int err = lsrefs_exchange(s, body, blen, &answer, &alen, &status, why, sizeof(why));
 	roundtrips_end(begun);
 	if (err == 0 && lsrefs_parse(answer, alen, lsref_seen, s, why, sizeof(why)) != 1)
 		err = -2;
 	free(body);
 	free(answer);
 	if (err < 0) {
-		if (err == -2) { /* not a server of protocol v2 (or not here): the whole advertisement */
+		/* a server that does not speak protocol v2 (an answer that is no ls-refs answer, or
+		 * "bad request", "unsupported media type", "not implemented"): the whole advertisement
+		 * from now on. Another status (401, 404, 429, 5xx) may pass: this read only falls back */
+		if (err == -2 && (status == 200 || status == 400 || status == 415 || status == 501)) {
 			unsigned long h = url_hash(url);
 			no_lsrefs[h % (sizeof(no_lsrefs) / sizeof(no_lsrefs[0]))] = h;
 			char shown[URL_MAX + 64];
