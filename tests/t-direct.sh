@@ -288,6 +288,36 @@ check "... said once: the repository does not answer ls-refs" \
 	expect_eq said 1 "$(since_mark | grep -c "does not answer protocol v2's ls-refs")"
 check "... and its reads took the advertisement" eval "grep -q 'info/refs?service=git-upload-pack' '$T_DIR/v0http/access.log'"
 
+# --- a passing error (503) on ls-refs: that read falls back, the next use ls-refs again -----
+cat >"$T_DIR/strict/once503-backend" <<SH
+#!/bin/sh
+# the first ls-refs (POST git-upload-pack) of the run is answered 503, the rest as usual
+if [ "\$REQUEST_METHOD" = POST ] && [ ! -e "$T_DIR/strict/served503" ]; then
+	case "\$PATH_INFO" in */git-upload-pack)
+		: >"$T_DIR/strict/served503"
+		printf 'Status: 503 Service Unavailable\r\nContent-Type: text/plain\r\n\r\nbusy\n'
+		exit 0 ;;
+	esac
+fi
+exec /usr/lib/git-core/git-http-backend
+SH
+chmod 755 "$T_DIR/strict/once503-backend"
+GIT_HTTP_BACKEND=$T_DIR/strict/once503-backend git_http_server busyhttp plain
+htpasswd_line tfuser "$PW" >>"$T_DIR/busyhttp/htpasswd"
+bare_repo "$GIT_DIR_ROOT/b.git"
+URL=$URL_A
+Q="repository=http://127.0.0.1:$GIT_PORT/b.git&state=app.tfstate"
+log_mark
+check "a server busy once (503 on an ls-refs): a cycle" cycle "$URL_A" 1
+ok=1
+for i in 1 2 3; do
+	req GET "$Q"; [ "$CODE" = 200 ] && [ "$BODY" = "$(state 1)" ] || ok=0
+done
+check "... its GETs are 200 with the state" expect_eq ok 1 "$ok"
+check "... the 503 was met" eval "grep -q 'git-upload-pack 503' '$T_DIR/busyhttp/access.log'"
+check "... and ls-refs was not given up (later GETs used it)" eval \
+	"[ \$(grep -c 'POST /b.git/git-upload-pack 200' '$T_DIR/busyhttp/access.log') -ge 3 ] && ! grep -q \"does not answer protocol v2\" <<<\"\$(since_mark)\""
+
 # --- TLS trust is per request: a kept connection serves only the trust it was opened under --
 cat >"$T_DIR/lax.conf" <<NGINX
 location = /lax {
