@@ -19,6 +19,7 @@
 #define KEEP_ORIGINS 4
 #define KEEP_IDLE_MS 30000
 #define KEEP_USES 500
+#define DRAIN_MAX 65536 /* what is left of an answer after its use is read, up to this: then closed */
 static const struct {
 	const char *path, *request, *result, *extra;
 } services[] = {
@@ -306,10 +307,12 @@ void keepalive_done(keepalive_request *q)
 		return;
 	/* the rest of a whole answer (a flush after the report) is read, so the next starts clean */
 	char scratch[512];
-	size_t got = 0;
-	while (!q->failed && q->ended && !q->complete && !deadline_passed())
+	size_t got = 0, drained = 0;
+	while (!q->failed && q->ended && !q->complete && !deadline_passed() && drained < DRAIN_MAX) {
 		if (read_body(&q->parent, scratch, sizeof(scratch), &got) < 0)
 			break;
+		drained += got;
+	}
 	int whole = !q->failed && q->complete && q->resp.keep && q->inoff == q->inlen && !q->pendlen;
 	if (whole)
 		give(q->st, q->origin, q->uses);
