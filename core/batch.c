@@ -665,13 +665,6 @@ static void finish_all(batch *b, int rc, const char *message)
 	}
 }
 
-static void result_reset(tfgit_result *r, int attempt)
-{
-	tfgit_result_free(r);
-	memset(r, 0, sizeof(*r));
-	r->attempts = attempt;
-}
-
 /* The round's members: after a refusal, the first that is to run alone runs alone (the others
  * skip the round). How many take part; *push: whether one of them writes. */
 static size_t plan_round(batch *b, int *push)
@@ -719,7 +712,7 @@ static int attempt_member(batch *b, const op *base, size_t i, int attempt, int r
 	o.note = m->note;
 	o.notelen = sizeof(m->note);
 	op_names(&o);
-	result_reset(m->r, attempt - b->warm_rounds);
+	op_result_reset(m->r, attempt - b->warm_rounds);
 	session_track(base->sess, i);
 	m->rc = attempt_for(m->q.kind)(&o, &m->q);
 	m->two_step = o.two_step;
@@ -848,7 +841,7 @@ static void run(batch *b, op *opened)
 			give_up(b, attempt);
 			break;
 		}
-		result_reset(&scratch, attempt);
+		op_result_reset(&scratch, attempt);
 		int rc = 0;
 		if (!base.sess || (push && !base.for_push)) { /* a push session serves GETs too */
 			base.for_push = push;

@@ -122,12 +122,15 @@ int op_warm_verdict(op *o, int applied)
 		return 1;
 	}
 	metrics_count(METRIC_DIRECT_FALLBACKS);
-	/* what the attempt left in the result goes: another attempt answers */
-	int attempts = o->r->attempts;
-	tfgit_result_free(o->r);
-	memset(o->r, 0, sizeof(*o->r));
-	o->r->attempts = attempts;
+	op_result_reset(o->r, o->r->attempts); /* what the attempt left goes: another answers */
 	return 0;
+}
+
+void op_result_reset(tfgit_result *r, int attempt)
+{
+	tfgit_result_free(r);
+	memset(r, 0, sizeof(*r));
+	r->attempts = attempt;
 }
 
 int op_run(tfgit_result *r, const tfgit_store *store, const tfgit_target *t, int for_push,

@@ -57,6 +57,9 @@ typedef int (*op_attempt_fn)(op *o, void *ctx);
  * another on a real session). */
 int op_warm_verdict(op *o, int applied);
 
+/* Empties r for another attempt, numbered attempt. */
+void op_result_reset(tfgit_result *r, int attempt);
+
 int op_run(tfgit_result *r, const tfgit_store *store, const tfgit_target *t, int for_push,
 	   op_attempt_fn fn, void *ctx);
 

@@ -36,8 +36,6 @@ static struct kept {
 	int uses;
 } kept[KEEP_ORIGINS];
 
-static unsigned long opened, reused_count;
-
 struct keepalive_request {
 	git_smart_subtransport_stream parent; /* first: libgit2's stream shape */
 	git_stream *st;
@@ -254,7 +252,6 @@ int keepalive_post(keepalive_request **out, keepalive_service service, const cha
 		strcat(q->origin, " lax");
 	if ((q->st = take(q->origin, &q->uses)) != NULL) {
 		q->reused = 1;
-		reused_count++;
 	} else {
 		int err = httpstream_open(&q->st);
 		if (err == GIT_ECERTIFICATE) {
@@ -272,7 +269,6 @@ int keepalive_post(keepalive_request **out, keepalive_service service, const cha
 			free(q);
 			return -1;
 		}
-		opened++;
 	}
 	q->uses++;
 	/* the header block in one write, as httpstream.c requires of a request */
@@ -319,12 +315,6 @@ void keepalive_done(keepalive_request *q)
 	else
 		close_stream(q->st);
 	free(q);
-}
-
-void keepalive_counts(unsigned long *o, unsigned long *r)
-{
-	*o = opened;
-	*r = reused_count;
 }
 
 void keepalive_close_all(void)

@@ -43,9 +43,6 @@ int keepalive_status(const keepalive_request *q);
  * the server keeps it open; otherwise it is closed. Accepts NULL. */
 void keepalive_done(keepalive_request *q);
 
-/* New connections opened, and requests sent on kept ones, since the process started. */
-void keepalive_counts(unsigned long *opened, unsigned long *reused);
-
 /* Closes every kept connection (the TLS trust changed; the process ends). */
 void keepalive_close_all(void);
 

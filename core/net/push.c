@@ -103,42 +103,6 @@ static int write_pack(git_smart_subtransport_stream *st, git_repository *repo, c
 	return err;
 }
 
-/* Reads until the report is whole (or the stream ends): *buf (free()), *len. 0, -1 (transport),
- * -2 (too long: why). */
-static int read_report(git_smart_subtransport_stream *st, char **buf, size_t *len, char *why, size_t whylen)
-{
-	size_t cap = 4096, scan = 0; /* the report's whole pkt-lines so far: each byte scanned once */
-	*len = 0;
-	if (!(*buf = malloc(cap))) {
-		git_error_set_oom();
-		return -1;
-	}
-	for (;;) {
-		if (*len == cap) {
-			char *grown = cap < REPORT_MAX ? realloc(*buf, cap * 2) : NULL;
-			if (!grown) {
-				snprintf(why, whylen, "the server's report is over %u bytes", REPORT_MAX);
-				return -2;
-			}
-			*buf = grown;
-			cap *= 2;
-		}
-		size_t got = 0;
-		if (deadline_passed()) {
-			git_error_set_str(GIT_ERROR_NET, "the deadline passed while reading the push's report");
-			return -1;
-		}
-		if (st->read(st, *buf + *len, cap - *len, &got) < 0)
-			return -1;
-		if (got == 0)
-			return 0;
-		*len += got;
-		/* a report ends with its flush (or is malformed): rp_report reads it whole after */
-		if (pktline_to_flush(*buf, *len, &scan) != PKT_MORE)
-			return 0;
-	}
-}
-
 struct report_ctx {
 	push_update *u;
 	size_t n;
@@ -184,7 +148,7 @@ int push_smart(git_smart_subtransport_stream *st, git_repository *repo, const gi
 		rc = -2;
 	} else if (st->write(st, head, headlen) == 0 &&
 		   (!rp_needs_pack(cmds, n) || write_pack(st, repo, hide, nhide, u, n) == 0)) {
-		rc = read_report(st, &report, &len, why, whylen);
+		rc = pktline_read(st, &report, &len, REPORT_MAX, "the server's report", why, whylen);
 	}
 	if (rc == 0) {
 		struct report_ctx c = {u, n};

@@ -55,6 +55,7 @@ struct session {
 		char *name;
 		git_oid oid;
 		int found;
+		int tracked;    /* the cache's tracking ref follows it (track_seen, once) */
 		size_t pending; /* a deferred session: 1 + its entry in pend, 0 when none */
 	} *refs;
 	size_t nrefs, cap;
@@ -260,6 +261,7 @@ static int remember_ref(session *s, const char *name, const git_oid *oid, int fo
 		return -1;
 	git_oid_cpy(&r->oid, oid);
 	r->found = found;
+	r->tracked = 0;
 	r->pending = 0;
 	s->nrefs++;
 	return 0;
@@ -495,10 +497,9 @@ int session_open_warm(session **out, git_repository *cache, const char *url, con
 /* URLs (hashes) whose server did not answer ls-refs: read by libgit2, advertisement whole. */
 static unsigned long no_lsrefs[32];
 
-static int lsrefs_refused(const char *url)
+static unsigned long *lsrefs_slot(const char *url)
 {
-	unsigned long h = url_hash(url);
-	return no_lsrefs[h % (sizeof(no_lsrefs) / sizeof(no_lsrefs[0]))] == h;
+	return &no_lsrefs[url_hash(url) % (sizeof(no_lsrefs) / sizeof(no_lsrefs[0]))];
 }
 
 static void lsref_seen(const char *name, const git_oid *oid, void *ctx)
@@ -512,8 +513,8 @@ static void lsref_seen(const char *name, const git_oid *oid, void *ctx)
 #define LSREFS_MAX (1u << 20) /* an answer about a few names: longer is no answer */
 
 /* Sends body as the service's request on a kept connection and reads the answer up to its
- * flush into *buf (free()), *len: 0; -2 when the answer was no ls-refs answer (why; *status:
- * the HTTP status, 0 when none came); -1 transport or the deadline. */
+ * flush (or end) into *buf (free()), *len: 0; -2 when the answer was too long or not 200 (why;
+ * *status: the HTTP status, 0 when none came); -1 transport or the deadline. */
 static int lsrefs_exchange(session *s, const char *body, size_t blen, char **buf, size_t *len, int *status,
 			   char *why, size_t whylen)
 {
@@ -523,43 +524,16 @@ static int lsrefs_exchange(session *s, const char *body, size_t blen, char **buf
 	*status = 0;
 	for (int again = 1;; again = 0) {
 		keepalive_request *q = NULL;
-		size_t cap = 8192, got = 0;
 		free(*buf);
+		*buf = NULL;
 		*len = 0;
-		*buf = malloc(cap);
-		err = *buf ? keepalive_post(&q, KEEPALIVE_UPLOAD_PACK_V2, s->custom_headers.count ? s->auth_header : NULL,
-					    s->auth.opts->tls_no_verify, check_host, s) : -1;
+		err = keepalive_post(&q, KEEPALIVE_UPLOAD_PACK_V2, s->custom_headers.count ? s->auth_header : NULL,
+				     s->auth.opts->tls_no_verify, check_host, s);
 		git_smart_subtransport_stream *st = q ? keepalive_stream(q) : NULL;
 		if (err == 0)
 			err = st->write(st, body, blen);
-		int k = PKT_MORE;
-		size_t scan = 0; /* the answer's whole pkt-lines so far: each byte is scanned once */
-		while (err == 0 && k == PKT_MORE) {
-			if (deadline_passed()) {
-				git_error_set(GIT_ERROR_NET, "the deadline passed while reading ls-refs");
-				err = -1;
-				break;
-			}
-			if (*len == cap) {
-				char *grown = cap < LSREFS_MAX ? realloc(*buf, cap * 2) : NULL;
-				if (!grown) {
-					snprintf(why, whylen, "the ls-refs answer is too long");
-					err = -2;
-					break;
-				}
-				*buf = grown;
-				cap *= 2;
-			}
-			if ((err = st->read(st, *buf + *len, cap - *len, &got)) < 0)
-				break;
-			*len += got;
-			k = pktline_to_flush(*buf, *len, &scan);
-			if (k == PKT_BAD || (k == PKT_MORE && got == 0)) {
-				snprintf(why, whylen, "the ls-refs answer %s", k == PKT_BAD ? "is not made of pkt-lines"
-										 : "ended before its flush");
-				err = -2;
-			}
-		}
+		if (err == 0)
+			err = pktline_read(st, buf, len, LSREFS_MAX, "the ls-refs answer", why, whylen);
 		*status = keepalive_status(q);
 		if (err == -1 && *status != 0 && *status != 200) {
 			snprintf(why, whylen, "%s", git_error_last() ? git_error_last()->message : "an HTTP error");
@@ -579,7 +553,7 @@ int session_open_refs(session **out, git_repository *cache, const char *url, con
 	char *body = NULL, *answer = NULL, why[300] = "";
 	size_t blen = 0, alen = 0;
 	*out = NULL;
-	if (!is_http(url) || n == 0 || lsrefs_refused(url))
+	if (!is_http(url) || n == 0 || *lsrefs_slot(url) == url_hash(url))
 		return 1;
 	session *s = http_session_new(cache, url, opts);
 	int ok = s && (s->asked = calloc(n, sizeof(*s->asked))) != NULL;
@@ -594,8 +568,12 @@ int session_open_refs(session **out, git_repository *cache, const char *url, con
 	int status = 0;
 	int err = lsrefs_exchange(s, body, blen, &answer, &alen, &status, why, sizeof(why));
 	roundtrips_end(begun);
-	if (err == 0 && lsrefs_parse(answer, alen, lsref_seen, s, why, sizeof(why)) != 1)
+	int k = err == 0 ? lsrefs_parse(answer, alen, lsref_seen, s, why, sizeof(why)) : 1;
+	if (k != 1) {
+		if (k == 0)
+			snprintf(why, sizeof(why), "the ls-refs answer ended before its flush");
 		err = -2;
+	}
 	free(body);
 	free(answer);
 	if (err < 0) {
@@ -603,8 +581,7 @@ int session_open_refs(session **out, git_repository *cache, const char *url, con
 		 * "bad request", "unsupported media type", "not implemented"): the whole advertisement
 		 * from now on. Another status (401, 404, 429, 5xx) may pass: this read only falls back */
 		if (err == -2 && (status == 200 || status == 400 || status == 415 || status == 501)) {
-			unsigned long h = url_hash(url);
-			no_lsrefs[h % (sizeof(no_lsrefs) / sizeof(no_lsrefs[0]))] = h;
+			*lsrefs_slot(url) = url_hash(url);
 			char shown[URL_MAX + 64];
 			tfgit_url_redact(shown, sizeof(shown), url);
 			core_log("the repository %s does not answer protocol v2's ls-refs (%s): its reads take the "
@@ -655,8 +632,10 @@ int session_ref(git_oid *out, session *s, const char *refname)
 			/* a value an earlier request of the batch set: this answer depends on its push */
 			if (s->refs[i].pending && add_dep(s, s->refs[i].pending - 1, 0) < 0)
 				return TFGIT_ERROR;
-			if (!s->refs[i].pending && !s->local)
+			if (!s->refs[i].pending && !s->refs[i].tracked && !s->local) {
+				s->refs[i].tracked = 1;
 				track_seen(s, refname, &s->refs[i].oid, s->refs[i].found);
+			}
 			git_oid_cpy(out, &s->refs[i].oid);
 			return s->refs[i].found ? 0 : GIT_ENOTFOUND;
 		}
@@ -665,8 +644,12 @@ int session_ref(git_oid *out, session *s, const char *refname)
 	for (size_t i = 0; i < s->nasked; i++)
 		asked |= !strcmp(s->asked[i], refname);
 	if (s->complete || asked) {
-		if (!s->local)
-			track_seen(s, refname, NULL, 0);
+		/* absent: remembered so, and its tracking ref followed, once */
+		memset(&oid, 0, sizeof(oid));
+		if (remember_ref(s, refname, &oid, 0) < 0)
+			return TFGIT_ERROR;
+		s->refs[s->nrefs - 1].tracked = 1;
+		track_seen(s, refname, NULL, 0);
 		return GIT_ENOTFOUND;
 	}
 	if (!s->local) {
@@ -1014,10 +997,8 @@ static void two_step_noted(session *s)
 {
 	static unsigned long seen[64];
 	static size_t nseen;
-	unsigned long h = 5381;
+	unsigned long h = url_hash(s->url);
 	char shown[URL_MAX + 64];
-	for (const char *c = s->url; *c; c++)
-		h = h * 33 + (unsigned char)*c;
 	for (size_t i = 0; i < nseen; i++)
 		if (seen[i] == h)
 			return;
