@@ -260,8 +260,9 @@ transport() {
 	release "$d"
 	finished "$pid"
 	finished "$pidt"
+	# "batch=2" ends the log line's words: a space (led, retried), a colon (the message) or the end
 	check "... they met in one batch (log: batch=2 on both POSTs)" \
-		expect_eq "POST lines with batch=2" 2 "$(since_mark | grep -cE 'POST state=[st]\.tfstate .* batch=2( |$)')"
+		expect_eq "POST lines with batch=2" 2 "$(since_mark | grep -cE 'POST state=[st]\.tfstate .* batch=2( |:|$)')"
 	check "... s's POST is 409 naming B's ID" \
 		eval "expect_eq status 409 '$(bg_code post)' && grep -qF '\"ID\":\"$n-B4\"' <<<'$(bg_body post)'"
 	check "... t's POST (its lock still A's) is 200" expect_eq status 200 "$(bg_code postt)"
