@@ -27,7 +27,7 @@ CORE_SRC = core/acl.c core/batch.c core/crypt/crypt.c core/crypt/filter.c core/e
            core/format/jsoncheck.c core/format/lockinfo.c core/format/statediff.c core/format/validate.c \
            core/history.c core/lock.c core/log.c core/mapped.c core/metrics.c core/failures.c core/net/credentials.c core/net/deadline.c \
            core/net/httpresponse.c core/net/httpstream.c core/net/keepalive.c core/net/lsrefs.c core/net/pktline.c core/net/push.c core/net/receivepack.c core/net/remote.c core/net/roundtrips.c \
-           core/net/sockets.c core/net/tap.c core/net/url.c core/op.c core/probe.c core/rotate.c \
+           core/net/sockets.c core/net/sshkeep.c core/net/tap.c core/net/url.c core/op.c core/probe.c core/rotate.c \
            core/settings.c core/state.c core/store/cache.c core/store/cachedir.c core/store/known.c core/store/maint.c \
            core/store/packwrite.c core/store/stage.c
 FCGI_SRC = fcgi/crosssite.c fcgi/query.c fcgi/request.c fcgi/response.c fcgi/route.c fcgi/html.c fcgi/style.c fcgi/ui.c

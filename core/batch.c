@@ -156,7 +156,7 @@ static int fingerprint(char out[65], const tfgit_store *s, const char *url)
 	fp_num(c, k->migrate);
 	fp_str(c, k->repository_ids);
 	fp_num(c, k->refuse_v1);
-	fp_num(c, s->keep_connections);
+	fp_num(c, s->remote.keep_connections);
 	int ok = EVP_DigestFinal_ex(c, md, &n);
 	EVP_MD_CTX_free(c);
 	if (!ok)

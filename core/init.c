@@ -7,6 +7,7 @@
 
 #include "net/httpstream.h"
 #include "net/keepalive.h"
+#include "net/sshkeep.h"
 #include "op.h"
 
 /* The private CA the TLS context trusts now ("" : none); "\001": no context yet. */
@@ -58,6 +59,7 @@ int tfgit_init(const char *ca_file)
 void tfgit_shutdown(void)
 {
 	keepalive_close_all();
+	sshkeep_close_all();
 	httpstream_teardown();
 	trusted_ca[0] = '\001';
 	trusted_ca[1] = '\0';

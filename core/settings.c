@@ -647,7 +647,7 @@ int settings_load(struct settings *s, char **params, int warn, char *why, size_t
 	if (number_setting(&src, "TFGIT_LOCK_TTL", "0", 0, 10ULL * 366 * 86400, &v) < 0 ||
 	    flag_setting(&src, "TFGIT_LINEAGE_GUARD", 0, &s->store.lineage_guard) < 0 ||
 	    flag_setting(&src, "TFGIT_GROUP_COMMIT", 1, &s->store.group_commit) < 0 ||
-	    flag_setting(&src, "TFGIT_KEEP_CONNECTIONS", 1, &s->store.keep_connections) < 0)
+	    flag_setting(&src, "TFGIT_KEEP_CONNECTIONS", 1, &s->store.remote.keep_connections) < 0)
 		return -1;
 	s->store.lock_ttl = (long)v;
 	if (cache_max(s, &src) < 0 || secrets_and_patterns(s, &src) < 0 || crypt_settings(s, &src) < 0)

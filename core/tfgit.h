@@ -55,6 +55,9 @@ typedef struct {
 	int tls_no_verify;         /* TFGIT_SSL_NO_VERIFY */
 	int timeout;               /* seconds an operation may take, remote included; 0: no bound */
 	size_t max_object;         /* a local remote's object larger than this is not copied; 0: any */
+	int keep_connections;      /* TFGIT_KEEP_CONNECTIONS: connections to a git server are kept
+				    * between operations (smart HTTP(S): keepalive.c, SSH: sshkeep.c), and
+				    * a write to an http(s) remote goes as one push from the cache's view (op.c) */
 } tfgit_remote_opts;
 
 enum { HOSTKEY_STRICT = 1, HOSTKEY_OFF = 0, HOSTKEY_ACCEPT_NEW = 2 };
@@ -91,8 +94,6 @@ typedef struct {
 	int lineage_guard;        /* TFGIT_LINEAGE_GUARD: a write of another lineage is EEXISTS */
 	int group_commit;         /* TFGIT_GROUP_COMMIT: requests waiting for one repository are
 				   * served together, in one push (batch.c) */
-	int keep_connections;     /* TFGIT_KEEP_CONNECTIONS: a write to an http(s) remote goes as one push
-				   * request from the cache's view, on a kept connection (op.c) */
 	const char *allowed_states; /* TFGIT_ALLOWED_STATES (NULL: any): a branch's re-encryption
 				   * leaves the states outside it as they are */
 	tfgit_remote_opts remote;

@@ -129,6 +129,8 @@ blackhole() {
 SSH_USER=tfgitssh
 # ssh_server: OpenSSH sshd on 127.0.0.1 for SSH_USER with a client key; sets SSH_PORT,
 # SSH_DIR (repos under $SSH_DIR/repos), CLIENT_KEY (readable by the pool), HOST_PUB.
+# SSH_LOGLEVEL=VERBOSE makes $SSH_DIR/sshd.log name each connection ("Accepted publickey") and
+# each command it runs ("Starting session: command").
 ssh_server() {
 	local d=$T_DIR/ssh
 	SSH_DIR=$d
@@ -160,7 +162,7 @@ KbdInteractiveAuthentication no
 UsePAM no
 StrictModes no
 AllowUsers $SSH_USER
-LogLevel ERROR
+LogLevel ${SSH_LOGLEVEL:-ERROR}
 CONF
 	/usr/sbin/sshd -D -e -f "$d/sshd_config" >>"$d/sshd.log" 2>&1 &
 	STACKS+=("$!")

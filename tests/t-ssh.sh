@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # SSH remotes against a real OpenSSH sshd on loopback: key file and ssh-agent authentication,
 # host keys checked against known_hosts (strict, accept-new, off, a changed key refused),
-# ssh:// and scp-like URLs, a Terraform apply, and a server that never answers.
+# ssh:// and scp-like URLs, a Terraform apply, and a server that never answers; a worker's
+# session kept between operations (a channel per command), reconnected when the server closed
+# it, its host key checked again at each use, and TFGIT_KEEP_CONNECTIONS=0 connecting anew.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/servers.sh"
 
-ssh_server
+SSH_LOGLEVEL=VERBOSE ssh_server
 R=$(ssh_repo state)
 REPO="ssh://$SSH_USER@127.0.0.1:$SSH_PORT$R"
 ALLOW="ssh://$SSH_USER@127.0.0.1:*$SSH_DIR/repos/*.git $SSH_USER@127.0.0.1:$SSH_DIR/repos/*.git"
@@ -85,6 +87,45 @@ stack_up nocheck TFGIT_ALLOWED_REPOS="$ALLOW" SSH_PRIVATE_KEY="$CLIENT_KEY" \
 req GET "repository=$REPO&state=a.tfstate"
 check "StrictHostKeyChecking=no connects whatever the key" expect_eq code 200 "$CODE"
 check "... and warns at start" grep -q 'WARNING: StrictHostKeyChecking=no' "$T_DIR/pool.log"
+
+# --- a session kept per worker: one connection, a channel per git command ------------------------
+logged() { grep -c "$1" "$SSH_DIR/sshd.log"; } # logged PATTERN: how many lines of sshd's log say it
+cp "$KH" "$PW/kh-keep"
+stack_up keep TFGIT_ALLOWED_REPOS="$ALLOW" SSH_PRIVATE_KEY="$CLIENT_KEY" TFGIT_SSH_KNOWN_HOSTS="$PW/kh-keep" \
+	FCGI_WORKERS=1
+conns=$(logged 'Accepted publickey') cmds=$(logged 'Starting session: command')
+check "kept session: three LOCK, POST, GET, UNLOCK cycles" eval 'cycle "$REPO" k1.tfstate && cycle "$REPO" k2.tfstate && cycle "$REPO" k1.tfstate'
+check "... are one SSH connection" expect_eq connections 1 "$(($(logged 'Accepted publickey') - conns))"
+check "... carrying a command per git exchange (at least 12)" \
+	eval "[ $(($(logged 'Starting session: command') - cmds)) -ge 12 ]"
+check "... the state is there" expect_eq state '{"version":4,"serial":1,"lineage":"t"}' "$(g "$R" show master:k2.tfstate)"
+# the server ends the connection (its per-connection processes go): the next request connects anew
+sshd_pid=$(cat "$SSH_DIR/sshd.pid")
+kids=$(pgrep -P "$sshd_pid" | tr '\n' ' ')
+check "... the server's side of the kept connection is found" test -n "$kids"
+kill $kids
+wait_for 10 "the kept connection's sshd to end" eval "! kill -0 ${kids%% *} 2>/dev/null"
+conns=$(logged 'Accepted publickey')
+check "a kept session the server closed: the next cycle works" cycle "$REPO" k3.tfstate
+check "... on one new connection" expect_eq connections 1 "$(($(logged 'Accepted publickey') - conns))"
+check "... and the worker says nothing failed" eval '! grep -q "k3.tfstate.* -> 5" "$T_DIR/pool.log"'
+# known_hosts is read at each use of a kept session, as when every operation connected anew
+cp "$T_DIR/kh-changed" "$PW/kh-keep"
+req GET "repository=$REPO&state=k1.tfstate"
+check "a kept session whose host key no longer matches known_hosts is 502" expect_eq code 502 "$CODE"
+check "... saying it does not match" grep -q 'does not match known_hosts' <<<"$BODY"
+cp "$KH" "$PW/kh-keep"
+conns=$(logged 'Accepted publickey')
+req GET "repository=$REPO&state=k1.tfstate"
+check "... and known_hosts put back, a GET works" expect_eq code 200 "$CODE"
+check "... on a new connection (the refused session was closed)" expect_eq connections 1 "$(($(logged 'Accepted publickey') - conns))"
+
+stack_up nokeep TFGIT_ALLOWED_REPOS="$ALLOW" SSH_PRIVATE_KEY="$CLIENT_KEY" TFGIT_SSH_KNOWN_HOSTS="$KH" \
+	FCGI_WORKERS=1 TFGIT_KEEP_CONNECTIONS=0
+conns=$(logged 'Accepted publickey')
+check "TFGIT_KEEP_CONNECTIONS=0: a cycle over SSH" cycle "$REPO" k4.tfstate
+check "... connects for each operation (at least 4 connections)" \
+	eval "[ $(($(logged 'Accepted publickey') - conns)) -ge 4 ]"
 
 blackhole
 stack_up hang TFGIT_ALLOWED_REPOS="$ALLOW" SSH_PRIVATE_KEY="$CLIENT_KEY" \

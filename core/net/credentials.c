@@ -258,6 +258,45 @@ static int knownhost_type(git_cert_ssh_raw_type_t t)
 	}
 }
 
+static void known_hosts_path(char *out, size_t outlen, const tfgit_remote_opts *o)
+{
+	if (o->known_hosts)
+		snprintf(out, outlen, "%s", o->known_hosts);
+	else
+		snprintf(out, outlen, "%s/.ssh/known_hosts", home_dir());
+}
+
+const char *credentials_known_key_method(const remote_auth *a, const char *host, int port)
+{
+	char path[4096];
+	const char *method = NULL;
+	if (a->opts->host_key_check == HOSTKEY_OFF)
+		return NULL;
+	known_hosts_path(path, sizeof(path), a->opts);
+	LIBSSH2_SESSION *session = access(path, R_OK) == 0 ? libssh2_session_init() : NULL;
+	LIBSSH2_KNOWNHOSTS *kh = session ? libssh2_knownhost_init(session) : NULL;
+	struct libssh2_knownhost *found = NULL;
+	/* a key that matches nothing: a host that is known is a mismatch, and names its type */
+	if (kh && libssh2_knownhost_readfile(kh, path, LIBSSH2_KNOWNHOST_FILE_OPENSSH) >= 0 &&
+	    libssh2_knownhost_checkp(kh, host, port, "", 1, LIBSSH2_KNOWNHOST_TYPE_PLAIN |
+				     LIBSSH2_KNOWNHOST_KEYENC_RAW, &found) == LIBSSH2_KNOWNHOST_CHECK_MISMATCH) {
+		switch (found->typemask & LIBSSH2_KNOWNHOST_KEY_MASK) {
+		case LIBSSH2_KNOWNHOST_KEY_SSHRSA: method = "ssh-rsa"; break;
+		case LIBSSH2_KNOWNHOST_KEY_SSHDSS: method = "ssh-dss"; break;
+		case LIBSSH2_KNOWNHOST_KEY_ECDSA_256: method = "ecdsa-sha2-nistp256"; break;
+		case LIBSSH2_KNOWNHOST_KEY_ECDSA_384: method = "ecdsa-sha2-nistp384"; break;
+		case LIBSSH2_KNOWNHOST_KEY_ECDSA_521: method = "ecdsa-sha2-nistp521"; break;
+		case LIBSSH2_KNOWNHOST_KEY_ED25519: method = "ssh-ed25519"; break;
+		default: break;
+		}
+	}
+	if (kh)
+		libssh2_knownhost_free(kh);
+	if (session)
+		libssh2_session_free(session);
+	return method;
+}
+
 /* Checks an SSH host key against known_hosts with libssh2's knownhost API; with accept-new,
  * records the first key of an unknown host. 0 to go on, GIT_ECERTIFICATE to refuse. */
 static int check_host_key(remote_auth *a, const git_cert_hostkey *cert, const char *host)
@@ -270,9 +309,7 @@ static int check_host_key(remote_auth *a, const git_cert_hostkey *cert, const ch
 		refuse(a, "the SSH host key of %s is of a type tfgit cannot check", host);
 		return GIT_ECERTIFICATE;
 	}
-	snprintf(path, sizeof(path), "%s", o->known_hosts ? o->known_hosts : "");
-	if (!o->known_hosts)
-		snprintf(path, sizeof(path), "%s/.ssh/known_hosts", home_dir());
+	known_hosts_path(path, sizeof(path), o);
 	LIBSSH2_SESSION *session = libssh2_session_init();
 	LIBSSH2_KNOWNHOSTS *kh = session ? libssh2_knownhost_init(session) : NULL;
 	if (!kh) {

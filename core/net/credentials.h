@@ -25,6 +25,11 @@ int credentials_acquire(git_credential **out, const char *url, const char *usern
 /* libgit2's certificate_check callback; payload is a remote_auth. */
 int credentials_check_host(git_cert *cert, int valid, const char *host, void *payload);
 
+/* The SSH host key type known_hosts holds for host and port, as a libssh2 method name
+ * ("ssh-ed25519", …) for the key exchange to ask for first, as libgit2 does; NULL when none is
+ * known or host keys are not checked. */
+const char *credentials_known_key_method(const remote_auth *a, const char *host, int port);
+
 /* The "Authorization: Basic …" header for an http(s) URL whose credentials are known, so the
  * first request carries them (no 401 round trip). -1 when there are none, or the URL holds a
  * password (libgit2 uses that). out must be wiped by the caller. */

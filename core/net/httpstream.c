@@ -31,6 +31,7 @@
 #include <openssl/x509v3.h>
 
 #include "httpstream.h"
+#include "sockets.h"
 #include "../internal.h"
 
 /* The system's CA bundle: the first that exists of Debian's/Ubuntu's, RHEL's/Fedora's,
@@ -215,41 +216,8 @@ static int ssl_failure(struct stream *s, int rc, const char *what)
 
 static int tcp_connect(struct stream *s)
 {
-	struct addrinfo hints, *res = NULL;
-	int one = 1, err = 0, rc;
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	if ((rc = getaddrinfo(s->host, s->port, &hints, &res)) != 0) {
-		git_error_set(GIT_ERROR_NET, "failed to resolve address for %s: %s", s->host,
-			      rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
-		return -1;
-	}
-	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-		int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-		if (fd < 0) {
-			err = errno;
-			continue;
-		}
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
-			s->fd = fd;
-			break;
-		}
-		err = errno;
-		close(fd);
-		/* the deadline's SIGALRM (no SA_RESTART): give up, do not try the next address */
-		if (err == EINTR)
-			break;
-	}
-	freeaddrinfo(res);
-	if (s->fd < 0) {
-		git_error_set(GIT_ERROR_NET, "failed to connect to %s: %s", s->host, strerror(err));
-		return -1;
-	}
-	/* libgit2 writes a request's headers and body separately: without this, Nagle's
-	 * algorithm holds the body for the server's delayed ACK */
-	setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	return 0;
+	s->fd = sockets_connect(s->host, s->port);
+	return s->fd < 0 ? -1 : 0;
 }
 
 /* The system bundle is parsed at the first TLS connection, not at set-up: its ~140

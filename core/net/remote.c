@@ -26,6 +26,7 @@
 #include <git2/sys/odb_backend.h>
 
 #include "credentials.h"
+#include "sshkeep.h"
 #include "deadline.h"
 #include "httpstream.h"
 #include "keepalive.h"
@@ -67,6 +68,7 @@ struct session {
 	size_t nasked;
 	tap *tap;     /* a smart push session's subtransport (tap.c); NULL otherwise */
 	tap_kind kind;
+	int ssh_keep; /* SSH on a session kept between operations (sshkeep.c) */
 	int caps;     /* the receive-pack advertisement's RP_CAP_* (a smart push session) */
 	/* refs the next push asserts unchanged (session_assert), not deferred */
 	struct assertion {
@@ -227,7 +229,13 @@ static int is_http(const char *url)
 static int make_transport(git_transport **out, git_remote *owner, void *payload)
 {
 	session *s = payload;
-	return tap_transport(out, owner, s->kind, &s->tap);
+	return tap_transport(out, owner, s->kind, &s->tap, s->ssh_keep ? &s->auth : NULL);
+}
+
+static int make_fetch_transport(git_transport **out, git_remote *owner, void *payload)
+{
+	session *s = payload;
+	return sshkeep_transport(out, owner, &s->auth);
 }
 
 static int connect_remote(session *s, git_remote *remote, git_direction dir)
@@ -237,6 +245,8 @@ static int connect_remote(session *s, git_remote *remote, git_direction dir)
 	init_callbacks(&opts.callbacks, s);
 	if (dir == GIT_DIRECTION_PUSH)
 		opts.callbacks.transport = make_transport; /* tfgit pushes itself (tap.c) */
+	else if (s->ssh_keep)
+		opts.callbacks.transport = make_fetch_transport;
 	opts.follow_redirects = GIT_REMOTE_REDIRECT_NONE;
 	opts.custom_headers = s->custom_headers;
 	int err = git_remote_connect_ext(remote, dir, &opts);
@@ -372,6 +382,8 @@ int session_open(session **out, git_repository *cache, const char *url, int for_
 		return TFGIT_EINVALID;
 	}
 	s->kind = u.kind == URL_HTTP || u.kind == URL_HTTPS ? TAP_HTTP : u.kind == URL_GIT ? TAP_GIT : TAP_SSH;
+	/* a password in the URL is libgit2's to offer: such a session is not kept */
+	s->ssh_keep = s->kind == TAP_SSH && opts->keep_connections && !u.has_password;
 	if ((err = httpstream_begin(url)) < 0) {
 		err = remote_failure(s, r, err, "connecting to the repository");
 		session_free(s);

@@ -1,11 +1,16 @@
 /* The sockets an operation opens (libgit2's connections to the remote), told apart from the
  * process's older ones, so tfgit can tune them and, at the deadline, cut them. */
 #include <dirent.h>
+#include <errno.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
+
+#include <git2.h>
 
 #include "sockets.h"
 
@@ -60,4 +65,42 @@ void sockets_cut(void)
 	for (int fd = 3; fd < FD_BITS; fd++)
 		if (is_new_socket(fd, &type))
 			shutdown(fd, SHUT_RDWR);
+}
+
+int sockets_connect(const char *host, const char *port)
+{
+	struct addrinfo hints, *res = NULL;
+	int one = 1, err = 0, rc, fd = -1;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	if ((rc = getaddrinfo(host, port, &hints, &res)) != 0) {
+		git_error_set(GIT_ERROR_NET, "failed to resolve address for %s: %s", host,
+			      rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
+		return -1;
+	}
+	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+		if (fd < 0) {
+			err = errno;
+			continue;
+		}
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+			break;
+		err = errno;
+		close(fd);
+		fd = -1;
+		/* the deadline's SIGALRM (no SA_RESTART): give up, do not try the next address */
+		if (err == EINTR)
+			break;
+	}
+	freeaddrinfo(res);
+	if (fd < 0) {
+		git_error_set(GIT_ERROR_NET, "failed to connect to %s: %s", host, strerror(err));
+		return -1;
+	}
+	/* libgit2 writes a request's headers and body separately: without this, Nagle's
+	 * algorithm holds the body for the server's delayed ACK */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	return fd;
 }

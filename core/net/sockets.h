@@ -13,4 +13,8 @@ void sockets_nodelay(void);
 /* Shuts down the operation's sockets; async-signal-safe (the deadline's handler calls it). */
 void sockets_cut(void);
 
+/* A TCP connection to host and port (any of its addresses, in order; none after the deadline's
+ * signal), with Nagle's algorithm off: its descriptor, or -1 with a libgit2 error set. */
+int sockets_connect(const char *host, const char *port);
+
 #endif

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "receivepack.h"
+#include "sshkeep.h"
 #include "tap.h"
 
 #define ADV_MAX (65536 + 1024) /* the service comment, a flush and the first ref line fit */
@@ -126,6 +127,7 @@ static void tap_free(git_smart_subtransport *sub)
 struct tap_param {
 	tap_kind kind;
 	tap **slot;
+	void *ssh_auth;
 };
 
 static int make_subtransport(git_smart_subtransport **out, git_transport *owner, void *param)
@@ -139,6 +141,8 @@ static int make_subtransport(git_smart_subtransport **out, git_transport *owner,
 	}
 	if (p->kind == TAP_HTTP)
 		err = git_smart_subtransport_http(&t->real, owner, NULL);
+	else if (p->kind == TAP_SSH && p->ssh_auth)
+		err = sshkeep_subtransport(&t->real, owner, p->ssh_auth);
 	else if (p->kind == TAP_SSH)
 		err = git_smart_subtransport_ssh(&t->real, owner, NULL);
 	else
@@ -157,9 +161,9 @@ static int make_subtransport(git_smart_subtransport **out, git_transport *owner,
 	return 0;
 }
 
-int tap_transport(git_transport **out, git_remote *owner, tap_kind kind, tap **slot)
+int tap_transport(git_transport **out, git_remote *owner, tap_kind kind, tap **slot, void *ssh_auth)
 {
-	struct tap_param p = {kind, slot};
+	struct tap_param p = {kind, slot, ssh_auth};
 	git_smart_subtransport_definition def = {make_subtransport, kind == TAP_HTTP, &p};
 	return git_transport_smart(out, owner, &def);
 }

@@ -15,8 +15,9 @@ typedef enum { TAP_HTTP, TAP_SSH, TAP_GIT } tap_kind;
 
 /* Makes libgit2's smart transport for owner over the wrapped subtransport of kind (for a
  * git_remote_callbacks.transport callback). *slot is set to the wrapper once it exists and back
- * to NULL when libgit2 frees it. 0 or a libgit2 error. */
-int tap_transport(git_transport **out, git_remote *owner, tap_kind kind, tap **slot);
+ * to NULL when libgit2 frees it. ssh_auth: for TAP_SSH, the remote_auth of a session kept
+ * between operations (sshkeep.h); NULL: libgit2's SSH transport. 0 or a libgit2 error. */
+int tap_transport(git_transport **out, git_remote *owner, tap_kind kind, tap **slot, void *ssh_auth);
 
 /* The capabilities (RP_CAP_*) of the receive-pack advertisement read last; -1 when none was
  * read whole. */
