@@ -283,6 +283,43 @@ direct_row on
 direct_row off
 direct_row on https
 direct_row off https
+# SSH (OpenSSH sshd 40 ms away): per operation the git commands the server ran and the SSH
+# connections it accepted (its log names both); kept sessions on, then off (libgit2's transport)
+SSH_LOGLEVEL=VERBOSE ssh_server
+SPROXY=$(free_port)
+"$BUILD_DIR/tools/delayproxy" "$SPROXY" "$SSH_PORT" 40 >"$T_DIR/sproxy.out" 2>&1 &
+STACKS+=("$!")
+wait_for 10 "the delaying proxy" grep -q ready "$T_DIR/sproxy.out"
+echo "[127.0.0.1]:$SPROXY $HOST_PUB" >"$T_DIR/ssh_known_hosts"
+chmod 644 "$T_DIR/ssh_known_hosts"
+ssh_row() { # ssh_row on|off
+	local mode=$1 name=s$ROWS out m r c0 k0 label="ssh, kept on"
+	[ "$mode" = off ] && label="ssh, as before"
+	ROWS=$((ROWS + 1))
+	r=$(ssh_repo "$name")
+	stack_up "$name" TFGIT_ALLOWED_REPOS="ssh://$SSH_USER@127.0.0.1:*$SSH_DIR/repos/*.git" SSH_PRIVATE_KEY="$CLIENT_KEY" \
+		TFGIT_SSH_KNOWN_HOSTS="$T_DIR/ssh_known_hosts" TFGIT_CACHE_DIR="$SHM/$name" \
+		TFGIT_KEEP_CONNECTIONS=$([ "$mode" = on ] && echo 1 || echo 0)
+	local port=${URL#http://127.0.0.1:}
+	port=${port%%/*}
+	local q="repository=ssh://$SSH_USER@127.0.0.1:$SPROXY$r"
+	"$LOADGEN" "$port" /tfgit "$q" 1 6 "$(body_file 1024)" "$T_DIR/warm.ops" "$name" >/dev/null ||
+		echo "# ssh $mode: warm-up failed"
+	c0=$(grep -c 'Starting session: command' "$SSH_DIR/sshd.log") k0=$(grep -c 'Accepted publickey' "$SSH_DIR/sshd.log")
+	out=$("$LOADGEN" "$port" /tfgit "$q" 1 "$dcyc" "$(body_file 1024)" "$T_DIR/ops" "$name") ||
+		echo "# ssh $mode: some operations failed"
+	for m in LOCK GET POST UNLOCK; do
+		read -r _ cnt p50 _ < <(grep "^$m " <<<"$out")
+		printf '%-22s %-6s %8s %9s %8s\n' "$label" "$m" "-" "-" "$p50"
+	done
+	printf '%-22s %-6s %8s %9s   (git commands and SSH connections per operation)\n' "$label" "all" \
+		"$(awk -v a="$(($(grep -c 'Starting session: command' "$SSH_DIR/sshd.log") - c0))" -v c=$((4 * dcyc)) 'BEGIN { printf "%.2f", a / c }')" \
+		"$(awk -v a="$(($(grep -c 'Accepted publickey' "$SSH_DIR/sshd.log") - k0))" -v c=$((4 * dcyc)) 'BEGIN { printf "%.2f", a / c }')"
+	stop_pid "$STACK_NGINX_PID"
+	stop_pid "$STACK_POOL_PID"
+}
+ssh_row on
+ssh_row off
 # a stale view: host B writes the state (under A's lock) before each of A's POSTs
 name=stale$ROWS
 ROWS=$((ROWS + 1))

@@ -127,6 +127,23 @@ check "TFGIT_KEEP_CONNECTIONS=0: a cycle over SSH" cycle "$REPO" k4.tfstate
 check "... connects for each operation (at least 4 connections)" \
 	eval "[ $(($(logged 'Accepted publickey') - conns)) -ge 4 ]"
 
+# a kept session whose server stops answering: TFGIT_REMOTE_TIMEOUT still bounds the request
+stack_up stall TFGIT_ALLOWED_REPOS="$ALLOW" SSH_PRIVATE_KEY="$CLIENT_KEY" TFGIT_SSH_KNOWN_HOSTS="$KH" \
+	FCGI_WORKERS=1 TFGIT_REMOTE_TIMEOUT=3
+req GET "repository=$REPO&state=k1.tfstate"
+check "stall: a GET opens the worker's session" expect_eq code 200 "$CODE"
+tree() { local p; for p in $(pgrep -P "$1"); do echo "$p"; tree "$p"; done; } # tree PID: its descendants
+frozen=$(tree "$sshd_pid" | tr '\n' ' ')
+kill -STOP $frozen
+start=$SECONDS
+req GET "repository=$REPO&state=k1.tfstate" --max-time 30
+elapsed=$((SECONDS - start))
+kill -CONT $frozen
+check "a kept session whose server stopped answering is 504" expect_eq code 504 "$CODE"
+check "... within TFGIT_REMOTE_TIMEOUT=3 (and a margin)" eval "[ $elapsed -le 7 ]"
+req GET "repository=$REPO&state=k1.tfstate" --max-time 30
+check "... and the next request works (on a new session)" expect_eq code 200 "$CODE"
+
 blackhole
 stack_up hang TFGIT_ALLOWED_REPOS="$ALLOW" SSH_PRIVATE_KEY="$CLIENT_KEY" \
 	TFGIT_SSH_KNOWN_HOSTS="$KH" TFGIT_REMOTE_TIMEOUT=2 FCGI_WORKERS=1

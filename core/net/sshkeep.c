@@ -1,7 +1,8 @@
 /* SSH sessions kept between operations, a channel per git command (sshkeep.h).
  *
- * Bounds: at most KEEP_SESSIONS sessions per process, each idle at most KEEP_IDLE_MS and
- * carrying at most KEEP_USES commands. A session is kept for its user, host and port and the
+ * Bounds: at most KEEP_SESSIONS sessions per process, each idle at most KEEP_IDLE_MS, open at
+ * most KEEP_LIFE_MS (a key revoked on the server stops working within that) and carrying at
+ * most KEEP_USES commands. A session is kept for its user, host and port and the
  * identity it authenticated with (the agent's socket, the key file named); one that
  * authenticated with a password is never kept. Before a kept session carries a command:
  *  - its host key is checked against known_hosts again, so a key changed or removed there
@@ -33,6 +34,7 @@
 
 #define KEEP_SESSIONS 4
 #define KEEP_IDLE_MS 30000
+#define KEEP_LIFE_MS 600000
 #define KEEP_USES 500
 #define CLOSING_MAX 4
 
@@ -44,6 +46,7 @@ typedef struct {
 	int kept;      /* in the pool */
 	int broken;
 	long long since; /* idle since, ms */
+	long long born;
 	int uses;
 	LIBSSH2_CHANNEL *closing[CLOSING_MAX]; /* closed by us, the server's close not yet read */
 	int nclosing;
@@ -270,7 +273,7 @@ static int conn_new(conn **out, const url_parts *u, const char *host, const char
 	}
 	c->fd = -1;
 	c->refs = 1;
-	c->since = core_now_ms();
+	c->since = c->born = core_now_ms();
 	snprintf(c->id, sizeof(c->id), "%s", id);
 	if ((c->fd = sockets_connect(host, u->port)) < 0)
 		goto fail;
@@ -331,13 +334,13 @@ static conn *conn_reuse(const char *id, const char *host, remote_auth *a, int *e
 		conn *c = pool[i];
 		if (!c)
 			continue;
-		int idle = c->refs == 1 && now - c->since > KEEP_IDLE_MS;
-		if (idle || c->broken || (strcmp(c->id, id) == 0 && (c->uses >= KEEP_USES || !conn_alive(c) ||
-								     conn_reap(c) < 0))) {
+		int idle = c->refs == 1 && now - c->since > KEEP_IDLE_MS, mine = strcmp(c->id, id) == 0;
+		int spent = c->uses >= KEEP_USES || now - c->born > KEEP_LIFE_MS;
+		if (idle || c->broken || (mine && (spent || !conn_alive(c) || conn_reap(c) < 0))) {
 			conn_forget(c);
 			continue;
 		}
-		if (strcmp(c->id, id) != 0)
+		if (!mine)
 			continue;
 		if ((*err = check_host(c, a, host)) < 0) {
 			conn_forget(c);
@@ -349,20 +352,23 @@ static conn *conn_reuse(const char *id, const char *host, remote_auth *a, int *e
 	return NULL;
 }
 
-/* git's quoting of a path for the remote shell: '…', with ' and ! outside the quotes. */
-static int command(char *out, size_t outlen, const char *cmd, const char *path)
+int sshkeep_command(char *out, size_t outlen, const char *service, const url_parts *u)
 {
-	size_t n = (size_t)snprintf(out, outlen, "%s '", cmd);
-	for (const char *p = path; *p && n + 6 < outlen; p++) {
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			return -1;
+	const char *path = u->path;
+	if (u->kind == URL_SSH && path[0] == '/' && path[1] == '~')
+		path++; /* ssh://host/~user/repo is relative to that user's home, as git has it */
+	int n0 = snprintf(out, outlen, "%s '", service);
+	if (!path[0] || n0 < 0 || (size_t)n0 >= outlen)
+		return -1;
+	size_t n = (size_t)n0;
+	for (const char *p = path; *p; p++) {
+		if ((unsigned char)*p < 0x20 || *p == 0x7f || n + 6 >= outlen)
+			return -1; /* never a path cut short: that would name another repository */
 		if (*p == '\'' || *p == '!')
 			n += (size_t)snprintf(out + n, outlen - n, "'\\%c'", *p);
 		else
 			out[n++] = *p;
 	}
-	if (n + 2 > outlen)
-		return -1;
 	out[n++] = '\'';
 	out[n] = '\0';
 	return 0;
@@ -466,10 +472,7 @@ static int start(struct chan **out, struct sub *t, const char *url, const char *
 	else
 		snprintf(host, sizeof(host), "%s", u.host);
 	snprintf(user, sizeof(user), "%s", u.user[0] ? u.user : "git");
-	const char *path = u.path;
-	if (u.kind == URL_SSH && path[0] == '/' && path[1] == '~')
-		path++; /* ssh://host/~user/repo is relative to that user's home, as git has it */
-	if (!path[0] || command(cmd, sizeof(cmd), service, path) < 0) {
+	if (sshkeep_command(cmd, sizeof(cmd), service, &u) < 0) {
 		git_error_set(GIT_ERROR_NET, "malformed git protocol URL");
 		return -1;
 	}
