@@ -99,6 +99,13 @@ check "... are one SSH connection" expect_eq connections 1 "$(($(logged 'Accepte
 check "... carrying a command per git exchange (at least 12)" \
 	eval "[ $(($(logged 'Starting session: command') - cmds)) -ge 12 ]"
 check "... the state is there" expect_eq state '{"version":4,"serial":1,"lineage":"t"}' "$(g "$R" show master:k2.tfstate)"
+conns=$(logged 'Accepted publickey')
+req GET "repository=ssh://$SSH_USER@127.0.0.1:$SSH_PORT$SSH_DIR/repos/missing.git&state=a.tfstate"
+check "a repository the SSH server does not have is 502" expect_eq code 502 "$CODE"
+check "... with the server's words" grep -q 'does not appear to be a git repository' <<<"$BODY"
+req GET "repository=$REPO&state=k1.tfstate"
+check "... and the session stays: the next GET is 200" expect_eq code 200 "$CODE"
+check "... on the same connection" expect_eq connections 0 "$(($(logged 'Accepted publickey') - conns))"
 # the server ends the connection (its per-connection processes go): the next request connects anew
 sshd_pid=$(cat "$SSH_DIR/sshd.pid")
 kids=$(pgrep -P "$sshd_pid" | tr '\n' ' ')

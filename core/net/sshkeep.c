@@ -12,7 +12,9 @@
  * A channel that cannot be opened on a kept session is opened on a new one: no command ran.
  *
  * A command's channel ends without waiting for the server's close (a round trip): the close is
- * sent, and the channel is freed at the session's next use, once the server's close came.
+ * sent, and the channel is freed at the session's next use, once the server's close came. The
+ * next command's channel is asked for at the same moment, so its confirmation arrives while the
+ * worker waits for the next request: a command then costs the round trip of its exec alone.
  * Channel numbers are never reused by libssh2, so a late byte cannot reach another command.
  *
  * libssh2 runs in blocking mode: the deadline's SIGALRM interrupts its poll() or recv(),
@@ -50,6 +52,8 @@ typedef struct {
 	int uses;
 	LIBSSH2_CHANNEL *closing[CLOSING_MAX]; /* closed by us, the server's close not yet read */
 	int nclosing;
+	int opening;            /* the next channel was asked for; its confirmation is not read */
+	LIBSSH2_CHANNEL *spare; /* the next channel, confirmed */
 } conn;
 
 static conn *pool[KEEP_SESSIONS];
@@ -391,6 +395,9 @@ static int chan_read(git_smart_subtransport_stream *stream, char *buf, size_t si
 			return ssh_failure(s->c, "SSH could not read stderr");
 		while (e > 0 && (err[e - 1] == '\n' || err[e - 1] == '\r'))
 			e--;
+		for (ssize_t i = 0; i < e; i++) /* the server's words, one line of printable ASCII */
+			if ((unsigned char)err[i] < 0x20 || (unsigned char)err[i] > 0x7e)
+				err[i] = '?';
 		if (e > 0) {
 			git_error_set(GIT_ERROR_SSH, "%.*s", (int)e, err);
 			return GIT_EEOF;
@@ -414,6 +421,22 @@ static int chan_write(git_smart_subtransport_stream *stream, const char *buf, si
 	return 0;
 }
 
+/* Sends the open of the next command's channel without waiting for its confirmation (the
+ * session is non-blocking); libssh2 takes the open up again where it stopped at the next
+ * libssh2_channel_open_session. */
+static int ask_next_channel(conn *c)
+{
+	if (c->uses >= KEEP_USES)
+		return 0;
+	c->spare = libssh2_channel_open_session(c->ssh);
+	if (c->spare)
+		return 0;
+	if (libssh2_session_last_errno(c->ssh) != LIBSSH2_ERROR_EAGAIN)
+		return -1;
+	c->opening = 1;
+	return 0;
+}
+
 /* Ends the command: its close goes out, the server's is read at the session's next use. */
 static void chan_free(git_smart_subtransport_stream *stream)
 {
@@ -430,6 +453,8 @@ static void chan_free(git_smart_subtransport_stream *stream)
 			c->closing[c->nclosing++] = s->ch;
 			rc = 0;
 		}
+		if (rc == 0 && c->kept && !c->opening && !c->spare)
+			rc = ask_next_channel(c);
 		libssh2_session_set_blocking(c->ssh, 1);
 		c->broken = rc != 0;
 	} else {
@@ -445,7 +470,10 @@ static void chan_free(git_smart_subtransport_stream *stream)
 /* Opens a channel running cmd on c. */
 static int chan_open(LIBSSH2_CHANNEL **out, conn *c, const char *cmd)
 {
-	LIBSSH2_CHANNEL *ch = libssh2_channel_open_session(c->ssh);
+	/* the channel asked for after the last command, or a new one */
+	LIBSSH2_CHANNEL *ch = c->spare ? c->spare : libssh2_channel_open_session(c->ssh);
+	c->spare = NULL;
+	c->opening = 0;
 	*out = NULL;
 	if (!ch)
 		return ssh_failure(c, "SSH could not open a channel");
