@@ -134,19 +134,33 @@ check "TFGIT_KEEP_CONNECTIONS=0: a cycle over SSH" cycle "$REPO" k4.tfstate
 check "... connects for each operation (at least 4 connections)" \
 	eval "[ $(($(logged 'Accepted publickey') - conns)) -ge 4 ]"
 
-# a kept session whose server stops answering: TFGIT_REMOTE_TIMEOUT still bounds the request
+# a kept session whose server stops answering (a peer gone without a word: NAT, failover): the
+# command goes to a new session after 2 s; a whole server that stops is still bounded by
+# TFGIT_REMOTE_TIMEOUT
+tree() { local p; for p in $(pgrep -P "$1"); do echo "$p"; tree "$p"; done; } # tree PID: its descendants
 stack_up stall TFGIT_ALLOWED_REPOS="$ALLOW" SSH_PRIVATE_KEY="$CLIENT_KEY" TFGIT_SSH_KNOWN_HOSTS="$KH" \
-	FCGI_WORKERS=1 TFGIT_REMOTE_TIMEOUT=3
+	FCGI_WORKERS=1 TFGIT_REMOTE_TIMEOUT=20
 req GET "repository=$REPO&state=k1.tfstate"
 check "stall: a GET opens the worker's session" expect_eq code 200 "$CODE"
-tree() { local p; for p in $(pgrep -P "$1"); do echo "$p"; tree "$p"; done; } # tree PID: its descendants
 frozen=$(tree "$sshd_pid" | tr '\n' ' ')
+kill -STOP $frozen
+conns=$(logged 'Accepted publickey') start=$SECONDS
+req GET "repository=$REPO&state=k1.tfstate" --max-time 60
+elapsed=$((SECONDS - start))
+kill -CONT $frozen
+check "a kept session whose server stopped answering: the GET is 200" expect_eq code 200 "$CODE"
+check "... on a new session" expect_eq connections 1 "$(($(logged 'Accepted publickey') - conns))"
+check "... well within TFGIT_REMOTE_TIMEOUT=20 (2 s and a margin)" eval "[ $elapsed -le 8 ]"
+stack_up stall2 TFGIT_ALLOWED_REPOS="$ALLOW" SSH_PRIVATE_KEY="$CLIENT_KEY" TFGIT_SSH_KNOWN_HOSTS="$KH" \
+	FCGI_WORKERS=1 TFGIT_REMOTE_TIMEOUT=3
+req GET "repository=$REPO&state=k1.tfstate"
+frozen="$sshd_pid $(tree "$sshd_pid" | tr '\n' ' ')"
 kill -STOP $frozen
 start=$SECONDS
 req GET "repository=$REPO&state=k1.tfstate" --max-time 30
 elapsed=$((SECONDS - start))
 kill -CONT $frozen
-check "a kept session whose server stopped answering is 504" expect_eq code 504 "$CODE"
+check "an SSH server that stopped answering altogether is 504" expect_eq code 504 "$CODE"
 check "... within TFGIT_REMOTE_TIMEOUT=3 (and a margin)" eval "[ $elapsed -le 7 ]"
 req GET "repository=$REPO&state=k1.tfstate" --max-time 30
 check "... and the next request works (on a new session)" expect_eq code 200 "$CODE"

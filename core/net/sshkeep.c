@@ -2,20 +2,22 @@
  *
  * Bounds: at most KEEP_SESSIONS sessions per process, each idle at most KEEP_IDLE_MS, open at
  * most KEEP_LIFE_MS (a key revoked on the server stops working within that) and carrying at
- * most KEEP_USES commands. A session is kept for its user, host and port and the
- * identity it authenticated with (the agent's socket, the key file named); one that
- * authenticated with a password is never kept. Before a kept session carries a command:
+ * most KEEP_USES commands. A session is kept for what it was opened with: user, host and port,
+ * the identity it authenticated with (the agent's socket, the key file named) and the host key
+ * rules (known_hosts and StrictHostKeyChecking); one that authenticated with a password is never
+ * kept. Before a kept session carries a command:
  *  - its host key is checked against known_hosts again, so a key changed or removed there
  *    counts from the next request, as when every operation connected anew;
  *  - the server must not have closed it (a peek at the socket);
  *  - the channels of earlier commands are reaped.
- * A channel that cannot be opened on a kept session is opened on a new one: no command ran.
+ * A channel that cannot be opened on a kept session within REUSE_WAIT_MS is opened on a new
+ * session: no command ran yet.
  *
  * A command's channel ends without waiting for the server's close (a round trip): the close is
- * sent, and the channel is freed at the session's next use, once the server's close came. The
- * next command's channel is asked for at the same moment, so its confirmation arrives while the
+ * sent and the channel freed at the session's next use; libssh2 drops what still comes for it,
+ * and never reuses a channel number, so a late byte cannot reach another command. The next
+ * command's channel is asked for at the same moment, so its confirmation arrives while the
  * worker waits for the next request: a command then costs the round trip of its exec alone.
- * Channel numbers are never reused by libssh2, so a late byte cannot reach another command.
  *
  * libssh2 runs in blocking mode: the deadline's SIGALRM interrupts its poll() or recv(),
  * which then fail. A session that failed anywhere, or was interrupted, is closed, never kept. */
@@ -39,6 +41,8 @@
 #define KEEP_LIFE_MS 600000
 #define KEEP_USES 500
 #define CLOSING_MAX 4
+#define REUSE_WAIT_MS 2000 /* a kept session's server answers a channel open in this, or it is
+			    * given up for a new session (a peer gone without a word: NAT, failover) */
 
 typedef struct {
 	LIBSSH2_SESSION *ssh;
@@ -467,8 +471,7 @@ static void chan_free(git_smart_subtransport_stream *stream)
 	free(s);
 }
 
-/* Opens a channel running cmd on c. */
-static int chan_open(LIBSSH2_CHANNEL **out, conn *c, const char *cmd)
+static int open_channel(LIBSSH2_CHANNEL **out, conn *c, const char *cmd)
 {
 	/* the channel asked for after the last command, or a new one */
 	LIBSSH2_CHANNEL *ch = c->spare ? c->spare : libssh2_channel_open_session(c->ssh);
@@ -482,6 +485,16 @@ static int chan_open(LIBSSH2_CHANNEL **out, conn *c, const char *cmd)
 	c->uses++;
 	*out = ch;
 	return 0;
+}
+
+/* Opens a channel running cmd on c, waiting at most wait ms for the server (0: the deadline
+ * alone). */
+static int chan_open(LIBSSH2_CHANNEL **out, conn *c, const char *cmd, long wait)
+{
+	libssh2_session_set_timeout(c->ssh, wait);
+	int rc = open_channel(out, c, cmd);
+	libssh2_session_set_timeout(c->ssh, 0);
+	return rc;
 }
 
 static int start(struct chan **out, struct sub *t, const char *url, const char *service)
@@ -504,23 +517,29 @@ static int start(struct chan **out, struct sub *t, const char *url, const char *
 		git_error_set(GIT_ERROR_NET, "malformed git protocol URL");
 		return -1;
 	}
+	/* what the session was opened with: the login and identity, and the host key rules (a
+	 * new session asks for the key type its known_hosts holds) */
 	const char *agent = getenv("SSH_AUTH_SOCK");
-	snprintf(id, sizeof(id), "%s@%s:%s\nagent %s\nkey %s", user, u.host, u.port, agent ? agent : "",
-		 a->opts->ssh_key ? a->opts->ssh_key : "");
+	const tfgit_remote_opts *o = a->opts;
+	int idlen = snprintf(id, sizeof(id), "%s@%s:%s\nagent %s\nkey %s\nknown_hosts %d %s", user, u.host,
+			     u.port, agent ? agent : "", o->ssh_key ? o->ssh_key : "", o->host_key_check,
+			     o->known_hosts ? o->known_hosts : "");
+	if (idlen < 0 || (size_t)idlen >= sizeof(id))
+		id[0] = '\0'; /* too long to tell apart whole: not kept */
 	struct chan *s = calloc(1, sizeof(*s));
 	if (!s) {
 		git_error_set_oom();
 		return -1;
 	}
 	int err = 0;
-	conn *c = conn_reuse(id, host, a, &err);
-	if (c && chan_open(&s->ch, c, cmd) < 0) {
+	conn *c = id[0] ? conn_reuse(id, host, a, &err) : NULL;
+	if (c && chan_open(&s->ch, c, cmd, REUSE_WAIT_MS) < 0) {
 		conn_forget(c); /* the server closed it, or refuses another channel: a new one */
 		conn_put(c);
 		c = NULL;
 	}
 	if (!c && err == 0 && (err = conn_new(&c, &u, host, user, a, id)) == 0 &&
-	    (err = chan_open(&s->ch, c, cmd)) < 0) {
+	    (err = chan_open(&s->ch, c, cmd, 0)) < 0) {
 		conn_put(c);
 		c = NULL;
 	}
