@@ -239,6 +239,17 @@ conn_attribute() {
 	  for (i = 1; i <= n; i++) if (start >= s[i] - 2 && end <= e[i] + 2) { req[m[i]]++; nc[m[i]] += fresh; rt[m[i]] += $2 * 1000; break } }
 	END { for (k in req) printf "%s %d %d %.3f\n", k, req[k], nc[k], rt[k] }' "$ACCESS"
 }
+# warm_stack NAME QUERY SETTINGS...: a stack (its port in STACK_PORT) whose every worker has met
+# the repository (and keeps its connection): one client's warm-up cycles
+warm_stack() {
+	local name=$1 q=$2
+	shift 2
+	stack_up "$name" "$@"
+	STACK_PORT=${URL#http://127.0.0.1:}
+	STACK_PORT=${STACK_PORT%%/*}
+	"$LOADGEN" "$STACK_PORT" /tfgit "$q" 1 6 "$(body_file 1024)" "$T_DIR/warm.ops" "$name" >/dev/null ||
+		echo "# $name: warm-up failed"
+}
 direct_row() { # direct_row on|off [https]: over the HTTPS server when https
 	local mode=$1 name=d$ROWS out att m base=$DBASE root=$ROOT_R label="http, kept on"
 	local ACCESS=$ACCESS
@@ -248,15 +259,11 @@ direct_row() { # direct_row on|off [https]: over the HTTPS server when https
 	fi
 	ROWS=$((ROWS + 1))
 	bare_repo "$root/$name.git"
-	stack_up "$name" TFGIT_ALLOWED_REPOS="http://127.0.0.1:*/*.git https://localhost:*/*.git" GIT_USERNAME=bench \
-		GIT_PASSWORD=benchpw TFGIT_CACHE_DIR="$SHM/$name" TFGIT_SSL_CA_FILE="$T_DIR/tls/ca.crt" \
-		TFGIT_KEEP_CONNECTIONS=$([ "$mode" = on ] && echo 1 || echo 0)
-	local port=${URL#http://127.0.0.1:}
-	port=${port%%/*}
-	local q="repository=$base/$name.git"
-	# warm-up: every worker of the pool meets the repository (and keeps its connection)
-	"$LOADGEN" "$port" /tfgit "$q" 1 6 "$(body_file 1024)" "$T_DIR/warm.ops" "$name" >/dev/null ||
-		echo "# direct $mode: warm-up failed"
+	local q="repository=$base/$name.git" port
+	warm_stack "$name" "$q" TFGIT_ALLOWED_REPOS="http://127.0.0.1:*/*.git https://localhost:*/*.git" \
+		GIT_USERNAME=bench GIT_PASSWORD=benchpw TFGIT_CACHE_DIR="$SHM/$name" \
+		TFGIT_SSL_CA_FILE="$T_DIR/tls/ca.crt" TFGIT_KEEP_CONNECTIONS=$([ "$mode" = on ] && echo 1 || echo 0)
+	port=$STACK_PORT
 	: >"$ACCESS"
 	out=$("$LOADGEN" "$port" /tfgit "$q" 1 "$dcyc" "$(body_file 1024)" "$T_DIR/ops" "$name") ||
 		echo "# direct $mode: some operations failed"
@@ -297,14 +304,11 @@ ssh_row() { # ssh_row on|off
 	[ "$mode" = off ] && label="ssh, as before"
 	ROWS=$((ROWS + 1))
 	r=$(ssh_repo "$name")
-	stack_up "$name" TFGIT_ALLOWED_REPOS="ssh://$SSH_USER@127.0.0.1:*$SSH_DIR/repos/*.git" SSH_PRIVATE_KEY="$CLIENT_KEY" \
-		TFGIT_SSH_KNOWN_HOSTS="$T_DIR/ssh_known_hosts" TFGIT_CACHE_DIR="$SHM/$name" \
+	local q="repository=ssh://$SSH_USER@127.0.0.1:$SPROXY$r" port
+	warm_stack "$name" "$q" TFGIT_ALLOWED_REPOS="ssh://$SSH_USER@127.0.0.1:*$SSH_DIR/repos/*.git" \
+		SSH_PRIVATE_KEY="$CLIENT_KEY" TFGIT_SSH_KNOWN_HOSTS="$T_DIR/ssh_known_hosts" TFGIT_CACHE_DIR="$SHM/$name" \
 		TFGIT_KEEP_CONNECTIONS=$([ "$mode" = on ] && echo 1 || echo 0)
-	local port=${URL#http://127.0.0.1:}
-	port=${port%%/*}
-	local q="repository=ssh://$SSH_USER@127.0.0.1:$SPROXY$r"
-	"$LOADGEN" "$port" /tfgit "$q" 1 6 "$(body_file 1024)" "$T_DIR/warm.ops" "$name" >/dev/null ||
-		echo "# ssh $mode: warm-up failed"
+	port=$STACK_PORT
 	c0=$(grep -c 'Starting session: command' "$SSH_DIR/sshd.log") k0=$(grep -c 'Accepted publickey' "$SSH_DIR/sshd.log")
 	out=$("$LOADGEN" "$port" /tfgit "$q" 1 "$dcyc" "$(body_file 1024)" "$T_DIR/ops" "$name") ||
 		echo "# ssh $mode: some operations failed"
