@@ -134,6 +134,41 @@ check "TFGIT_KEEP_CONNECTIONS=0: a cycle over SSH" cycle "$REPO" k4.tfstate
 check "... connects for each operation (at least 4 connections)" \
 	eval "[ $(($(logged 'Accepted publickey') - conns)) -ge 4 ]"
 
+# two host key rules in one worker: each location's requests get a session opened under its own
+# known_hosts (a new session asks for the key type its known_hosts holds; a server with two)
+ssh-keygen -q -t ecdsa -N '' -f "$SSH_DIR/host_ecdsa" -C host
+SSH_PORT2=$(free_port)
+sed "s/^ListenAddress .*/ListenAddress 127.0.0.1:$SSH_PORT2/; s|^PidFile .*|PidFile $SSH_DIR/sshd2.pid|" \
+	"$SSH_DIR/sshd_config" >"$SSH_DIR/sshd2_config"
+echo "HostKey $SSH_DIR/host_ecdsa" >>"$SSH_DIR/sshd2_config"
+/usr/sbin/sshd -D -e -f "$SSH_DIR/sshd2_config" >>"$SSH_DIR/sshd.log" 2>&1 &
+STACKS+=("$!")
+wait_for 10 "the second sshd" eval "(exec 3<>/dev/tcp/127.0.0.1/$SSH_PORT2) 2>/dev/null"
+echo "[127.0.0.1]:$SSH_PORT2 $(cut -d' ' -f1,2 "$SSH_DIR/host_ecdsa.pub")" >"$T_DIR/kh-ecdsa"
+echo "[127.0.0.1]:$SSH_PORT2 $HOST_PUB" >"$T_DIR/kh-ed25519"
+chmod 644 "$T_DIR/kh-ecdsa" "$T_DIR/kh-ed25519"
+cat >"$T_DIR/other.conf" <<NGINX
+location = /other {
+    fastcgi_pass tfgit_pool;
+    include /etc/nginx/fastcgi_params;
+    fastcgi_param TFGIT_SSH_KNOWN_HOSTS $T_DIR/kh-ed25519;
+}
+NGINX
+STACK_NGINX_INCLUDE=$T_DIR/other.conf FCGI_WORKERS=1 stack_up rules TFGIT_ALLOWED_REPOS="$ALLOW" \
+	SSH_PRIVATE_KEY="$CLIENT_KEY" TFGIT_SSH_KNOWN_HOSTS="$T_DIR/kh-ecdsa"
+BASE_K=${URL%/tfgit}
+REPO2="ssh://$SSH_USER@127.0.0.1:$SSH_PORT2$R"
+conns=$(logged 'Accepted publickey') codes=
+for loc in tfgit other other tfgit other tfgit; do
+	URL=$BASE_K/$loc
+	req GET "repository=$REPO2&state=k1.tfstate"
+	codes="$codes$CODE "
+done
+URL=$BASE_K/tfgit
+check "two locations with their own known_hosts (ecdsa, ed25519) in one worker: every GET is 200" \
+	expect_eq codes "200 200 200 200 200 200 " "$codes"
+check "... on two kept sessions, one per known_hosts" expect_eq connections 2 "$(($(logged 'Accepted publickey') - conns))"
+
 # a kept session whose server stops answering (a peer gone without a word: NAT, failover): the
 # command goes to a new session after 2 s; a whole server that stops is still bounded by
 # TFGIT_REMOTE_TIMEOUT
