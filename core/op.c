@@ -22,14 +22,14 @@ int op_connect(op *o)
 {
 	session_free(o->sess);
 	o->sess = NULL;
+	int may_warm = o->may_warm; /* once: a warm attempt that did not stand is redone for real */
+	o->may_warm = 0;
 	/* a write to a warm cache: one push from its view, no advertisement (checked by the push) */
-	if (o->may_warm && o->for_push && o->store->remote.keep_connections && !o->cache->created) {
-		o->may_warm = 0;
+	if (may_warm && o->for_push && o->store->remote.keep_connections && !o->cache->created) {
 		int rc = session_open_warm(&o->sess, o->cache->repo, o->t->url, &o->store->remote);
 		if (rc <= 0)
 			return rc;
 	}
-	o->may_warm = 0;
 	/* a read of named branches: those refs alone, on a kept connection */
 	if (!o->for_push && o->nread_refs && o->store->remote.keep_connections && !o->cache->created) {
 		int rc = session_open_refs(&o->sess, o->cache->repo, o->t->url, &o->store->remote, o->read_refs,

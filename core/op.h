@@ -49,9 +49,6 @@ typedef struct {
  * session, another code to stop. */
 typedef int (*op_attempt_fn)(op *o, void *ctx);
 
-/* Opens the cache (flock held) and a session, then runs fn until it stops asking for another
- * attempt, at most OP_MAX_ATTEMPTS times; releases everything (and, with group commit, tells
- * the requests queued meanwhile that the repository is free: op_queue_turn). */
 /* After an attempt on a warm session (session_open_warm): 1 when its push was applied (a direct
  * push: the answer stands); 0 otherwise (a fallback: the attempt's result is cleared for
  * another on a real session). */
@@ -60,6 +57,9 @@ int op_warm_verdict(op *o, int applied);
 /* Empties r for another attempt, numbered attempt. */
 void op_result_reset(tfgit_result *r, int attempt);
 
+/* Opens the cache (flock held) and a session, then runs fn until it stops asking for another
+ * attempt, at most OP_MAX_ATTEMPTS times; releases everything (and, with group commit, tells
+ * the requests queued meanwhile that the repository is free: op_queue_turn). */
 int op_run(tfgit_result *r, const tfgit_store *store, const tfgit_target *t, int for_push,
 	   op_attempt_fn fn, void *ctx);
 

@@ -16,6 +16,13 @@ ROOT_H=$GIT_DIR_ROOT PORT_H=$GIT_PORT
 ACCESS=$T_DIR/githttp/access.log
 bare_repo "$ROOT_H/state.git"
 R=$ROOT_H/state.git
+# served NAME MODE REPO: another git server (git_http_server NAME MODE, with GIT_HTTP_BACKEND or
+# GIT_HTTP_KEEPALIVE as given) that lets tfuser in, and its empty repository REPO.git
+served() {
+	git_http_server "$1" "$2"
+	htpasswd_line tfuser "$PW" >>"$T_DIR/$1/htpasswd"
+	bare_repo "$GIT_DIR_ROOT/$3.git"
+}
 REPO=http://127.0.0.1:$PORT_H/state.git
 ALLOW="http://127.0.0.1:*/*.git https://localhost:*/*.git"
 CREDS=(GIT_USERNAME=tfuser GIT_PASSWORD="$PW")
@@ -144,9 +151,7 @@ check "exactly one of $N LOCK contenders wins" expect_eq wins 1 "$AT_ONCE_200"
 check "... the others get 409" expect_eq losses $((N - 1)) "$AT_ONCE_409"
 
 # --- a server that closes idle connections after 1 s ----------------------------------------
-GIT_HTTP_KEEPALIVE=1s git_http_server shortkeep plain
-htpasswd_line tfuser "$PW" >>"$T_DIR/shortkeep/htpasswd"
-bare_repo "$GIT_DIR_ROOT/k.git"
+GIT_HTTP_KEEPALIVE=1s served shortkeep plain k
 KQ="repository=http://127.0.0.1:$GIT_PORT/k.git&state=k.tfstate"
 KPORT=$GIT_PORT
 req LOCK "$KQ" --data "$LOCK"
@@ -185,9 +190,7 @@ esac
 exec /usr/lib/git-core/git-http-backend
 SH
 chmod 755 "$T_DIR/strict/backend"
-GIT_HTTP_BACKEND=$T_DIR/strict/backend git_http_server stricthttp plain
-htpasswd_line tfuser "$PW" >>"$T_DIR/stricthttp/htpasswd"
-bare_repo "$GIT_DIR_ROOT/s.git"
+GIT_HTTP_BACKEND=$T_DIR/strict/backend served stricthttp plain s
 SQ="repository=http://127.0.0.1:$GIT_PORT/s.git&state=s.tfstate"
 fb=$(metric "$URL_A" tfgit_direct_push_fallbacks_total)
 ok=1
@@ -202,10 +205,8 @@ check "... the direct pushes were refused (403)" eval "grep -q 'git-receive-pack
 check "... and each counted as a fallback" eval "[ $(metric "$URL_A" tfgit_direct_push_fallbacks_total) -ge $((fb + 6)) ]"
 
 # --- HTTPS: the same, over TLS ---------------------------------------------------------------
-git_http_server secure tls
+served secure tls t
 TLS_PORT=$GIT_PORT
-htpasswd_line tfuser "$PW" >>"$T_DIR/secure/htpasswd"
-bare_repo "$GIT_DIR_ROOT/t.git"
 stack_up tls TFGIT_ALLOWED_REPOS="$ALLOW" "${CREDS[@]}" TFGIT_SSL_CA_FILE="$T_DIR/tls/ca.crt" FCGI_WORKERS=1
 URL_T=$URL
 Q="repository=https://localhost:$GIT_PORT/t.git&state=t.tfstate"
@@ -249,9 +250,7 @@ $body = "" unless defined $body;
 print $head, "\r\nContent-Length: ", length($body), "\r\n\r\n", $body;
 PL
 chmod 755 "$T_DIR/strict/cl-backend"
-GIT_HTTP_BACKEND=$T_DIR/strict/cl-backend git_http_server clhttp plain
-htpasswd_line tfuser "$PW" >>"$T_DIR/clhttp/htpasswd"
-bare_repo "$GIT_DIR_ROOT/c.git"
+GIT_HTTP_BACKEND=$T_DIR/strict/cl-backend served clhttp plain c
 FCGI_WORKERS=1 stack_up cl TFGIT_ALLOWED_REPOS="$ALLOW" "${CREDS[@]}" TFGIT_REMOTE_TIMEOUT=5
 URL_C=$URL
 Q="repository=http://127.0.0.1:$GIT_PORT/c.git&state=app.tfstate"
@@ -271,9 +270,7 @@ unset HTTP_GIT_PROTOCOL
 exec /usr/lib/git-core/git-http-backend
 SH
 chmod 755 "$T_DIR/strict/v0-backend"
-GIT_HTTP_BACKEND=$T_DIR/strict/v0-backend git_http_server v0http plain
-htpasswd_line tfuser "$PW" >>"$T_DIR/v0http/htpasswd"
-bare_repo "$GIT_DIR_ROOT/v.git"
+GIT_HTTP_BACKEND=$T_DIR/strict/v0-backend served v0http plain v
 URL=$URL_A
 Q="repository=http://127.0.0.1:$GIT_PORT/v.git&state=app.tfstate"
 log_mark
@@ -302,9 +299,7 @@ fi
 exec /usr/lib/git-core/git-http-backend
 SH
 chmod 755 "$T_DIR/strict/once503-backend"
-GIT_HTTP_BACKEND=$T_DIR/strict/once503-backend git_http_server busyhttp plain
-htpasswd_line tfuser "$PW" >>"$T_DIR/busyhttp/htpasswd"
-bare_repo "$GIT_DIR_ROOT/b.git"
+GIT_HTTP_BACKEND=$T_DIR/strict/once503-backend served busyhttp plain b
 URL=$URL_A
 Q="repository=http://127.0.0.1:$GIT_PORT/b.git&state=app.tfstate"
 log_mark

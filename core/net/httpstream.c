@@ -598,26 +598,33 @@ int httpstream_idle(git_stream *gs)
 	return poll(&p, 1, 0) == 0;
 }
 
+/* The repository's host as a URL writes it ([…] around an IPv6 literal), with ":port" when
+ * always is set or the port is not the scheme's. */
+static void authority(char *out, size_t outlen, int always)
+{
+	int v6 = strchr(want.host, ':') != NULL;
+	if (!always && want.port == (want.tls ? 443 : 80))
+		snprintf(out, outlen, "%s%s%s", v6 ? "[" : "", want.host, v6 ? "]" : "");
+	else
+		snprintf(out, outlen, "%s%s%s:%ld", v6 ? "[" : "", want.host, v6 ? "]" : "", want.port);
+}
+
 int httpstream_origin(char *out, size_t outlen)
 {
+	char host[300];
 	if (!want.active)
 		return -1;
-	int n = snprintf(out, outlen, "%s://%s%s%s:%ld", want.tls ? "https" : "http", strchr(want.host, ':') ? "[" : "",
-			 want.host, strchr(want.host, ':') ? "]" : "", want.port);
+	authority(host, sizeof(host), 1);
+	int n = snprintf(out, outlen, "%s://%s", want.tls ? "https" : "http", host);
 	return n < 0 || (size_t)n >= outlen ? -1 : 0;
 }
 
 int httpstream_request_head(char *out, size_t outlen, const char *method, const char *service)
 {
 	char host[300];
-	int v6 = strchr(want.host, ':') != NULL;
 	if (!want.active)
 		return -1;
-	/* as libgit2 writes it: the port only when it is not the scheme's */
-	if (want.port == (want.tls ? 443 : 80))
-		snprintf(host, sizeof(host), "%s%s%s", v6 ? "[" : "", want.host, v6 ? "]" : "");
-	else
-		snprintf(host, sizeof(host), "%s%s%s:%ld", v6 ? "[" : "", want.host, v6 ? "]" : "", want.port);
+	authority(host, sizeof(host), 0); /* as libgit2 writes it */
 	int n = snprintf(out, outlen, "%s %s%s HTTP/1.1\r\nHost: %s\r\n", method, want.base, service, host);
 	return n < 0 || (size_t)n >= outlen ? -1 : 0;
 }

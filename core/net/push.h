@@ -19,10 +19,10 @@ typedef struct {
 	char why[512];
 } push_update;
 
-/* Sends u over receive-pack's request stream st (the caller's to open and give back): the commands (atomic when asked), then a pack of
- * everything the new ids reach but the commits in hide (what the server has), built by
- * libgit2's pack builder from repo; reads the report into each update's status (one the
- * report does not name stays PUSH_UNSENT). 0 when the report was read; -1 when the transport
+/* Sends u over receive-pack's request stream st (the caller's to open and give back): the
+ * commands (atomic when asked), then a pack of everything the new ids reach but the commits in
+ * hide (what the server has), built by libgit2's pack builder from repo; reads the report into
+ * each update's status (one the report does not name stays PUSH_UNSENT). 0 when the report was read; -1 when the transport
  * failed (a libgit2 error is set); -2 when the server's answer was no report or said the pack
  * was not unpacked (why). */
 int push_smart(git_smart_subtransport_stream *st, git_repository *repo, const git_oid *hide, size_t nhide,

@@ -26,7 +26,6 @@
 #include <git2/sys/odb_backend.h>
 
 #include "credentials.h"
-#include "sshkeep.h"
 #include "deadline.h"
 #include "httpstream.h"
 #include "keepalive.h"
@@ -38,6 +37,7 @@
 #include "roundtrips.h"
 #include "remote.h"
 #include "sockets.h"
+#include "sshkeep.h"
 #include "tap.h"
 #include "url.h"
 
@@ -524,39 +524,45 @@ static void lsref_seen(const char *name, const git_oid *oid, void *ctx)
 
 #define LSREFS_MAX (1u << 20) /* an answer about a few names: longer is no answer */
 
-/* Sends body as the service's request on a kept connection and reads the answer up to its
- * flush (or end) into *buf (free()), *len: 0; -2 when the answer was too long or not 200 (why;
- * *status: the HTTP status, 0 when none came); -1 transport or the deadline. */
-static int lsrefs_exchange(session *s, const char *body, size_t blen, char **buf, size_t *len, int *status,
-			   char *why, size_t whylen)
+/* Makes a request of service on a kept connection, exchange writing it and reading the answer
+ * from its stream, and once more on a new connection when the server had closed the kept one
+ * (safe: a request that got no answer byte was not applied, and a push is compare-and-swap).
+ * *status: the HTTP status of the last answer, 0 when none came. exchange's code, or -1. */
+static int kept_request(session *s, keepalive_service service,
+			int (*exchange)(git_smart_subtransport_stream *st, void *ctx), void *ctx, int *status)
 {
-	int err = -1;
-	*buf = NULL;
-	*len = 0;
-	*status = 0;
 	for (int again = 1;; again = 0) {
 		keepalive_request *q = NULL;
-		free(*buf);
-		*buf = NULL;
-		*len = 0;
-		err = keepalive_post(&q, KEEPALIVE_UPLOAD_PACK_V2, s->custom_headers.count ? s->auth_header : NULL,
-				     s->auth.opts->tls_no_verify, check_host, s);
-		git_smart_subtransport_stream *st = q ? keepalive_stream(q) : NULL;
+		int err = keepalive_post(&q, service, s->custom_headers.count ? s->auth_header : NULL,
+					 s->auth.opts->tls_no_verify, check_host, s);
 		if (err == 0)
-			err = st->write(st, body, blen);
-		if (err == 0)
-			err = pktline_read(st, buf, len, LSREFS_MAX, "the ls-refs answer", why, whylen);
+			err = exchange(keepalive_stream(q), ctx);
 		*status = keepalive_status(q);
-		if (err == -1 && *status != 0 && *status != 200) {
-			snprintf(why, whylen, "%s", git_error_last() ? git_error_last()->message : "an HTTP error");
-			err = -2; /* the server answered, and not with ls-refs */
-		}
 		int closed = err == -1 && keepalive_closed_under(q);
 		keepalive_done(q);
 		if (!closed || !again || deadline_passed())
 			return err;
 		git_error_clear();
 	}
+}
+
+struct lsrefs_call {
+	const char *body;
+	size_t blen;
+	char **buf;
+	size_t *len;
+	char *why;
+	size_t whylen;
+};
+
+static int lsrefs_exchange(git_smart_subtransport_stream *st, void *ctx)
+{
+	struct lsrefs_call *c = ctx;
+	free(*c->buf); /* an answer of an earlier try */
+	*c->buf = NULL;
+	*c->len = 0;
+	int err = st->write(st, c->body, c->blen);
+	return err == 0 ? pktline_read(st, c->buf, c->len, LSREFS_MAX, "the ls-refs answer", c->why, c->whylen) : err;
 }
 
 int session_open_refs(session **out, git_repository *cache, const char *url, const tfgit_remote_opts *opts,
@@ -578,8 +584,13 @@ int session_open_refs(session **out, git_repository *cache, const char *url, con
 	}
 	double begun = roundtrips_begin();
 	int status = 0;
-	int err = lsrefs_exchange(s, body, blen, &answer, &alen, &status, why, sizeof(why));
+	struct lsrefs_call call = {body, blen, &answer, &alen, why, sizeof(why)};
+	int err = kept_request(s, KEEPALIVE_UPLOAD_PACK_V2, lsrefs_exchange, &call, &status);
 	roundtrips_end(begun);
+	if (err == -1 && status != 0 && status != 200) {
+		snprintf(why, sizeof(why), "%s", git_error_last() ? git_error_last()->message : "an HTTP error");
+		err = -2; /* the server answered, and not with ls-refs */
+	}
 	int k = err == 0 ? lsrefs_parse(answer, alen, lsref_seen, s, why, sizeof(why)) : 1;
 	if (k != 1) {
 		if (k == 0)
@@ -1021,33 +1032,38 @@ static void two_step_noted(session *s)
 		 "lock, then pushes (two steps; README: What tfgit guarantees)", shown);
 }
 
+struct push_call {
+	git_repository *cache;
+	const git_oid *have;
+	size_t nhave;
+	push_update *u;
+	size_t n;
+	int atomic;
+	char *why;
+	size_t whylen;
+};
+
+static int push_exchange(git_smart_subtransport_stream *st, void *ctx)
+{
+	struct push_call *c = ctx;
+	return push_smart(st, c->cache, c->have, c->nhave, c->u, c->n, c->atomic, c->why, c->whylen);
+}
+
 /* The push's request: receive-pack's stream after the advertisement (tap.c), or, for a warm
- * session, a request of its own on a kept connection, made again once on a new connection
- * when the server had closed the kept one. push_smart's codes. */
+ * session, a request of its own on a kept connection (kept_request). push_smart's codes. */
 static int send_push(session *s, const git_oid *have, size_t nhave, push_update *u, size_t n, int atomic,
 		     char *why, size_t whylen)
 {
+	struct push_call call = {s->cache, have, nhave, u, n, atomic, why, whylen};
 	git_smart_subtransport_stream *st = NULL;
-	int err;
-	if (!s->warm) {
-		if (tap_push_stream(&st, s->tap) < 0)
-			return -1;
-		err = push_smart(st, s->cache, have, nhave, u, n, atomic, why, whylen);
-		tap_push_done(s->tap, st);
-		return err;
-	}
-	for (int again = 1;; again = 0) {
-		keepalive_request *q = NULL;
-		err = keepalive_post(&q, KEEPALIVE_RECEIVE_PACK, s->custom_headers.count ? s->auth_header : NULL,
-				     s->auth.opts->tls_no_verify, check_host, s);
-		if (err == 0)
-			err = push_smart(keepalive_stream(q), s->cache, have, nhave, u, n, atomic, why, whylen);
-		int closed = err == -1 && keepalive_closed_under(q);
-		keepalive_done(q);
-		if (!closed || !again || deadline_passed())
-			return err;
-		git_error_clear();
-	}
+	int status;
+	if (s->warm)
+		return kept_request(s, KEEPALIVE_RECEIVE_PACK, push_exchange, &call, &status);
+	if (tap_push_stream(&st, s->tap) < 0)
+		return -1;
+	int err = push_exchange(st, &call);
+	tap_push_done(s->tap, st);
+	return err;
 }
 
 static int is_assertion(const push_update *u)

@@ -21,11 +21,11 @@ int session_open(session **out, git_repository *cache, const char *url, int for_
 		 const tfgit_remote_opts *opts, tfgit_result *r);
 
 /* A push session without a connection yet, when the cache can stand in for the advertisement:
- * an http(s) remote whose receive-pack advertisement, seen by this process, offered "atomic". Its refs are the
- * cache's last view of the remote (the tracking refs that advertisements, fetches and pushes
- * keep), a guess that only the server's compare-and-swap checks: a push goes out as one
- * request on a kept connection (keepalive.c) with those values as the old ids, and the server
- * refuses it if one moved. It fetches nothing (TFGIT_ECONFLICT when a commit it names is not
+ * an http(s) remote whose receive-pack advertisement offered "atomic" when this cache last saw
+ * it (its configuration keeps the capabilities). Its refs are the cache's last view of the
+ * remote (the tracking refs that advertisements, fetches and pushes keep), a guess that only
+ * the server's compare-and-swap checks: a push goes out as one request on a kept connection
+ * (keepalive.c) with those values as the old ids, and the server refuses it if one moved. It fetches nothing (TFGIT_ECONFLICT when a commit it names is not
  * in the cache). 0; 1 when there is no such session (open a real one); or TFGIT_ERROR. */
 int session_open_warm(session **out, git_repository *cache, const char *url, const tfgit_remote_opts *opts);
 
